@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Set up od's Python environment in .venv (or $OD_VENV) and check it.
+#
+#   ./install.sh            # create/update .venv, install the pinned stack, self-check
+#   PYTHON=python3.11 ./install.sh
+#
+# Idempotent: a stamp records the hash of the files that define the environment; when they
+# have not changed, the install is skipped and only the self-check runs (a few seconds).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PYTHON="${PYTHON:-python3}"
+VENV="${OD_VENV:-.venv}"
+STAMP="$VENV/.od-install-stamp"
+
+want_stamp() {
+  cat requirements.txt requirements-nodeps.txt setup.py install.sh | sha256sum | cut -d' ' -f1
+}
+
+if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 10) else 1)'; then
+  echo "od needs Python >= 3.10 (found: $("$PYTHON" --version 2>&1)). Set PYTHON=/path/to/python3.11." >&2
+  exit 1
+fi
+
+# pip prints one "Location ... is ignored" warning per package for local mirrors: hide those
+# lines only; pip's own exit status is kept.
+pip_install() {
+  "$VENV/bin/python" -m pip install --quiet "$@" 2> >(grep -v "^WARNING: Location" >&2)
+}
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "[od] creating virtual environment in $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$(want_stamp)" ]; then
+  echo "[od] environment in $VENV is up to date (delete $STAMP to force a reinstall)"
+else
+  start=$(date +%s)
+  echo "[od] installing the pinned stack into $VENV (first time: a few minutes, ~6.5 GB)"
+  pip_install -r requirements.txt
+  pip_install --no-deps -r requirements-nodeps.txt
+  pip_install --no-deps --no-build-isolation -e .
+  want_stamp > "$STAMP.tmp" && mv "$STAMP.tmp" "$STAMP"
+  echo "[od] install took $(( $(date +%s) - start )) s"
+fi
+
+# AudioCraft shells out to `ffmpeg` to write audio. Use the system's when there is one,
+# else the static build shipped inside the imageio-ffmpeg wheel.
+if ! command -v ffmpeg >/dev/null 2>&1 && [ ! -e "$VENV/bin/ffmpeg" ]; then
+  ln -sf "$("$VENV/bin/python" -c 'import imageio_ffmpeg; print(imageio_ffmpeg.get_ffmpeg_exe())')" "$VENV/bin/ffmpeg"
+  echo "[od] no system ffmpeg: linked imageio-ffmpeg's static build as $VENV/bin/ffmpeg"
+fi
+
+# Self-check: fails (non-zero) when a core import is broken; warns when there is no GPU.
+"$VENV/bin/python" -m od.doctor

@@ -1,0 +1,6 @@
+"""Conditioners od knows by name. Importing this package registers them all.
+
+AudioCraft's own (t5, lut, chroma_stem, clap) are registered in `builtin.py`; each od
+conditioner lives in its own module here and registers itself with one decorator line.
+"""
+from . import builtin  # noqa: F401  (registers t5, lut, chroma_stem, clap)

@@ -1,0 +1,142 @@
+"""Dora/Hydra entry point. From the repository root:
+
+    dora run solver=musicgen/debug dset=audio/example
+    dora run -d --ddp_workers 2 solver=musicgen/debug dset=audio/example
+
+Dora finds this module because `od` is the one package in the repo root with a `train.py`.
+It sets up od's environment and conditioner registry, then runs AudioCraft's solver flow with
+od's solvers. XPs land in `logs/xps/<signature>/`.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import sys
+import typing as tp
+
+from . import environment
+
+environment.setup()  # before AudioCraft reads its team config
+
+import flashy  # noqa: E402
+import hydra  # noqa: E402
+import omegaconf  # noqa: E402
+from audiocraft.environment import AudioCraftEnvironment  # noqa: E402
+from audiocraft.utils.cluster import get_slurm_parameters  # noqa: E402
+from dora import XP, git_save, hydra_main  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_device(cfg: omegaconf.DictConfig) -> None:
+    """`device: auto` -> cuda when a GPU is visible, else cpu (device is not part of the XP sig)."""
+    import torch
+    if cfg.device == 'auto':
+        cfg.device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    if cfg.device == 'cpu' and cfg.get('autocast', False):
+        logger.info("Autocast disabled on CPU (float16 autocast is a GPU feature).")
+        cfg.autocast = False
+    ema = cfg.get('optim', {}).get('ema', None)
+    if ema is not None and ema.get('device') == 'cuda' and cfg.device == 'cpu':
+        ema.device = 'cpu'
+
+
+def init_seed_and_system(cfg: omegaconf.DictConfig) -> None:
+    import random
+
+    import numpy as np
+    import torch
+    from audiocraft.modules.transformer import set_efficient_attention_backend
+
+    multiprocessing.set_start_method(cfg.mp_start_method, force=True)
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.num_threads)
+    os.environ['MKL_NUM_THREADS'] = str(cfg.num_threads)
+    os.environ['OMP_NUM_THREADS'] = str(cfg.num_threads)
+    set_efficient_attention_backend(cfg.efficient_attention_backend)
+
+
+def get_solver(cfg: omegaconf.DictConfig):
+    """Build the solver for `cfg` in this process (batch sizes are per process under DDP)."""
+    from . import registry, solvers
+
+    registry.import_modules(cfg.get('registry_modules') or [])
+    registry.install()
+    world = flashy.distrib.world_size()
+    if cfg.dataset.batch_size % world:
+        raise ValueError(f"dataset.batch_size={cfg.dataset.batch_size} must be divisible by the "
+                         f"number of processes ({world}).")
+    cfg.dataset.batch_size //= world
+    for split in ['train', 'valid', 'evaluate', 'generate']:
+        split_cfg = cfg.dataset.get(split)
+        if split_cfg is not None and split_cfg.get('batch_size') is not None:
+            split_cfg.batch_size //= world
+    # Manifests are relative to the repo root; Dora may run from a clean clone (git_save).
+    for key, value in cfg.datasource.items():
+        if isinstance(value, str):
+            cfg.datasource[key] = git_save.to_absolute_path(value)
+    return solvers.get_solver(cfg)
+
+
+@hydra_main(config_path='../config', config_name='config', version_base='1.1')
+def main(cfg):
+    resolve_device(cfg)
+    init_seed_and_system(cfg)
+    log_name = f'{cfg.execute_only}.log.{{rank}}' if cfg.execute_only else 'solver.log.{rank}'
+    flashy.setup_logging(level=str(cfg.logging.level).upper(), log_name=log_name)
+    # Dora's default init assumes nccl, which only exists on GPUs.
+    flashy.distrib.init(backend='nccl' if str(cfg.device).startswith('cuda') else 'gloo')
+    solver = get_solver(cfg)
+    if cfg.show:
+        solver.show()
+        return
+    if cfg.execute_only:
+        if not (cfg.execute_inplace or cfg.continue_from is not None):
+            raise ValueError("execute_only needs continue_from=<sig_or_path> (or execute_inplace=true).")
+        solver.restore(replay_metrics=False)
+        solver.run_one_stage(cfg.execute_only)
+        return
+    return solver.run()
+
+
+main.dora.dir = AudioCraftEnvironment.get_dora_dir()
+main._base_cfg.slurm = get_slurm_parameters(main._base_cfg.slurm)
+
+
+def get_solver_from_xp(xp: XP, override_cfg: tp.Optional[dict] = None, restore: bool = True,
+                       load_best: bool = True, ignore_state_keys: tp.Sequence[str] = (),
+                       disable_fsdp: bool = True):
+    """Solver of an existing XP, restored from its last checkpoint (for export, notebooks)."""
+    cfg = xp.cfg
+    if override_cfg is not None:
+        cfg = omegaconf.OmegaConf.merge(cfg, omegaconf.DictConfig(override_cfg))
+    ignore = list(ignore_state_keys)
+    if disable_fsdp and cfg.fsdp.use:
+        cfg.fsdp.use = False
+        ignore += ['model', 'ema', 'best_state']
+    resolve_device(cfg)
+    try:
+        with xp.enter():
+            solver = get_solver(cfg)
+            if restore:
+                solver.restore(load_best=load_best, ignore_state_keys=ignore)
+        return solver
+    finally:
+        hydra.core.global_hydra.GlobalHydra.instance().clear()
+
+
+def get_solver_from_sig(sig: str, *args, **kwargs):
+    """Solver of the XP `logs/xps/<sig>`; see `get_solver_from_xp`."""
+    return get_solver_from_xp(main.get_xp_from_sig(sig), *args, **kwargs)
+
+
+# AudioCraft resolves `//sig/...` checkpoints and `continue_from` through `audiocraft.train.main`,
+# whose module cannot import without upstream's config dir (not installed by pip). od's Dora main
+# is the one that owns the XPs, so AudioCraft is pointed at this module.
+sys.modules.setdefault('audiocraft.train', sys.modules[__name__])
+
+if __name__ == '__main__':
+    main()
