@@ -3,8 +3,9 @@
 `setup()` must run before AudioCraft reads its team configuration: it points AudioCraft at
 od's own `config/teams/default.yaml` (pip-installed audiocraft ships no config dir), makes the
 Hugging Face hub offline unless the user asked otherwise (a missing file then fails in seconds
-instead of retrying for minutes), and allow-lists the globals AudioCraft/flashy checkpoints
-hold so that `torch.load(weights_only=True)` (the default since torch 2.6) can resume them.
+instead of retrying for minutes), and makes sure AudioCraft finds an `ffmpeg` to write audio.
+(Checkpoints load with torch's default `weights_only=True`: od's solver stores the XP config as
+plain data, so no global needs allow-listing; see od/solvers/musicgen.py.)
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ class MissingWeightsError(FileNotFoundError):
 
 
 def setup() -> None:
-    """Prepare the process for AudioCraft. Idempotent; never imports torch eagerly twice."""
+    """Prepare the process for AudioCraft. Idempotent and cheap (imports no torch)."""
     global _done
     if _done:
         return
@@ -38,7 +39,6 @@ def setup() -> None:
     os.environ.setdefault('HF_HUB_OFFLINE', '1')
     os.environ.setdefault('TOKENIZERS_PARALLELISM', 'false')
     _ensure_ffmpeg_on_path()
-    allow_checkpoint_globals()
     _done = True
 
 
@@ -49,28 +49,6 @@ def _ensure_ffmpeg_on_path() -> None:
     if shutil.which('ffmpeg') is None:
         venv_bin = str(Path(sys.executable).parent)
         os.environ['PATH'] = venv_bin + os.pathsep + os.environ.get('PATH', '')
-
-
-def allow_checkpoint_globals() -> None:
-    """Allow-list what AudioCraft/flashy checkpoints pickle, for `weights_only=True` loads.
-
-    Checkpoints store the Hydra config (`xp.cfg`) as an omegaconf DictConfig, plus plain
-    containers; nothing else needs to be trusted.
-    """
-    import collections
-    import typing
-
-    import torch
-    from omegaconf import DictConfig, ListConfig
-    from omegaconf.base import ContainerMetadata, Metadata
-    from omegaconf.nodes import AnyNode, BooleanNode, FloatNode, IntegerNode, StringNode
-
-    torch.serialization.add_safe_globals([
-        DictConfig, ListConfig, ContainerMetadata, Metadata,
-        AnyNode, BooleanNode, FloatNode, IntegerNode, StringNode,
-        typing.Any, dict, list, tuple, set, int, float, str, bool,
-        collections.defaultdict, collections.OrderedDict,
-    ])
 
 
 def reference_dir() -> Path:

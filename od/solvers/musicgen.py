@@ -1,8 +1,9 @@
-"""od's MusicGen solver: AudioCraft's, with weights resolved offline before anything is built."""
+"""od's MusicGen solver: AudioCraft's, with weights resolved offline and checkpoints that load
+with `torch.load(weights_only=True)`."""
 from __future__ import annotations
 
 from audiocraft.solvers import musicgen as ac_musicgen
-from omegaconf import open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ..models.loaders import resolve_compression_checkpoint
 
@@ -22,3 +23,13 @@ class MusicGenSolver(ac_musicgen.MusicGenSolver):
         finally:
             with open_dict(self.cfg):
                 self.cfg.compression_model_checkpoint = original
+
+    def state_dict(self) -> dict:
+        # flashy stores the XP config as an omegaconf DictConfig, whose pickled metadata holds a
+        # collections.defaultdict; torch's weights_only unpickler refuses those whatever the
+        # allow-list, so resuming would fail on torch >= 2.6. A plain container (interpolations
+        # kept) carries the same config and rebuilds with OmegaConf.create().
+        state = super().state_dict()
+        if isinstance(state.get('xp.cfg'), DictConfig):
+            state['xp.cfg'] = OmegaConf.to_container(state['xp.cfg'], resolve=False)
+        return state

@@ -1,0 +1,81 @@
+"""`dora run` of the debug solver as a user runs it: train, resume after a kill, bad data, DDP."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+import torch
+from torch.serialization import get_unsafe_globals_in_checkpoint
+
+from .conftest import (FAST, ROOT, datasource_overrides, dora_cmd, dora_env, dora_run, kill_group,
+                       only_xp, read_history, wait_for)
+
+
+def test_debug_run_two_epochs(example_data, tmp_path):
+    dora_run(['solver=musicgen/debug', 'dset=audio/example', *FAST, *datasource_overrides(example_data)],
+             tmp_path)
+    xp = only_xp(tmp_path)
+    history = read_history(xp)
+    assert len(history) == 2 and all({'train', 'valid', 'generate'} <= set(h) for h in history)
+    assert history[1]['train']['ce'] < history[0]['train']['ce']  # it learns
+    for epoch in (1, 2):
+        samples = list((xp / 'samples' / str(epoch)).glob('*.wav'))
+        assert samples and all(s.stat().st_size > 1000 for s in samples)
+    assert list((xp / 'tensorboard').rglob('events.out.tfevents.*'))
+    # Safe resume: the checkpoint needs no unsafe global and loads with weights_only=True.
+    assert get_unsafe_globals_in_checkpoint(xp / 'checkpoint.th') == []
+    state = torch.load(xp / 'checkpoint.th', weights_only=True)
+    assert state['xp.cfg']['solver'] == 'musicgen' and len(state['history']) == 2
+    assert not list(xp.glob('*.tmp'))
+
+
+def test_kill_and_resume(example_data, tmp_path):
+    args = ['solver=musicgen/debug', 'optim.epochs=3', 'generate.every=0', *FAST,
+            'optim.updates_per_epoch=12', *datasource_overrides(example_data)]
+    proc = subprocess.Popen(dora_cmd(*args), cwd=ROOT, env=dora_env(tmp_path), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def one_epoch_saved():
+            xps = list((tmp_path / 'xps').glob('*'))
+            return bool(xps) and len(read_history(xps[0])) >= 1 and (xps[0] / 'checkpoint.th').exists()
+        wait_for(one_epoch_saved, timeout=300, proc=proc)
+    finally:
+        kill_group(proc)
+    xp = only_xp(tmp_path)
+    before = read_history(xp)
+    assert 1 <= len(before) < 3, "the kill must land mid-run"
+    proc = dora_run(args, tmp_path)
+    after = read_history(xp)
+    assert len(after) == 3, [list(h) for h in after]
+    assert after[:len(before)] == before  # finished epochs kept, none lost or redone
+    log = (xp / 'solver.log.0').read_text()
+    assert 'Loading existing checkpoint' in log or 'Restoring' in log
+
+
+def test_corrupt_file_in_training_data_is_skipped(example_data, tmp_path):
+    """A file that breaks after the manifest was written: warned about, training goes on."""
+    data = tmp_path / 'data'
+    shutil.copytree(example_data, data)
+    egs = data / 'egs' / 'train' / 'data.jsonl'
+    lines = [json.loads(line) for line in egs.read_text().splitlines()]
+    for entry in lines:
+        entry['path'] = entry['path'].replace(str(example_data), str(data))
+    egs.write_text(''.join(json.dumps(entry) + '\n' for entry in lines))
+    broken = data / 'dataset' / 'train' / 'drums_train_000.wav'
+    broken.write_bytes(b'RIFF' + b'\x00' * 64)
+    proc = dora_run(['solver=musicgen/debug', 'optim.epochs=1', 'generate.every=0', *FAST,
+                     'dataset.num_workers=2', *datasource_overrides(data)], tmp_path / 'logs')
+    xp = only_xp(tmp_path / 'logs')
+    assert len(read_history(xp)) == 1
+    assert 'drums_train_000.wav' in proc.stdout + proc.stderr + (xp / 'solver.log.0').read_text()
+
+
+def test_two_processes(example_data, tmp_path):
+    dora_run(['-d', '--ddp_workers', '2', 'solver=musicgen/debug', 'optim.epochs=1', 'generate.every=0',
+              *FAST, *datasource_overrides(example_data)], tmp_path)
+    xp = only_xp(tmp_path)
+    assert len(read_history(xp)) == 1
+    assert (xp / 'solver.log.1').exists()
+    assert 'Distributed init: 0/2' in (xp / 'solver.log.0').read_text()
