@@ -29,6 +29,13 @@ def main() -> int:
         problems.append(f"import od.train: {type(exc).__name__}: {exc}")
     print('[od] ' + '  '.join(f"{k}={v}" for k, v in versions.items()))
     try:
+        from xformers import _cpp_lib
+        if _cpp_lib._cpp_library_load_exception is not None:
+            print("[od] note: xformers kernels unavailable for this torch; od uses the `torch` "
+                  "attention backend (efficient_attention_backend=torch), so nothing is lost.")
+    except Exception:
+        pass
+    try:
         import torch
         if torch.cuda.is_available():
             print(f"[od] GPU: {torch.cuda.get_device_name(0)} (x{torch.cuda.device_count()})")

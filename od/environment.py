@@ -39,6 +39,10 @@ def setup() -> None:
     os.environ.setdefault('HF_HUB_OFFLINE', '1')
     os.environ.setdefault('TOKENIZERS_PARALLELISM', 'false')
     _ensure_ffmpeg_on_path()
+    # AudioCraft imports xformers at module level; the registry wheel's C++ kernels are built for
+    # another torch, and od trains with the `torch` attention backend, so its load warning on
+    # every import is noise. `python -m od.doctor` still reports it.
+    logging.getLogger('xformers').setLevel(logging.ERROR)
     _done = True
 
 

@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import sys
 import typing as tp
+import warnings
 
 from . import environment
 
@@ -21,12 +22,15 @@ environment.setup()  # before AudioCraft reads its team config
 
 import flashy  # noqa: E402
 import hydra  # noqa: E402
+from hydra.errors import Hydra14MigrationWarning  # noqa: E402
 import omegaconf  # noqa: E402
 from audiocraft.environment import AudioCraftEnvironment  # noqa: E402
 from audiocraft.utils.cluster import get_slurm_parameters  # noqa: E402
 from dora import XP, git_save, hydra_main  # noqa: E402
 
 logger = logging.getLogger(__name__)
+# Like AudioCraft, od keeps Hydra 1.1 semantics (version_base='1.1') that Dora relies on.
+warnings.filterwarnings('ignore', category=Hydra14MigrationWarning)
 
 
 def resolve_device(cfg: omegaconf.DictConfig) -> None:
