@@ -106,15 +106,21 @@ def hf_snapshot(repo_id: str, required: tp.Sequence[str] = ('config.json',),
     raise missing_weights(repo_id, list(required) + ([' or '.join(any_of)] if any_of else []))
 
 
-def missing_weights(repo_id: str, files: tp.Sequence[str]) -> MissingWeightsError:
-    """The error for weights that are on neither the HF cache nor the reference folder."""
+def missing_weights(repo_id: str, files: tp.Sequence[str],
+                    reference_files: tp.Optional[tp.Sequence[str]] = None) -> MissingWeightsError:
+    """The error for weights that are on neither the HF cache nor the reference folder.
+
+    `reference_files` names what the reference folder must hold when it differs from the hub
+    files (e.g. an AudioCraft export).
+    """
     ref = reference_dir() / repo_id
+    ref_note = f" holding {', '.join(reference_files)}" if reference_files else ''
     return MissingWeightsError(
         f"Weights for '{repo_id}' are not on this machine (od never downloads at run time).\n"
         f"  Needed files: {', '.join(files)}\n"
         f"  Put them in the Hugging Face cache (on a machine with network: "
         f"`huggingface-cli download {repo_id}`, then copy ~/.cache/huggingface/hub/"
-        f"models--{repo_id.replace('/', '--')}), or into the team's reference folder:\n"
+        f"models--{repo_id.replace('/', '--')}), or into the team's reference folder{ref_note}:\n"
         f"    {ref}/\n"
         f"  (reference_dir is set in {TEAM_CONFIG.relative_to(ROOT)} or by AUDIOCRAFT_REFERENCE_DIR).")
 

@@ -55,9 +55,12 @@ def dora_cmd(*args: str) -> tp.List[str]:
     return [sys.executable, '-m', 'dora', 'run', *args]
 
 
-def dora_run(args: tp.Sequence[str], dora_dir: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+def dora_run(args: tp.Sequence[str], dora_dir: Path, timeout: float = 600,
+             extra_env: tp.Optional[tp.Dict[str, str]] = None) -> subprocess.CompletedProcess:
     """Run `dora run ...` from the repo root as a user would; fail with its log on error."""
-    proc = subprocess.run(dora_cmd(*args), cwd=ROOT, env=dora_env(dora_dir), timeout=timeout,
+    env = dora_env(dora_dir)
+    env.update(extra_env or {})
+    proc = subprocess.run(dora_cmd(*args), cwd=ROOT, env=env, timeout=timeout,
                           capture_output=True, text=True)
     if proc.returncode != 0:
         pytest.fail(f"dora run failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")

@@ -73,21 +73,34 @@ def test_t5_without_weights_fails_fast_and_says_where():
 
 
 def test_tokenizer_mismatch_is_refused():
-    from od.conditioners.builtin import check_tokenizer_matches
+    from od.conditioners.t5 import check_tokenizer_matches
     check_tokenizer_matches(32100, 32128, 't5-base')
     with pytest.raises(RuntimeError, match='104 tokens'):
         check_tokenizer_matches(104, 32128, 't5-base')
 
 
-def test_train_with_a_plugin_conditioner(example_data, tmp_path):
-    """A conditioner registered outside od trains through `dora run` (registry_modules)."""
-    args = ['solver=musicgen/debug', 'optim.epochs=1', 'generate.every=0', *FAST,
+def test_plugin_conditioner_trains_continues_and_loads(example_data, tmp_path):
+    """A conditioner registered outside od goes through every path that builds an LM:
+    `dora run` training, `continue_from` another XP, and AudioCraft's inference loader."""
+    from audiocraft.models import loaders
+    from audiocraft.utils.export import export_lm
+    base = ['solver=musicgen/debug', 'optim.epochs=1', 'generate.every=0', *FAST,
             *datasource_overrides(example_data),
             'registry_modules=[tests.plugins.tempo]', 'conditioner=none',
             'conditioners={bpm: {model: tempo_test, tempo_test: {dim: 16}}}',
             'fuser.cross=[bpm]', 'classifier_free_guidance.training_dropout=0.2']
-    dora_run(args, tmp_path)
+    dora_run(base, tmp_path)
     xp = only_xp(tmp_path)
     state = torch.load(xp / 'checkpoint.th', weights_only=True)
     assert any(k.startswith('condition_provider.conditioners.bpm.output_proj') for k in state['model'])
-    assert len(read_history(xp)) == 1
+
+    dora_run([*base, f'continue_from=//sig/{xp.name}', 'optim.lr=1e-4'], tmp_path)
+    child = next(p for p in (tmp_path / 'xps').iterdir() if p != xp)
+    assert f'Continuing from provided checkpoint: //sig/{xp.name}' in (child / 'solver.log.0').read_text()
+    assert len(read_history(child)) == 1
+
+    exported = export_lm(xp / 'checkpoint.th', tmp_path / 'export' / 'state_dict.bin')
+    lm = loaders.load_lm_model(exported.parent, device='cpu')
+    assert type(lm.condition_provider.conditioners['bpm']).__name__ == 'TempoConditioner'
+    weight = state['best_state']['model']['condition_provider.conditioners.bpm.output_proj.weight']
+    assert torch.equal(lm.condition_provider.conditioners['bpm'].output_proj.weight, weight)

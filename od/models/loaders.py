@@ -37,7 +37,8 @@ def resolve_compression_checkpoint(spec: str) -> str:
             return '//pretrained/' + str(exported)
         if hf_cached(name, required=('config.json',), any_of=ENCODEC_WEIGHTS) is not None:
             return spec  # HF_HUB_OFFLINE=1 (set by od) makes from_pretrained read the cache
-        raise missing_weights(name, ['config.json', ' or '.join(ENCODEC_WEIGHTS)])
+        raise missing_weights(name, ['config.json', ' or '.join(ENCODEC_WEIGHTS)],
+                              reference_files=[EXPORTED_COMPRESSION + ' (an AudioCraft export)'])
     if spec.startswith('//sig/'):
         return spec
     path = resolve_reference(spec)

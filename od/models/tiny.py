@@ -1,0 +1,45 @@
+"""Tiny randomly initialised models saved in the same formats as real weights.
+
+Tests (and CPU smoke runs) load these through exactly the code real weights go through; only
+the folder differs. Nothing here downloads anything.
+"""
+from __future__ import annotations
+
+import typing as tp
+from pathlib import Path
+
+DEFAULT_CORPUS = [
+    'an upbeat chiptune track with square leads', 'a calm ambient piece with soft pads',
+    'driving drums with a saw bass line', 'warm plucked strings over a gentle pad',
+    'energetic rock with distorted guitars', 'a sad piano ballad in a minor key',
+]
+
+
+def write_tiny_t5(folder: tp.Union[str, Path], corpus: tp.Sequence[str] = DEFAULT_CORPUS,
+                  vocab_size: int = 96, d_model: int = 32, seed: int = 0) -> Path:
+    """A T5 encoder (2 layers, `d_model` wide) with its own SentencePiece model, HF layout."""
+    import io
+
+    import sentencepiece as spm
+    import torch
+    from transformers import T5Config, T5EncoderModel, T5Tokenizer
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model_proto = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(list(corpus) * 20), model_writer=model_proto, vocab_size=vocab_size,
+        model_type='unigram', pad_id=0, eos_id=1, unk_id=2, bos_id=-1, hard_vocab_limit=False,
+        minloglevel=2)
+    (folder / 'spiece.model').write_bytes(model_proto.getvalue())
+    sp = spm.SentencePieceProcessor(model_proto=model_proto.getvalue())
+    # transformers 5's T5Tokenizer takes the pieces themselves (it ignores a vocab_file).
+    pieces = [(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())]
+    tokenizer = T5Tokenizer(vocab=pieces, extra_ids=0)
+    assert len(tokenizer) == sp.get_piece_size(), "tokenizer lost pieces"
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(seed)
+    config = T5Config(vocab_size=len(tokenizer), d_model=d_model, d_kv=8, d_ff=2 * d_model,
+                      num_layers=2, num_heads=4, decoder_start_token_id=0)
+    T5EncoderModel(config).save_pretrained(folder)
+    return folder

@@ -1,0 +1,54 @@
+"""od's `t5` conditioner loads any T5 from local places, through the registry, or says why not."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from od import registry
+from od.models.tiny import write_tiny_t5
+
+from .conftest import FAST, datasource_overrides, dora_run, only_xp, read_history
+
+
+@pytest.fixture(scope='module')
+def tiny_t5(tmp_path_factory):
+    return write_tiny_t5(tmp_path_factory.mktemp('t5') / 'tiny-t5')
+
+
+def build(name, **kwargs):
+    return registry.build_conditioner('t5', 16, {'name': name, 'finetune': False, **kwargs}, device='cpu')
+
+
+def test_local_t5_embeds_text(tiny_t5):
+    cond = build(str(tiny_t5))
+    assert len(cond.t5_tokenizer) == cond.t5.config.vocab_size > 20
+    embeds, mask = cond(cond.tokenize(['a calm ambient piece', 'driving drums', None]))
+    assert embeds.shape[0] == 3 and embeds.shape[-1] == 16
+    assert mask[2].sum() == 0 and mask[0].sum() > 1
+    assert not torch.allclose(embeds[0, 0], embeds[1, 0])
+
+
+def test_hub_name_found_in_reference_dir(tiny_t5, tmp_path, monkeypatch):
+    import shutil
+    shutil.copytree(tiny_t5, tmp_path / 'ref' / 't5-base')
+    monkeypatch.setenv('AUDIOCRAFT_REFERENCE_DIR', str(tmp_path / 'ref'))
+    assert build('t5-base').t5.config.d_model == 32
+    assert build('//reference/t5-base').t5.config.d_model == 32
+
+
+def test_broken_tokenizer_is_refused(tiny_t5, tmp_path):
+    import shutil
+
+    from transformers import AutoTokenizer, T5Tokenizer
+    broken = tmp_path / 'broken'
+    shutil.copytree(tiny_t5, broken)
+    pieces = list(AutoTokenizer.from_pretrained(tiny_t5).get_vocab().items())[:4]
+    T5Tokenizer(vocab=[(p, 0.) for p, _ in pieces], extra_ids=0).save_pretrained(broken)
+    with pytest.raises(RuntimeError, match=r'has [0-9] tokens but its encoder has [0-9]+ embedding rows'):
+        build(str(broken))
+
+
+def test_text2music_trains_with_a_local_t5(tiny_t5, example_data, tmp_path):
+    dora_run(['solver=musicgen/debug', 'conditioner=text2music', f'conditioners.description.t5.name={tiny_t5}',
+              'optim.epochs=1', 'generate.every=0', *FAST, *datasource_overrides(example_data)], tmp_path)
+    assert len(read_history(only_xp(tmp_path))) == 1

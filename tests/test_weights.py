@@ -1,0 +1,86 @@
+"""Offline weights: found in the HF cache or the reference dir, or a fast error naming the file."""
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from od.environment import MissingWeightsError
+from od.models.loaders import resolve_compression_checkpoint
+
+from .conftest import FAST, ROOT, datasource_overrides, dora_cmd, dora_env, dora_run, only_xp, read_history
+
+ENCODEC = 'facebook/encodec_32khz'
+
+
+@pytest.fixture
+def empty_places(tmp_path, monkeypatch):
+    """An empty HF cache and an empty reference dir."""
+    import huggingface_hub.constants
+    monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_CACHE', str(tmp_path / 'hf'))
+    monkeypatch.setenv('AUDIOCRAFT_REFERENCE_DIR', str(tmp_path / 'reference'))
+    return tmp_path
+
+
+def tiny_hf_encodec(hub_cache: Path, repo_id: str = ENCODEC) -> Path:
+    """A randomly initialised 32 kHz EnCodec (4 codebooks of 64 codes) in HF cache layout."""
+    from transformers import EncodecConfig, EncodecModel
+    revision = 'f' * 40
+    snapshot = hub_cache / f"models--{repo_id.replace('/', '--')}" / 'snapshots' / revision
+    config = EncodecConfig(target_bandwidths=[0.6, 1.2], sampling_rate=32000, audio_channels=1,
+                           num_filters=4, upsampling_ratios=[8, 5, 4, 4], codebook_size=64,
+                           codebook_dim=16, hidden_size=16, num_lstm_layers=1, normalize=False)
+    EncodecModel(config).save_pretrained(snapshot)
+    (snapshot.parent.parent / 'refs').mkdir(parents=True, exist_ok=True)
+    (snapshot.parent.parent / 'refs' / 'main').write_text(revision)
+    return snapshot
+
+
+def test_missing_encodec_is_a_fast_clear_error(empty_places):
+    import audiocraft.environment  # noqa: F401  (time the lookup, not the first torch import)
+    start = time.time()
+    with pytest.raises(MissingWeightsError) as err:
+        resolve_compression_checkpoint(f'//pretrained/{ENCODEC}')
+    assert time.time() - start < 5
+    msg = str(err.value)
+    assert ENCODEC in msg and 'config.json' in msg and str(empty_places / 'reference' / ENCODEC) in msg
+    with pytest.raises(MissingWeightsError, match='nope.th'):
+        resolve_compression_checkpoint('//reference/nope.th')
+
+
+def test_resolution_order(empty_places):
+    assert resolve_compression_checkpoint('//pretrained/debug_compression_model') == \
+        '//pretrained/debug_compression_model'
+    tiny_hf_encodec(empty_places / 'hf')
+    assert resolve_compression_checkpoint(f'//pretrained/{ENCODEC}') == f'//pretrained/{ENCODEC}'
+    exported = empty_places / 'reference' / ENCODEC
+    exported.mkdir(parents=True)
+    (exported / 'compression_state_dict.bin').write_bytes(b'x')
+    assert resolve_compression_checkpoint(f'//pretrained/{ENCODEC}') == f'//pretrained/{exported}'
+
+
+def test_train_with_encodec_from_hf_cache(example_data, tmp_path):
+    """`compression_model_checkpoint=//pretrained/facebook/encodec_32khz` loads from the cache."""
+    tiny_hf_encodec(tmp_path / 'hf' / 'hub')
+    env = {'HF_HOME': str(tmp_path / 'hf')}
+    args = ['solver=musicgen/debug', 'optim.epochs=1', 'generate.every=0', *FAST,
+            f'compression_model_checkpoint=//pretrained/{ENCODEC}', 'transformer_lm.card=64',
+            *datasource_overrides(example_data)]
+    dora_run(args, tmp_path / 'logs', extra_env=env)
+    assert len(read_history(only_xp(tmp_path / 'logs'))) == 1
+
+
+def test_dora_run_without_weights_says_where_to_put_them(example_data, tmp_path):
+    env = dora_env(tmp_path / 'logs')
+    env.update(HF_HOME=str(tmp_path / 'empty_hf'), AUDIOCRAFT_REFERENCE_DIR=str(tmp_path / 'ref'))
+    start = time.time()
+    proc = subprocess.run(dora_cmd('solver=musicgen/debug', f'compression_model_checkpoint=//pretrained/{ENCODEC}',
+                                   *FAST, *datasource_overrides(example_data)),
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert time.time() - start < 120
+    out = proc.stdout + proc.stderr
+    assert f"Weights for '{ENCODEC}' are not on this machine" in out
+    assert str(tmp_path / 'ref' / ENCODEC) in out
