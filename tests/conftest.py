@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import typing as tp
 from pathlib import Path
@@ -13,6 +14,8 @@ from pathlib import Path
 import pytest
 
 os.environ['HF_HUB_OFFLINE'] = '1'
+# In-process solvers (od.train imported by tests) write their XPs here, never into logs/.
+os.environ.setdefault('AUDIOCRAFT_DORA_DIR', tempfile.mkdtemp(prefix='od-tests-xps-'))
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # so `tests.plugins.*` imports in Dora subprocesses too
 
@@ -92,3 +95,12 @@ def wait_for(predicate: tp.Callable[[], bool], timeout: float, proc: subprocess.
             raise AssertionError(f"process ended early with {proc.returncode}")
         time.sleep(0.5)
     raise AssertionError("timed out")
+
+
+def build_solver(args: tp.Sequence[str]):
+    """An od solver built in this process, exactly as `dora run <args>` builds it."""
+    import od.train
+    xp = od.train.main.get_xp(list(args))
+    od.train.resolve_device(xp.cfg)
+    with xp.enter():
+        return od.train.get_solver(xp.cfg)

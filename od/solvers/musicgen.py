@@ -2,10 +2,12 @@
 with `torch.load(weights_only=True)`."""
 from __future__ import annotations
 
+from audiocraft.solvers import builders
 from audiocraft.solvers import musicgen as ac_musicgen
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ..models.loaders import resolve_compression_checkpoint
+from .trainable import freeze_except, only_trainable, trainable_patterns
 
 
 class MusicGenSolver(ac_musicgen.MusicGenSolver):
@@ -23,6 +25,24 @@ class MusicGenSolver(ac_musicgen.MusicGenSolver):
         finally:
             with open_dict(self.cfg):
                 self.cfg.compression_model_checkpoint = original
+        self._apply_trainable()
+
+    def _apply_trainable(self) -> None:
+        """Freeze all but `cfg.trainable` and rebuild the optimizer over what trains."""
+        patterns = trainable_patterns(self.cfg.get('trainable', 'all'))
+        if patterns is None:
+            n = sum(p.numel() for p in self.model.parameters())
+            self.logger.info("Training all %d LM parameters (trainable=all).", n)
+            return
+        if self.cfg.fsdp.use:
+            raise ValueError("trainable patterns are not supported with FSDP; use trainable=all.")
+        n_train, n_total = freeze_except(self.model, patterns)
+        groups = only_trainable(builders.get_optim_parameter_groups(self.model))
+        # The attributes are registered as stateful by name: replacing them is enough.
+        self.optimizer = builders.get_optimizer(groups, self.cfg.optim)
+        self.lr_scheduler = builders.get_lr_scheduler(self.optimizer, self.cfg.schedule, self.total_updates)
+        self.logger.info("Training %d of %d LM parameters (%.2f%%) matching %s; the rest is frozen.",
+                         n_train, n_total, 100 * n_train / max(1, n_total), patterns)
 
     def state_dict(self) -> dict:
         # flashy stores the XP config as an omegaconf DictConfig, whose pickled metadata holds a
