@@ -58,7 +58,7 @@ def build_manifest(audio_dir: tp.Union[str, Path], out_dir: tp.Union[str, Path],
 
     Args:
         require: companion suffixes each audio file must have next to it (e.g. `.json`, `.mp4`);
-            files missing one are skipped and reported.
+            files missing one are skipped and reported. A required `.mp4` must also decode.
         min_duration: shorter files are skipped.
     """
     import flashy
@@ -81,6 +81,14 @@ def build_manifest(audio_dir: tp.Union[str, Path], out_dir: tp.Union[str, Path],
                 json.loads(path.with_suffix('.json').read_text())
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 skipped[str(path)] = f"unreadable sidecar {path.with_suffix('.json').name}: {exc}"
+                continue
+        if '.mp4' in require:
+            from .frames import FrameError, open_video
+            try:
+                if len(open_video(path.with_suffix('.mp4'))) == 0:
+                    raise FrameError(f"{path.with_suffix('.mp4').name}: no frames")
+            except FrameError as exc:
+                skipped[str(path)] = f"unusable video: {exc}"
                 continue
         try:
             metas.append(probe_audio(path, min_duration))
