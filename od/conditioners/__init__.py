@@ -4,3 +4,4 @@ AudioCraft's own (t5, lut, chroma_stem, clap) are registered in `builtin.py`; ea
 conditioner lives in its own module here and registers itself with one decorator line.
 """
 from . import builtin  # noqa: F401  (registers t5, lut, chroma_stem, clap)
+from . import clip_frames  # noqa: F401  (registers clip_frames)

@@ -85,9 +85,10 @@ def write_video_dataset(root: tp.Union[str, Path] = ROOT / 'dataset' / 'colors',
         tmp = folder / f"{clip_id}.tmp.wav"
         sf.write(tmp, clip_audio(note, duration, rng), SAMPLE_RATE, subtype='PCM_16')
         tmp.replace(folder / f"{clip_id}.wav")
-        meta = {'title': clip_id, 'artist': 'od-synth', 'genre': 'synthetic',
+        meta = {'title': clip_id, 'artist': 'od-synth', 'key': None, 'bpm': None, 'genre': 'synthetic',
                 'description': 'a synthetic clip', 'moods': [], 'keywords': ['synthetic'],
-                'name': clip_id, 'video_class': cls}  # unknown fields are kept for analysis
+                'name': clip_id, 'instrument': 'synth',
+                'video_class': cls}  # the class is not in any field MusicGen reads
         (folder / f"{clip_id}.json.tmp").write_text(json.dumps(meta, indent=2))
         (folder / f"{clip_id}.json.tmp").replace(folder / f"{clip_id}.json")
     return {split: build_manifest(root / split, egs / split, require=('.json', '.mp4'), progress=progress)

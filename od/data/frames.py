@@ -58,6 +58,14 @@ def open_video(path: tp.Union[str, Path]):
         raise FrameError(f"{path}: cannot decode video ({str(exc).strip().splitlines()[0][:160]})") from exc
 
 
+def video_duration(path: tp.Union[str, Path]) -> float:
+    """Length of the video stream in seconds (frames / average fps)."""
+    reader = open_video(path)
+    if len(reader) == 0:
+        raise FrameError(f"{path}: video stream has no frames")
+    return len(reader) / (float(reader.get_avg_fps()) or 25.)
+
+
 def read_frames(path: tp.Union[str, Path], start: float, duration: float,
                 n_frames: tp.Optional[int] = 30, fps: tp.Optional[float] = None,
                 size: tp.Optional[int] = None) -> FrameWindow:

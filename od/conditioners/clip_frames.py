@@ -1,0 +1,134 @@
+"""`clip_frames`: the frames of a video (or one image) condition MusicGen through CLIP.
+
+Design. AudioCraft's MusicDataset gives every segment a `self_wav` WavCondition holding the
+audio file's path and the segment's `seek_time` (even when training from AudioCraft's token
+cache), and classifier-free-guidance dropout nulls it (path None, length 0). So this conditioner
+is a WaveformConditioner on `self_wav`: it finds the video next to the audio file
+(`<id>.mp4` beside `<id>.wav`), takes the frames of the *same* window, and needs no fork of the
+dataset, the conditioning provider or the solver. At inference the same WavCondition carries
+a video or image path and a start time.
+
+    frames [T, H, W, 3] --CLIP image tower (frozen)--> [T, D_clip]      (cached per video)
+      + learned temporal position embedding [T, D_clip] (optional)
+      --output_proj--> [T, D_lm] --> cross-attention (fuser.cross: [self_wav])
+
+A missing, audio-only or corrupt video gives the null condition for that sample (mask 0) and is
+counted and reported once per file: never an exception in the training loop.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import typing as tp
+from pathlib import Path
+
+import numpy as np
+import torch
+from audiocraft.modules import conditioners as ac
+from torch import nn
+
+from ..data.cache import EmbeddingCache
+from ..data.frames import FrameError, frame_times, read_frames, video_duration
+from ..models.clip import load_image_encoder
+from ..registry import register_conditioner
+
+logger = logging.getLogger(__name__)
+
+VIDEO_EXTS = ('.mp4', '.mov', '.mkv', '.webm', '.avi')
+IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.webp', '.bmp')
+
+
+@register_conditioner('clip_frames')
+class CLIPFrameConditioner(ac.WaveformConditioner):
+    """CLIP tokens of the video frames that go with an audio segment.
+
+    Args:
+        output_dim: LM width. device: where CLIP runs. duration: training segment length (s).
+        name, pretrained: which CLIP (see od.models.clip); ViT-B-32 by default.
+        n_frames: frames per window, evenly spread (seed 003: 30). fps: or a fixed rate instead.
+        pos_emb: learn a temporal position embedding per frame slot.
+        video_suffix: companion video of `<id>.<audio ext>`.
+        cache_dir: where embeddings are cached (default: `.od_cache/` next to the videos).
+        cache_fps: rate of the cached embeddings (default: the sampling density of a window).
+        image_tokens: an image gives 1 token (`single`) or n_frames copies (`repeat`).
+    """
+
+    def __init__(self, output_dim: int, device: str, duration: tp.Optional[float] = None,
+                 name: str = 'hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K', pretrained: tp.Optional[str] = None,
+                 n_frames: tp.Optional[int] = 30, fps: tp.Optional[float] = None, pos_emb: bool = True,
+                 video_suffix: str = '.mp4', cache_dir: tp.Optional[str] = None,
+                 cache_fps: tp.Optional[float] = None, image_tokens: str = 'single'):
+        encoder = load_image_encoder(name, pretrained, device)
+        super().__init__(encoder.dim, output_dim, device)
+        self.__dict__['encoder'] = encoder  # frozen and outside the module tree: not trained, not saved
+        self.n_frames, self.fps = n_frames, fps
+        self.video_suffix = video_suffix
+        if image_tokens not in ('single', 'repeat'):
+            raise ValueError("image_tokens must be 'single' or 'repeat'")
+        self.image_tokens = image_tokens
+        segment = float(duration or 30.)
+        self.max_tokens = int(n_frames) if fps is None else max(1, math.floor(segment * fps))
+        self.pos_emb = nn.Parameter(torch.randn(self.max_tokens, encoder.dim) * 0.02) if pos_emb else None
+        density = fps if fps is not None else self.max_tokens / segment
+        self.cache = EmbeddingCache(encoder.tag, cache_fps or density, cache_dir)
+        self.failures: tp.Counter[str] = collections.Counter()
+
+    # ---- where the pixels come from -------------------------------------------------------
+    def media_for(self, path: tp.Union[str, Path]) -> Path:
+        """The video/image for an audio path (or the path itself when it is one)."""
+        path = Path(path)
+        return path if path.suffix.lower() in VIDEO_EXTS + IMAGE_EXTS else path.with_suffix(self.video_suffix)
+
+    def video_embeddings(self, video: Path) -> torch.Tensor:
+        """[N, D] embeddings of the whole video at the cache rate (computed once, then cached)."""
+        cached = self.cache.get(video)
+        if cached is not None:
+            return cached.float()
+        window = read_frames(video, 0., video_duration(video), fps=self.cache.fps)
+        embeds = self.encoder.encode(window.frames, self.device).cpu()
+        self.cache.put(video, embeds)
+        return embeds.half().float()  # exactly what a cache hit returns
+
+    def window_embeddings(self, media: Path, start: float, duration: float) -> torch.Tensor:
+        """[T, D] CLIP tokens of the window `[start, start + duration)` of `media`."""
+        if media.suffix.lower() in IMAGE_EXTS:
+            from PIL import Image
+            try:
+                image = np.asarray(Image.open(media).convert('RGB'))[None]
+            except Exception as exc:
+                raise FrameError(f"{media}: cannot read image ({exc})") from exc
+            token = self.encoder.encode(image, self.device).cpu()
+            return token if self.image_tokens == 'single' else token.expand(self.max_tokens, -1)
+        embeds = self.video_embeddings(media)
+        times = frame_times(start, duration, self.n_frames, self.fps)[:self.max_tokens]
+        index = np.clip(np.floor(times * self.cache.fps).astype(np.int64), 0, len(embeds) - 1)
+        return embeds[torch.from_numpy(index)]
+
+    # ---- AudioCraft conditioner API -------------------------------------------------------
+    def tokenize(self, x: ac.WavCondition) -> tp.Dict[str, torch.Tensor]:
+        batch = len(x.path)
+        embeds = torch.zeros(batch, self.max_tokens, self.dim)
+        mask = torch.zeros(batch, self.max_tokens, dtype=torch.long)
+        for i, (path, seek) in enumerate(zip(x.path, x.seek_time)):
+            length = int(x.length[i])
+            if path is None or length == 0:
+                continue  # null condition (classifier-free guidance, or no media)
+            media = self.media_for(path)
+            try:
+                tokens = self.window_embeddings(media, float(seek or 0.), length / x.sample_rate[i])
+            except FrameError as exc:
+                if not self.failures[str(media)]:
+                    logger.warning("No frames for %s, using the null condition: %s", path, exc)
+                self.failures[str(media)] += 1
+                continue
+            embeds[i, :len(tokens)] = tokens
+            mask[i, :len(tokens)] = 1
+        return {'embeds': embeds.to(self.device), 'mask': mask.to(self.device)}
+
+    def forward(self, inputs: tp.Dict[str, torch.Tensor]) -> ac.ConditionType:
+        embeds, mask = inputs['embeds'], inputs['mask']                    # [B, T, D], [B, T]
+        if self.pos_emb is not None:
+            embeds = embeds + self.pos_emb[:embeds.shape[1]]
+        embeds = self.output_proj(embeds.to(self.output_proj.weight))     # [B, T, D_lm]
+        return embeds * mask.unsqueeze(-1), mask

@@ -1,0 +1,64 @@
+"""Per-video frame-embedding cache, written atomically and checked against the video file.
+
+One entry per (video, encoder tag, frame rate): the embeddings of the whole video sampled at
+`fps` (frame i at time (i + 0.5) / fps), so any training window reads its frames from it without
+decoding video. By default entries live next to the dataset: `<video dir>/.od_cache/<key>/<stem>.pt`;
+`root=` puts them under one folder instead (named by a hash of the video path). An entry whose
+video changed (size or mtime) or whose file is unreadable counts as a miss and is rewritten.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import typing as tp
+from pathlib import Path
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+
+class EmbeddingCache:
+    def __init__(self, tag: str, fps: float, root: tp.Optional[tp.Union[str, Path]] = None):
+        self.key = f"{tag}-fps{fps:g}".replace('/', '--')
+        self.fps = float(fps)
+        self.root = Path(root) if root else None
+        self.hits = 0
+        self.misses = 0
+
+    def path_for(self, video: tp.Union[str, Path]) -> Path:
+        video = Path(video).resolve()
+        if self.root is None:
+            return video.parent / '.od_cache' / self.key / f"{video.stem}.pt"
+        digest = hashlib.sha1(str(video).encode()).hexdigest()[:16]
+        return self.root / self.key / f"{video.stem}-{digest}.pt"
+
+    @staticmethod
+    def _stamp(video: Path) -> tp.Tuple[int, int]:
+        stat = video.stat()
+        return stat.st_size, stat.st_mtime_ns
+
+    def get(self, video: tp.Union[str, Path]) -> tp.Optional[torch.Tensor]:
+        """[N, D] embeddings of `video`, or None (miss, stale or unreadable entry)."""
+        entry = self.path_for(video)
+        if entry.exists():
+            try:
+                data = torch.load(entry, map_location='cpu', weights_only=True)
+                if tuple(data['stamp']) == self._stamp(Path(video)) and data['fps'] == self.fps:
+                    self.hits += 1
+                    return data['embeds']
+            except Exception as exc:  # a truncated or foreign file: recompute it
+                logger.warning("Ignoring unreadable cache entry %s (%s)", entry, exc)
+        self.misses += 1
+        return None
+
+    def put(self, video: tp.Union[str, Path], embeds: torch.Tensor) -> Path:
+        """Store `embeds` [N, D] for `video`; a kill mid-write leaves no entry that looks whole."""
+        import flashy
+        entry = self.path_for(video)
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        data = {'embeds': embeds.detach().to('cpu', torch.float16), 'fps': self.fps,
+                'stamp': list(self._stamp(Path(video))), 'video': str(Path(video).resolve())}
+        with flashy.utils.write_and_rename(entry, pid=True) as f:
+            torch.save(data, f)
+        return entry

@@ -1,0 +1,94 @@
+"""CLIP image towers (open-clip-torch), loaded offline, and frame preprocessing.
+
+`name` says where the model comes from:
+  - `hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K` — a hub repo in open_clip's format, looked up
+    in `<reference_dir>/<repo>` then the Hugging Face cache (never downloaded);
+  - a folder, or `//reference/<folder>`, holding `open_clip_config.json` + weights (the format
+    `od.models.tiny.write_tiny_clip` writes for tests);
+  - an open_clip architecture such as `ViT-B-32` / `ViT-L-14` with `pretrained=<weights file>`.
+Only the image tower is kept, frozen, in eval mode.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing as tp
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..environment import MissingWeightsError, hf_snapshot, resolve_reference
+
+CLIP_CONFIG = 'open_clip_config.json'
+CLIP_WEIGHTS = ('open_clip_model.safetensors', 'open_clip_pytorch_model.bin')
+
+
+@dataclasses.dataclass
+class ImageEncoder:
+    """A frozen CLIP image tower and the preprocessing it was trained with."""
+    visual: torch.nn.Module
+    size: int
+    mean: tp.Tuple[float, ...]
+    std: tp.Tuple[float, ...]
+    dim: int
+    tag: str  # identifies model + weights, part of cache keys
+
+    def preprocess(self, frames: np.ndarray, device: tp.Union[str, torch.device]) -> torch.Tensor:
+        """[T, H, W, 3] uint8 -> [T, 3, size, size] normalised (short-side resize + centre crop)."""
+        x = torch.from_numpy(np.ascontiguousarray(frames)).to(device).permute(0, 3, 1, 2).float() / 255.
+        h, w = x.shape[-2:]
+        scale = self.size / min(h, w)
+        x = F.interpolate(x, size=(max(self.size, round(h * scale)), max(self.size, round(w * scale))),
+                          mode='bicubic', antialias=True, align_corners=False).clamp(0, 1)
+        top, left = (x.shape[-2] - self.size) // 2, (x.shape[-1] - self.size) // 2
+        x = x[..., top:top + self.size, left:left + self.size]
+        mean = torch.tensor(self.mean, device=device)[:, None, None]
+        std = torch.tensor(self.std, device=device)[:, None, None]
+        return (x - mean) / std
+
+    @torch.no_grad()
+    def encode(self, frames: np.ndarray, device: tp.Union[str, torch.device] = 'cpu',
+               batch_size: int = 64) -> torch.Tensor:
+        """[T, H, W, 3] uint8 frames -> [T, dim] float32 CLIP image embeddings."""
+        out = []
+        for i in range(0, len(frames), batch_size):
+            out.append(self.visual(self.preprocess(frames[i:i + batch_size], device)).float())
+        return torch.cat(out) if out else torch.zeros(0, self.dim)
+
+
+def _locate(name: str, pretrained: tp.Optional[str]) -> tp.Tuple[str, tp.Optional[str], str]:
+    """(open_clip model name, pretrained file or None, cache tag) for a user-facing `name`."""
+    if name.startswith('hf-hub:'):
+        repo = name[len('hf-hub:'):]
+        folder = hf_snapshot(repo, required=(CLIP_CONFIG,), any_of=CLIP_WEIGHTS)
+        return f'local-dir:{folder}', None, repo.replace('/', '--')
+    local = resolve_reference(name)
+    if local.is_dir():
+        if not (local / CLIP_CONFIG).exists() or not any((local / w).exists() for w in CLIP_WEIGHTS):
+            raise MissingWeightsError(f"{local} must hold {CLIP_CONFIG} and one of {', '.join(CLIP_WEIGHTS)} "
+                                      "(open_clip's hub format).")
+        return f'local-dir:{local}', None, local.name
+    if pretrained is None:
+        raise MissingWeightsError(
+            f"CLIP '{name}' needs weights: set `pretrained` to a weights file (or //reference/...), or "
+            f"use name=hf-hub:<repo> with the repo in the HF cache or the reference folder.")
+    weights = resolve_reference(pretrained)
+    if not weights.is_file():
+        raise MissingWeightsError(f"CLIP weights file not found: {weights} (from {pretrained}).")
+    return name, str(weights), f'{name}-{weights.stem}'
+
+
+def load_image_encoder(name: str, pretrained: tp.Optional[str] = None,
+                       device: tp.Union[str, torch.device] = 'cpu') -> ImageEncoder:
+    """The frozen image tower of a CLIP model, from local weights only."""
+    import open_clip
+
+    model_name, weights, tag = _locate(name, pretrained)
+    model = open_clip.create_model(model_name, pretrained=weights, device=device, require_pretrained=True)
+    cfg = open_clip.get_model_preprocess_cfg(model)
+    size = cfg['size'][0] if isinstance(cfg['size'], (tuple, list)) else cfg['size']
+    visual = model.visual.eval().requires_grad_(False)
+    dim = int(visual.output_dim)
+    return ImageEncoder(visual=visual, size=int(size), mean=tuple(cfg['mean']), std=tuple(cfg['std']),
+                        dim=dim, tag=tag)
