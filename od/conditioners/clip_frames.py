@@ -50,7 +50,8 @@ class CLIPFrameConditioner(ac.WaveformConditioner):
         pos_emb: learn a temporal position embedding per frame slot.
         video_suffix: companion video of `<id>.<audio ext>`.
         cache_dir: where embeddings are cached (default: `.od_cache/` next to the videos).
-        cache_fps: rate of the cached embeddings (default: the sampling density of a window).
+        cache_fps: rate of the cached embeddings (default: the sampling density of a window, so
+            each sampling instant reads the cached frame whose 1/cache_fps slot contains it).
         image_tokens: an image gives 1 token (`single`) or n_frames copies (`repeat`).
     """
 

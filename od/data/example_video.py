@@ -3,10 +3,12 @@
     python -m od.data.example_video          # dataset/colors/{train,test} + egs/colors/...
 
 Each clip's video is a field of one colour class (jittered, with a moving square so no two
-frames are equal) and its music is that class's chord register: red -> a low chord, blue -> a
-high one (green -> middle, with --classes 3). Rhythm, voicing and noise vary within a class,
-and the text metadata says nothing about the class, so only the frames can tell the model which
-register to play. Used by the tests and by benchmarks/conditioning_ab.py.
+frames are equal) and its music is that class's chord: red -> a soft low sine chord, blue -> a
+loud, bright high square-wave chord (green -> a middle sawtooth chord, with --classes 3).
+Register *and* timbre differ because AudioCraft's random debug EnCodec keeps loudness and
+brightness apart in its codes far better than pitch alone. Rhythm, voicing and noise vary
+within a class, and the text metadata says nothing about the class, so only the frames can tell
+the model what to play. Used by the tests and by benchmarks/conditioning_ab.py.
 """
 from __future__ import annotations
 
@@ -22,26 +24,33 @@ from ..environment import ROOT
 from .frames import write_video
 
 SAMPLE_RATE = 32000
-# class -> (RGB colour, chord root as a MIDI note)
-CLASSES: tp.Dict[str, tp.Tuple[tp.Tuple[int, int, int], int]] = {
-    'red': ((220, 30, 30), 43),    # G2
-    'blue': ((30, 60, 220), 79),   # G5
-    'green': ((30, 200, 60), 61),  # C#4
+# class -> (RGB colour, chord root as a MIDI note, waveform, peak level)
+CLASSES: tp.Dict[str, tp.Tuple[tp.Tuple[int, int, int], int, str, float]] = {
+    'red': ((220, 30, 30), 43, 'sine', 0.3),     # G2
+    'blue': ((30, 60, 220), 79, 'square', 0.8),  # G5
+    'green': ((30, 200, 60), 61, 'saw', 0.55),   # C#4
 }
 
 
-def clip_audio(root_note: int, duration: float, rng: np.random.Generator) -> np.ndarray:
-    """A chord in the class's register, with a per-clip rhythm, voicing and noise floor."""
+def clip_audio(root_note: int, duration: float, rng: np.random.Generator, wave: str = 'sine',
+               level: float = 0.8) -> np.ndarray:
+    """A chord of `wave`s in the class's register, with a per-clip rhythm, voicing and noise."""
     t = np.arange(int(duration * SAMPLE_RATE)) / SAMPLE_RATE
     voicing = [0, 4, 7] if rng.random() < 0.5 else [0, 3, 7, 12]
     wav = np.zeros_like(t)
     for interval in voicing:
         freq = 440. * 2 ** ((root_note + interval - 69) / 12) * (1 + rng.normal(0, 0.002))
-        wav += np.sin(2 * np.pi * freq * t + rng.uniform(0, 2 * np.pi))
+        phase = 2 * np.pi * freq * t + rng.uniform(0, 2 * np.pi)
+        if wave == 'square':
+            wav += np.sign(np.sin(phase))
+        elif wave == 'saw':
+            wav += 2 * ((phase / (2 * np.pi)) % 1.0) - 1
+        else:
+            wav += np.sin(phase)
     rate = rng.uniform(1.5, 4.0)  # pulses per second
     pulse = 0.55 + 0.45 * np.cos(2 * np.pi * rate * t) ** 2
     wav = wav * pulse / len(voicing) + rng.normal(0, 0.01, t.shape)
-    return (0.8 * wav / np.abs(wav).max()).astype(np.float32)
+    return (level * wav / np.abs(wav).max()).astype(np.float32)
 
 
 def clip_frames(colour: tp.Tuple[int, int, int], duration: float, fps: float, size: int,
@@ -80,10 +89,10 @@ def write_video_dataset(root: tp.Union[str, Path] = ROOT / 'dataset' / 'colors',
         if all((folder / f"{clip_id}{ext}").exists() for ext in ('.wav', '.mp4', '.json')):
             continue
         rng = np.random.default_rng([seed, list(CLASSES).index(cls), i, split == 'test'])
-        colour, note = CLASSES[cls]
+        colour, note, wave, level = CLASSES[cls]
         write_video(folder / f"{clip_id}.mp4", clip_frames(colour, duration, fps, size, rng), fps)
         tmp = folder / f"{clip_id}.tmp.wav"
-        sf.write(tmp, clip_audio(note, duration, rng), SAMPLE_RATE, subtype='PCM_16')
+        sf.write(tmp, clip_audio(note, duration, rng, wave, level), SAMPLE_RATE, subtype='PCM_16')
         tmp.replace(folder / f"{clip_id}.wav")
         meta = {'title': clip_id, 'artist': 'od-synth', 'key': None, 'bpm': None, 'genre': 'synthetic',
                 'description': 'a synthetic clip', 'moods': [], 'keywords': ['synthetic'],

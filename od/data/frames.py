@@ -4,7 +4,8 @@ A training segment is the audio window `[seek_time, seek_time + duration)`; its 
 the frames of the *same* window of the video, taken at the centres of `n_frames` equal slices
 (or at a fixed `fps`). Past the end of a video shorter than its audio, the last frame is
 repeated and `FrameWindow.padded` says how many; a file with no video stream or one that does
-not decode raises `FrameError` naming it, which callers count and skip.
+not decode raises `FrameError` naming it, which callers count and skip. (decord 0.6 mis-sizes frames narrower than 64 px;
+such videos raise FrameError too. Real sizes, e.g. 426x240 to 1920x1080, decode fine.)
 """
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 with `torch.load(weights_only=True)`."""
 from __future__ import annotations
 
+import torch
 from audiocraft.solvers import builders
 from audiocraft.solvers import musicgen as ac_musicgen
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -21,7 +22,12 @@ class MusicGenSolver(ac_musicgen.MusicGenSolver):
         with open_dict(self.cfg):
             self.cfg.compression_model_checkpoint = resolve_compression_checkpoint(original)
         try:
-            super().build_model()
+            # AudioCraft's debug compression model is random: build it (and the LM) from the XP
+            # seed, so every process that rebuilds this XP (resume, export, evaluation) gets the
+            # same codec the LM was trained on. The caller's RNG stream is left untouched.
+            with torch.random.fork_rng():
+                torch.manual_seed(self.cfg.seed)
+                super().build_model()
         finally:
             with open_dict(self.cfg):
                 self.cfg.compression_model_checkpoint = original

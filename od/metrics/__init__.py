@@ -1,0 +1,1 @@
+"""Metrics: FAD bridge, CLAP metrics, and conditioning A/B accuracy."""

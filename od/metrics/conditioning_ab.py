@@ -1,0 +1,130 @@
+"""Does a condition carry information? Generate from it, then recover its class.
+
+For clips whose class is known (the sidecar field `video_class` of the synthetic colour
+dataset), the LM generates tokens conditioned on each clip's media; a nearest-centroid
+classifier over per-codebook code histograms, with centroids from the *real* training audio
+of each class, names the class of each generation. With the condition nulled, the same model
+should sit near chance. Used by tests/test_clip_frames.py and benchmarks/conditioning_ab.py.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+import time
+import typing as tp
+from pathlib import Path
+
+import torch
+
+from ..environment import ROOT
+
+
+def clip_classes(manifest_dir: tp.Union[str, Path], field: str = 'video_class') -> tp.List[tp.Tuple[str, str]]:
+    """(audio path, class) for every manifest entry whose sidecar has `field`."""
+    out = []
+    for line in (Path(manifest_dir) / 'data.jsonl').read_text().splitlines():
+        path = json.loads(line)['path']
+        sidecar = Path(path).with_suffix('.json')
+        if sidecar.exists() and field in (meta := json.loads(sidecar.read_text())):
+            out.append((path, meta[field]))
+    return out
+
+
+def code_histograms(codes: torch.Tensor, card: int) -> torch.Tensor:
+    """[B, K, T] codes -> [B, K * card] per-codebook normalised histograms."""
+    hist = torch.zeros(codes.shape[0], codes.shape[1], card)
+    hist.scatter_add_(2, codes.clamp(0, card - 1).cpu(), torch.ones(codes.shape, dtype=torch.float))
+    return (hist / hist.sum(-1, keepdim=True).clamp(min=1)).flatten(1)
+
+
+def _attributes(path: str, start: float, duration: float, sample_rate: int):
+    from audiocraft.modules.conditioners import ConditioningAttributes, WavCondition
+    cond = WavCondition(torch.zeros(1, 1, 1), torch.tensor([int(duration * sample_rate)]),
+                        [sample_rate], [path], [start])
+    return ConditioningAttributes(wav={'self_wav': cond})
+
+
+@torch.no_grad()
+def ab_accuracy(lm, compression_model, train: tp.Sequence[tp.Tuple[str, str]],
+                test: tp.Sequence[tp.Tuple[str, str]], duration: float, gen_steps: int = 50,
+                cfg_coef: float = 3.0, top_k: int = 50, repeats: int = 4,
+                seed: int = 0) -> tp.Dict[str, float]:
+    """Accuracy of recovering each test clip's class from generations, conditioned vs nulled.
+
+    Each test clip is generated from `repeats` times (different samples), so a model that
+    ignores the condition scores 0.5 +- a few points on two balanced classes.
+    """
+    from audiocraft.data.audio import audio_read
+    from audiocraft.data.audio_utils import convert_audio
+    from audiocraft.modules.conditioners import ClassifierFreeGuidanceDropout
+
+    lm.eval()
+    sr, card = compression_model.sample_rate, compression_model.cardinality
+    device = next(lm.parameters()).device
+    per_class: tp.Dict[str, tp.List[torch.Tensor]] = {}
+    for path, label in train:
+        wav, file_sr = audio_read(path, duration=duration)
+        wav = convert_audio(wav, file_sr, sr, compression_model.channels)[None].to(device)
+        codes, _ = compression_model.encode(wav)
+        per_class.setdefault(label, []).append(code_histograms(codes, card)[0])
+    centroids = {label: torch.stack(h).mean(0) for label, h in per_class.items()}
+    test = [clip for clip in test for _ in range(repeats)]
+    labels = [label for _, label in test]
+    attributes = [_attributes(path, 0., duration, sr) for path, _ in test]
+    accuracy = {}
+    for mode in ('conditioned', 'nulled'):
+        attrs = copy.deepcopy(attributes)
+        if mode == 'nulled':
+            attrs = ClassifierFreeGuidanceDropout(p=1.0)(attrs)
+        torch.manual_seed(seed)
+        codes = lm.generate(None, attrs, max_gen_len=gen_steps, use_sampling=True, top_k=top_k,
+                            cfg_coef=cfg_coef if mode == 'conditioned' else 1.0)
+        hists = code_histograms(codes, card)
+        guesses = [min(centroids, key=lambda c: float((h - centroids[c]).norm())) for h in hists]
+        accuracy[mode] = sum(g == t for g, t in zip(guesses, labels)) / len(labels)
+    return accuracy
+
+
+def train_args(work: Path, clip: Path, updates: int, segment: float) -> tp.List[str]:
+    """`dora run` overrides of the A/B experiment (debug solver, CLIP conditioner, colours)."""
+    egs = work / 'egs'
+    return ['solver=musicgen/debug', 'conditioner=clipemb2music', f'conditioners.self_wav.clip_frames.name={clip}',
+            'conditioners.self_wav.clip_frames.n_frames=4', 'dset=audio/colors',
+            f'datasource.train={egs}/train', f'datasource.valid={egs}/test',
+            f'datasource.evaluate={egs}/test', f'datasource.generate={egs}/test',
+            'optim.epochs=1', f'optim.updates_per_epoch={updates}', 'optim.lr=3e-3', 'dataset.batch_size=8',
+            f'dataset.segment_duration={segment}', f'generate.lm.gen_duration={segment}',
+            'dataset.valid.num_samples=8', 'dataset.generate.num_samples=4', 'generate.every=0',
+            'generate.audio.strategy=peak',  # loudness normalisation needs >= 0.4 s prompts
+            'classifier_free_guidance.training_dropout=0.2']
+
+
+def train_and_measure(work: Path, updates: int, classes: int = 2, segment: float = 1.0,
+                      per_class: tp.Tuple[int, int] = (8, 4)) -> tp.Dict[str, float]:
+    """Synthetic colour data -> `dora run` (tiny MusicGen + tiny CLIP) -> A/B accuracies."""
+    from ..data.example_video import CLASSES, write_video_dataset
+    from ..models.tiny import write_tiny_clip
+
+    write_video_dataset(work / 'dataset', work / 'egs', list(CLASSES)[:classes], per_class, progress=False)
+    clip = write_tiny_clip(work / 'tiny-clip')
+    args = train_args(work, clip, updates, segment)
+    env = dict(os.environ, AUDIOCRAFT_DORA_DIR=str(work / 'xps'), HF_HUB_OFFLINE='1')
+    env['PATH'] = str(Path(sys.executable).parent) + os.pathsep + env.get('PATH', '')
+    start = time.time()
+    proc = subprocess.run([sys.executable, '-m', 'dora', 'run', *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f"dora run failed:\n{proc.stderr[-4000:]}")
+    train_s = time.time() - start
+    from .. import train
+    previous, train.main.dora.dir = train.main.dora.dir, work / 'xps'  # the XP the run just wrote
+    try:
+        solver = train.get_solver_from_xp(train.main.get_xp(args), restore=True, load_best=False)
+    finally:
+        train.main.dora.dir = previous
+    acc = ab_accuracy(solver.model, solver.compression_model, clip_classes(work / 'egs' / 'train'),
+                      clip_classes(work / 'egs' / 'test'), duration=segment, gen_steps=int(25 * segment))
+    return {**acc, 'chance': 1 / classes, 'train_seconds': train_s}
