@@ -1,0 +1,148 @@
+"""Starting checkpoint for a new conditioner: a pretrained MusicGen LM + a fresh conditioner.
+
+    python -m od.make_ckpt --from facebook/musicgen-small --out checkpoints/small_clip.th \\
+        solver=musicgen/musicgen_base_32khz model/lm/model_scale=small conditioner=clipemb2music
+    dora run solver=musicgen/musicgen_base_32khz model/lm/model_scale=small \\
+        conditioner=clipemb2music continue_from=checkpoints/small_clip.th dset=audio/<name>
+
+The positional arguments are the `dora run` overrides of the run that will continue from the
+file: od builds that LM (conditioners through the registry), copies every tensor of the source
+whose name and shape match, keeps the builder's fresh initialisation for the rest, and prints a
+table of copied / new / dropped tensors (shapes in PyTorch's (out, in) layout). A source whose
+backbone does not fit (a tensor outside the allowed-new patterns missing or shaped differently)
+is refused with the list, and nothing is written. The output is written atomically.
+
+Sources: a file (AudioCraft export `state_dict.bin`, or a Dora `checkpoint.th`), a folder
+holding `state_dict.bin`, `//sig/<sig>`, or a hub id such as facebook/musicgen-small (from the
+reference dir or the Hugging Face cache; never downloaded).
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import typing as tp
+from pathlib import Path
+
+import torch
+
+DEFAULT_NEW = ('condition_provider', 'cross_attention')
+
+
+def load_source_state(source: str) -> tp.Dict[str, torch.Tensor]:
+    """LM state dict of a MusicGen source (see module doc)."""
+    from .environment import hf_snapshot, resolve_reference
+    if source.startswith('//sig/'):
+        from . import train
+        path = Path(train.main.dora.dir) / 'xps' / source[len('//sig/'):] / 'checkpoint.th'
+    else:
+        path = resolve_reference(source)
+        if not path.exists() and not source.startswith(('/', '.')):
+            path = hf_snapshot(source, required=('state_dict.bin',))
+    if path.is_dir():
+        path = path / 'state_dict.bin'
+    if not path.is_file():
+        raise FileNotFoundError(f"Source checkpoint not found: {path}")
+    pkg = torch.load(path, map_location='cpu', weights_only=True)
+    best = pkg.get('best_state') if isinstance(pkg, dict) else None
+    if isinstance(best, dict) and isinstance(best.get('model'), dict):
+        return best['model']             # a Dora/AudioCraft training checkpoint
+    if isinstance(best, dict) and best and all(isinstance(v, torch.Tensor) for v in best.values()):
+        return best                      # an AudioCraft export (state_dict.bin)
+    raise ValueError(f"{path} is not a MusicGen LM checkpoint (no best_state with LM weights).")
+
+
+def merge(target: tp.Dict[str, torch.Tensor], source: tp.Dict[str, torch.Tensor],
+          allow_new: tp.Sequence[str] = DEFAULT_NEW) -> tp.Tuple[dict, tp.List[tuple]]:
+    """Target state with matching source tensors copied; rows (status, name, target shape, source shape).
+
+    Raises ValueError (listing the tensors) when a tensor outside `allow_new` has no source of
+    the same shape: the source is another architecture and the result would be mostly random.
+    """
+    patterns = [re.compile(p) for p in allow_new]
+    merged, rows, misfits = {}, [], []
+    for name, tensor in target.items():
+        src = source.get(name)
+        if src is not None and src.shape == tensor.shape:
+            merged[name] = src.to(tensor.dtype).clone()
+            rows.append(('copied', name, tuple(tensor.shape), tuple(src.shape)))
+            continue
+        merged[name] = tensor
+        why = 'new' if src is None else 'new (shape differs)'
+        rows.append((why, name, tuple(tensor.shape), None if src is None else tuple(src.shape)))
+        if not any(p.search(name) for p in patterns):
+            misfits.append(f"{name}: target {tuple(tensor.shape)}, source "
+                           f"{'missing' if src is None else tuple(src.shape)}")
+    rows += [('dropped', name, None, tuple(t.shape)) for name, t in source.items() if name not in target]
+    if misfits:
+        shown = '\n  '.join(misfits[:12]) + (f"\n  ... and {len(misfits) - 12} more" if len(misfits) > 12 else '')
+        raise ValueError("The source does not fit this model (check model/lm/model_scale and the LM "
+                         f"options): {len(misfits)} backbone tensors have no match:\n  {shown}")
+    return merged, rows
+
+
+def format_table(rows: tp.Sequence[tuple], init_note: str) -> str:
+    lines = [f"{'status':<20} {'tensor':<72} {'target (out, in)':<18} source"]
+    for status, name, tgt, src in sorted(rows, key=lambda r: (r[0] != 'copied', r[0], r[1])):
+        lines.append(f"{status:<20} {name:<72} {str(tgt or '-'):<18} {src or '-'}")
+    counts = {s: sum(r[0] == s for r in rows) for s in ('copied', 'new', 'new (shape differs)', 'dropped')}
+    lines.append(' | '.join(f"{k}: {v}" for k, v in counts.items()) + f"  (new tensors: {init_note})")
+    return '\n'.join(lines)
+
+
+def make_checkpoint(source: str, out: tp.Union[str, Path], overrides: tp.Sequence[str],
+                    allow_new: tp.Sequence[str] = DEFAULT_NEW, seed: int = 0) -> tp.Tuple[Path, str]:
+    """Build the target LM from `overrides`, merge `source` into it, save for `continue_from`."""
+    import flashy
+    from audiocraft.models import builders
+    from omegaconf import OmegaConf
+
+    from . import registry, train
+    cfg = train.main.get_xp(list(overrides)).cfg
+    cfg.device = 'cpu'
+    registry.import_modules(cfg.get('registry_modules') or [])
+    registry.install()
+    torch.manual_seed(seed)
+    lm = builders.get_lm_model(cfg)
+    merged, rows = merge(lm.state_dict(), load_source_state(source), allow_new)
+    lm.load_state_dict(merged)  # strict: the file must load into exactly this model
+    init = (f"built by get_lm_model with seed {seed}: transformer_lm.weight_init="
+            f"{cfg.transformer_lm.weight_init}, conditioner projections torch's nn.Linear default")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    state = {'best_state': {'model': lm.state_dict()},
+             'xp.cfg': OmegaConf.to_container(cfg, resolve=False),
+             'od.make_ckpt': {'source': str(source), 'overrides': list(overrides),
+                              'copied': sum(r[0] == 'copied' for r in rows)}}
+    with flashy.utils.write_and_rename(out) as f:
+        torch.save(state, f)
+    return out, format_table(rows, init)
+
+
+def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog='python -m od.make_ckpt', description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example: python -m od.make_ckpt --from facebook/musicgen-small --out "
+               "checkpoints/small_clip.th solver=musicgen/musicgen_base_32khz "
+               "model/lm/model_scale=small conditioner=clipemb2music")
+    parser.add_argument('--from', dest='source', required=True, help="source MusicGen checkpoint")
+    parser.add_argument('--out', required=True, help="file to write (then: continue_from=<file>)")
+    parser.add_argument('--allow-new', nargs='*', default=list(DEFAULT_NEW),
+                        help="regexes of tensors that may be new (default: %(default)s)")
+    parser.add_argument('--seed', type=int, default=0, help="seed of the fresh tensors")
+    parser.add_argument('overrides', nargs='+', help="the `dora run` overrides of the target model")
+    args = parser.parse_args(argv)
+    from .environment import MissingWeightsError
+    try:
+        out, table = make_checkpoint(args.source, args.out, args.overrides, args.allow_new, args.seed)
+    except (ValueError, FileNotFoundError, MissingWeightsError) as exc:
+        print(f"error: {exc}\nNothing was written.", file=sys.stderr)
+        return 2
+    print(table)
+    print(f"wrote {out}: start training with continue_from={out}")
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""Fill the conditioners' embedding caches ahead of training.
+
+    python -m od.prep solver=musicgen/musicgen_base_32khz conditioner=clipemb2music dset=audio/<name>
+
+Takes the same overrides as `dora run`, so it builds the very conditioners (same CLIP, same
+frame rate) the run will build, walks every manifest of the dataset, and embeds each video once
+into the cache, with a progress bar. Training then reads embeddings only; it decodes no video.
+Videos that cannot be read are listed and counted, never fatal.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import typing as tp
+from pathlib import Path
+
+USAGE = __doc__
+
+
+def manifest_paths(cfg) -> tp.List[str]:
+    """Audio paths of every split's manifest (each file once)."""
+    from dora import git_save
+    seen: tp.Dict[str, None] = {}
+    for split in ('train', 'valid', 'evaluate', 'generate'):
+        folder = cfg.datasource.get(split)
+        if not folder:
+            continue
+        manifest = Path(git_save.to_absolute_path(folder)) / 'data.jsonl'
+        if not manifest.exists():
+            raise FileNotFoundError(f"{manifest} not found: write it with python -m od.data.manifest")
+        for line in manifest.read_text().splitlines():
+            seen.setdefault(json.loads(line)['path'], None)
+    return list(seen)
+
+
+def prepare(argv: tp.Sequence[str], progress: bool = True) -> tp.Dict[str, tp.Dict[str, int]]:
+    """Embed every video of the dataset for each caching conditioner; returns counts per attribute."""
+    from tqdm import tqdm
+
+    from . import registry, train
+    from .environment import setup
+    setup()
+    cfg = train.main.get_xp(list(argv)).cfg
+    train.resolve_device(cfg)
+    registry.import_modules(cfg.get('registry_modules') or [])
+    paths = manifest_paths(cfg)
+    report = {}
+    for attribute, spec in (cfg.conditioners or {}).items():
+        model = spec['model']
+        cond = registry.build_conditioner(model, int(cfg.transformer_lm.dim), dict(spec.get(model) or {}),
+                                          device=cfg.device, duration=cfg.dataset.segment_duration)
+        if not hasattr(cond, 'video_embeddings'):
+            continue
+        from .conditioners.clip_frames import IMAGE_EXTS
+        from .data.frames import FrameError
+        failed = []
+        videos = [v for v in dict.fromkeys(cond.media_for(p) for p in paths) if v.suffix.lower() not in IMAGE_EXTS]
+        for video in tqdm(videos, desc=f"embedding {attribute} ({model})", unit='video', disable=not progress):
+            try:
+                cond.video_embeddings(video)
+            except FrameError as exc:
+                failed.append(f"{video}: {exc}")
+        report[attribute] = {'videos': len(videos), 'cached_before': cond.cache.hits,
+                             'embedded': cond.cache.misses - len(failed), 'failed': len(failed)}
+        for line in failed:
+            print(f"  skipped {line}", file=sys.stderr)
+    return report
+
+
+def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ('-h', '--help'):
+        print(USAGE)
+        print("example: python -m od.prep solver=musicgen/debug conditioner=clipemb2music dset=audio/colors")
+        return 0
+    report = prepare(argv)
+    if not report:
+        print("No conditioner of this config caches embeddings (e.g. conditioner=clipemb2music).")
+    for attribute, counts in report.items():
+        print(f"{attribute}: {counts['videos']} videos, {counts['cached_before']} already cached, "
+              f"{counts['embedded']} embedded now, {counts['failed']} skipped")
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,89 @@
+"""Seed 003's workflow: make_ckpt -> prep the cache -> dora run continue_from=... with freezing."""
+from __future__ import annotations
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from od.data.example_video import write_video_dataset
+from od.make_ckpt import main as make_ckpt_main, merge
+from od.models.tiny import write_tiny_clip
+
+from .conftest import FAST, dora_run, only_xp, read_history
+
+
+@pytest.fixture(scope='module')
+def video_data(tmp_path_factory):
+    base = tmp_path_factory.mktemp('colors')
+    write_video_dataset(base / 'dataset', base / 'egs', per_class=(2, 1), duration=5.0, progress=False)
+    write_tiny_clip(base / 'clip')
+    egs = base / 'egs'
+    overrides = ['solver=musicgen/debug', 'conditioner=clipemb2music', f'conditioners.self_wav.clip_frames.name={base}/clip',
+                 'conditioners.self_wav.clip_frames.n_frames=4', 'dset=audio/colors',
+                 f'datasource.train={egs}/train', f'datasource.valid={egs}/test',
+                 f'datasource.evaluate={egs}/test', f'datasource.generate={egs}/test']
+    return base, overrides
+
+
+def source_checkpoint(path, overrides):
+    """A 'pretrained' MusicGen in AudioCraft's export format (what facebook/musicgen-* ship)."""
+    import od.train
+    from audiocraft.models import builders
+    from od import registry
+    registry.install()
+    cfg = od.train.main.get_xp(list(overrides)).cfg
+    cfg.device = 'cpu'
+    torch.manual_seed(1)
+    state = builders.get_lm_model(cfg).state_dict()
+    torch.save({'best_state': state, 'xp.cfg': OmegaConf.to_yaml(cfg), 'exported': True}, path)
+    return state
+
+
+def test_merge_rules():
+    target = {'emb.weight': torch.zeros(4, 2), 'condition_provider.x.weight': torch.zeros(3, 2)}
+    merged, rows = merge(target, {'emb.weight': torch.ones(4, 2), 'old.weight': torch.ones(1)})
+    assert torch.equal(merged['emb.weight'], torch.ones(4, 2))
+    assert {(r[0], r[1]) for r in rows} == {('copied', 'emb.weight'), ('new', 'condition_provider.x.weight'),
+                                            ('dropped', 'old.weight')}
+    with pytest.raises(ValueError, match=r"emb.weight: target \(4, 2\), source \(4, 3\)"):
+        merge(target, {'emb.weight': torch.ones(4, 3)})
+
+
+def test_refuses_a_mismatched_source_and_writes_nothing(tmp_path, capsys):
+    source_checkpoint(tmp_path / 'src.bin', ['solver=musicgen/debug'])
+    code = make_ckpt_main(['--from', str(tmp_path / 'src.bin'), '--out', str(tmp_path / 'out.th'),
+                           'solver=musicgen/debug', 'transformer_lm.dim=128'])
+    assert code == 2 and not (tmp_path / 'out.th').exists()
+    assert 'backbone tensors have no match' in capsys.readouterr().err
+    assert make_ckpt_main(['--from', str(tmp_path / 'missing.bin'), '--out', str(tmp_path / 'o.th'),
+                           'solver=musicgen/debug']) == 2
+
+
+def test_seed_003_workflow(video_data, tmp_path, capsys):
+    base, overrides = video_data
+    source = source_checkpoint(tmp_path / 'musicgen.bin', ['solver=musicgen/debug'])  # text-free LM
+    assert make_ckpt_main(['--from', str(tmp_path / 'musicgen.bin'), '--out', str(tmp_path / 'start.th'),
+                           *overrides]) == 0
+    table = capsys.readouterr().out
+    assert 'new                  condition_provider.conditioners.self_wav.output_proj.weight' in table
+    assert '(64, 32)' in table  # (LM dim out, CLIP dim in)
+    start = torch.load(tmp_path / 'start.th', weights_only=True)['best_state']['model']
+
+    from od.prep import prepare
+    assert prepare(overrides, progress=False)['self_wav']['failed'] == 0
+    assert prepare(overrides, progress=False)['self_wav']['embedded'] == 0  # all cached now
+
+    dora_run([*overrides, f'continue_from={tmp_path}/start.th', 'trainable=[condition_provider,cross_attention]',
+              'optim.epochs=1', 'generate.every=0', *FAST, 'generate.lm.gen_duration=2',
+              'generate.audio.strategy=peak'], tmp_path / 'logs')
+    xp = only_xp(tmp_path / 'logs')
+    assert len(read_history(xp)) == 1
+    log = (xp / 'solver.log.0').read_text()
+    assert 'Continuing from provided checkpoint' in log and 'Training ' in log
+    trained = torch.load(xp / 'checkpoint.th', weights_only=True)['model']
+    for name, tensor in trained.items():
+        if 'condition_provider' in name or 'cross_attention' in name:
+            continue
+        assert torch.equal(tensor, source[name]), name  # frozen backbone = the pretrained weights
+    assert not torch.equal(trained['condition_provider.conditioners.self_wav.output_proj.weight'],
+                           start['condition_provider.conditioners.self_wav.output_proj.weight'])
