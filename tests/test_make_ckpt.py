@@ -85,5 +85,7 @@ def test_seed_003_workflow(video_data, tmp_path, capsys):
         if 'condition_provider' in name or 'cross_attention' in name:
             continue
         assert torch.equal(tensor, source[name]), name  # frozen backbone = the pretrained weights
+    samples = sorted(p.name for p in (xp / 'samples' / '1').glob('*.wav'))
+    assert samples and all(name.startswith(('red_test_', 'blue_test_')) for name in samples), samples
     assert not torch.equal(trained['condition_provider.conditioners.self_wav.output_proj.weight'],
                            start['condition_provider.conditioners.self_wav.output_proj.weight'])

@@ -8,6 +8,7 @@ from audiocraft.solvers import musicgen as ac_musicgen
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ..models.loaders import resolve_compression_checkpoint
+from .samples import media_sample_names
 from .trainable import freeze_except, only_trainable, trainable_patterns
 
 
@@ -32,6 +33,11 @@ class MusicGenSolver(ac_musicgen.MusicGenSolver):
             with open_dict(self.cfg):
                 self.cfg.compression_model_checkpoint = original
         self._apply_trainable()
+
+    def generate_audio(self) -> dict:
+        """AudioCraft's generation stage, with samples named by their video (see samples.py)."""
+        with media_sample_names():
+            return super().generate_audio()
 
     def _apply_trainable(self) -> None:
         """Freeze all but `cfg.trainable` and rebuild the optimizer over what trains."""
