@@ -132,6 +132,14 @@ def get_solver_from_xp(xp: XP, override_cfg: tp.Optional[dict] = None, restore: 
         hydra.core.global_hydra.GlobalHydra.instance().clear()
 
 
+def build_solver(argv: tp.Sequence[str]):
+    """The solver `dora run <argv>` would build, in this process (tests, benchmarks, notebooks)."""
+    xp = main.get_xp(list(argv))
+    resolve_device(xp.cfg)
+    with xp.enter():
+        return get_solver(xp.cfg)
+
+
 def get_solver_from_sig(sig: str, *args, **kwargs):
     """Solver of the XP `logs/xps/<sig>`; see `get_solver_from_xp`."""
     return get_solver_from_xp(main.get_xp_from_sig(sig), *args, **kwargs)

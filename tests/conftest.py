@@ -100,7 +100,4 @@ def wait_for(predicate: tp.Callable[[], bool], timeout: float, proc: subprocess.
 def build_solver(args: tp.Sequence[str]):
     """An od solver built in this process, exactly as `dora run <args>` builds it."""
     import od.train
-    xp = od.train.main.get_xp(list(args))
-    od.train.resolve_device(xp.cfg)
-    with xp.enter():
-        return od.train.get_solver(xp.cfg)
+    return od.train.build_solver(args)

@@ -108,3 +108,12 @@ def test_video_condition_is_learned(tmp_path):
     result = train_and_measure(tmp_path, updates=150, classes=2, segment=1.0, per_class=(8, 4))
     assert result['conditioned'] >= 0.9, result
     assert result['nulled'] <= 0.75, result
+
+
+def test_without_cache_reads_only_the_window(media, tmp_path):
+    cond = conditioner(media, duration=1.0, cache_dir=str(tmp_path / 'c'), use_cache=False)
+    cached = conditioner(media, duration=1.0, cache_dir=str(tmp_path / 'c2'))
+    x = wav_condition([str(media / 'counter.wav')], [0.5], [1.0])
+    fly = cond.tokenize(x)['embeds']
+    assert not (tmp_path / 'c').exists()  # nothing written
+    assert torch.allclose(fly, cached.tokenize(x)['embeds'], atol=2e-2)

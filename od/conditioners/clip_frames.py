@@ -52,6 +52,7 @@ class CLIPFrameConditioner(ac.WaveformConditioner):
         cache_dir: where embeddings are cached (default: `.od_cache/` next to the videos).
         cache_fps: rate of the cached embeddings (default: the sampling density of a window, so
             each sampling instant reads the cached frame whose 1/cache_fps slot contains it).
+        use_cache: False decodes and embeds each window's frames on the fly (nothing written).
         image_tokens: an image gives 1 token (`single`) or n_frames copies (`repeat`).
     """
 
@@ -59,7 +60,7 @@ class CLIPFrameConditioner(ac.WaveformConditioner):
                  name: str = 'hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K', pretrained: tp.Optional[str] = None,
                  n_frames: tp.Optional[int] = 30, fps: tp.Optional[float] = None, pos_emb: bool = True,
                  video_suffix: str = '.mp4', cache_dir: tp.Optional[str] = None,
-                 cache_fps: tp.Optional[float] = None, image_tokens: str = 'single'):
+                 cache_fps: tp.Optional[float] = None, image_tokens: str = 'single', use_cache: bool = True):
         encoder = load_image_encoder(name, pretrained, device)
         super().__init__(encoder.dim, output_dim, device)
         self.__dict__['encoder'] = encoder  # frozen and outside the module tree: not trained, not saved
@@ -73,6 +74,7 @@ class CLIPFrameConditioner(ac.WaveformConditioner):
         self.pos_emb = nn.Parameter(torch.randn(self.max_tokens, encoder.dim) * 0.02) if pos_emb else None
         density = fps if fps is not None else self.max_tokens / segment
         self.cache = EmbeddingCache(encoder.tag, cache_fps or density, cache_dir)
+        self.use_cache = use_cache
         self.failures: tp.Counter[str] = collections.Counter()
 
     # ---- where the pixels come from -------------------------------------------------------
@@ -83,12 +85,13 @@ class CLIPFrameConditioner(ac.WaveformConditioner):
 
     def video_embeddings(self, video: Path) -> torch.Tensor:
         """[N, D] embeddings of the whole video at the cache rate (computed once, then cached)."""
-        cached = self.cache.get(video)
+        cached = self.cache.get(video) if self.use_cache else None
         if cached is not None:
             return cached.float()
         window = read_frames(video, 0., video_duration(video), fps=self.cache.fps)
         embeds = self.encoder.encode(window.frames, self.device).cpu()
-        self.cache.put(video, embeds)
+        if self.use_cache:
+            self.cache.put(video, embeds)
         return embeds.half().float()  # exactly what a cache hit returns
 
     def window_embeddings(self, media: Path, start: float, duration: float) -> torch.Tensor:
@@ -101,6 +104,9 @@ class CLIPFrameConditioner(ac.WaveformConditioner):
                 raise FrameError(f"{media}: cannot read image ({exc})") from exc
             token = self.encoder.encode(image, self.device).cpu()
             return token if self.image_tokens == 'single' else token.expand(self.max_tokens, -1)
+        if not self.use_cache:  # decode and embed just this window's frames
+            window = read_frames(media, start, duration, self.n_frames, self.fps)
+            return self.encoder.encode(window.frames[:self.max_tokens], self.device).cpu()
         embeds = self.video_embeddings(media)
         times = frame_times(start, duration, self.n_frames, self.fps)[:self.max_tokens]
         index = np.clip(np.floor(times * self.cache.fps).astype(np.int64), 0, len(embeds) - 1)

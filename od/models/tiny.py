@@ -67,3 +67,24 @@ def write_tiny_clip(folder: tp.Union[str, Path], embed_dim: int = 32, image_size
     model = open_clip.CLIP(**model_cfg)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / CLIP_WEIGHTS[0]))
     return folder
+
+
+def write_random_clip(folder: tp.Union[str, Path], arch: str = 'ViT-B-32', seed: int = 0) -> Path:
+    """A randomly initialised open_clip `arch` in hub format: real compute cost, no real weights
+    (for benchmarks on machines without the pretrained files)."""
+    import json
+
+    import open_clip
+    import torch
+    from safetensors.torch import save_file
+
+    from .clip import CLIP_CONFIG, CLIP_WEIGHTS
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model_cfg = open_clip.get_model_config(arch)
+    (folder / CLIP_CONFIG).write_text(json.dumps({'model_cfg': model_cfg, 'preprocess_cfg': {}}))
+    torch.manual_seed(seed)
+    model = open_clip.create_model(arch, pretrained=None)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / CLIP_WEIGHTS[0]))
+    return folder
