@@ -117,3 +117,11 @@ def test_without_cache_reads_only_the_window(media, tmp_path):
     fly = cond.tokenize(x)['embeds']
     assert not (tmp_path / 'c').exists()  # nothing written
     assert torch.allclose(fly, cached.tokenize(x)['embeds'], atol=2e-2)
+
+
+def test_window_past_a_short_video_repeats_its_last_frame(media, caplog):
+    cond = conditioner(media, duration=1.0)
+    tokens = cond.tokenize(wav_condition([str(media / 'counter.wav')], [1.5], [1.0]))  # video is 2 s
+    assert tokens['mask'].sum() == 4
+    assert torch.equal(tokens['embeds'][0, 2], tokens['embeds'][0, 3])
+    assert 'repeating its last frame' in caplog.text

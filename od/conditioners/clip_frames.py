@@ -75,7 +75,8 @@ class CLIPFrameConditioner(ac.WaveformConditioner):
         density = fps if fps is not None else self.max_tokens / segment
         self.cache = EmbeddingCache(encoder.tag, cache_fps or density, cache_dir)
         self.use_cache = use_cache
-        self.failures: tp.Counter[str] = collections.Counter()
+        self.failures: tp.Counter[str] = collections.Counter()      # media -> windows nulled
+        self.short_videos: tp.Counter[str] = collections.Counter()  # media -> windows padded
 
     # ---- where the pixels come from -------------------------------------------------------
     def media_for(self, path: tp.Union[str, Path]) -> Path:
@@ -109,7 +110,13 @@ class CLIPFrameConditioner(ac.WaveformConditioner):
             return self.encoder.encode(window.frames[:self.max_tokens], self.device).cpu()
         embeds = self.video_embeddings(media)
         times = frame_times(start, duration, self.n_frames, self.fps)[:self.max_tokens]
-        index = np.clip(np.floor(times * self.cache.fps).astype(np.int64), 0, len(embeds) - 1)
+        raw = np.floor(times * self.cache.fps).astype(np.int64)
+        if (raw >= len(embeds)).any():
+            if not self.short_videos[str(media)]:
+                logger.warning("%s: video is %.2f s long, window ends at %.2f s: repeating its last "
+                               "frame.", media, len(embeds) / self.cache.fps, start + duration)
+            self.short_videos[str(media)] += 1
+        index = np.clip(raw, 0, len(embeds) - 1)
         return embeds[torch.from_numpy(index)]
 
     # ---- AudioCraft conditioner API -------------------------------------------------------
