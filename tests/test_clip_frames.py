@@ -125,3 +125,20 @@ def test_window_past_a_short_video_repeats_its_last_frame(media, caplog):
     assert tokens['mask'].sum() == 4
     assert torch.equal(tokens['embeds'][0, 2], tokens['embeds'][0, 3])
     assert 'repeating its last frame' in caplog.text
+
+
+def test_hub_clip_from_reference_dir_or_a_clear_error(media, tmp_path, monkeypatch):
+    import shutil
+
+    import huggingface_hub.constants
+
+    from od.environment import MissingWeightsError
+    from od.models.clip import load_image_encoder
+    monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_CACHE', str(tmp_path / 'hf'))
+    monkeypatch.setenv('AUDIOCRAFT_REFERENCE_DIR', str(tmp_path / 'ref'))
+    with pytest.raises(MissingWeightsError, match='laion/CLIP-ViT-B-32-laion2B-s34B-b79K'):
+        load_image_encoder('hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K')
+    with pytest.raises(MissingWeightsError, match='needs weights'):
+        load_image_encoder('ViT-B-32')  # an architecture alone would be random: refused
+    shutil.copytree(media / 'clip', tmp_path / 'ref' / 'laion' / 'CLIP-ViT-B-32-laion2B-s34B-b79K')
+    assert load_image_encoder('hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K').dim == 32
