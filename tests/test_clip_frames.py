@@ -17,7 +17,7 @@ SR = 32000
 @pytest.fixture(scope='module')
 def media(tmp_path_factory):
     base = tmp_path_factory.mktemp('media')
-    clip = write_tiny_clip(base / 'clip')
+    write_tiny_clip(base / 'clip')
     levels = np.stack([np.full((32, 64, 3), 12 * i, np.uint8) for i in range(20)])  # frame i: grey 12*i
     write_video(base / 'counter.mp4', levels, fps=10)
     (base / 'counter.wav').write_bytes(b'')  # the audio path only names the video

@@ -5,7 +5,6 @@ import json
 import shutil
 import subprocess
 
-import pytest
 import torch
 from torch.serialization import get_unsafe_globals_in_checkpoint
 

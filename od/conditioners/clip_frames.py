@@ -29,7 +29,7 @@ from audiocraft.modules import conditioners as ac
 from torch import nn
 
 from ..data.cache import EmbeddingCache
-from ..data.frames import FrameError, frame_times, read_frames, video_duration
+from ..data.frames import FrameError, frame_times, read_frames, window_indices
 from ..models.clip import load_image_encoder
 from ..registry import register_conditioner
 
@@ -89,7 +89,7 @@ class CLIPFrameConditioner(ac.WaveformConditioner):
         cached = self.cache.get(video) if self.use_cache else None
         if cached is not None:
             return cached.float()
-        window = read_frames(video, 0., video_duration(video), fps=self.cache.fps)
+        window = read_frames(video, 0., None, fps=self.cache.fps)
         embeds = self.encoder.encode(window.frames, self.device).cpu()
         if self.use_cache:
             self.cache.put(video, embeds)
@@ -110,13 +110,12 @@ class CLIPFrameConditioner(ac.WaveformConditioner):
             return self.encoder.encode(window.frames[:self.max_tokens], self.device).cpu()
         embeds = self.video_embeddings(media)
         times = frame_times(start, duration, self.n_frames, self.fps)[:self.max_tokens]
-        raw = np.floor(times * self.cache.fps).astype(np.int64)
-        if (raw >= len(embeds)).any():
+        index, padded = window_indices(times, self.cache.fps, len(embeds))
+        if padded:
             if not self.short_videos[str(media)]:
                 logger.warning("%s: video is %.2f s long, window ends at %.2f s: repeating its last "
                                "frame.", media, len(embeds) / self.cache.fps, start + duration)
             self.short_videos[str(media)] += 1
-        index = np.clip(raw, 0, len(embeds) - 1)
         return embeds[torch.from_numpy(index)]
 
     # ---- AudioCraft conditioner API -------------------------------------------------------

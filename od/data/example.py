@@ -109,16 +109,18 @@ def sidecar(clip_id: str, genre: str, meta: dict, duration: float) -> dict:
     }
 
 
-def _write_json(path: Path, data: dict) -> None:
+def write_json_atomic(path: Path, data: dict) -> None:
+    """A sidecar written via a tmp file + rename (a kill never leaves half a .json)."""
     tmp = path.with_suffix('.json.tmp')
     tmp.write_text(json.dumps(data, indent=2))
     tmp.replace(path)
 
 
-def _write_wav(path: Path, wav: np.ndarray) -> None:
+def write_wav_atomic(path: Path, wav: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
+    """16-bit wav written via a tmp file + rename."""
     import soundfile as sf
     tmp = path.with_name(path.stem + '.tmp.wav')
-    sf.write(tmp, wav, SAMPLE_RATE, subtype='PCM_16')
+    sf.write(tmp, wav, sample_rate, subtype='PCM_16')
     tmp.replace(path)
 
 
@@ -150,15 +152,15 @@ def write_example_dataset(root: tp.Union[str, Path] = ROOT / 'dataset' / 'exampl
         if wav_path.exists() and wav_path.with_suffix('.json').exists():
             continue
         wav, meta = synthesise(genre, duration, clip_seed)
-        _write_wav(wav_path, wav)
-        _write_json(wav_path.with_suffix('.json'), sidecar(clip_id, genre, meta, duration))
+        write_wav_atomic(wav_path, wav)
+        write_json_atomic(wav_path.with_suffix('.json'), sidecar(clip_id, genre, meta, duration))
     if real is not None:
         for src in sorted(Path(real).rglob('*')):
             if src.suffix.lower() in AUDIO_EXTS:
                 dst = root / 'train' / f"real_{src.stem}{src.suffix.lower()}"
                 if not dst.exists():
                     shutil.copyfile(src, dst)
-                    _write_json(dst.with_suffix('.json'), {
+                    write_json_atomic(dst.with_suffix('.json'), {
                         'title': src.stem, 'artist': 'unknown', 'genre': 'recording',
                         'description': f"recording of {src.stem.replace('_', ' ')}",
                         'name': src.stem, 'moods': [], 'keywords': ['recording']})

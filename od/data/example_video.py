@@ -13,7 +13,6 @@ the model what to play. Used by the tests and by benchmarks/conditioning_ab.py.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import typing as tp
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..environment import ROOT
+from .example import write_json_atomic, write_wav_atomic
 from .frames import write_video
 
 SAMPLE_RATE = 32000
@@ -74,7 +74,6 @@ def write_video_dataset(root: tp.Union[str, Path] = ROOT / 'dataset' / 'colors',
                         duration: float = 6.0, fps: float = 8., size: int = 64, seed: int = 0,
                         progress: bool = True) -> tp.Dict[str, tp.Any]:
     """Write `{train,test}/<id>.wav|.mp4|.json` under `root`, manifests under `egs`."""
-    import soundfile as sf
     from tqdm import tqdm
 
     from .manifest import build_manifest
@@ -91,15 +90,12 @@ def write_video_dataset(root: tp.Union[str, Path] = ROOT / 'dataset' / 'colors',
         rng = np.random.default_rng([seed, list(CLASSES).index(cls), i, split == 'test'])
         colour, note, wave, level = CLASSES[cls]
         write_video(folder / f"{clip_id}.mp4", clip_frames(colour, duration, fps, size, rng), fps)
-        tmp = folder / f"{clip_id}.tmp.wav"
-        sf.write(tmp, clip_audio(note, duration, rng, wave, level), SAMPLE_RATE, subtype='PCM_16')
-        tmp.replace(folder / f"{clip_id}.wav")
+        write_wav_atomic(folder / f"{clip_id}.wav", clip_audio(note, duration, rng, wave, level), SAMPLE_RATE)
         meta = {'title': clip_id, 'artist': 'od-synth', 'key': None, 'bpm': None, 'genre': 'synthetic',
                 'description': 'a synthetic clip', 'moods': [], 'keywords': ['synthetic'],
                 'name': clip_id, 'instrument': 'synth',
                 'video_class': cls}  # the class is not in any field MusicGen reads
-        (folder / f"{clip_id}.json.tmp").write_text(json.dumps(meta, indent=2))
-        (folder / f"{clip_id}.json.tmp").replace(folder / f"{clip_id}.json")
+        write_json_atomic(folder / f"{clip_id}.json", meta)
     return {split: build_manifest(root / split, egs / split, require=('.json', '.mp4'), progress=progress)
             for split in ('train', 'test')}
 

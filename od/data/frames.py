@@ -4,8 +4,8 @@ A training segment is the audio window `[seek_time, seek_time + duration)`; its 
 the frames of the *same* window of the video, taken at the centres of `n_frames` equal slices
 (or at a fixed `fps`). Past the end of a video shorter than its audio, the last frame is
 repeated and `FrameWindow.padded` says how many; a file with no video stream or one that does
-not decode raises `FrameError` naming it, which callers count and skip. (decord 0.6 mis-sizes frames narrower than 64 px;
-such videos raise FrameError too. Real sizes, e.g. 426x240 to 1920x1080, decode fine.)
+not decode raises `FrameError` naming it, which callers count and skip. (decord 0.6 mis-sizes frames narrower than
+64 px; such videos raise FrameError too. Real sizes, e.g. 426x240 to 1920x1080, decode fine.)
 """
 from __future__ import annotations
 
@@ -59,27 +59,37 @@ def open_video(path: tp.Union[str, Path]):
         raise FrameError(f"{path}: cannot decode video ({str(exc).strip().splitlines()[0][:160]})") from exc
 
 
-def video_duration(path: tp.Union[str, Path]) -> float:
-    """Length of the video stream in seconds (frames / average fps)."""
+def window_indices(times: np.ndarray, rate: float, total: int) -> tp.Tuple[np.ndarray, int]:
+    """Indices of the frames (at `rate` per second, `total` of them) that hold `times`, clipped to
+    the last frame, and how many instants fell past the end."""
+    raw = np.floor(times * rate).astype(np.int64)
+    return np.clip(raw, 0, total - 1), int((raw >= total).sum())
+
+
+def _open_with_frames(path: tp.Union[str, Path]) -> tp.Tuple[tp.Any, float, int]:
+    """(reader, fps, frame count) of a video that has at least one frame."""
     reader = open_video(path)
     if len(reader) == 0:
         raise FrameError(f"{path}: video stream has no frames")
-    return len(reader) / (float(reader.get_avg_fps()) or 25.)
+    return reader, float(reader.get_avg_fps()) or 25., len(reader)
 
 
-def read_frames(path: tp.Union[str, Path], start: float, duration: float,
+def video_duration(path: tp.Union[str, Path]) -> float:
+    """Length of the video stream in seconds (frames / average fps)."""
+    _, video_fps, total = _open_with_frames(path)
+    return total / video_fps
+
+
+def read_frames(path: tp.Union[str, Path], start: float, duration: tp.Optional[float],
                 n_frames: tp.Optional[int] = 30, fps: tp.Optional[float] = None,
                 size: tp.Optional[int] = None) -> FrameWindow:
-    """Frames of `path` for the window `[start, start + duration)`, short side `size` if given."""
-    reader = open_video(path)
-    video_fps = float(reader.get_avg_fps()) or 25.
-    total = len(reader)
-    if total == 0:
-        raise FrameError(f"{path}: video stream has no frames")
+    """Frames of `path` for the window `[start, start + duration)` (duration None: to the end of
+    the video), short side `size` if given."""
+    reader, video_fps, total = _open_with_frames(path)
+    if duration is None:
+        duration = total / video_fps - start
     times = frame_times(start, duration, n_frames, fps)
-    raw = np.floor(times * video_fps).astype(np.int64)
-    padded = int((raw >= total).sum())
-    indices = np.clip(raw, 0, total - 1)
+    indices, padded = window_indices(times, video_fps, total)
     if padded:
         logger.warning("%s: video is %.2f s long, window ends at %.2f s: %d of %d frames repeat the "
                        "last frame.", path, total / video_fps, start + duration, padded, len(times))

@@ -83,10 +83,9 @@ def build_manifest(audio_dir: tp.Union[str, Path], out_dir: tp.Union[str, Path],
                 skipped[str(path)] = f"unreadable sidecar {path.with_suffix('.json').name}: {exc}"
                 continue
         if '.mp4' in require:
-            from .frames import FrameError, open_video
+            from .frames import FrameError, video_duration
             try:
-                if len(open_video(path.with_suffix('.mp4'))) == 0:
-                    raise FrameError(f"{path.with_suffix('.mp4').name}: no frames")
+                video_duration(path.with_suffix('.mp4'))  # opens it; raises when it has no frames
             except FrameError as exc:
                 skipped[str(path)] = f"unusable video: {exc}"
                 continue

@@ -45,46 +45,42 @@ def write_tiny_t5(folder: tp.Union[str, Path], corpus: tp.Sequence[str] = DEFAUL
     return folder
 
 
-def write_tiny_clip(folder: tp.Union[str, Path], embed_dim: int = 32, image_size: int = 32,
-                    seed: int = 0) -> Path:
-    """A randomly initialised ViT CLIP in open_clip's hub format (config + safetensors)."""
+def _save_open_clip(folder: tp.Union[str, Path], model_cfg: dict, preprocess_cfg: dict, model) -> Path:
+    """`model` in open_clip's hub format: open_clip_config.json + safetensors weights."""
     import json
 
-    import open_clip
-    import torch
     from safetensors.torch import save_file
 
     from .clip import CLIP_CONFIG, CLIP_WEIGHTS
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / CLIP_CONFIG).write_text(json.dumps({'model_cfg': model_cfg, 'preprocess_cfg': preprocess_cfg}))
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / CLIP_WEIGHTS[0]))
+    return folder
+
+
+def write_tiny_clip(folder: tp.Union[str, Path], embed_dim: int = 32, image_size: int = 32,
+                    seed: int = 0) -> Path:
+    """A randomly initialised ViT CLIP in open_clip's hub format (config + safetensors)."""
+    import open_clip
+    import torch
+
     model_cfg = {'embed_dim': embed_dim,
                  'vision_cfg': {'image_size': image_size, 'layers': 2, 'width': 64, 'patch_size': 8},
                  'text_cfg': {'context_length': 16, 'vocab_size': 1000, 'width': 32, 'heads': 2, 'layers': 1}}
-    (folder / CLIP_CONFIG).write_text(json.dumps({'model_cfg': model_cfg, 'preprocess_cfg': {
-        'mean': [0.48145466, 0.4578275, 0.40821073], 'std': [0.26862954, 0.26130258, 0.27577711]}}))
     torch.manual_seed(seed)
-    model = open_clip.CLIP(**model_cfg)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / CLIP_WEIGHTS[0]))
-    return folder
+    return _save_open_clip(folder, model_cfg, {'mean': [0.48145466, 0.4578275, 0.40821073],
+                                               'std': [0.26862954, 0.26130258, 0.27577711]},
+                           open_clip.CLIP(**model_cfg))
 
 
 def write_random_clip(folder: tp.Union[str, Path], arch: str = 'ViT-B-32', seed: int = 0) -> Path:
     """A randomly initialised open_clip `arch` in hub format: real compute cost, no real weights
     (for benchmarks on machines without the pretrained files)."""
-    import json
-
     import open_clip
     import torch
-    from safetensors.torch import save_file
 
-    from .clip import CLIP_CONFIG, CLIP_WEIGHTS
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    model_cfg = open_clip.get_model_config(arch)
-    (folder / CLIP_CONFIG).write_text(json.dumps({'model_cfg': model_cfg, 'preprocess_cfg': {}}))
     torch.manual_seed(seed)
-    model = open_clip.create_model(arch, pretrained=None)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / CLIP_WEIGHTS[0]))
-    return folder
+    return _save_open_clip(folder, open_clip.get_model_config(arch), {},
+                           open_clip.create_model(arch, pretrained=None))
