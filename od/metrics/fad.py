@@ -1,0 +1,78 @@
+"""Fréchet distance between two sets of embeddings, each summarised by a Gaussian.
+
+    FD = |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2))
+
+Used by every FAD od reports (VGGish, CLAP): the embeddings differ, the distance does not.
+Statistics files are `.npz` with `mu` [D], `sigma` [D, D] and `n` (number of embeddings),
+written atomically so an interrupted run never leaves a file that looks whole.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import typing as tp
+from pathlib import Path
+
+import numpy as np
+
+
+def gaussian_stats(embeddings: np.ndarray) -> tp.Tuple[np.ndarray, np.ndarray]:
+    """[N, D] embeddings -> (mean [D], covariance [D, D]) in float64 (unbiased, like FAD's)."""
+    x = np.asarray(embeddings, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] < 2:
+        raise ValueError(f"need at least 2 embeddings of shape [N, D] for a covariance, got {x.shape}")
+    return x.mean(0), np.cov(x, rowvar=False)
+
+
+def frechet_distance(mu_a: np.ndarray, sigma_a: np.ndarray, mu_b: np.ndarray, sigma_b: np.ndarray,
+                     eps: float = 1e-6) -> float:
+    """Fréchet distance of two Gaussians, robust to near-singular covariances.
+
+    The square root of S_a S_b is taken with scipy's `sqrtm`; when the product is singular
+    (fewer embeddings than dimensions) its result is not finite, and `eps` is added to both
+    diagonals first. Imaginary parts from round-off are dropped when small; large ones mean
+    the statistics are not covariances and raise.
+    """
+    from scipy import linalg
+
+    mu_a, mu_b = np.atleast_1d(mu_a).astype(np.float64), np.atleast_1d(mu_b).astype(np.float64)
+    sigma_a, sigma_b = np.atleast_2d(sigma_a).astype(np.float64), np.atleast_2d(sigma_b).astype(np.float64)
+    if mu_a.shape != mu_b.shape or sigma_a.shape != sigma_b.shape:
+        raise ValueError(f"statistics differ in shape: {mu_a.shape}/{sigma_a.shape} vs {mu_b.shape}/{sigma_b.shape}")
+    diff = mu_a - mu_b
+    covmean = linalg.sqrtm(sigma_a @ sigma_b)
+    if not np.isfinite(covmean).all():
+        offset = np.eye(sigma_a.shape[0]) * eps
+        covmean = linalg.sqrtm((sigma_a + offset) @ (sigma_b + offset))
+    if np.iscomplexobj(covmean):
+        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
+            raise ValueError(f"matrix square root has a large imaginary part "
+                             f"({np.abs(covmean.imag).max():.3g}): are these covariance matrices?")
+        covmean = covmean.real
+    return float(diff @ diff + np.trace(sigma_a) + np.trace(sigma_b) - 2 * np.trace(covmean))
+
+
+def save_stats(path: tp.Union[str, Path], mu: np.ndarray, sigma: np.ndarray, n: int, **meta: tp.Any) -> Path:
+    """Write statistics atomically (tmp file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + '.', suffix='.tmp.npz')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            np.savez(f, mu=mu, sigma=sigma, n=n, **{k: np.asarray(v) for k, v in meta.items()})
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_stats(path: tp.Union[str, Path]) -> tp.Tuple[np.ndarray, np.ndarray, int]:
+    """(mu, sigma, n) of a statistics file written by `save_stats`."""
+    with np.load(path) as data:
+        return data['mu'], data['sigma'], int(data['n'])
+
+
+def fad_from_embeddings(a: np.ndarray, b: np.ndarray) -> float:
+    """FAD between two [N, D] embedding sets."""
+    return frechet_distance(*gaussian_stats(a), *gaussian_stats(b))
