@@ -218,13 +218,17 @@ def test_generate_cli_with_upstream_weights_from_the_hf_cache(tmp_path, monkeypa
     assert not (tmp_path / 'v.wav').exists()
 
 
-def test_generate_from_an_image_with_an_export(trained, tmp_path, capsys):
+def test_generate_from_an_image_with_an_export(trained, tmp_path):
     from PIL import Image
 
-    from od.generate import main
+    from od.generate import generate, main
     Image.fromarray(np.full((48, 48, 3), (200, 40, 40), np.uint8)).save(tmp_path / 'red.png')
     assert main(['--image', str(tmp_path / 'red.png'), '--model', str(trained['export']), '--duration', '1',
                  '--output', str(tmp_path / 'img.wav')]) == 0
-    assert (tmp_path / 'img.wav').exists()
-    assert main(['a prompt', '--model', str(trained['export']), '--output', str(tmp_path / 't.wav')]) == 2
-    assert 'no text conditioner' in capsys.readouterr().err
+    import soundfile
+    assert soundfile.info(str(tmp_path / 'img.wav')).frames == SR
+    model = load(str(trained['export']), device='cpu')
+    with pytest.raises(ValueError, match='no text conditioner'):
+        generate(model, 'a prompt')           # would be silently ignored: refused
+    with pytest.raises(FileNotFoundError, match='gone.mp4'):
+        generate(model, None, str(tmp_path / 'gone.mp4'))
