@@ -13,12 +13,11 @@ import torch
 from omegaconf import OmegaConf
 
 from od import export as od_export
-from od.data.example_video import write_video_dataset
 from od.data.frames import write_video
 from od.models import load
-from od.models.tiny import write_tiny_clip, write_tiny_t5
+from od.models.tiny import write_tiny_t5
 
-from .conftest import ROOT, dora_run, only_xp
+from .conftest import ROOT, colors_data, dora_run, hub_snapshot, only_xp
 
 SR = 32000
 
@@ -27,13 +26,7 @@ SR = 32000
 def trained(tmp_path_factory):
     """A tiny CLIP-conditioned MusicGen trained by `dora run` (1-s segments), and its export."""
     base = tmp_path_factory.mktemp('inference')
-    write_video_dataset(base / 'dataset', base / 'egs', per_class=(2, 1), duration=3.0, progress=False)
-    write_tiny_clip(base / 'clip')
-    egs = base / 'egs'
-    args = ['solver=musicgen/debug', 'conditioner=clipemb2music', f'conditioners.self_wav.clip_frames.name={base}/clip',
-            'conditioners.self_wav.clip_frames.n_frames=4', 'dset=audio/colors',
-            f'datasource.train={egs}/train', f'datasource.valid={egs}/test',
-            f'datasource.evaluate={egs}/test', f'datasource.generate={egs}/test',
+    args = [*colors_data(base, duration=3.0),
             'optim.epochs=1', 'optim.updates_per_epoch=4', 'dataset.batch_size=4', 'dataset.num_workers=1',
             'dataset.segment_duration=1.0', 'generate.lm.gen_duration=1.0', 'dataset.valid.num_samples=2',
             'dataset.generate.num_samples=2', 'dataset.generate.batch_size=2', 'generate.audio.strategy=peak']
@@ -178,20 +171,14 @@ def upstream_hub_cache(hub: Path) -> None:
 
     from .test_weights import tiny_hf_encodec
 
-    def snapshot(repo: str) -> Path:
-        folder = hub / f"models--{repo.replace('/', '--')}" / 'snapshots' / ('e' * 40)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder.parent.parent / 'refs').mkdir(exist_ok=True)
-        (folder.parent.parent / 'refs' / 'main').write_text('e' * 40)
-        return folder
-    write_tiny_t5(snapshot('t5-base'))
+    write_tiny_t5(hub_snapshot(hub, 't5-base'))
     tiny_hf_encodec(hub)
     registry.install()
     cfg = od.train.main.get_xp(['solver=musicgen/debug', 'conditioner=text2music', 'transformer_lm.card=64',
                                 'compression_model_checkpoint=//pretrained/facebook/encodec_32khz']).cfg
     cfg.device = 'cpu'
     lm = builders.get_lm_model(cfg)
-    music = snapshot('facebook/musicgen-small')
+    music = hub_snapshot(hub, 'facebook/musicgen-small')
     torch.save({'best_state': lm.state_dict(), 'xp.cfg': OmegaConf.to_yaml(cfg), 'exported': True},
                music / 'state_dict.bin')
     torch.save({'pretrained': 'facebook/encodec_32khz', 'exported': True}, music / 'compression_state_dict.bin')
