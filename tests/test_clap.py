@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,8 @@ from od.data.example_video import CLASSES, SAMPLE_RATE, clip_audio
 from od.environment import MissingWeightsError
 from od.models.clap import embed_audio_files, load_clap
 from od.models.tiny import write_tiny_clap
+
+UPDATES = 100  # of the A/B training (benchmarks/conditioning_ab.py --conditioner clap: 150 by default)
 
 
 @pytest.fixture(scope='module')
@@ -148,11 +151,26 @@ def test_null_missing_and_cache(media, tmp_path, monkeypatch, caplog):
     assert torch.equal(again['embeds'][0], tokens['embeds'][0])
 
 
-def test_reference_audio_condition_is_learned(tmp_path):
+def test_reference_audio_condition_is_learned(tmp_path, capsys):
     """Trained with `dora run` on the colour set, generations from a red vs a blue reference are
-    told apart by their codes far above chance, and not when nulled (benchmarks/conditioning_ab.py)."""
+    told apart by their codes far above chance, and not when nulled (benchmarks/conditioning_ab.py).
+    Then `python -m od.generate --audio ref.wav` generates from that checkpoint through od's loader."""
+    from od import generate
     from od.metrics.conditioning_ab import train_and_measure
-    result = train_and_measure(tmp_path, updates=150, classes=2, segment=1.0, per_class=(8, 4), conditioner='clap')
+    from od.models import load
+    result = train_and_measure(tmp_path, updates=UPDATES, classes=2, segment=1.0, per_class=(8, 4), conditioner='clap')
     print(result)
     assert result['conditioned'] >= 0.9, result
     assert result['nulled'] <= 0.75, result
+    checkpoint = str(Path(result['xp']) / 'checkpoint.th')
+    model = load(checkpoint, device='cpu')
+    assert model.supports('audio') and not model.supports('video') and not model.supports('text')
+    ref = tmp_path / 'dataset' / 'test' / 'blue_test_000.wav'
+    out = tmp_path / 'from_ref.wav'
+    assert generate.main(['--audio', str(ref), '--model', checkpoint, '--duration', '1', '--top-k', '50',
+                          '--device', 'cpu', '--output', str(out)]) == 0
+    from audiocraft.data.audio import audio_info
+    assert out.exists() and abs(audio_info(out).duration - 1.0) < 0.01
+    assert generate.main(['--video', str(ref.with_suffix('.mp4')), '--model', checkpoint, '--output',
+                          str(tmp_path / 'no.wav')]) != 0  # no video conditioner: refused, nothing written
+    assert not (tmp_path / 'no.wav').exists() and 'no conditioner for video' in capsys.readouterr().err

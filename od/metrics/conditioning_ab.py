@@ -41,6 +41,12 @@ def code_histograms(codes: torch.Tensor, card: int) -> torch.Tensor:
     return (hist / hist.sum(-1, keepdim=True).clamp(min=1)).flatten(1)
 
 
+def _attributes(path: str, start: float, duration: float, sample_rate: int):
+    """Attributes reading `path`'s window: the media of any `self_wav` conditioner."""
+    from ..conditioners.clap_audio import attributes_for_audio
+    return attributes_for_audio(path, start, duration, sample_rate)
+
+
 @torch.no_grad()
 def ab_accuracy(lm, compression_model, train: tp.Sequence[tp.Tuple[str, str]],
                 test: tp.Sequence[tp.Tuple[str, str]], duration: float, gen_steps: int = 50,
@@ -67,8 +73,7 @@ def ab_accuracy(lm, compression_model, train: tp.Sequence[tp.Tuple[str, str]],
     centroids = {label: torch.stack(h).mean(0) for label, h in per_class.items()}
     test = [clip for clip in test for _ in range(repeats)]
     labels = [label for _, label in test]
-    from ..conditioners.clap_audio import attributes_for_audio  # any `self_wav` conditioner's media
-    attributes = [attributes_for_audio(path, 0., duration, sr) for path, _ in test]
+    attributes = [_attributes(path, 0., duration, sr) for path, _ in test]
     accuracy = {}
     for mode in ('conditioned', 'nulled'):
         attrs = copy.deepcopy(attributes)
@@ -137,9 +142,11 @@ def train_and_measure(work: Path, updates: int, classes: int = 2, segment: float
     from .. import train
     previous, train.main.dora.dir = train.main.dora.dir, work / 'xps'  # the XP the run just wrote
     try:
-        solver = train.get_solver_from_xp(train.main.get_xp(args), restore=True, load_best=False)
+        xp = train.main.get_xp(args)
+        folder = str(xp.folder)  # resolved against work/xps, while dora.dir points there
+        solver = train.get_solver_from_xp(xp, restore=True, load_best=False)
     finally:
         train.main.dora.dir = previous
     acc = ab_accuracy(solver.model, solver.compression_model, clip_classes(work / 'egs' / 'train'),
                       clip_classes(work / 'egs' / 'test'), duration=segment, gen_steps=int(25 * segment))
-    return {**acc, 'chance': 1 / classes, 'train_seconds': train_s}
+    return {**acc, 'chance': 1 / classes, 'train_seconds': train_s, 'xp': folder}
