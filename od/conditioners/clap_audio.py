@@ -19,25 +19,23 @@ reported once: never an exception in the training loop.
 """
 from __future__ import annotations
 
-import collections
 import logging
 import math
 import typing as tp
 from pathlib import Path
 
 import torch
-from audiocraft.modules import conditioners as ac
-from torch import nn
 
 from ..data.cache import EmbeddingCache
 from ..models.clap import get_clap, read_audio
 from ..registry import register_conditioner
+from .media_tokens import MediaTokenConditioner
 
 logger = logging.getLogger(__name__)
 
 
 @register_conditioner('clap_audio')
-class CLAPAudioConditioner(ac.WaveformConditioner):
+class CLAPAudioConditioner(MediaTokenConditioner):
     """CLAP tokens (one per window) of a reference audio clip.
 
     Args:
@@ -52,21 +50,20 @@ class CLAPAudioConditioner(ac.WaveformConditioner):
         use_cache: False embeds each condition's windows on the fly (nothing written).
     """
     media_kinds = ('audio',)  # what od.models.ODMusicGen may route to this conditioner
+    media_noun = 'reference audio'  # read_audio raises ValueError naming the file
 
     def __init__(self, output_dim: int, device: str, duration: tp.Optional[float] = None,
                  name: tp.Optional[str] = None, window: float = 10., stride: tp.Optional[float] = None,
                  n_windows: tp.Optional[int] = None, pos_emb: bool = True, cache_dir: tp.Optional[str] = None,
                  cache_hop: tp.Optional[float] = None, use_cache: bool = True):
         encoder = get_clap(name, device)
-        super().__init__(encoder.dim, output_dim, device)
+        stride = float(stride or window)
+        max_tokens = n_windows or 1 + max(0, math.floor((float(duration or window) - window) / stride + 1e-6))
+        super().__init__(encoder.dim, output_dim, device, max_tokens, pos_emb)
         self.__dict__['encoder'] = encoder  # frozen and outside the module tree: not trained, not saved
-        self.window, self.stride = float(window), float(stride or window)
-        segment = float(duration or window)
-        self.max_tokens = int(n_windows or 1 + max(0, math.floor((segment - self.window) / self.stride + 1e-6)))
-        self.pos_emb = nn.Parameter(torch.randn(self.max_tokens, encoder.dim) * 0.02) if pos_emb else None
+        self.window, self.stride = float(window), stride
         self.cache = EmbeddingCache(f"{encoder.tag}-w{self.window:g}", 1. / float(cache_hop or self.stride), cache_dir)
         self.use_cache = use_cache
-        self.failures: tp.Counter[str] = collections.Counter()  # audio file -> conditions nulled
 
     def starts(self, start: float, duration: float) -> tp.List[float]:
         """Window starts for the reference `[start, start + duration)` (at most `max_tokens`)."""
@@ -96,32 +93,8 @@ class CLAPAudioConditioner(ac.WaveformConditioner):
         index = [min(len(embeds) - 1, round(s * self.cache.fps)) for s in starts]
         return embeds[index]
 
-    # ---- AudioCraft conditioner API -------------------------------------------------------
-    def tokenize(self, x: ac.WavCondition) -> tp.Dict[str, torch.Tensor]:
-        batch = len(x.path)
-        embeds = torch.zeros(batch, self.max_tokens, self.dim)
-        mask = torch.zeros(batch, self.max_tokens, dtype=torch.long)
-        for i, (path, seek) in enumerate(zip(x.path, x.seek_time)):
-            length = int(x.length[i])
-            if path is None or length == 0:
-                continue  # null condition (classifier-free guidance, or no reference)
-            try:
-                tokens = self.reference_embeddings(Path(path), float(seek or 0.), length / x.sample_rate[i])
-            except ValueError as exc:  # unreadable/empty audio (read_audio names the file)
-                if not self.failures[str(path)]:
-                    logger.warning("No reference audio, using the null condition: %s", exc)
-                self.failures[str(path)] += 1
-                continue
-            embeds[i, :len(tokens)] = tokens
-            mask[i, :len(tokens)] = 1
-        return {'embeds': embeds.to(self.device), 'mask': mask.to(self.device)}
-
-    def forward(self, inputs: tp.Dict[str, torch.Tensor]) -> ac.ConditionType:
-        embeds, mask = inputs['embeds'], inputs['mask']                    # [B, N, D], [B, N]
-        if self.pos_emb is not None:
-            embeds = embeds + self.pos_emb[:embeds.shape[1]]
-        embeds = self.output_proj(embeds.to(self.output_proj.weight))     # [B, N, D_lm]
-        return embeds * mask.unsqueeze(-1), mask
+    def media_tokens(self, path, start: float, duration: float) -> torch.Tensor:
+        return self.reference_embeddings(Path(path), start, duration)
 
 
 def attributes_for_audio(path: tp.Optional[tp.Union[str, Path]], start: float = 0., duration: float = 10.,
