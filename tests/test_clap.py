@@ -151,6 +151,18 @@ def test_null_missing_and_cache(media, tmp_path, monkeypatch, caplog):
     assert torch.equal(again['embeds'][0], tokens['embeds'][0])
 
 
+def test_prep_fills_the_clap_cache(example_data, media, tmp_path):
+    from od.prep import prepare
+
+    from .conftest import datasource_overrides
+    args = ['solver=musicgen/debug', 'conditioner=clapemb2music', 'dset=audio/example',
+            f'conditioners.self_wav.clap_audio.name={media / "clap"}',
+            f'conditioners.self_wav.clap_audio.cache_dir={tmp_path / "cache"}', *datasource_overrides(example_data)]
+    first = prepare(args, progress=False)['self_wav']
+    assert first['unit'] == 'file' and first['failed'] == 0 and first['embedded'] == first['items'] > 0
+    assert prepare(args, progress=False)['self_wav']['embedded'] == 0  # all cached now
+
+
 def test_reference_audio_condition_is_learned(tmp_path, capsys):
     """Trained with `dora run` on the colour set, generations from a red vs a blue reference are
     told apart by their codes far above chance, and not when nulled (benchmarks/conditioning_ab.py).
