@@ -39,6 +39,14 @@ VIDEO_EXTS = ('.mp4', '.mov', '.mkv', '.webm', '.avi')
 IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.webp', '.bmp')
 
 
+class MediaMix(tuple):
+    """Several media files sharing one window: token slot j of T comes from file j * k // T.
+
+    With two videos this is seed 003's transition test (first half of the frames from one
+    clip, second half from the next). Carried in `WavCondition.path` like a single path.
+    """
+
+
 @register_conditioner('clip_frames')
 class CLIPFrameConditioner(ac.WaveformConditioner):
     """CLIP tokens of the video frames that go with an audio segment.
@@ -55,6 +63,7 @@ class CLIPFrameConditioner(ac.WaveformConditioner):
         use_cache: False decodes and embeds each window's frames on the fly (nothing written).
         image_tokens: an image gives 1 token (`single`) or n_frames copies (`repeat`).
     """
+    media_kinds = ('video', 'image')  # what od.models.ODMusicGen may route to this conditioner
 
     def __init__(self, output_dim: int, device: str, duration: tp.Optional[float] = None,
                  name: str = 'hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K', pretrained: tp.Optional[str] = None,
@@ -118,6 +127,15 @@ class CLIPFrameConditioner(ac.WaveformConditioner):
             self.short_videos[str(media)] += 1
         return embeds[torch.from_numpy(index)]
 
+    def mixed_embeddings(self, media: tp.Union[Path, MediaMix], start: float, duration: float) -> torch.Tensor:
+        """`window_embeddings` of one file, or of a MediaMix (slot j from part j * k // T)."""
+        if not isinstance(media, MediaMix):
+            return self.window_embeddings(media, start, duration)
+        parts = [self.window_embeddings(self.media_for(m), start, duration) for m in media]
+        total = max(len(p) for p in parts)
+        owners = [j * len(parts) // total for j in range(total)]            # slot -> part
+        return torch.stack([parts[k][min(j, len(parts[k]) - 1)] for j, k in enumerate(owners)])
+
     # ---- AudioCraft conditioner API -------------------------------------------------------
     def tokenize(self, x: ac.WavCondition) -> tp.Dict[str, torch.Tensor]:
         batch = len(x.path)
@@ -127,9 +145,9 @@ class CLIPFrameConditioner(ac.WaveformConditioner):
             length = int(x.length[i])
             if path is None or length == 0:
                 continue  # null condition (classifier-free guidance, or no media)
-            media = self.media_for(path)
+            media = self.media_for(path) if not isinstance(path, MediaMix) else path
             try:
-                tokens = self.window_embeddings(media, float(seek or 0.), length / x.sample_rate[i])
+                tokens = self.mixed_embeddings(media, float(seek or 0.), length / x.sample_rate[i])
             except FrameError as exc:
                 if not self.failures[str(media)]:
                     logger.warning("No frames for %s, using the null condition: %s", path, exc)
