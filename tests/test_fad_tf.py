@@ -74,6 +74,10 @@ def test_checkpoint_round_trip_by_official_names(random_ckpt, tmp_path):
             s.run(tf.global_variables_initializer())
             fresh = s.run(embedding, {{features: x}})
         print(ea.shape, np.array_equal(ea, eb), bool(np.abs(ea - fresh).max() > 1e-4), a.random_init)
+        # the official post-processor's file format: ([128, 128] eigenvectors, [128, 1] means)
+        np.savez({str(tmp_path / 'pca.npz')!r}, pca_eigen_vectors=2 * np.eye(128), pca_means=np.ones((128, 1)))
+        pca = Embedder({str(random_ckpt)!r}, pca_params={str(tmp_path / 'pca.npz')!r})
+        print('pca', np.allclose(pca.embed(x), 2 * (ea - 1), atol=1e-4))
         # a checkpoint without VGGish's names is refused by name
         with tf.Graph().as_default(), tf.Session() as s:
             tf.get_variable('vggish/conv1/weights', [3, 3, 1, 64]); s.run(tf.global_variables_initializer())
@@ -84,7 +88,7 @@ def test_checkpoint_round_trip_by_official_names(random_ckpt, tmp_path):
             print('refused', 'vggish/conv1/biases' in str(e))
     """)
     # Same file -> identical embeddings; freshly initialised weights differ: the file loads.
-    assert out.splitlines() == ['(3, 128) True True True', 'refused True']
+    assert out.splitlines() == ['(3, 128) True True True', 'pca True', 'refused True']
 
 
 def test_fad_grows_with_distortion_of_sine_tones(random_ckpt):

@@ -39,12 +39,13 @@ def _atomic_save(path: Path, array: np.ndarray) -> None:
 class EmbedFile(beam.DoFn):
     """(set, index, path) -> (set, [N, 128] embeddings); a bad file is written to failed/."""
 
-    def __init__(self, checkpoint: str, out_dir: str, pca_params: tp.Optional[str] = None):
-        self.checkpoint, self.out_dir, self.pca_params = checkpoint, out_dir, pca_params
+    def __init__(self, checkpoint: str, out_dir: str, pca_params: tp.Optional[str] = None,
+                 threads: int = 0):
+        self.checkpoint, self.out_dir, self.pca_params, self.threads = checkpoint, out_dir, pca_params, threads
 
     def setup(self):
         from .vggish import Embedder  # one TF session per worker, reused for every file
-        self.embedder = Embedder(self.checkpoint, self.pca_params)
+        self.embedder = Embedder(self.checkpoint, self.pca_params, threads=self.threads)
 
     def process(self, item):
         from .frontend import MIN_SECONDS, load_audio, waveform_to_examples
@@ -116,11 +117,13 @@ def run_sets(sets: tp.Mapping[str, tp.Sequence[str]], out_dir: tp.Union[str, Pat
     random_init = is_random_checkpoint(checkpoint)
     args = list(beam_args) or ['--runner=DirectRunner', f'--direct_num_workers={workers}',
                                '--direct_running_mode=' + ('multi_processing' if workers > 1 else 'in_memory')]
+    # local workers share this machine's cores; on a remote runner let TF use the worker's own
+    threads = max(1, (os.cpu_count() or 1) // workers) if not beam_args and workers > 1 else 0
     items = [(name, i, path) for name, files in sets.items() for i, path in enumerate(files)]
     with beam.Pipeline(options=PipelineOptions(args)) as p:
         _ = (p | 'Files' >> beam.Create(items)
              | 'Spread' >> beam.Reshuffle()
-             | 'Embed' >> beam.ParDo(EmbedFile(checkpoint, str(out), pca_params))
+             | 'Embed' >> beam.ParDo(EmbedFile(checkpoint, str(out), pca_params, threads))
              | 'Stats' >> beam.CombinePerKey(GaussianStats())
              | 'Write' >> beam.Map(write_stats, str(out), random_init, checkpoint))
     summaries = {}

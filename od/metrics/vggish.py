@@ -62,7 +62,7 @@ _checked: tp.Set[str] = set()
 
 
 def check_tf_env() -> None:
-    """Raise FadEnvironmentError unless $TF_PYTHON_EXE imports tensorflow, tf_slim and beam."""
+    """Raise FadEnvironmentError unless $TF_PYTHON_EXE has tensorflow, tf_slim, beam, ..."""
     exe = tf_python()
     if str(exe) in _checked:
         return
@@ -72,10 +72,14 @@ def check_tf_env() -> None:
     if not exe.exists():
         raise FadEnvironmentError(f"VGGish-FAD needs its separate TensorFlow environment, but "
                                   f"{exe} does not exist. {how}")
-    proc = subprocess.run([str(exe), '-c', 'import tensorflow, tf_slim, apache_beam, soundfile, scipy'],
-                          env=tf_env(), capture_output=True, text=True)
+    # find_spec, not import: importing tensorflow costs seconds at every solver start; a broken
+    # install still fails loudly at the first embedding, with TF's own error.
+    code = ("import importlib.util as u, sys; missing = [m for m in ('tensorflow', 'tf_slim', "
+            "'apache_beam', 'soundfile', 'scipy') if u.find_spec(m) is None]; "
+            "print(' '.join(missing)); sys.exit(1 if missing else 0)")
+    proc = subprocess.run([str(exe), '-c', code], env=tf_env(), capture_output=True, text=True)
     if proc.returncode != 0:
-        raise FadEnvironmentError(f"{exe} cannot import the FAD packages:\n{proc.stderr[-2000:]}\n{how}")
+        raise FadEnvironmentError(f"{exe} lacks the FAD packages {proc.stdout.strip() or proc.stderr[-2000:]}. {how}")
     _checked.add(str(exe))
 
 
