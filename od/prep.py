@@ -51,7 +51,7 @@ def prepare(argv: tp.Sequence[str], progress: bool = True) -> tp.Dict[str, tp.Di
                                           device=cfg.device, duration=cfg.dataset.segment_duration)
         if not hasattr(cond, 'video_embeddings'):
             continue
-        from .conditioners.clip_frames import IMAGE_EXTS
+        from .data.frames import IMAGE_EXTS
         from .data.frames import FrameError
         failed = []
         videos = [v for v in dict.fromkeys(cond.media_for(p) for p in paths) if v.suffix.lower() not in IMAGE_EXTS]
