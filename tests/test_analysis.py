@@ -9,6 +9,8 @@ import pytest
 
 from od.analysis import embeddings, space, synthetic
 
+from .test_fad_tf import random_ckpt, tf_env  # noqa: F401  (the FAD env fixtures: skip / CI failure)
+
 NOISE = {'a': 0.1, 'b': 0.2, 'c': 0.3}
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
 
@@ -181,3 +183,36 @@ def test_cond_encoder_gives_the_trained_conditioner_tokens(tmp_path, tiny_clip):
         expected = cond.output_proj(load_image_encoder(str(clip)).encode(read_image(image)) + cond.pos_emb[0])[0]
     got = np.load(tmp_path / 'out' / 'embeddings' / 'cond' / 'red' / 'red_000.npy')
     assert np.allclose(got, expected.numpy(), atol=1e-4)
+
+
+@pytest.fixture(scope='module')
+def genre_audio(tmp_path_factory):
+    data = tmp_path_factory.mktemp('genres')
+    synthetic.write_audio(data, ('chiptune', 'ambient'), per_category=2, duration=2.0)
+    (data / 'ambient' / 'broken.wav').write_bytes(b'RIFF garbage')
+    return data
+
+
+def check_audio_encoder(report, name, data):
+    m = report['encoders'][name]
+    assert m['files_per_category'] == {'ambient': 2, 'chiptune': 2}
+    assert list(m['skipped']) == [str(data / 'ambient' / 'broken.wav')]
+    assert m['cosine']['within_category_mean'] > m['cosine']['between_category_mean']
+
+
+def test_clap_adapter_with_a_tiny_clap(genre_audio, tmp_path):
+    """LAION-CLAP through od.models.clap's loader (tiny random weights in od's CLAP format)."""
+    from od.models.tiny import write_tiny_clap
+    clap = write_tiny_clap(tmp_path / 'clap')
+    report = embeddings.analyse(genre_audio, [f'clap={clap}'], tmp_path / 'out', progress=False)
+    check_audio_encoder(report, 'clap', genre_audio)
+    vector = np.load(tmp_path / 'out' / 'embeddings' / 'clap' / 'ambient' / 'ambient_000.npy')
+    assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-3)  # CLAP metrics' normalised file embedding
+
+
+def test_vggish_adapter_through_the_tf_env(genre_audio, tmp_path, random_ckpt):
+    """VGGish in the separate TensorFlow env (random checkpoint), one Beam run for all files."""
+    report = embeddings.analyse(genre_audio, [f'vggish={random_ckpt}'], tmp_path / 'out', progress=False,
+                                options={'vggish.workers': '1'})  # in-process Beam: no worker start-up
+    check_audio_encoder(report, 'vggish', genre_audio)
+    assert report['encoders']['vggish']['dim'] == 128

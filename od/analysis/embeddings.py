@@ -58,6 +58,13 @@ def embed_dataset(encoder: Encoder, items: tp.Sequence[tp.Tuple[Path, str]], pro
     from tqdm import tqdm
     todo = [(p, c) for p, c in items if encoder.accepts(p)]
     done, skipped = [], {}
+    if encoder.prepare is not None and todo:
+        try:
+            encoder.prepare([p for p, _ in todo])
+        except Exception as exc:  # the batch run failed as a whole: every file is reported
+            logger.warning("%s failed on the whole set: %s", encoder.name, _reason(exc))
+            skipped = {str(p): f"{encoder.name} batch run failed: {_reason(exc)}" for p, _ in todo}
+            todo = []
     for path, category in tqdm(todo, desc=f"embedding with {encoder.name}", unit='file', disable=not progress):
         try:
             done.append((path, category, pooled(encoder.embed(path), path)))
@@ -124,7 +131,7 @@ def analyse(dataset: tp.Union[str, Path], encoders: tp.Sequence[tp.Union[str, En
     root, out = Path(dataset), Path(out)
     items = walk_dataset(root)
     context = EncoderContext(root=root, device=device, cache_dir=Path(cache_dir) if cache_dir else None,
-                             use_cache=use_cache, fps=fps, options=dict(options or {}))
+                             use_cache=use_cache, fps=fps, options=dict(options or {}), progress=progress)
     # Load every model first: a missing weight file stops the run before any long embedding.
     built = [e if isinstance(e, Encoder) else build_encoder(e, context) for e in encoders]
     _unique_names(built)
@@ -193,7 +200,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         description="Embed a <root>/<category>/<files> dataset with one or more encoders and measure "
                     "how well each space separates the categories (PCA/t-SNE plots, centroids, "
                     "cosine matrix of category means, per-category variance, metrics.json).",
-        epilog="example: python -m od.analysis.embeddings --dataset songs/ --encoders clip,mel "
+        epilog="example: python -m od.analysis.embeddings --dataset songs/ --encoders clap,vggish,clip "
                "--out results/songs/\n"
                f"encoders: {', '.join(sorted(ENCODERS))} (name or name=arg, e.g. npy=results/openl3 "
                "for precomputed <category>/<stem>.npy vectors)",
@@ -222,7 +229,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         report = analyse(args.dataset, [s for s in args.encoders.split(',') if s.strip()], args.out,
                          device=args.device, cache_dir=args.cache_dir, use_cache=not args.no_cache,
                          fps=args.fps, options=options, seed=args.seed, save_vectors=not args.no_vectors)
-    except (FileNotFoundError, ValueError, MissingWeightsError) as exc:
+    except (FileNotFoundError, ValueError, RuntimeError, MissingWeightsError) as exc:  # RuntimeError: FAD env
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(summary(report))

@@ -7,9 +7,10 @@ on the command line `--encoders clip,mel,npy=results/openl3` picks them (`name` 
 windows; the analysis mean-pools them). A file it cannot read raises; the caller reports it and
 moves on. Python users may also pass their own `Encoder` objects to `analyse()`.
 
-Built in: `clip` (images, and videos through od's frame-embedding cache), `mel` (log-mel
-statistics, a weight-free baseline), `npy` (precomputed vectors, any encoder), `cond` (the
-condition tokens of a trained od model's conditioner, see `od/analysis/condition.py`).
+Built in: `clip` (images, and videos through od's frame-embedding cache), `clap` (LAION-CLAP
+audio), `vggish` (VGGish in od's separate TensorFlow env), `mel` (log-mel statistics, a
+weight-free baseline), `npy` (precomputed vectors, any encoder), `cond` (the condition tokens
+of a trained od model's conditioner, see `od/analysis/condition.py`).
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ class EncoderContext:
     use_cache: bool = True
     fps: float = 1.0                        # video frames per second embedded (then mean-pooled)
     options: tp.Dict[str, str] = dataclasses.field(default_factory=dict)  # '<encoder>.<key>' -> value
+    progress: bool = True
 
 
 @dataclasses.dataclass
@@ -41,6 +43,8 @@ class Encoder:
     name: str                                  # label in results: file names, legends, metrics keys
     exts: tp.Tuple[str, ...]                   # lower-case suffixes it reads
     embed: tp.Callable[[Path], np.ndarray]     # one file -> [D] or [T, D]
+    # Batch encoders (e.g. VGGish through a Beam pipeline) run once over all their files first.
+    prepare: tp.Optional[tp.Callable[[tp.Sequence[Path]], None]] = None
 
     def accepts(self, path: Path) -> bool:
         return path.suffix.lower() in self.exts
@@ -135,5 +139,54 @@ def mel_encoder(arg: tp.Optional[str], context: EncoderContext) -> Encoder:
         return np.concatenate([logmel.mean(1), logmel.std(1)])           # [2 * n_mels]
     return Encoder('mel' if arg is None else f'mel{n_mels}', tuple(AUDIO_EXTS), embed)
 
+
+
+@register_encoder('clap')
+def clap_encoder(arg: tp.Optional[str], context: EncoderContext) -> Encoder:
+    """LAION-CLAP's audio tower (`clap=<name>`, see od.models.clap): per file the embedding od's
+    CLAP metrics use (mean of its 10-s windows, re-normalised)."""
+    from ..models.clap import embed_audio_files, load_clap, read_audio
+
+    model = load_clap(arg, context.device)
+
+    def embed(path: Path) -> np.ndarray:
+        vectors, used = embed_audio_files([path], model, progress=False, return_used=True)
+        if not used:
+            read_audio(path)  # raises the ValueError that says why
+            raise ValueError(f"{path}: CLAP could not embed it")
+        return vectors[0]                                                    # [D]
+    return Encoder('clap', tuple(AUDIO_EXTS), embed)
+
+
+@register_encoder('vggish')
+def vggish_encoder(arg: tp.Optional[str], context: EncoderContext) -> Encoder:
+    """VGGish run by od's separate TensorFlow env (`make fad-env`; `vggish=<checkpoint>`, default
+    //reference/fad/vggish_model.ckpt): one Beam run embeds all files (`vggish.workers` processes,
+    default 2), then each file is the mean of its 0.96-s examples' 128-d embeddings. Files VGGish
+    fails on are reported by it."""
+    import tempfile
+
+    from ..metrics import vggish
+
+    checkpoint = vggish.check_fad_vggish(arg)  # the TF env and the weights, before any work
+    workdir = tempfile.TemporaryDirectory(prefix='od-vggish-')
+    index: tp.Dict[Path, int] = {}
+
+    def prepare(paths: tp.Sequence[Path]) -> None:
+        index.clear()
+        index.update({Path(p): i for i, p in enumerate(paths)})
+        vggish.embed_files([str(p) for p in paths], Path(workdir.name), checkpoint,
+                           workers=int(context.options.get('vggish.workers', 2)),
+                           progress=context.progress, desc='VGGish')
+
+    def embed(path: Path) -> np.ndarray:
+        name = f"{index[path]:07d}"  # od.fad_tf.pipeline names outputs by position in the list
+        vectors = Path(workdir.name) / 'embeddings' / f"{name}.npy"
+        if vectors.exists():
+            return np.load(vectors)                                          # [N, 128]
+        failed = Path(workdir.name) / 'failed' / f"{name}.txt"
+        raise ValueError(failed.read_text() if failed.exists() else f"{path}: VGGish wrote nothing for it")
+    embed.workdir = workdir  # type: ignore[attr-defined]  (lives as long as the encoder)
+    return Encoder('vggish', tuple(AUDIO_EXTS), embed, prepare)
 
 from . import condition  # noqa: E402,F401  (registers `cond`; it builds on the classes above)
