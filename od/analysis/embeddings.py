@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import space
+from . import plots, space
 from .encoders import ENCODERS, MEDIA_EXTS, Encoder, EncoderContext, build_encoder, pooled
 
 logger = logging.getLogger(__name__)
@@ -155,7 +155,6 @@ def analyse(dataset: tp.Union[str, Path], encoders: tp.Sequence[tp.Union[str, En
         cats = entry['categories']
         matrix = np.array(entry['centroid_cosine'])
         _write_text(out / f"{encoder.name}_cosine.csv", cosine_csv(matrix, cats))
-        from . import plots
         entry['plots'] = {
             'scatter': str(plots.scatter_figure(out / f"{encoder.name}_scatter.png", encoder.name,
                                                 reduced, labels, all_categories)),
@@ -170,7 +169,6 @@ def analyse(dataset: tp.Union[str, Path], encoders: tp.Sequence[tp.Union[str, En
     if not figures:
         raise ValueError("No encoder embedded enough files to analyse:\n" + '\n'.join(
             f"  {name}: {entry['error']}" for name, entry in report['encoders'].items()))
-    from . import plots
     report['side_by_side'] = str(plots.side_by_side(out / 'all_encoders.png', figures, all_categories))
     _write_text(out / 'skipped.txt', ''.join(line + '\n' for line in skipped_lines))
     _write_text(out / 'metrics.json', json.dumps(report, indent=2))

@@ -79,7 +79,9 @@ def reduce(X: np.ndarray, seed: int = 0) -> tp.Dict[str, tp.Any]:
                                  'tsne': None, 'tsne_perplexity': None}
     if len(X) >= 4:
         perplexity = float(min(30., max(1., (len(X) - 1) / 3)))
-        tsne = TSNE(n_components=2, perplexity=perplexity, init='pca', random_state=seed)
+        # Exact gradients for small sets: Barnes-Hut's per-iteration overhead dominates there.
+        method = 'exact' if len(X) <= 200 else 'barnes_hut'
+        tsne = TSNE(n_components=2, perplexity=perplexity, init='pca', random_state=seed, method=method)
         out['tsne'], out['tsne_perplexity'] = tsne.fit_transform(X), perplexity
     return out
 
