@@ -177,8 +177,8 @@ def analyse(dataset: tp.Union[str, Path], encoders: tp.Sequence[tp.Union[str, En
 
 def summary(report: tp.Dict[str, tp.Any]) -> str:
     """One line per encoder: files, skipped, within/between cosine, silhouette, variance."""
-    def fmt(value):
-        return '-' if value is None else f"{value:.3f}"
+    def fmt(value, spec='.3f'):
+        return '-' if value is None else format(value, spec)
     lines = [f"{'encoder':<14}{'files':>7}{'skipped':>9}{'within cos':>12}{'between cos':>13}"
              f"{'silhouette':>12}{'mean var':>11}"]
     for name, m in report['encoders'].items():
@@ -187,7 +187,7 @@ def summary(report: tp.Dict[str, tp.Any]) -> str:
             continue
         lines.append(f"{name:<14}{m['n_files']:>7}{len(m['skipped']):>9}{fmt(m['cosine']['within_category_mean']):>12}"
                      f"{fmt(m['cosine']['between_category_mean']):>13}{fmt(m['silhouette_cosine']):>12}"
-                     f"{fmt(m['mean_variance']):>11}")
+                     f"{fmt(m['mean_variance'], '.4g'):>11}")
     return '\n'.join(lines)
 
 

@@ -52,12 +52,14 @@ def _scatter(ax, xy: np.ndarray, labels: np.ndarray, style: dict, title: str, co
     ax.set_yticks([])
 
 
-def _legend(fig, axes) -> None:
+def _legend(fig, axes, categories: tp.Sequence[str]) -> None:
     handles = {}
     for ax in np.ravel(axes):
         for h, name in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(name, h)
-    fig.legend(list(handles.values()), list(handles), loc='center left', bbox_to_anchor=(1.0, 0.5),
+    order = {c: i for i, c in enumerate(categories)}
+    names = sorted(handles, key=lambda name: order.get(name.rsplit(' (', 1)[0], len(order)))
+    fig.legend([handles[n] for n in names], names, loc='center left', bbox_to_anchor=(1.0, 0.5),
                fontsize=9, markerscale=1.5, frameon=False, title='category')
 
 
@@ -70,7 +72,7 @@ def scatter_figure(path: Path, encoder: str, reduced: dict, labels: np.ndarray,
     fig, axes = plt.subplots(1, len(methods), figsize=(4.5 * len(methods), 4.2), squeeze=False)
     for ax, (key, title) in zip(axes[0], methods):
         _scatter(ax, reduced[key], labels, style, f"{encoder} — {title}")
-    _legend(fig, axes)
+    _legend(fig, axes, categories)
     fig.tight_layout()
     return save(fig, path)
 
@@ -89,7 +91,7 @@ def side_by_side(path: Path, results: tp.Dict[str, tp.Tuple[dict, np.ndarray]],
             _scatter(axes[1, col], reduced['tsne'], labels, style, f"{name} — t-SNE", counts=False)
         else:
             axes[1, col].set_axis_off()
-    _legend(fig, axes)
+    _legend(fig, axes, categories)
     fig.tight_layout()
     return save(fig, path)
 
