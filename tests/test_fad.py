@@ -107,3 +107,36 @@ def test_eval_inputs_from_folders_and_manifests(tmp_path):
     (tmp_path / '1.json').unlink()
     with pytest.raises(FileNotFoundError, match='1.wav'):
         descriptions(files)
+
+
+def test_od_eval_clap_metrics_with_a_tiny_clap(tmp_path):
+    """fad_clap + clap_score through the suite and the CLI (main env; a tiny random CLAP)."""
+    import soundfile as sf
+    from od.eval import main
+    from od.models.tiny import write_tiny_clap
+    write_tiny_clap(tmp_path / 'clap')
+    rng = np.random.default_rng(0)
+    t = np.arange(int(2.5 * 48000)) / 48000
+    for name, wave in (('reference', np.sin), ('generated', lambda x: np.sign(np.sin(x)))):
+        (tmp_path / name).mkdir()
+        for i in range(3):
+            wav = 0.3 * wave(2 * np.pi * (220 + 50 * i) * t) + 0.01 * rng.normal(size=t.shape)
+            sf.write(tmp_path / name / f'{i}.wav', wav.astype(np.float32), 48000)
+            (tmp_path / name / f'{i}.txt').write_text('a loud square chord')
+    out = tmp_path / 'report.json'
+    args = ['--reference', str(tmp_path / 'reference'), '--generated', str(tmp_path / 'generated'),
+            '--metrics', 'fad_clap,clap_score', '--clap-model', str(tmp_path / 'clap'),
+            '--stats-cache', str(tmp_path / 'cache'), '--out', str(out), '--no-progress']
+    assert main(args) == 0
+    report = json.loads(out.read_text())
+    assert report['fad_clap'] > 0 and -1 <= report['clap_score'] <= 1
+    assert report['details']['clap_score']['n'] == 3
+    assert len(list((tmp_path / 'cache').glob('clap_*.npz'))) == 1
+    same = suite.compute_metrics(['fad_clap'], *[suite_files(tmp_path / 'reference')] * 2,
+                                 options=suite.MetricOptions(clap_model=str(tmp_path / 'clap'), progress=False))
+    assert abs(same['fad_clap']) < 1e-3 < report['fad_clap']
+
+
+def suite_files(folder):
+    from od.eval import audio_files
+    return audio_files(folder)

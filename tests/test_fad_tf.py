@@ -57,7 +57,7 @@ def run_tf_code(code: str) -> str:
 
 
 def test_checkpoint_round_trip_by_official_names(random_ckpt, tmp_path):
-    listed = [line.rsplit(' ', 1)[0].split(' ', 1) for line in
+    listed = [line.split(' ', 1) for line in
               vggish.run_tf('list-variables', str(random_ckpt)).stdout.splitlines()]
     stored = {name: json.loads(shape) for name, shape in listed}
     assert stored.pop('od/random_init') == []  # the smoke-test marker
@@ -74,6 +74,10 @@ def test_checkpoint_round_trip_by_official_names(random_ckpt, tmp_path):
             s.run(tf.global_variables_initializer())
             fresh = s.run(embedding, {{features: x}})
         print(ea.shape, np.array_equal(ea, eb), bool(np.abs(ea - fresh).max() > 1e-4), a.random_init)
+        # the official post-processor's file format: ([128, 128] eigenvectors, [128, 1] means)
+        np.savez({str(tmp_path / 'pca.npz')!r}, pca_eigen_vectors=2 * np.eye(128), pca_means=np.ones((128, 1)))
+        pca = Embedder({str(random_ckpt)!r}, pca_params={str(tmp_path / 'pca.npz')!r})
+        print('pca', np.allclose(pca.embed(x), 2 * (ea - 1), atol=1e-4))
         # a checkpoint without VGGish's names is refused by name
         with tf.Graph().as_default(), tf.Session() as s:
             tf.get_variable('vggish/conv1/weights', [3, 3, 1, 64]); s.run(tf.global_variables_initializer())
@@ -84,7 +88,7 @@ def test_checkpoint_round_trip_by_official_names(random_ckpt, tmp_path):
             print('refused', 'vggish/conv1/biases' in str(e))
     """)
     # Same file -> identical embeddings; freshly initialised weights differ: the file loads.
-    assert out.splitlines() == ['(3, 128) True True True', 'refused True']
+    assert out.splitlines() == ['(3, 128) True True True', 'pca True', 'refused True']
 
 
 def test_fad_grows_with_distortion_of_sine_tones(random_ckpt):
@@ -140,3 +144,29 @@ def test_od_eval_end_to_end_through_the_tf_env(random_ckpt, tmp_path):
     assert len(details['skipped']) == 1 and 'broken.wav' in details['skipped'][0]
     assert details['reference_examples'] == 3 * 2  # 2.5 s -> two 0.96 s examples per file
     assert len(list(cache.glob('vggish_*.npz'))) == 1  # reference statistics cached
+
+
+def solver_args(example_data, ckpt) -> list:
+    from .conftest import FAST, datasource_overrides
+    return ['solver=musicgen/debug', *FAST, *datasource_overrides(example_data), 'optim.epochs=1',
+            'optim.updates_per_epoch=2', 'generate.every=0', 'evaluate.every=1',
+            'evaluate.metrics.fad=true', f'metrics.fad.tf.model_path={ckpt}', 'metrics.fad.tf.workers=1',
+            'dataset.evaluate.num_samples=4', 'evaluate.fixed_generation_duration=1.5']
+
+
+def test_solver_fails_at_start_without_the_tf_env(example_data, tmp_path, monkeypatch):
+    from .conftest import build_solver
+    monkeypatch.setenv('TF_PYTHON_EXE', str(tmp_path / 'no-env' / 'python'))
+    with pytest.raises(vggish.FadEnvironmentError, match='make fad-env'):
+        build_solver(solver_args(example_data, tmp_path / 'x.ckpt'))
+
+
+def test_dora_run_logs_fad_in_history(example_data, random_ckpt, tmp_path):
+    from .conftest import dora_run, only_xp, read_history
+    dora_run(solver_args(example_data, random_ckpt), tmp_path)
+    xp = only_xp(tmp_path)
+    history = read_history(xp)
+    fad = history[-1]['evaluate']['fad_vggish']
+    assert np.isfinite(fad) and fad > 0, history[-1]
+    assert list((xp / 'evaluate' / 'epoch_1').glob('*.wav'))  # what was scored is kept
+    assert list((xp / 'tensorboard').rglob('events.*'))

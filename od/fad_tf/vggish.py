@@ -100,7 +100,7 @@ class Embedder:
     """
 
     def __init__(self, checkpoint: tp.Union[str, Path], pca_params: tp.Optional[str] = None,
-                 batch_size: int = 64):
+                 batch_size: int = 64, threads: int = 0):
         self.checkpoint = str(checkpoint)
         self.batch_size = batch_size
         self.random_init = is_random_checkpoint(self.checkpoint)
@@ -113,7 +113,10 @@ class Embedder:
             if missing:
                 raise ValueError(f"{self.checkpoint} is not a VGGish checkpoint: missing or "
                                  f"mis-shaped variables {missing[:4]}{'...' if len(missing) > 4 else ''}")
-            self.session = tf.Session(graph=self.graph)
+            # threads: TF's intra-op pool (0 = all cores); Beam workers split the cores instead
+            # of each one oversubscribing them.
+            config = tf.ConfigProto(intra_op_parallelism_threads=threads, inter_op_parallelism_threads=threads)
+            self.session = tf.Session(graph=self.graph, config=config)
             tf.train.Saver(variables).restore(self.session, self.checkpoint)
         self.pca = None
         if pca_params:

@@ -56,7 +56,10 @@ def _check_clap(o: MetricOptions) -> None:
 
 def _fad_clap(ref: Files, gen: Files, texts, o: MetricOptions) -> dict:
     from .clap import fad_clap
-    return fad_clap(ref, gen, model=o.clap_model, stats_cache=o.stats_cache, progress=o.progress)
+    from .fad import stats_cache_path
+    # one cache file per reference set (clap.py keys the file and recomputes on a mismatch)
+    cache = stats_cache_path(o.stats_cache, 'clap', ref, str(o.clap_model))
+    return fad_clap(ref, gen, model=o.clap_model, stats_cache=cache, progress=o.progress)
 
 
 def _clap_score(ref: Files, gen: Files, texts, o: MetricOptions) -> dict:

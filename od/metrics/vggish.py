@@ -62,7 +62,7 @@ _checked: tp.Set[str] = set()
 
 
 def check_tf_env() -> None:
-    """Raise FadEnvironmentError unless $TF_PYTHON_EXE imports tensorflow, tf_slim and beam."""
+    """Raise FadEnvironmentError unless $TF_PYTHON_EXE has tensorflow, tf_slim, beam, ..."""
     exe = tf_python()
     if str(exe) in _checked:
         return
@@ -72,10 +72,14 @@ def check_tf_env() -> None:
     if not exe.exists():
         raise FadEnvironmentError(f"VGGish-FAD needs its separate TensorFlow environment, but "
                                   f"{exe} does not exist. {how}")
-    proc = subprocess.run([str(exe), '-c', 'import tensorflow, tf_slim, apache_beam, soundfile, scipy'],
-                          env=tf_env(), capture_output=True, text=True)
+    # find_spec, not import: importing tensorflow costs seconds at every solver start; a broken
+    # install still fails loudly at the first embedding, with TF's own error.
+    code = ("import importlib.util as u, sys; missing = [m for m in ('tensorflow', 'tf_slim', "
+            "'apache_beam', 'soundfile', 'scipy') if u.find_spec(m) is None]; "
+            "print(' '.join(missing)); sys.exit(1 if missing else 0)")
+    proc = subprocess.run([str(exe), '-c', code], env=tf_env(), capture_output=True, text=True)
     if proc.returncode != 0:
-        raise FadEnvironmentError(f"{exe} cannot import the FAD packages:\n{proc.stderr[-2000:]}\n{how}")
+        raise FadEnvironmentError(f"{exe} lacks the FAD packages {proc.stdout.strip() or proc.stderr[-2000:]}. {how}")
     _checked.add(str(exe))
 
 
@@ -100,35 +104,42 @@ def check_fad_vggish(checkpoint: tp.Optional[str] = None) -> Path:
     return resolve_checkpoint(checkpoint)
 
 
-def embed_files(files: tp.Sequence[str], out_dir: Path, checkpoint: Path, workers: int = 2,
-                progress: bool = True, desc: str = 'VGGish') -> dict:
-    """Run the Beam pipeline on `files`; a progress bar counts the files written so far."""
+def embed_sets(sets: tp.Mapping[str, tp.Sequence[str]], out_dir: Path, checkpoint: Path,
+               workers: int = 2, progress: bool = True) -> tp.Dict[str, dict]:
+    """Run the Beam pipeline once on named sets of files; a progress bar counts files done.
+
+    Returns {name: summary} with 'stats' (a .npz in out_dir/<name>/), 'failed', 'random_init'.
+    """
     from tqdm import tqdm
     check_tf_env()
     out_dir.mkdir(parents=True, exist_ok=True)
-    listing = out_dir / 'files.txt'
-    listing.write_text(''.join(f'{Path(f).resolve()}\n' for f in files))
-    cmd = [str(tf_python()), '-m', 'od.fad_tf', 'embed', '--files', str(listing), '--out',
-           str(out_dir), '--checkpoint', str(checkpoint), '--workers', str(workers)]
+    cmd = [str(tf_python()), '-m', 'od.fad_tf', 'embed', '--out', str(out_dir), '--checkpoint',
+           str(checkpoint), '--workers', str(workers)]
+    for name, files in sets.items():
+        listing = out_dir / f'{name}.txt'
+        listing.write_text(''.join(f'{Path(f).resolve()}\n' for f in files))
+        cmd += ['--set', f'{name}={listing}']
+    total = sum(len(files) for files in sets.values())
     with tempfile.TemporaryFile('w+') as log, \
-            tqdm(total=len(files), desc=desc, unit='file', disable=not progress) as bar:
+            tqdm(total=total, desc=f"VGGish ({', '.join(sets)})", unit='file', disable=not progress) as bar:
         proc = subprocess.Popen(cmd, env=tf_env(), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         while proc.poll() is None:
             time.sleep(0.5)
-            done = sum(len(list((out_dir / d).glob('*.*'))) for d in ('embeddings', 'failed')
-                       if (out_dir / d).is_dir())
-            bar.update(max(0, min(done, len(files)) - bar.n))
+            done = sum(1 for name in sets for sub in ('embeddings', 'failed')
+                       for _ in (out_dir / name / sub).glob('*.???'))
+            bar.update(max(0, min(done, total) - bar.n))
         log.seek(0)
         output = log.read()
     if proc.returncode != 0:
         raise RuntimeError(f"VGGish embedding failed in the FAD environment ({' '.join(cmd)}):\n"
                            f"{output[-4000:]}")
-    summary = json.loads((out_dir / 'summary.json').read_text())
-    for message in summary['failed']:
-        print(f"[od.fad] skipped {message}")
-    if summary['failed']:
-        print(f"[od.fad] {len(summary['failed'])} of {len(files)} file(s) skipped ({desc})")
-    return summary
+    summaries = {name: json.loads((out_dir / name / 'summary.json').read_text()) for name in sets}
+    for name, summary in summaries.items():
+        for message in summary['failed']:
+            print(f"[od.fad] skipped {message}")
+        if summary['failed']:
+            print(f"[od.fad] {len(summary['failed'])} of {summary['files']} {name} file(s) skipped")
+    return summaries
 
 
 def fad_vggish(reference_files: tp.Sequence[str], generated_files: tp.Sequence[str],
@@ -137,27 +148,25 @@ def fad_vggish(reference_files: tp.Sequence[str], generated_files: tp.Sequence[s
     """FAD between two sets of audio files on VGGish embeddings.
 
     Returns {'fad_vggish': float, 'random_init': bool, 'checkpoint', 'reference_examples',
-    'generated_examples' (0.96 s examples embedded), 'skipped': [messages]}; random_init is True for a smoke-test checkpoint.
+    'generated_examples' (0.96 s examples embedded), 'skipped': [messages]}; random_init is True
+    for a smoke-test checkpoint. Both sets are embedded in one Beam job, the reference only when
+    its statistics are not cached yet.
     """
     ckpt = check_fad_vggish(checkpoint)
+    cached = stats_cache_path(stats_cache, 'vggish', reference_files, ckpt, f'{ckpt}.index')
+    sets = {'generated': generated_files}
+    if cached is None or not cached.exists():
+        sets['reference'] = reference_files
     with tempfile.TemporaryDirectory(prefix='od-fad-') as tmp:
-        cached = stats_cache_path(stats_cache, 'vggish', reference_files, ckpt, f'{ckpt}.index')
-        skipped: tp.List[str] = []
-        if cached is not None and cached.exists():
-            ref_stats = cached
-        else:
-            ref = embed_files(reference_files, Path(tmp) / 'reference', ckpt, workers, progress,
-                              'VGGish reference')
-            skipped += ref['failed']
-            ref_stats = Path(ref['stats'])
-            if cached is not None:  # atomic write: an interrupted run leaves no half cache
-                mu, sigma, n = load_stats(ref_stats)
-                ref_stats = save_stats(cached, mu, sigma, n, random_init=ref['random_init'])
-        gen = embed_files(generated_files, Path(tmp) / 'generated', ckpt, workers, progress,
-                          'VGGish generated')
-        skipped += gen['failed']
+        done = embed_sets(sets, Path(tmp), ckpt, workers, progress)
+        ref_stats = Path(done['reference']['stats']) if 'reference' in done else cached
+        if 'reference' in done and cached is not None:  # atomic: no half-written cache
+            mu, sigma, n = load_stats(ref_stats)
+            ref_stats = save_stats(cached, mu, sigma, n, random_init=done['reference']['random_init'])
         mu_r, sigma_r, n_r = load_stats(ref_stats)
-        mu_g, sigma_g, n_g = load_stats(gen['stats'])
+        mu_g, sigma_g, n_g = load_stats(done['generated']['stats'])
     return {'fad_vggish': frechet_distance(mu_r, sigma_r, mu_g, sigma_g),
-            'random_init': bool(gen['random_init']), 'checkpoint': str(ckpt),
-            'reference_examples': n_r, 'generated_examples': n_g, 'skipped': skipped}
+            'random_init': bool(done['generated']['random_init']), 'checkpoint': str(ckpt),
+            'reference_examples': n_r, 'generated_examples': n_g,
+            'reference_cached': 'reference' not in done,
+            'skipped': [m for d in done.values() for m in d['failed']]}
