@@ -69,7 +69,9 @@ def condition_encoder(arg: tp.Optional[str], context: EncoderContext) -> Encoder
         raise ValueError(f"Choose the conditioner with --option cond.attribute=<one of {sorted(waveform)}> "
                          f"(checkpoint {arg}).")
     conditioner = waveform[attribute]
-    visual = hasattr(conditioner, 'media_for')  # clip_frames reads the video/image itself
+    # od's media conditioners declare what they read (clip_frames: video, image; clap_audio: audio).
+    kinds = tuple(getattr(conditioner, 'media_kinds', ('audio',)))
+    visual = 'audio' not in kinds
     sample_rate = int(cfg.sample_rate)
 
     @torch.no_grad()
@@ -88,5 +90,6 @@ def condition_encoder(arg: tp.Optional[str], context: EncoderContext) -> Encoder
         if not mask.any():
             raise ValueError(f"{attribute} gave the null condition (the file could not be read)")
         return tokens[0][mask[0].bool()].float().cpu().numpy()                   # [T', D]
-    exts = VIDEO_EXTS + IMAGE_EXTS if visual else tuple(AUDIO_EXTS)
+    exts = ((VIDEO_EXTS if 'video' in kinds else ()) + (IMAGE_EXTS if 'image' in kinds else ())
+            + (tuple(AUDIO_EXTS) if 'audio' in kinds else ()))
     return Encoder('cond', exts, embed)

@@ -175,16 +175,16 @@ def vggish_encoder(arg: tp.Optional[str], context: EncoderContext) -> Encoder:
     def prepare(paths: tp.Sequence[Path]) -> None:
         index.clear()
         index.update({Path(p): i for i, p in enumerate(paths)})
-        vggish.embed_files([str(p) for p in paths], Path(workdir.name), checkpoint,
-                           workers=int(context.options.get('vggish.workers', 2)),
-                           progress=context.progress, desc='VGGish')
+        vggish.embed_sets({'analysis': [str(p) for p in paths]}, Path(workdir.name), checkpoint,
+                          workers=int(context.options.get('vggish.workers', 2)), progress=context.progress)
 
     def embed(path: Path) -> np.ndarray:
-        name = f"{index[path]:07d}"  # od.fad_tf.pipeline names outputs by position in the list
-        vectors = Path(workdir.name) / 'embeddings' / f"{name}.npy"
+        # od.fad_tf.pipeline writes <set>/embeddings/<position in the list>.npy, or failed/<...>.txt
+        name, folder = f"{index[path]:07d}", Path(workdir.name) / 'analysis'
+        vectors = folder / 'embeddings' / f"{name}.npy"
         if vectors.exists():
             return np.load(vectors)                                          # [N, 128]
-        failed = Path(workdir.name) / 'failed' / f"{name}.txt"
+        failed = folder / 'failed' / f"{name}.txt"
         raise ValueError(failed.read_text() if failed.exists() else f"{path}: VGGish wrote nothing for it")
     embed.workdir = workdir  # type: ignore[attr-defined]  (lives as long as the encoder)
     return Encoder('vggish', tuple(AUDIO_EXTS), embed, prepare)
