@@ -200,11 +200,15 @@ def check_audio_encoder(report, name, data):
     assert m['cosine']['within_category_mean'] > m['cosine']['between_category_mean']
 
 
-def test_clap_adapter_with_a_tiny_clap(genre_audio, tmp_path):
-    """LAION-CLAP through od.models.clap's loader (tiny random weights in od's CLAP format)."""
+@pytest.fixture(scope='module')
+def tiny_clap(tmp_path_factory):
     from od.models.tiny import write_tiny_clap
-    clap = write_tiny_clap(tmp_path / 'clap')
-    report = embeddings.analyse(genre_audio, [f'clap={clap}'], tmp_path / 'out', progress=False)
+    return write_tiny_clap(tmp_path_factory.mktemp('tiny_clap'))
+
+
+def test_clap_adapter_with_a_tiny_clap(genre_audio, tmp_path, tiny_clap):
+    """LAION-CLAP through od.models.clap's loader (tiny random weights in od's CLAP format)."""
+    report = embeddings.analyse(genre_audio, [f'clap={tiny_clap}'], tmp_path / 'out', progress=False)
     check_audio_encoder(report, 'clap', genre_audio)
     vector = np.load(tmp_path / 'out' / 'embeddings' / 'clap' / 'ambient' / 'ambient_000.npy')
     assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-3)  # CLAP metrics' normalised file embedding
@@ -216,3 +220,25 @@ def test_vggish_adapter_through_the_tf_env(genre_audio, tmp_path, random_ckpt):
                                 options={'vggish.workers': '1'})  # in-process Beam: no worker start-up
     check_audio_encoder(report, 'vggish', genre_audio)
     assert report['encoders']['vggish']['dim'] == 128
+
+
+def test_cond_encoder_on_audio_with_the_clap_conditioner(genre_audio, tmp_path, tiny_clap):
+    """`cond` on an audio conditioner (clap_audio): it reads audio files, and a file it cannot
+    read (null condition) is reported instead of embedded as zeros."""
+    import torch
+    from audiocraft.models import builders
+    from omegaconf import OmegaConf
+
+    import od.train
+    from od import registry
+
+    registry.install()
+    cfg = od.train.main.get_xp(['solver=musicgen/debug', 'conditioner=clapemb2music',
+                                f'conditioners.self_wav.clap_audio.name={tiny_clap}',
+                                f"conditioners.self_wav.clap_audio.cache_dir={tmp_path / 'cache'}"]).cfg
+    cfg.device = 'cpu'
+    torch.save({'best_state': {'model': builders.get_lm_model(cfg).state_dict()},
+                'xp.cfg': OmegaConf.to_container(cfg, resolve=False)}, tmp_path / 'checkpoint.th')
+    report = embeddings.analyse(genre_audio, [f"cond={tmp_path / 'checkpoint.th'}"], tmp_path / 'out', progress=False)
+    check_audio_encoder(report, 'cond', genre_audio)
+    assert report['encoders']['cond']['dim'] == cfg.transformer_lm.dim
