@@ -18,6 +18,11 @@ class MusicGenSolver(ac_musicgen.MusicGenSolver):
     """MusicGen training through od's conditioner registry (installed by od.train)."""
 
     def build_model(self) -> None:
+        # Fail first, not at the first evaluation hours from here: TF env, checkpoints, CLAP.
+        self.od_metrics = evaluation.configured_metrics(self.cfg)
+        if self.od_metrics:
+            suite.check_metrics(self.od_metrics, evaluation.metric_options(self.cfg, self.folder))
+            self.logger.info("Evaluate stage metrics (od): %s", ', '.join(self.od_metrics))
         # Resolve where the compression model comes from first, so a missing file is a clear
         # MissingWeightsError at start-up rather than a hub retry loop or a deep traceback.
         # The XP config keeps the user's value; only AudioCraft's loader sees the local one.
@@ -35,11 +40,6 @@ class MusicGenSolver(ac_musicgen.MusicGenSolver):
             with open_dict(self.cfg):
                 self.cfg.compression_model_checkpoint = original
         self._apply_trainable()
-        # Fail now, not at the first evaluation hours from here: TF env, checkpoints, CLAP.
-        self.od_metrics = evaluation.configured_metrics(self.cfg)
-        if self.od_metrics:
-            suite.check_metrics(self.od_metrics, evaluation.metric_options(self.cfg, self.folder))
-            self.logger.info("Evaluate stage metrics (od): %s", ', '.join(self.od_metrics))
 
     def evaluate_audio_generation(self) -> dict:
         """AudioCraft's generation metrics (kld, text_consistency, ...) plus od's suite."""
