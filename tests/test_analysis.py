@@ -149,28 +149,36 @@ def test_cli_errors_are_clear(tmp_path, capsys):
     assert 'clip' in capsys.readouterr().err.lower()
 
 
-def test_cond_encoder_gives_the_trained_conditioner_tokens(tmp_path, tiny_clip):
-    """`cond=<checkpoint>` embeds with the checkpoint's own conditioner: CLIP + position embedding
-    through its trained output_proj, exactly as the LM sees it."""
+def trained_checkpoint(path, overrides):
+    """An od checkpoint as `dora run` writes it (LM weights + XP config) for `overrides`; the LM."""
     import torch
     from audiocraft.models import builders
     from omegaconf import OmegaConf
 
     import od.train
     from od import registry
+
+    registry.install()
+    cfg = od.train.main.get_xp(['solver=musicgen/debug', *overrides]).cfg
+    cfg.device = 'cpu'
+    torch.manual_seed(3)
+    lm = builders.get_lm_model(cfg)
+    torch.save({'best_state': {'model': lm.state_dict()}, 'xp.cfg': OmegaConf.to_container(cfg, resolve=False)}, path)
+    return cfg, lm
+
+
+def test_cond_encoder_gives_the_trained_conditioner_tokens(tmp_path, tiny_clip):
+    """`cond=<checkpoint>` embeds with the checkpoint's own conditioner: CLIP + position embedding
+    through its trained output_proj, exactly as the LM sees it."""
+    import torch
+
     from od.data.frames import read_image
     from od.models.clip import load_image_encoder
 
     clip = tiny_clip
-    registry.install()
-    cfg = od.train.main.get_xp(['solver=musicgen/debug', 'conditioner=clipemb2music',
-                                f'conditioners.self_wav.clip_frames.name={clip}',
-                                'conditioners.self_wav.clip_frames.n_frames=4']).cfg
-    cfg.device = 'cpu'
-    torch.manual_seed(3)
-    lm = builders.get_lm_model(cfg)
-    torch.save({'best_state': {'model': lm.state_dict()}, 'xp.cfg': OmegaConf.to_container(cfg, resolve=False)},
-               tmp_path / 'checkpoint.th')
+    cfg, lm = trained_checkpoint(tmp_path / 'checkpoint.th', [
+        'conditioner=clipemb2music', f'conditioners.self_wav.clip_frames.name={clip}',
+        'conditioners.self_wav.clip_frames.n_frames=4'])
     data = tmp_path / 'data'
     synthetic.write_images(data, ('red', 'green', 'blue'), per_category=3)
     report = embeddings.analyse(data, [f"cond={tmp_path / 'checkpoint.th'}"], tmp_path / 'out', progress=False)
@@ -225,20 +233,9 @@ def test_vggish_adapter_through_the_tf_env(genre_audio, tmp_path, random_ckpt):
 def test_cond_encoder_on_audio_with_the_clap_conditioner(genre_audio, tmp_path, tiny_clap):
     """`cond` on an audio conditioner (clap_audio): it reads audio files, and a file it cannot
     read (null condition) is reported instead of embedded as zeros."""
-    import torch
-    from audiocraft.models import builders
-    from omegaconf import OmegaConf
-
-    import od.train
-    from od import registry
-
-    registry.install()
-    cfg = od.train.main.get_xp(['solver=musicgen/debug', 'conditioner=clapemb2music',
-                                f'conditioners.self_wav.clap_audio.name={tiny_clap}',
-                                f"conditioners.self_wav.clap_audio.cache_dir={tmp_path / 'cache'}"]).cfg
-    cfg.device = 'cpu'
-    torch.save({'best_state': {'model': builders.get_lm_model(cfg).state_dict()},
-                'xp.cfg': OmegaConf.to_container(cfg, resolve=False)}, tmp_path / 'checkpoint.th')
+    cfg, _ = trained_checkpoint(tmp_path / 'checkpoint.th', [
+        'conditioner=clapemb2music', f'conditioners.self_wav.clap_audio.name={tiny_clap}',
+        f"conditioners.self_wav.clap_audio.cache_dir={tmp_path / 'cache'}"])
     report = embeddings.analyse(genre_audio, [f"cond={tmp_path / 'checkpoint.th'}"], tmp_path / 'out', progress=False)
     check_audio_encoder(report, 'cond', genre_audio)
     assert report['encoders']['cond']['dim'] == cfg.transformer_lm.dim
