@@ -55,8 +55,7 @@ def prepare(argv: tp.Sequence[str], progress: bool = True) -> tp.Dict[str, tp.Di
         if hasattr(cond, 'file_embeddings'):  # clap_audio: each audio file's windows
             items, embed, errors, unit = [Path(p) for p in paths], cond.file_embeddings, (ValueError,), 'file'
         elif hasattr(cond, 'video_embeddings'):  # clip_frames: each video's frames
-            from .conditioners.clip_frames import IMAGE_EXTS
-            from .data.frames import FrameError
+            from .data.frames import IMAGE_EXTS, FrameError
             items = [v for v in dict.fromkeys(cond.media_for(p) for p in paths) if v.suffix.lower() not in IMAGE_EXTS]
             embed, errors, unit = cond.video_embeddings, (FrameError,), 'video'
         else:

@@ -140,3 +140,30 @@ def test_od_eval_clap_metrics_with_a_tiny_clap(tmp_path):
 def suite_files(folder):
     from od.eval import audio_files
     return audio_files(folder)
+
+
+def test_vggish_reference_statistics_are_cached_and_reused(tmp_path, monkeypatch):
+    """The bridge's bookkeeping, with the TF job replaced by a recorder (the real job runs in
+    tests/test_fad_tf.py): the second evaluation embeds only the generated set."""
+    from od.metrics import vggish
+    requested = []
+
+    def fake_embed_sets(sets, out_dir, checkpoint, workers=2, progress=True):
+        requested.append(sorted(sets))
+        done = {}
+        for i, name in enumerate(sets):
+            x = np.random.default_rng(i).normal(size=(50, 8)) + (name == 'generated')
+            path = fad.save_stats(out_dir / name / 'stats.npz', *fad.gaussian_stats(x), n=50)
+            done[name] = {'stats': str(path), 'failed': [], 'random_init': True}
+        return done
+
+    ckpt = tmp_path / 'v.ckpt'
+    ckpt.write_bytes(b'')
+    monkeypatch.setattr(vggish, 'check_fad_vggish', lambda checkpoint=None: ckpt)
+    monkeypatch.setattr(vggish, 'embed_sets', fake_embed_sets)
+    ref = [str(tmp_path / 'r.wav')]
+    first = vggish.fad_vggish(ref, ['g.wav'], stats_cache=str(tmp_path / 'cache'), progress=False)
+    second = vggish.fad_vggish(ref, ['g.wav'], stats_cache=str(tmp_path / 'cache'), progress=False)
+    assert requested == [['generated', 'reference'], ['generated']]
+    assert not first['reference_cached'] and second['reference_cached']
+    assert second['fad_vggish'] == pytest.approx(first['fad_vggish']) and first['fad_vggish'] > 1

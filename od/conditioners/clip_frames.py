@@ -23,19 +23,16 @@ import math
 import typing as tp
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..data.cache import EmbeddingCache
-from ..data.frames import FrameError, frame_times, read_frames, window_indices
-from ..models.clip import load_image_encoder
+from ..data.frames import (IMAGE_EXTS, VIDEO_EXTS, FrameError, frame_times, read_frames,
+                           read_image, window_indices)
+from ..models.clip import DEFAULT_CLIP, load_image_encoder
 from ..registry import register_conditioner
 from .media_tokens import MediaTokenConditioner
 
 logger = logging.getLogger(__name__)
-
-VIDEO_EXTS = ('.mp4', '.mov', '.mkv', '.webm', '.avi')
-IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.webp', '.bmp')
 
 
 class MediaMix(tuple):
@@ -66,7 +63,7 @@ class CLIPFrameConditioner(MediaTokenConditioner):
     media_errors, media_noun = (FrameError,), 'frames'
 
     def __init__(self, output_dim: int, device: str, duration: tp.Optional[float] = None,
-                 name: str = 'hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K', pretrained: tp.Optional[str] = None,
+                 name: str = DEFAULT_CLIP, pretrained: tp.Optional[str] = None,
                  n_frames: tp.Optional[int] = 30, fps: tp.Optional[float] = None, pos_emb: bool = True,
                  video_suffix: str = '.mp4', cache_dir: tp.Optional[str] = None,
                  cache_fps: tp.Optional[float] = None, image_tokens: str = 'single', use_cache: bool = True):
@@ -93,24 +90,13 @@ class CLIPFrameConditioner(MediaTokenConditioner):
 
     def video_embeddings(self, video: Path) -> torch.Tensor:
         """[N, D] embeddings of the whole video at the cache rate (computed once, then cached)."""
-        cached = self.cache.get(video) if self.use_cache else None
-        if cached is not None:
-            return cached.float()
-        window = read_frames(video, 0., None, fps=self.cache.fps)
-        embeds = self.encoder.encode(window.frames, self.device).cpu()
-        if self.use_cache:
-            self.cache.put(video, embeds)
-        return embeds.half().float()  # exactly what a cache hit returns
+        return self.encoder.embed_video(video, self.cache.fps, self.cache if self.use_cache else None,
+                                        self.device)
 
     def window_embeddings(self, media: Path, start: float, duration: float) -> torch.Tensor:
         """[T, D] CLIP tokens of the window `[start, start + duration)` of `media`."""
         if media.suffix.lower() in IMAGE_EXTS:
-            from PIL import Image
-            try:
-                image = np.asarray(Image.open(media).convert('RGB'))[None]
-            except Exception as exc:
-                raise FrameError(f"{media}: cannot read image ({exc})") from exc
-            token = self.encoder.encode(image, self.device).cpu()
+            token = self.encoder.encode(read_image(media), self.device).cpu()
             return token if self.image_tokens == 'single' else token.expand(self.max_tokens, -1)
         if not self.use_cache:  # decode and embed just this window's frames
             window = read_frames(media, start, duration, self.n_frames, self.fps)

@@ -22,6 +22,9 @@ from ..environment import ffmpeg_exe
 
 logger = logging.getLogger(__name__)
 
+VIDEO_EXTS = ('.mp4', '.mov', '.mkv', '.webm', '.avi')
+IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.webp', '.bmp')
+
 
 class FrameError(RuntimeError):
     """A video that cannot give frames (missing, no video stream, corrupt)."""
@@ -101,6 +104,16 @@ def read_frames(path: tp.Union[str, Path], start: float, duration: tp.Optional[f
     if size is not None:
         frames = resize_short_side(frames, size)
     return FrameWindow(frames=frames, times=times, padded=padded, video_duration=total / video_fps)
+
+
+def read_image(path: tp.Union[str, Path]) -> np.ndarray:
+    """An image file as one frame, [1, H, W, 3] uint8 RGB; FrameError when it does not decode."""
+    from PIL import Image
+    try:
+        with Image.open(path) as image:
+            return np.array(image.convert('RGB'))[None]  # a writable copy (torch.from_numpy warns otherwise)
+    except Exception as exc:  # PIL raises UnidentifiedImageError, OSError, ...
+        raise FrameError(f"{path}: cannot read image ({exc})") from exc
 
 
 def resize_short_side(frames: np.ndarray, size: int) -> np.ndarray:

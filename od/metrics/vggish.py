@@ -127,7 +127,8 @@ def embed_sets(sets: tp.Mapping[str, tp.Sequence[str]], out_dir: Path, checkpoin
             time.sleep(0.5)
             done = sum(1 for name in sets for sub in ('embeddings', 'failed')
                        for _ in (out_dir / name / sub).glob('*.???'))
-            bar.update(max(0, min(done, total) - bar.n))
+            if min(done, total) > bar.n:
+                bar.update(min(done, total) - bar.n)
         log.seek(0)
         output = log.read()
     if proc.returncode != 0:

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from ..environment import MissingWeightsError, hf_snapshot, resolve_reference
 
+DEFAULT_CLIP = 'hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K'
 CLIP_CONFIG = 'open_clip_config.json'
 CLIP_WEIGHTS = ('open_clip_model.safetensors', 'open_clip_pytorch_model.bin')
 
@@ -54,6 +55,23 @@ class ImageEncoder:
         for i in range(0, len(frames), batch_size):
             out.append(self.visual(self.preprocess(frames[i:i + batch_size], device)).float())
         return torch.cat(out) if out else torch.zeros(0, self.dim)
+
+    def embed_video(self, video, fps: float, cache=None,
+                    device: tp.Union[str, torch.device] = 'cpu') -> torch.Tensor:
+        """[N, dim] embeddings of a whole video sampled at `fps` (frame i at (i + 0.5) / fps).
+
+        With an `od.data.cache.EmbeddingCache` (built with this encoder's tag and the same fps)
+        the video is decoded and embedded once; what is returned is the same on a miss and a hit.
+        """
+        from ..data.frames import read_frames
+        cached = cache.get(video) if cache is not None else None
+        if cached is not None:
+            return cached.float()
+        embeds = self.encode(read_frames(video, 0., None, fps=fps).frames, device).cpu()
+        if cache is None:
+            return embeds
+        cache.put(video, embeds)
+        return embeds.half().float()  # exactly what a cache hit returns
 
 
 def _locate(name: str, pretrained: tp.Optional[str]) -> tp.Tuple[str, tp.Optional[str], str]:

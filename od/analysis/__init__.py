@@ -1,0 +1,1 @@
+"""Analysis tools over the embedding spaces od conditions on (see embeddings.py)."""
