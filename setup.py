@@ -3,12 +3,13 @@
 Install with ./install.sh (it pins the stack and installs audiocraft without its stale pins);
 `pip install -e . --no-deps` is what that script runs for this package itself.
 """
+import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
 
-version = {}
-exec((Path(__file__).parent / 'od' / '__init__.py').read_text(), version)
+# Read the version without importing od (its __init__ sets up the runtime environment).
+version = {'__version__': re.search(r"^__version__ = '([^']+)'", (Path(__file__).parent / 'od' / '__init__.py').read_text(), re.M).group(1)}
 
 setup(
     name='od',

@@ -24,9 +24,8 @@ import typing as tp
 from pathlib import Path
 
 from .cli import add_generation_args, fail, load_for_generation, write_audio
+from .data.frames import VIDEO_EXTS
 from .environment import MissingWeightsError, ffmpeg_exe
-
-VIDEO_EXTS = ('.mp4', '.mov', '.mkv', '.webm', '.avi')
 
 
 def list_videos(items: tp.Sequence[str]) -> tp.List[Path]:

@@ -20,9 +20,9 @@ import torch
 from audiocraft.models.musicgen import MusicGen
 from audiocraft.modules.conditioners import ConditioningAttributes, JointEmbedCondition, WavCondition
 
-VIDEO_EXTS = ('.mp4', '.mov', '.mkv', '.webm', '.avi')
-IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.webp', '.bmp')
-AUDIO_EXTS = ('.wav', '.mp3', '.flac', '.ogg', '.m4a')
+from ..data.frames import IMAGE_EXTS, VIDEO_EXTS
+from ..data.manifest import AUDIO_EXTS
+
 Media = tp.Union[str, Path, tp.Sequence[tp.Union[str, Path]]]
 
 
