@@ -1,0 +1,148 @@
+"""Textual inversion: concept prep, new token rows, only they train, saved/loaded, and learned."""
+from __future__ import annotations
+
+import json
+import os
+import types
+
+import pytest
+import torch
+
+from od import registry
+from od.data.concepts import prepare_concepts, write_synthetic_concepts
+from od.models.tiny import write_tiny_t5
+
+from .conftest import build_solver
+
+CHUNK = 2.0
+
+
+@pytest.fixture(scope='module')
+def tiny_t5(tmp_path_factory):
+    return write_tiny_t5(tmp_path_factory.mktemp('t5') / 'tiny-t5')
+
+
+@pytest.fixture(scope='module')
+def concepts_data(tmp_path_factory):
+    """Two synthetic concepts (3 files x 2 chunks each) + one corrupt and one too-short file."""
+    import numpy as np
+
+    from od.data.example import write_wav_atomic
+    base = tmp_path_factory.mktemp('concepts')
+    raw = write_synthetic_concepts(base / 'raw', ('chiptune', 'ambient'), per_concept=3, duration=4.5)
+    (raw / 'ambient' / 'broken.wav').write_bytes(b'RIFF....WAVEfmt garbage')
+    write_wav_atomic(raw / 'chiptune' / 'short.wav', np.zeros(16000, np.float32))  # 0.5 s
+    report = prepare_concepts('two', raw, chunk_seconds=CHUNK, dataset_dir=base / 'dataset',
+                              egs_dir=base / 'egs', progress=False)
+    return base, report
+
+
+def ti_args(t5, egs, embeds, *extra):
+    return ['solver=musicgen/textual_inversion_debug', f'datasource.train={egs}',
+            f'conditioners.description.t5_ti.name={t5}', f'textual_inversion.embeds_dir={embeds}',
+            'dataset.num_workers=0', 'dataset.segment_duration=1', 'generate.lm.gen_duration=1',
+            'textual_inversion.tokens_num=2', *extra]
+
+
+def test_prep_chunks_encodes_once_and_reports(concepts_data, monkeypatch):
+    base, report = concepts_data
+    assert report.chunks == {'chiptune': 6, 'ambient': 6} and report.encoded == 12
+    assert sorted(report.skipped) == [str(base / 'raw' / 'ambient' / 'broken.wav'),
+                                      str(base / 'raw' / 'chiptune' / 'short.wav')]
+    assert 'too short' in report.skipped[str(base / 'raw' / 'chiptune' / 'short.wav')]
+    entries = json.loads((base / 'egs' / 'two' / 'metadata_train.json').read_text())
+    meta = json.loads((base / 'egs' / 'two' / 'metadata_concepts.json').read_text())
+    assert len(entries) == 12 and set(entries[0]) == {'audio_path', 'encoded_path', 'concept', 'track_id'}
+    assert meta['concepts'] == {'chiptune': {'tracks': 3, 'chunks': 6}, 'ambient': {'tracks': 3, 'chunks': 6}}
+    # One tensor per chunk, and it is that chunk's own codes (not the batch's).
+    from audiocraft.data.audio import audio_read
+
+    from od.models.codec import build_compression_model
+    codec = build_compression_model(meta['codec']['checkpoint'], meta['codec']['seed'])
+    first, last = entries[0], entries[5]
+    for entry in (first, last):
+        tokens = torch.load(entry['encoded_path'], weights_only=True)
+        assert tokens.shape == (4, int(CHUNK * codec.frame_rate)) and tokens.dtype == torch.int16
+        wav, _ = audio_read(entry['audio_path'])
+        assert torch.equal(codec.encode(wav[None])[0][0].short(), tokens)
+    assert not torch.equal(torch.load(first['encoded_path']), torch.load(last['encoded_path']))
+    # Re-running encodes nothing (it does not even build the codec) and keeps the cached files.
+    stamp = {e['encoded_path']: os.stat(e['encoded_path']).st_mtime_ns for e in entries}
+    import od.models.codec
+
+    def no_codec(*args, **kwargs):
+        raise AssertionError("nothing to encode: the codec must not be built")
+    monkeypatch.setattr(od.models.codec, 'build_compression_model', no_codec)
+    again = prepare_concepts('two', base / 'raw', chunk_seconds=CHUNK, dataset_dir=base / 'dataset',
+                             egs_dir=base / 'egs', progress=False)
+    assert again.encoded == 0 and again.cached == 12 and len(again.skipped) == 2
+    assert all(os.stat(p).st_mtime_ns == t for p, t in stamp.items())
+
+
+def test_prep_cli_help():
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, '-m', 'od.data.concepts', '--help'], capture_output=True, text=True)
+    assert out.returncode == 0 and 'example: python -m od.data.concepts' in out.stdout
+
+
+def test_concept_tokens_rows_and_gradients(tiny_t5):
+    cond = registry.build_conditioner('t5_ti', 16, {'name': str(tiny_t5), 'concepts': ['8bit', 'choir'],
+                                                    'tokens_num': 3}, device='cpu')
+    table = cond.t5.get_input_embeddings().weight
+    assert cond.concept_embeds.shape == (6, table.shape[1])
+    assert cond.expand('calm <8bit> and <choir>, not <other>') == \
+        'calm <8bit_0> <8bit_1> <8bit_2> and <choir_0> <choir_1> <choir_2>, not <other>'
+    ids = cond.tokenize(['music in the style of <8bit>'])['input_ids'][0].tolist()
+    new = [i for i in ids if i >= cond.base_vocab]
+    assert new == [cond.base_vocab, cond.base_vocab + 1, cond.base_vocab + 2]
+    # Rows start near the mean row (noise = 0.1 std), not at a token's row.
+    assert (cond.concept_embeds - table.mean(0)).abs().max() < table.std() * 0.6
+    embeds, _ = cond(cond.tokenize(['<8bit>', '<choir>']))
+    assert not torch.allclose(embeds[0], embeds[1])
+    embeds.sum().backward()
+    assert cond.concept_embeds.grad is not None and cond.concept_embeds.grad.abs().sum() > 0
+    assert all(p.grad is None and not p.requires_grad for p in cond.t5.parameters())
+    assert sorted(n for n, _ in cond.named_parameters()) == ['concept_embeds', 'output_proj.bias', 'output_proj.weight']
+
+
+def test_training_moves_only_the_rows_and_never_encodes(tiny_t5, concepts_data, tmp_path):
+    base, _ = concepts_data
+    solver = build_solver(ti_args(tiny_t5, base / 'egs' / 'two', tmp_path / 'embeds', 'optim.epochs=1',
+                                  'optim.updates_per_epoch=3'))
+
+    def no_encoding(*args, **kwargs):
+        raise AssertionError("training must read cached tokens, not encode audio")
+    solver.compression_model.encode = no_encoding
+    named = dict(solver.model.named_parameters())
+    assert {n for n, p in named.items() if p.requires_grad} == \
+        {'condition_provider.conditioners.description.concept_embeds'}
+    assert [p for g in solver.optimizer.param_groups for p in g['params']] == \
+        [named['condition_provider.conditioners.description.concept_embeds']]
+    t5 = solver.ti_conditioner.t5
+    before = {n: p.detach().clone() for n, p in named.items()}
+    t5_before = {n: p.detach().clone() for n, p in t5.state_dict().items()}
+    solver.run_stage('train', solver.train)
+    moved = {n for n, p in named.items() if not torch.equal(p, before[n])}
+    assert moved == {'condition_provider.conditioners.description.concept_embeds'}
+    assert all(torch.equal(p, t5_before[n]) for n, p in t5.state_dict().items())
+    # Saved, then loaded into a model that never saw the concepts (a plain `t5` text conditioner).
+    path = solver.save_concepts()
+    assert path.name == 'epoch_001.pt' and path.parent.name == solver.xp.sig
+    from audiocraft.modules.conditioners import ConditioningProvider
+
+    from od.models.concepts import load_concepts
+    plain = registry.build_conditioner('t5', 16, {'name': str(tiny_t5), 'finetune': False}, device='cpu')
+    fresh = types.SimpleNamespace(condition_provider=ConditioningProvider({'description': plain}))
+    assert sorted(load_concepts(fresh, path)) == ['ambient', 'chiptune']
+    loaded = fresh.condition_provider.conditioners['description']
+    assert torch.equal(loaded.concept_rows()['chiptune'], solver.ti_conditioner.concept_rows()['chiptune'])
+    assert loaded.tokenize(['<ambient>'])['input_ids'].max() >= loaded.base_vocab
+    assert loaded.output_proj is plain.output_proj  # the model's own projection, not a copy
+    # Tokens written by another codec are refused.
+    with torch.no_grad():
+        next(solver.compression_model.parameters()).add_(1e-3)
+    with pytest.raises(ValueError, match='encoded by another codec'):
+        solver.check_codec()
+
+
