@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import types
+from pathlib import Path
 
 import pytest
 import torch
@@ -146,3 +147,54 @@ def test_training_moves_only_the_rows_and_never_encodes(tiny_t5, concepts_data, 
         solver.check_codec()
 
 
+
+
+def test_app_trains_an_epoch_and_generates(tiny_t5, concepts_data, tmp_path):
+    """`python -m od.app` on 127.0.0.1, driven through its API with gradio_client."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from gradio_client import Client
+
+    from .conftest import ROOT, dora_env, kill_group
+    base, _ = concepts_data
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
+    log = open(tmp_path / 'app.log', 'w')
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'od.app', '--dataset', str(base / 'egs' / 'two'), '--embeds', str(tmp_path / 'embeds'),
+         '--port', str(port), 'solver=musicgen/textual_inversion_debug', f'conditioners.description.t5_ti.name={tiny_t5}',
+         'dataset.num_workers=0', 'dataset.segment_duration=1', 'generate.lm.gen_duration=1',
+         'textual_inversion.eval_samples=2'],
+        cwd=ROOT, env=dora_env(tmp_path / 'dora'), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 240
+        while True:
+            assert proc.poll() is None and time.time() < deadline, (tmp_path / 'app.log').read_text()[-3000:]
+            try:
+                client = Client(f'http://127.0.0.1:{port}/', verbose=False)
+                break
+            except Exception:
+                time.sleep(1)
+        started = client.predict(['chiptune', 'ambient'], 2, 0.03, 1, 3, 4, api_name='/start')
+        assert 'Training chiptune, ambient in XP' in started
+        while True:
+            line, loss, metrics = client.predict(api_name='/status')
+            if not line.startswith('Training'):
+                break
+            assert time.time() < deadline, "training did not finish in time"
+            time.sleep(2)
+        assert line == 'Finished: 1 epoch(s).', line
+        assert 'train/ce' in str(loss) and 'evaluate/concept_accuracy' in str(metrics)
+        files = client.predict(api_name='/refresh')
+        files = files if isinstance(files, list) else [files]
+        assert files and files[0].endswith('.pt')
+        audio, message = client.predict(files, 'music in the style of <chiptune>', 1.0, api_name='/generate')
+        assert message == 'Generated.' and Path(audio).stat().st_size > 1000
+        assert client.predict(api_name='/stop') == 'Nothing was training.'
+    finally:
+        kill_group(proc)
+        log.close()
