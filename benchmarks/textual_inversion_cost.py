@@ -38,7 +38,7 @@ def measure(work: Path, trainable: str, steps: int, scale: str, device: str) -> 
     solver = train.build_solver(args)
     solver.model.train()
     batches = iter(solver.dataloaders['train'])
-    solver.current_stage = 'train'  # is_training: run_step does backward + optimizer step
+    solver._current_stage = 'train'  # flashy's stage flag: run_step then does backward + optimizer step
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     if device == 'cuda':
         torch.cuda.reset_peak_memory_stats()

@@ -16,6 +16,8 @@ from od.models.tiny import write_tiny_t5
 from .conftest import build_solver
 
 CHUNK = 2.0
+PRETRAIN_UPDATES = 60
+TI_UPDATES = 100
 
 
 @pytest.fixture(scope='module')
@@ -36,6 +38,23 @@ def concepts_data(tmp_path_factory):
     report = prepare_concepts('two', raw, chunk_seconds=CHUNK, dataset_dir=base / 'dataset',
                               egs_dir=base / 'egs', progress=False)
     return base, report
+
+
+@pytest.fixture(scope='module')
+def pretrained(tiny_t5, concepts_data):
+    """A tiny text-to-music LM that learned "chiptune music" / "ambient music": the stand-in for a
+    pretrained MusicGen whose frozen LM textual inversion has to steer."""
+    from od.metrics.concept_accuracy import pretrain_text_lm
+    return pretrain_text_lm(concepts_data[0] / 'egs' / 'two', tiny_t5, PRETRAIN_UPDATES)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models: one thread is several times faster than two contending ones."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def ti_args(t5, egs, embeds, *extra):
@@ -149,8 +168,10 @@ def test_training_moves_only_the_rows_and_never_encodes(tiny_t5, concepts_data, 
 
 
 
-def test_app_trains_an_epoch_and_generates(tiny_t5, concepts_data, tmp_path):
-    """`python -m od.app` on 127.0.0.1, driven through its API with gradio_client."""
+def test_app_learns_concepts_and_generates(tiny_t5, concepts_data, pretrained, tmp_path):
+    """`python -m od.app` on 127.0.0.1, driven through its API with gradio_client: one epoch of
+    textual inversion on the pretrained LM, after which generations prompted with each concept
+    are recognised as that concept far above chance (0.5); then generate with the saved rows."""
     import socket
     import subprocess
     import sys
@@ -168,7 +189,8 @@ def test_app_trains_an_epoch_and_generates(tiny_t5, concepts_data, tmp_path):
         [sys.executable, '-m', 'od.app', '--dataset', str(base / 'egs' / 'two'), '--embeds', str(tmp_path / 'embeds'),
          '--port', str(port), 'solver=musicgen/textual_inversion_debug', f'conditioners.description.t5_ti.name={tiny_t5}',
          'dataset.num_workers=0', 'dataset.segment_duration=1', 'generate.lm.gen_duration=1',
-         'textual_inversion.eval_samples=2'],
+         'textual_inversion.eval_samples=16', f'continue_from={pretrained}', 'generate.every=0',
+         'generate.audio.strategy=peak'],
         cwd=ROOT, env=dora_env(tmp_path / 'dora'), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.time() + 240
@@ -179,7 +201,7 @@ def test_app_trains_an_epoch_and_generates(tiny_t5, concepts_data, tmp_path):
                 break
             except Exception:
                 time.sleep(1)
-        started = client.predict(['chiptune', 'ambient'], 2, 0.03, 1, 3, 4, api_name='/start')
+        started = client.predict(['chiptune', 'ambient'], 2, 0.05, 1, TI_UPDATES, 8, api_name='/start')
         assert 'Training chiptune, ambient in XP' in started
         while True:
             line, loss, metrics = client.predict(api_name='/status')
@@ -189,6 +211,10 @@ def test_app_trains_an_epoch_and_generates(tiny_t5, concepts_data, tmp_path):
             time.sleep(2)
         assert line == 'Finished: 1 epoch(s).', line
         assert 'train/ce' in str(loss) and 'evaluate/concept_accuracy' in str(metrics)
+        history = json.loads(next((tmp_path / 'dora' / 'xps').glob('*/history.json')).read_text())
+        accuracy = history[-1]['evaluate']
+        print('concept accuracy after textual inversion:', accuracy)
+        assert accuracy['acc_chiptune'] >= 0.625 and accuracy['acc_ambient'] >= 0.625, accuracy
         files = client.predict(api_name='/refresh')
         files = files if isinstance(files, list) else [files]
         assert files and files[0].endswith('.pt')

@@ -107,7 +107,7 @@ class ConceptApp:
         if code == 0:
             return f"Finished: {epochs} epoch(s).", rows
         tail = (self.xp_folder / 'app.log').read_text()[-1500:] if self.xp_folder else ''
-        return f"Training stopped (exit {code}). Log tail:\n{tail}", rows
+        return f"Failed (exit {code}). Log tail:\n{tail}", rows
 
     # --- embeddings and generation -------------------------------------------------------------
     def embeddings(self) -> tp.List[str]:

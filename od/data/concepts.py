@@ -186,7 +186,7 @@ def write_dset_config(name: str, egs: Path, config_dir: Path = ROOT / 'config' /
         egs = egs.resolve()
         rel = egs.relative_to(ROOT) if egs.is_relative_to(ROOT) else egs
         path.write_text(f"# @package _global_\n# Written by python -m od.data.concepts {name} ...\n"
-                        f"defaults:\n  - default\n  - _self_\n\ndatasource:\n  train: {rel}\n")
+                        f"datasource:\n  train: {rel}\n  valid: null\n  evaluate: null\n  generate: null\n")
     return path
 
 

@@ -48,7 +48,12 @@ class ConceptTokens(torch.utils.data.Dataset):
         start = random.randint(0, codes.shape[-1] - self.frames) if self.random_crop else 0
         template = random.choice(self.templates) if self.random_crop else self.templates[0]
         concept = entry['concept']
-        return codes[:, start:start + self.frames], template.format(concept=f'<{concept}>'), concept
+        return codes[:, start:start + self.frames], fill(template, concept), concept
+
+
+def fill(template: str, concept: str) -> str:
+    """`{concept}` -> `<concept>` (its learned tokens), `{name}` -> the plain word."""
+    return template.format(concept=f'<{concept}>', name=concept)
 
 
 def collate(items):
@@ -123,6 +128,18 @@ class TextualInversionSolver(MusicGenSolver):
                 f"`python -m od.data.concepts ... --compression-model {self.cfg.compression_model_checkpoint} "
                 f"--seed {self.cfg.seed}`.")
 
+    def load_state_dict(self, state: dict) -> None:
+        # A continue_from base may hold rows for other concepts or another tokens_num: those
+        # are dropped, and this run's fresh rows are kept (see TextualInversionT5's load hook).
+        name = f'condition_provider.conditioners.{ti_attribute(self.cfg)}.concept_embeds'
+        shape = self.ti_conditioner.concept_embeds.shape
+        for key in ('model', 'best_state', 'fsdp_best_state'):
+            model = state.get(key) or {}
+            model = model.get('model', {}) if key != 'model' else model
+            if name in model and model[name].shape != shape:
+                del model[name]
+        super().load_state_dict(state)
+
     def train(self):
         # MusicGenSolver.train expects an AudioDataset; ours is ConceptTokens.
         return ac_base.StandardSolver.train(self)
@@ -192,7 +209,7 @@ class TextualInversionSolver(MusicGenSolver):
         steps = int(round((self.cfg.generate.lm.gen_duration or self.cfg.dataset.segment_duration) * self.frame_rate))
         out = {}
         for concept in self.concepts:
-            attrs = [ConditioningAttributes(text={ti_attribute(self.cfg): template.format(concept=f'<{concept}>')})
+            attrs = [ConditioningAttributes(text={ti_attribute(self.cfg): fill(template, concept)})
                      for _ in range(per_concept)]
             out[concept] = self.model.generate(None, attrs, max_gen_len=steps, **self.generation_params,
                                                cfg_coef=self.cfg.classifier_free_guidance.inference_coef)
@@ -238,7 +255,7 @@ class TextualInversionSolver(MusicGenSolver):
                 generated = [str(audio_write(Path(tmp) / f'{concept}_{i}', wav, self.cfg.sample_rate,
                                              strategy='peak')) for i, wav in enumerate(wavs)]
                 reference = [e['audio_path'] for e in self.entries if e['concept'] == concept]
-                texts = [ti.templates[0].format(concept=concept)] * len(generated)
+                texts = [ti.templates[0].format(concept=concept, name=concept)] * len(generated)
                 report = suite.compute_metrics(list(ti.metrics), reference, generated, texts, options)
                 for name in ti.metrics:
                     out[f'{name}_{concept}'] = report[name]
