@@ -16,8 +16,8 @@ from od.models.tiny import write_tiny_t5
 from .conftest import build_solver
 
 CHUNK = 2.0
-PRETRAIN_UPDATES = 60
-TI_UPDATES = 100
+PRETRAIN_UPDATES = 120
+TI_UPDATES = 150
 
 
 @pytest.fixture(scope='module')
@@ -27,12 +27,13 @@ def tiny_t5(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def concepts_data(tmp_path_factory):
-    """Two synthetic concepts (3 files x 2 chunks each) + one corrupt and one too-short file."""
+    """Two synthetic concepts (4 files x 2 chunks each) + one corrupt and one too-short file."""
     import numpy as np
 
     from od.data.example import write_wav_atomic
     base = tmp_path_factory.mktemp('concepts')
-    raw = write_synthetic_concepts(base / 'raw', ('chiptune', 'ambient'), per_concept=3, duration=4.5)
+    raw = write_synthetic_concepts(base / 'raw', ('chiptune', 'ambient'), per_concept=4, duration=4.0,
+                                   seed=1)
     (raw / 'ambient' / 'broken.wav').write_bytes(b'RIFF....WAVEfmt garbage')
     write_wav_atomic(raw / 'chiptune' / 'short.wav', np.zeros(16000, np.float32))  # 0.5 s
     report = prepare_concepts('two', raw, chunk_seconds=CHUNK, dataset_dir=base / 'dataset',
@@ -66,20 +67,20 @@ def ti_args(t5, egs, embeds, *extra):
 
 def test_prep_chunks_encodes_once_and_reports(concepts_data, monkeypatch):
     base, report = concepts_data
-    assert report.chunks == {'chiptune': 6, 'ambient': 6} and report.encoded == 12
+    assert report.chunks == {'chiptune': 8, 'ambient': 8} and report.encoded == 16
     assert sorted(report.skipped) == [str(base / 'raw' / 'ambient' / 'broken.wav'),
                                       str(base / 'raw' / 'chiptune' / 'short.wav')]
     assert 'too short' in report.skipped[str(base / 'raw' / 'chiptune' / 'short.wav')]
     entries = json.loads((base / 'egs' / 'two' / 'metadata_train.json').read_text())
     meta = json.loads((base / 'egs' / 'two' / 'metadata_concepts.json').read_text())
-    assert len(entries) == 12 and set(entries[0]) == {'audio_path', 'encoded_path', 'concept', 'track_id'}
-    assert meta['concepts'] == {'chiptune': {'tracks': 3, 'chunks': 6}, 'ambient': {'tracks': 3, 'chunks': 6}}
+    assert len(entries) == 16 and set(entries[0]) == {'audio_path', 'encoded_path', 'concept', 'track_id'}
+    assert meta['concepts'] == {'chiptune': {'tracks': 4, 'chunks': 8}, 'ambient': {'tracks': 4, 'chunks': 8}}
     # One tensor per chunk, and it is that chunk's own codes (not the batch's).
     from audiocraft.data.audio import audio_read
 
     from od.models.codec import build_compression_model
     codec = build_compression_model(meta['codec']['checkpoint'], meta['codec']['seed'])
-    first, last = entries[0], entries[5]
+    first, last = entries[0], entries[7]
     for entry in (first, last):
         tokens = torch.load(entry['encoded_path'], weights_only=True)
         assert tokens.shape == (4, int(CHUNK * codec.frame_rate)) and tokens.dtype == torch.int16
@@ -95,7 +96,7 @@ def test_prep_chunks_encodes_once_and_reports(concepts_data, monkeypatch):
     monkeypatch.setattr(od.models.codec, 'build_compression_model', no_codec)
     again = prepare_concepts('two', base / 'raw', chunk_seconds=CHUNK, dataset_dir=base / 'dataset',
                              egs_dir=base / 'egs', progress=False)
-    assert again.encoded == 0 and again.cached == 12 and len(again.skipped) == 2
+    assert again.encoded == 0 and again.cached == 16 and len(again.skipped) == 2
     assert all(os.stat(p).st_mtime_ns == t for p, t in stamp.items())
 
 
@@ -214,7 +215,9 @@ def test_app_learns_concepts_and_generates(tiny_t5, concepts_data, pretrained, t
         history = json.loads(next((tmp_path / 'dora' / 'xps').glob('*/history.json')).read_text())
         accuracy = history[-1]['evaluate']
         print('concept accuracy after textual inversion:', accuracy)
-        assert accuracy['acc_chiptune'] >= 0.625 and accuracy['acc_ambient'] >= 0.625, accuracy
+        # 16 generations per concept, chance 0.5: well above it overall, and neither concept collapsed.
+        assert accuracy['concept_accuracy'] >= 0.75, accuracy
+        assert accuracy['acc_chiptune'] >= 0.5 and accuracy['acc_ambient'] >= 0.5, accuracy
         files = client.predict(api_name='/refresh')
         files = files if isinstance(files, list) else [files]
         assert files and files[0].endswith('.pt')
