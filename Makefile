@@ -4,10 +4,14 @@ PY := $(VENV)/bin/python
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install example test
+.PHONY: install fad-env example test
 
 install:
 	./install.sh
+
+# The separate TensorFlow environment for VGGish-FAD (.venv-fad; see README "Evaluation (FAD)").
+fad-env:
+	./install-fad.sh
 
 # Main job: write the example dataset, then train the debug MusicGen with Dora (CPU, offline).
 example: install
@@ -15,5 +19,5 @@ example: install
 	dora run solver=musicgen/debug dset=audio/example
 	@echo "[od] experiment folder: $$(ls -td logs/xps/*/ | head -1) (samples/, tensorboard/, checkpoint.th)"
 
-test: install
+test: install fad-env
 	$(PY) -m pytest

@@ -33,7 +33,10 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 
-if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$(want_stamp)" ]; then
+# Hash taken before installing: a requirements edit made during a long install is not stamped
+# as installed.
+WANT="$(want_stamp)"
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$WANT" ]; then
   echo "[od] environment in $VENV is up to date (delete $STAMP to force a reinstall)"
 else
   start=$(date +%s)
@@ -41,7 +44,7 @@ else
   pip_install -r requirements.txt
   pip_install --no-deps -r requirements-nodeps.txt
   pip_install --no-deps --no-build-isolation -e .
-  want_stamp > "$STAMP.tmp" && mv "$STAMP.tmp" "$STAMP"
+  echo "$WANT" > "$STAMP.tmp" && mv "$STAMP.tmp" "$STAMP"
   echo "[od] install took $(( $(date +%s) - start )) s"
 fi
 

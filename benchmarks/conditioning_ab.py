@@ -1,11 +1,13 @@
-"""Does the video condition carry information? Train with `dora run`, then generate and classify.
+"""Does a condition carry information? Train with `dora run`, then generate and classify.
 
 Writes the synthetic colour dataset (the colour decides the chord), trains a tiny MusicGen with
-`conditioner=clipemb2music` through `dora run`, then generates from each test clip's video and
-recovers its colour class with a nearest-centroid classifier on the generated codes; the same
+`conditioner=clipemb2music` (--conditioner clip) or `conditioner=clapemb2music` (--conditioner
+clap, the clip's own audio as reference) through `dora run`, then generates from each test
+clip's video (or reference audio) and recovers its colour class with a nearest-centroid classifier on the generated codes; the same
 model with the condition nulled is the baseline (chance = 1 / classes). Prints both accuracies.
 
     .venv/bin/python benchmarks/conditioning_ab.py --updates 300 --classes 2
+    .venv/bin/python benchmarks/conditioning_ab.py --conditioner clap --updates 300
 """
 from __future__ import annotations
 
@@ -23,12 +25,13 @@ def main() -> int:
     parser.add_argument('--updates', type=int, default=300)
     parser.add_argument('--classes', type=int, default=2, choices=[2, 3])
     parser.add_argument('--segment', type=float, default=1.0, help="training/generation seconds")
+    parser.add_argument('--conditioner', default='clip', choices=['clip', 'clap'])
     parser.add_argument('--work', default=None, help="working folder (default: a temporary one)")
     args = parser.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix='od-ab-'))
     from od.metrics.conditioning_ab import train_and_measure
-    result = train_and_measure(work, args.updates, args.classes, args.segment)
-    print(f"conditioned accuracy {result['conditioned']:.3f} | nulled accuracy {result['nulled']:.3f} | "
+    result = train_and_measure(work, args.updates, args.classes, args.segment, conditioner=args.conditioner)
+    print(f"[{args.conditioner}] conditioned accuracy {result['conditioned']:.3f} | nulled accuracy {result['nulled']:.3f} | "
           f"chance {result['chance']:.3f} | ratio conditioned/nulled "
           f"{result['conditioned'] / max(result['nulled'], 1e-9):.2f} | training {result['train_seconds']:.0f} s")
     return 0

@@ -55,6 +55,18 @@ def _ensure_ffmpeg_on_path() -> None:
         os.environ['PATH'] = venv_bin + os.pathsep + os.environ.get('PATH', '')
 
 
+def ffmpeg_exe() -> str:
+    """The one answer to "which ffmpeg": the one on PATH (system or .venv/bin, see setup), else
+    the static build inside the imageio-ffmpeg wheel."""
+    import shutil
+    _ensure_ffmpeg_on_path()
+    found = shutil.which('ffmpeg')
+    if found:
+        return found
+    import imageio_ffmpeg
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
 def reference_dir() -> Path:
     """The team's reference folder that `//reference/...` paths resolve into."""
     setup()

@@ -30,26 +30,9 @@ DEFAULT_NEW = ('condition_provider', 'cross_attention')
 
 
 def load_source_state(source: str) -> tp.Dict[str, torch.Tensor]:
-    """LM state dict of a MusicGen source (see module doc)."""
-    from .environment import hf_snapshot, resolve_reference
-    if source.startswith('//sig/'):
-        from . import train
-        path = Path(train.main.dora.dir) / 'xps' / source[len('//sig/'):] / 'checkpoint.th'
-    else:
-        path = resolve_reference(source)
-        if not path.exists() and not source.startswith(('/', '.')):
-            path = hf_snapshot(source, required=('state_dict.bin',))
-    if path.is_dir():
-        path = path / 'state_dict.bin'
-    if not path.is_file():
-        raise FileNotFoundError(f"Source checkpoint not found: {path}")
-    pkg = torch.load(path, map_location='cpu', weights_only=True)
-    best = pkg.get('best_state') if isinstance(pkg, dict) else None
-    if isinstance(best, dict) and isinstance(best.get('model'), dict):
-        return best['model']             # a Dora/AudioCraft training checkpoint
-    if isinstance(best, dict) and best and all(isinstance(v, torch.Tensor) for v in best.values()):
-        return best                      # an AudioCraft export (state_dict.bin)
-    raise ValueError(f"{path} is not a MusicGen LM checkpoint (no best_state with LM weights).")
+    """LM state dict of a MusicGen source (see module doc), found by od's model loader."""
+    from .models.loaders import locate_model, read_model_files
+    return read_model_files(locate_model(source))[0]
 
 
 def merge(target: tp.Dict[str, torch.Tensor], source: tp.Dict[str, torch.Tensor],

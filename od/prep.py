@@ -2,10 +2,12 @@
 
     python -m od.prep solver=musicgen/musicgen_base_32khz conditioner=clipemb2music dset=audio/<name>
 
-Takes the same overrides as `dora run`, so it builds the very conditioners (same CLIP, same
-frame rate) the run will build, walks every manifest of the dataset, and embeds each video once
-into the cache, with a progress bar. Training then reads embeddings only; it decodes no video.
-Videos that cannot be read are listed and counted, never fatal.
+    python -m od.prep solver=musicgen/musicgen_base_32khz conditioner=clapemb2music dset=audio/<name>
+
+Takes the same overrides as `dora run`, so it builds the very conditioners (same CLIP/CLAP, same
+rates) the run will build, walks every manifest of the dataset, and embeds each video (CLIP) or
+audio file (CLAP) once into the cache, with a progress bar. Training then reads embeddings only.
+Files that cannot be read are listed and counted, never fatal.
 """
 from __future__ import annotations
 
@@ -34,7 +36,8 @@ def manifest_paths(cfg) -> tp.List[str]:
 
 
 def prepare(argv: tp.Sequence[str], progress: bool = True) -> tp.Dict[str, tp.Dict[str, int]]:
-    """Embed every video of the dataset for each caching conditioner; returns counts per attribute."""
+    """Embed every video (clip_frames) or audio file (clap_audio) of the dataset for each caching
+    conditioner; returns counts per attribute."""
     from tqdm import tqdm
 
     from . import registry, train
@@ -49,18 +52,22 @@ def prepare(argv: tp.Sequence[str], progress: bool = True) -> tp.Dict[str, tp.Di
         model = spec['model']
         cond = registry.build_conditioner(model, int(cfg.transformer_lm.dim), dict(spec.get(model) or {}),
                                           device=cfg.device, duration=cfg.dataset.segment_duration)
-        if not hasattr(cond, 'video_embeddings'):
+        if hasattr(cond, 'file_embeddings'):  # clap_audio: each audio file's windows
+            items, embed, errors, unit = [Path(p) for p in paths], cond.file_embeddings, (ValueError,), 'file'
+        elif hasattr(cond, 'video_embeddings'):  # clip_frames: each video's frames
+            from .conditioners.clip_frames import IMAGE_EXTS
+            from .data.frames import FrameError
+            items = [v for v in dict.fromkeys(cond.media_for(p) for p in paths) if v.suffix.lower() not in IMAGE_EXTS]
+            embed, errors, unit = cond.video_embeddings, (FrameError,), 'video'
+        else:
             continue
-        from .conditioners.clip_frames import IMAGE_EXTS
-        from .data.frames import FrameError
         failed = []
-        videos = [v for v in dict.fromkeys(cond.media_for(p) for p in paths) if v.suffix.lower() not in IMAGE_EXTS]
-        for video in tqdm(videos, desc=f"embedding {attribute} ({model})", unit='video', disable=not progress):
+        for item in tqdm(items, desc=f"embedding {attribute} ({model})", unit=unit, disable=not progress):
             try:
-                cond.video_embeddings(video)
-            except FrameError as exc:
-                failed.append(f"{video}: {exc}")
-        report[attribute] = {'videos': len(videos), 'cached_before': cond.cache.hits,
+                embed(item)
+            except errors as exc:
+                failed.append(f"{item}: {exc}")
+        report[attribute] = {'items': len(items), 'unit': unit, 'cached_before': cond.cache.hits,
                              'embedded': cond.cache.misses - len(failed), 'failed': len(failed)}
         for line in failed:
             print(f"  skipped {line}", file=sys.stderr)
@@ -75,9 +82,9 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         return 0
     report = prepare(argv)
     if not report:
-        print("No conditioner of this config caches embeddings (e.g. conditioner=clipemb2music).")
+        print("No conditioner of this config caches embeddings (e.g. conditioner=clipemb2music or clapemb2music).")
     for attribute, counts in report.items():
-        print(f"{attribute}: {counts['videos']} videos, {counts['cached_before']} already cached, "
+        print(f"{attribute}: {counts['items']} {counts['unit']}s, {counts['cached_before']} already cached, "
               f"{counts['embedded']} embedded now, {counts['failed']} skipped")
     return 0
 

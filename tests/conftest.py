@@ -40,6 +40,29 @@ def datasource_overrides(base: Path) -> tp.List[str]:
             f'datasource.evaluate={egs}/valid', f'datasource.generate={egs}/valid']
 
 
+def hub_snapshot(hub_cache: Path, repo_id: str, revision: str = 'f' * 40) -> Path:
+    """An empty snapshot folder of `repo_id` in Hugging Face cache layout (refs/main set)."""
+    repo = hub_cache / f"models--{repo_id.replace('/', '--')}"
+    (repo / 'refs').mkdir(parents=True, exist_ok=True)
+    (repo / 'refs' / 'main').write_text(revision)
+    (repo / 'snapshots' / revision).mkdir(parents=True, exist_ok=True)
+    return repo / 'snapshots' / revision
+
+
+def colors_data(base: Path, duration: float = 5.0) -> tp.List[str]:
+    """The synthetic colour video dataset (2+1 clips per class) and a tiny CLIP under `base`;
+    returns the `dora run` overrides of a tiny CLIP-conditioned MusicGen on it."""
+    from od.data.example_video import write_video_dataset
+    from od.models.tiny import write_tiny_clip
+    write_video_dataset(base / 'dataset', base / 'egs', per_class=(2, 1), duration=duration, progress=False)
+    write_tiny_clip(base / 'clip')
+    egs = base / 'egs'
+    return ['solver=musicgen/debug', 'conditioner=clipemb2music', f'conditioners.self_wav.clip_frames.name={base}/clip',
+            'conditioners.self_wav.clip_frames.n_frames=4', 'dset=audio/colors',
+            f'datasource.train={egs}/train', f'datasource.valid={egs}/test',
+            f'datasource.evaluate={egs}/test', f'datasource.generate={egs}/test']
+
+
 # Keep CI short: fewer updates and a short generation, same code paths as the README's run.
 FAST = ['optim.updates_per_epoch=6', 'dataset.batch_size=4', 'dataset.valid.num_samples=4',
         'dataset.generate.num_samples=2', 'dataset.generate.batch_size=2',

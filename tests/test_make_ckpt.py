@@ -5,23 +5,15 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from od.data.example_video import write_video_dataset
 from od.make_ckpt import main as make_ckpt_main, merge
-from od.models.tiny import write_tiny_clip
 
-from .conftest import FAST, dora_run, only_xp, read_history
+from .conftest import FAST, colors_data, dora_run, only_xp, read_history
 
 
 @pytest.fixture(scope='module')
 def video_data(tmp_path_factory):
     base = tmp_path_factory.mktemp('colors')
-    write_video_dataset(base / 'dataset', base / 'egs', per_class=(2, 1), duration=5.0, progress=False)
-    write_tiny_clip(base / 'clip')
-    egs = base / 'egs'
-    overrides = ['solver=musicgen/debug', 'conditioner=clipemb2music', f'conditioners.self_wav.clip_frames.name={base}/clip',
-                 'conditioners.self_wav.clip_frames.n_frames=4', 'dset=audio/colors',
-                 f'datasource.train={egs}/train', f'datasource.valid={egs}/test',
-                 f'datasource.evaluate={egs}/test', f'datasource.generate={egs}/test']
+    overrides = colors_data(base)
     return base, overrides
 
 

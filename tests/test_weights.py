@@ -10,7 +10,7 @@ import pytest
 from od.environment import MissingWeightsError
 from od.models.loaders import resolve_compression_checkpoint
 
-from .conftest import FAST, ROOT, datasource_overrides, dora_cmd, dora_env, dora_run, only_xp, read_history
+from .conftest import FAST, ROOT, datasource_overrides, dora_cmd, dora_env, dora_run, hub_snapshot, only_xp, read_history
 
 ENCODEC = 'facebook/encodec_32khz'
 
@@ -27,14 +27,11 @@ def empty_places(tmp_path, monkeypatch):
 def tiny_hf_encodec(hub_cache: Path, repo_id: str = ENCODEC) -> Path:
     """A randomly initialised 32 kHz EnCodec (4 codebooks of 64 codes) in HF cache layout."""
     from transformers import EncodecConfig, EncodecModel
-    revision = 'f' * 40
-    snapshot = hub_cache / f"models--{repo_id.replace('/', '--')}" / 'snapshots' / revision
+    snapshot = hub_snapshot(hub_cache, repo_id)
     config = EncodecConfig(target_bandwidths=[0.6, 1.2], sampling_rate=32000, audio_channels=1,
                            num_filters=4, upsampling_ratios=[8, 5, 4, 4], codebook_size=64,
                            codebook_dim=16, hidden_size=16, num_lstm_layers=1, normalize=False)
     EncodecModel(config).save_pretrained(snapshot)
-    (snapshot.parent.parent / 'refs').mkdir(parents=True, exist_ok=True)
-    (snapshot.parent.parent / 'refs' / 'main').write_text(revision)
     return snapshot
 
 

@@ -25,13 +25,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from audiocraft.modules import conditioners as ac
-from torch import nn
 
 from ..data.cache import EmbeddingCache
 from ..data.frames import FrameError, frame_times, read_frames, window_indices
 from ..models.clip import load_image_encoder
 from ..registry import register_conditioner
+from .media_tokens import MediaTokenConditioner
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +38,16 @@ VIDEO_EXTS = ('.mp4', '.mov', '.mkv', '.webm', '.avi')
 IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.webp', '.bmp')
 
 
+class MediaMix(tuple):
+    """Several media files sharing one window: token slot j of T comes from file j * k // T.
+
+    With two videos this is seed 003's transition test (first half of the frames from one
+    clip, second half from the next). Carried in `WavCondition.path` like a single path.
+    """
+
+
 @register_conditioner('clip_frames')
-class CLIPFrameConditioner(ac.WaveformConditioner):
+class CLIPFrameConditioner(MediaTokenConditioner):
     """CLIP tokens of the video frames that go with an audio segment.
 
     Args:
@@ -55,6 +62,8 @@ class CLIPFrameConditioner(ac.WaveformConditioner):
         use_cache: False decodes and embeds each window's frames on the fly (nothing written).
         image_tokens: an image gives 1 token (`single`) or n_frames copies (`repeat`).
     """
+    media_kinds = ('video', 'image')  # what od.models.ODMusicGen may route to this conditioner
+    media_errors, media_noun = (FrameError,), 'frames'
 
     def __init__(self, output_dim: int, device: str, duration: tp.Optional[float] = None,
                  name: str = 'hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K', pretrained: tp.Optional[str] = None,
@@ -62,20 +71,18 @@ class CLIPFrameConditioner(ac.WaveformConditioner):
                  video_suffix: str = '.mp4', cache_dir: tp.Optional[str] = None,
                  cache_fps: tp.Optional[float] = None, image_tokens: str = 'single', use_cache: bool = True):
         encoder = load_image_encoder(name, pretrained, device)
-        super().__init__(encoder.dim, output_dim, device)
+        segment = float(duration or 30.)
+        max_tokens = int(n_frames) if fps is None else max(1, math.floor(segment * fps))
+        super().__init__(encoder.dim, output_dim, device, max_tokens, pos_emb)
         self.__dict__['encoder'] = encoder  # frozen and outside the module tree: not trained, not saved
         self.n_frames, self.fps = n_frames, fps
         self.video_suffix = video_suffix
         if image_tokens not in ('single', 'repeat'):
             raise ValueError("image_tokens must be 'single' or 'repeat'")
         self.image_tokens = image_tokens
-        segment = float(duration or 30.)
-        self.max_tokens = int(n_frames) if fps is None else max(1, math.floor(segment * fps))
-        self.pos_emb = nn.Parameter(torch.randn(self.max_tokens, encoder.dim) * 0.02) if pos_emb else None
         density = fps if fps is not None else self.max_tokens / segment
         self.cache = EmbeddingCache(encoder.tag, cache_fps or density, cache_dir)
         self.use_cache = use_cache
-        self.failures: tp.Counter[str] = collections.Counter()      # media -> windows nulled
         self.short_videos: tp.Counter[str] = collections.Counter()  # media -> windows padded
 
     # ---- where the pixels come from -------------------------------------------------------
@@ -118,30 +125,21 @@ class CLIPFrameConditioner(ac.WaveformConditioner):
             self.short_videos[str(media)] += 1
         return embeds[torch.from_numpy(index)]
 
-    # ---- AudioCraft conditioner API -------------------------------------------------------
-    def tokenize(self, x: ac.WavCondition) -> tp.Dict[str, torch.Tensor]:
-        batch = len(x.path)
-        embeds = torch.zeros(batch, self.max_tokens, self.dim)
-        mask = torch.zeros(batch, self.max_tokens, dtype=torch.long)
-        for i, (path, seek) in enumerate(zip(x.path, x.seek_time)):
-            length = int(x.length[i])
-            if path is None or length == 0:
-                continue  # null condition (classifier-free guidance, or no media)
-            media = self.media_for(path)
-            try:
-                tokens = self.window_embeddings(media, float(seek or 0.), length / x.sample_rate[i])
-            except FrameError as exc:
-                if not self.failures[str(media)]:
-                    logger.warning("No frames for %s, using the null condition: %s", path, exc)
-                self.failures[str(media)] += 1
-                continue
-            embeds[i, :len(tokens)] = tokens
-            mask[i, :len(tokens)] = 1
-        return {'embeds': embeds.to(self.device), 'mask': mask.to(self.device)}
+    def mixed_embeddings(self, media: tp.Union[Path, MediaMix], start: float, duration: float) -> torch.Tensor:
+        """`window_embeddings` of one file, or of a MediaMix (slot j from part j * k // T)."""
+        if not isinstance(media, MediaMix):
+            return self.window_embeddings(media, start, duration)
+        parts = [self.window_embeddings(self.media_for(m), start, duration) for m in media]
+        total = max(len(p) for p in parts)
+        owners = [j * len(parts) // total for j in range(total)]            # slot -> part
+        return torch.stack([parts[k][min(j, len(parts[k]) - 1)] for j, k in enumerate(owners)])
 
-    def forward(self, inputs: tp.Dict[str, torch.Tensor]) -> ac.ConditionType:
-        embeds, mask = inputs['embeds'], inputs['mask']                    # [B, T, D], [B, T]
-        if self.pos_emb is not None:
-            embeds = embeds + self.pos_emb[:embeds.shape[1]]
-        embeds = self.output_proj(embeds.to(self.output_proj.weight))     # [B, T, D_lm]
-        return embeds * mask.unsqueeze(-1), mask
+    # ---- MediaTokenConditioner API -------------------------------------------------------
+    def _media(self, path) -> tp.Union[Path, MediaMix]:
+        return path if isinstance(path, MediaMix) else self.media_for(path)
+
+    def media_key(self, path) -> str:
+        return str(self._media(path))
+
+    def media_tokens(self, path, start: float, duration: float) -> torch.Tensor:
+        return self.mixed_embeddings(self._media(path), start, duration)

@@ -12,12 +12,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import shutil
 import subprocess
 import typing as tp
 from pathlib import Path
 
 import numpy as np
+
+from ..environment import ffmpeg_exe
 
 logger = logging.getLogger(__name__)
 
@@ -114,18 +115,10 @@ def resize_short_side(frames: np.ndarray, size: int) -> np.ndarray:
     return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
-def ffmpeg_exe() -> str:
-    """The system ffmpeg, else the static build from the imageio-ffmpeg wheel."""
-    found = shutil.which('ffmpeg')
-    if found:
-        return found
-    import imageio_ffmpeg
-    return imageio_ffmpeg.get_ffmpeg_exe()
-
-
 def write_video(path: tp.Union[str, Path], frames: np.ndarray, fps: float) -> Path:
     """Encode `frames` [T, H, W, 3] uint8 to an H.264 mp4 (atomically: tmp file + rename)."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     t, h, w, _ = frames.shape
     tmp = path.with_name(path.stem + '.tmp' + path.suffix)
     cmd = [ffmpeg_exe(), '-y', '-loglevel', 'error', '-f', 'rawvideo', '-pix_fmt', 'rgb24',

@@ -4,10 +4,11 @@
 every such check: video classes here, learned concepts in od/solvers/textual_inversion.py.
 
 For clips whose class is known (the sidecar field `video_class` of the synthetic colour
-dataset), the LM generates tokens conditioned on each clip's media; a nearest-centroid
+dataset), the LM generates tokens conditioned on each clip's media (its video for CLIP, its
+audio as the reference for CLAP); a nearest-centroid
 classifier over per-codebook code histograms, with centroids from the *real* training audio
 of each class, names the class of each generation. With the condition nulled, the same model
-should sit near chance. Used by tests/test_clip_frames.py and benchmarks/conditioning_ab.py.
+should sit near chance. Used by tests/test_clip_frames.py, tests/test_clap.py and benchmarks/conditioning_ab.py.
 """
 from __future__ import annotations
 
@@ -55,10 +56,9 @@ def classify(codes: torch.Tensor, centroids: tp.Mapping[str, torch.Tensor], card
 
 
 def _attributes(path: str, start: float, duration: float, sample_rate: int):
-    from audiocraft.modules.conditioners import ConditioningAttributes, WavCondition
-    cond = WavCondition(torch.zeros(1, 1, 1), torch.tensor([int(duration * sample_rate)]),
-                        [sample_rate], [path], [start])
-    return ConditioningAttributes(wav={'self_wav': cond})
+    """Attributes reading `path`'s window: the media of any `self_wav` conditioner."""
+    from ..conditioners.clap_audio import attributes_for_audio
+    return attributes_for_audio(path, start, duration, sample_rate)
 
 
 @torch.no_grad()
@@ -101,11 +101,30 @@ def ab_accuracy(lm, compression_model, train: tp.Sequence[tp.Tuple[str, str]],
     return accuracy
 
 
-def train_args(work: Path, clip: Path, updates: int, segment: float) -> tp.List[str]:
-    """`dora run` overrides of the A/B experiment (debug solver, CLIP conditioner, colours)."""
+def _clip_setup(work: Path) -> tp.List[str]:
+    from ..models.tiny import write_tiny_clip
+    clip = write_tiny_clip(work / 'tiny-clip')
+    return ['conditioner=clipemb2music', f'conditioners.self_wav.clip_frames.name={clip}',
+            'conditioners.self_wav.clip_frames.n_frames=4']
+
+
+def _clap_setup(work: Path) -> tp.List[str]:
+    from ..models.tiny import write_tiny_clap
+    clap = write_tiny_clap(work / 'tiny-clap')
+    return ['conditioner=clapemb2music', f'conditioners.self_wav.clap_audio.name={clap}',
+            f'conditioners.self_wav.clap_audio.cache_dir={work / "clap-cache"}']
+
+
+# conditioner -> (writes its tiny frozen model under the work folder, returns the `dora run`
+# overrides that select the conditioner and that model). Each reads the class from the clip's
+# own media: CLIP from the video next to the audio, CLAP from the audio itself (as a reference).
+CONDITIONERS: tp.Dict[str, tp.Callable[[Path], tp.List[str]]] = {'clip': _clip_setup, 'clap': _clap_setup}
+
+
+def train_args(work: Path, conditioner_args: tp.Sequence[str], updates: int, segment: float) -> tp.List[str]:
+    """`dora run` overrides of the A/B experiment (debug solver, the conditioner, colours)."""
     egs = work / 'egs'
-    return ['solver=musicgen/debug', 'conditioner=clipemb2music', f'conditioners.self_wav.clip_frames.name={clip}',
-            'conditioners.self_wav.clip_frames.n_frames=4', 'dset=audio/colors',
+    return ['solver=musicgen/debug', *conditioner_args, 'dset=audio/colors',
             f'datasource.train={egs}/train', f'datasource.valid={egs}/test',
             f'datasource.evaluate={egs}/test', f'datasource.generate={egs}/test',
             'optim.epochs=1', f'optim.updates_per_epoch={updates}', 'optim.lr=3e-3', 'dataset.batch_size=8',
@@ -116,14 +135,15 @@ def train_args(work: Path, clip: Path, updates: int, segment: float) -> tp.List[
 
 
 def train_and_measure(work: Path, updates: int, classes: int = 2, segment: float = 1.0,
-                      per_class: tp.Tuple[int, int] = (8, 4)) -> tp.Dict[str, float]:
-    """Synthetic colour data -> `dora run` (tiny MusicGen + tiny CLIP) -> A/B accuracies."""
+                      per_class: tp.Tuple[int, int] = (8, 4), conditioner: str = 'clip') -> tp.Dict[str, float]:
+    """Synthetic colour data -> `dora run` (tiny MusicGen + the tiny frozen encoder of
+    `conditioner`, a key of CONDITIONERS) -> A/B accuracies."""
     from ..data.example_video import CLASSES, write_video_dataset
-    from ..models.tiny import write_tiny_clip
+    from ..environment import setup
 
+    setup()  # offline before AudioCraft (and laion_clap through it) is imported
     write_video_dataset(work / 'dataset', work / 'egs', list(CLASSES)[:classes], per_class, progress=False)
-    clip = write_tiny_clip(work / 'tiny-clip')
-    args = train_args(work, clip, updates, segment)
+    args = train_args(work, CONDITIONERS[conditioner](work), updates, segment)
     env = dict(os.environ, AUDIOCRAFT_DORA_DIR=str(work / 'xps'), HF_HUB_OFFLINE='1')
     env['PATH'] = str(Path(sys.executable).parent) + os.pathsep + env.get('PATH', '')
     start = time.time()
@@ -135,9 +155,11 @@ def train_and_measure(work: Path, updates: int, classes: int = 2, segment: float
     from .. import train
     previous, train.main.dora.dir = train.main.dora.dir, work / 'xps'  # the XP the run just wrote
     try:
-        solver = train.get_solver_from_xp(train.main.get_xp(args), restore=True, load_best=False)
+        xp = train.main.get_xp(args)
+        folder = str(xp.folder)  # resolved against work/xps, while dora.dir points there
+        solver = train.get_solver_from_xp(xp, restore=True, load_best=False)
     finally:
         train.main.dora.dir = previous
     acc = ab_accuracy(solver.model, solver.compression_model, clip_classes(work / 'egs' / 'train'),
                       clip_classes(work / 'egs' / 'test'), duration=segment, gen_steps=int(25 * segment))
-    return {**acc, 'chance': 1 / classes, 'train_seconds': train_s}
+    return {**acc, 'chance': 1 / classes, 'train_seconds': train_s, 'xp': folder}

@@ -8,6 +8,7 @@ written atomically so an interrupted run never leaves a file that looks whole.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 import typing as tp
@@ -76,3 +77,20 @@ def load_stats(path: tp.Union[str, Path]) -> tp.Tuple[np.ndarray, np.ndarray, in
 def fad_from_embeddings(a: np.ndarray, b: np.ndarray) -> float:
     """FAD between two [N, D] embedding sets."""
     return frechet_distance(*gaussian_stats(a), *gaussian_stats(b))
+
+
+def stats_cache_path(cache_dir: tp.Optional[tp.Union[str, Path]], model: str,
+                     files: tp.Sequence[str], *models: tp.Union[str, Path]) -> tp.Optional[Path]:
+    """Where the statistics of `files` under an embedding model are cached (None: no cache).
+
+    The key hashes each file's path, size and mtime plus the model files' (or names'), so an
+    edited reference set or another checkpoint never reuses stale statistics.
+    """
+    if cache_dir is None:
+        return None
+    digest = hashlib.sha1(model.encode())
+    for item in [*sorted(str(Path(f).resolve()) for f in files), *map(str, models)]:
+        path = Path(item)
+        stat = path.stat() if path.exists() else None
+        digest.update(f'{item}|{stat.st_size if stat else ""}|{stat.st_mtime_ns if stat else ""}\n'.encode())
+    return Path(cache_dir) / f'{model}_{len(files)}files_{digest.hexdigest()[:16]}.npz'

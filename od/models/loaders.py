@@ -1,5 +1,8 @@
 """Where weights come from, decided once for training and inference alike.
 
+`load_model` is the one loader of whole MusicGen models (od exports, make_ckpt outputs, Dora
+checkpoints, upstream weights); the rest of this module resolves compression models.
+
 AudioCraft accepts `compression_model_checkpoint` values of three kinds: `//pretrained/<name>`
 (a built-in debug model, an AudioCraft export folder, or a hub id), a Dora `//sig/<sig>`, or a
 checkpoint path. `resolve_compression_checkpoint` turns each into a value AudioCraft can load
@@ -7,6 +10,7 @@ checkpoint path. `resolve_compression_checkpoint` turns each into a value AudioC
 """
 from __future__ import annotations
 
+import typing as tp
 from pathlib import Path
 
 from ..environment import MissingWeightsError, hf_cached, missing_weights, reference_dir, resolve_reference
@@ -46,3 +50,114 @@ def resolve_compression_checkpoint(spec: str) -> str:
         raise MissingWeightsError(f"Compression model checkpoint not found: {path} (from {spec}). "
                                   "Use //pretrained/debug_compression_model for a tiny random one.")
     return str(path)
+
+
+# ---- whole models: exports, make_ckpt outputs, Dora checkpoints, upstream weights --------------
+LM_FILE = 'state_dict.bin'                 # AudioCraft's export format (od.export writes it too)
+COMPRESSION_FILE = EXPORTED_COMPRESSION
+
+
+def locate_model(spec: str) -> Path:
+    """File or folder holding the model `spec`.
+
+    `spec`: an export folder (state_dict.bin + compression_state_dict.bin), a `.th` file
+    (make_ckpt output or a Dora checkpoint), `//sig/<sig>` (an XP's checkpoint), a
+    `//reference/...` path, or a hub id such as `facebook/musicgen-small` (reference dir, then
+    the Hugging Face cache; never downloaded).
+    """
+    from ..environment import hf_snapshot
+    spec = str(spec)
+    if spec.startswith('//sig/'):
+        from .. import train
+        path = Path(train.main.dora.dir) / 'xps' / spec[len('//sig/'):] / 'checkpoint.th'
+        if not path.is_file():
+            raise FileNotFoundError(f"No checkpoint for {spec}: {path} does not exist.")
+        return path
+    path = resolve_reference(spec)
+    if path.exists():
+        if path.is_dir() and not (path / LM_FILE).is_file():
+            raise FileNotFoundError(f"{path} is a folder without {LM_FILE}: not a model export.")
+        return path
+    if spec.startswith(('/', '.', '~')) or spec.endswith(('.th', '.bin', '.pt')):
+        raise FileNotFoundError(f"Model not found: {path}")
+    return hf_snapshot(spec, required=(LM_FILE, COMPRESSION_FILE))
+
+
+def read_model_files(path: Path) -> tp.Tuple[dict, dict, tp.Optional[dict]]:
+    """(LM state, LM config as a dict, compression package or None) of a located model.
+
+    Raises ValueError for a file that is truncated, not a checkpoint, or not a MusicGen LM's.
+    """
+    import torch
+    from omegaconf import OmegaConf
+    file = path / LM_FILE if path.is_dir() else path
+    pkg = _torch_load(file)
+    best = pkg.get('fsdp_best_state') or pkg.get('best_state') if isinstance(pkg, dict) else None
+    if isinstance(best, dict) and isinstance(best.get('model'), dict):
+        best = best['model']            # a Dora / make_ckpt checkpoint
+    if not isinstance(best, dict) or not best or 'xp.cfg' not in pkg \
+            or not all(isinstance(v, torch.Tensor) for v in best.values()):
+        raise ValueError(f"{file} is not a MusicGen LM checkpoint (needs best_state LM weights and xp.cfg).")
+    cfg = OmegaConf.to_container(OmegaConf.create(pkg['xp.cfg']), resolve=False)
+    compression = _torch_load(path / COMPRESSION_FILE) if (path / COMPRESSION_FILE).is_file() else None
+    return best, cfg, compression
+
+
+def _torch_load(file: Path) -> tp.Any:
+    import torch
+    try:
+        return torch.load(file, map_location='cpu', weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"{file} cannot be read as a checkpoint (truncated or not a PyTorch file): "
+                         f"{str(exc).splitlines()[0][:200]}") from exc
+
+
+def build_lm(cfg_dict: dict, state: dict, device: str = 'cpu', cache: bool = False):
+    """The LM of `cfg_dict` (conditioners from od's registry) holding `state` (strict)."""
+    import torch
+    from audiocraft.models import builders
+    from omegaconf import OmegaConf
+
+    from .. import registry
+    cfg = OmegaConf.create(cfg_dict)
+    cfg.device = str(device)
+    cfg.dtype = 'float32' if str(device) == 'cpu' else 'float16'
+    for spec in (cfg.get('conditioners') or {}).values():
+        args = spec.get(spec.get('model')) if hasattr(spec, 'get') else None
+        if args is not None and 'use_cache' in args:
+            args.use_cache = cache  # caches of frozen encoders: written at inference only if asked
+    registry.import_modules(cfg.get('registry_modules') or [])
+    registry.install()
+    with torch.random.fork_rng():
+        torch.manual_seed(int(cfg.get('seed', 0)))
+        lm = builders.get_lm_model(cfg)
+    lm.load_state_dict(state)
+    lm.cfg = cfg
+    return lm.eval()
+
+
+def load_model(spec: str, device: tp.Optional[str] = None, cache: bool = False):
+    """One loader for od exports, make_ckpt outputs, Dora checkpoints and upstream MusicGen.
+
+    Returns an `od.models.musicgen.ODMusicGen` whose conditioners come from od's registry.
+    A `.th` checkpoint has no packaged compression model: it is rebuilt from the config's
+    `compression_model_checkpoint` under the XP seed, exactly as the solver built it.
+    """
+    import torch
+
+    from ..environment import setup
+    from .compression import build_compression_model, load_compression_package
+    from .musicgen import ODMusicGen
+    setup()
+    device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    path = locate_model(spec)
+    state, cfg, compression_pkg = read_model_files(path)
+    if path.is_dir() and compression_pkg is None:
+        raise FileNotFoundError(f"{path / COMPRESSION_FILE} is missing: an export holds both files.")
+    lm = build_lm(cfg, state, device, cache=cache)
+    if compression_pkg is not None:
+        compression = load_compression_package(compression_pkg, device)
+    else:
+        compression = build_compression_model(cfg['compression_model_checkpoint'],
+                                              seed=int(cfg.get('seed', 0)), device=device)
+    return ODMusicGen(str(spec), compression, lm)

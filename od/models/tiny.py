@@ -84,3 +84,52 @@ def write_random_clip(folder: tp.Union[str, Path], arch: str = 'ViT-B-32', seed:
     torch.manual_seed(seed)
     return _save_open_clip(folder, open_clip.get_model_config(arch), {},
                            open_clip.create_model(arch, pretrained=None))
+
+
+def write_tiny_roberta_tokenizer(folder: tp.Union[str, Path], corpus: tp.Sequence[str] = DEFAULT_CORPUS,
+                                 vocab_size: int = 300) -> Path:
+    """A byte-level BPE tokenizer in roberta-base's file format (vocab.json + merges.txt)."""
+    from tokenizers import ByteLevelBPETokenizer
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(list(corpus) * 20, vocab_size=vocab_size, min_frequency=1,
+                            special_tokens=['<s>', '<pad>', '</s>', '<unk>', '<mask>'], show_progress=False)
+    bpe.save_model(str(folder))
+    return folder
+
+
+def write_tiny_clap(folder: tp.Union[str, Path], dim: int = 32, seed: int = 0) -> Path:
+    """A randomly initialised laion-clap CLAP in od's CLAP folder format (see od.models.clap):
+    a small HTSAT audio tower, a 1-layer RoBERTa text tower and its own tiny tokenizer."""
+    import json
+
+    import torch
+    from transformers import AutoTokenizer, RobertaConfig
+
+    from . import clap
+
+    folder = Path(folder)
+    roberta = write_tiny_roberta_tokenizer(folder / 'roberta')
+    # laion_clap's text projection expects 768-wide RoBERTa outputs; depth and MLP stay tiny.
+    vocab = len(json.loads((roberta / 'vocab.json').read_text()))
+    RobertaConfig(vocab_size=vocab, hidden_size=768, num_hidden_layers=1, num_attention_heads=2,
+                  intermediate_size=64, max_position_embeddings=clap.MAX_TEXT_TOKENS + 3, type_vocab_size=1,
+                  pad_token_id=1, bos_token_id=0, eos_token_id=2).save_pretrained(roberta)
+    assert len(AutoTokenizer.from_pretrained(str(roberta))) == vocab, "tiny tokenizer lost tokens"
+    htsat = {'embed_dim': 16, 'depths': [1, 1, 1, 1], 'num_heads': [1, 1, 2, 2]}
+    model_cfg = {
+        'embed_dim': htsat['embed_dim'] * 8,  # HTSAT's output width: embed_dim * 2 ** (stages - 1)
+        'audio_cfg': {'audio_length': 1024, 'clip_samples': 10 * clap.SAMPLE_RATE, 'mel_bins': 64,
+                      'sample_rate': clap.SAMPLE_RATE, 'window_size': 1024, 'hop_size': 480, 'fmin': 50,
+                      'fmax': 14000, 'class_num': 8, 'model_type': 'HTSAT', 'model_name': 'tiny'},
+        'text_cfg': {'context_length': clap.MAX_TEXT_TOKENS, 'vocab_size': vocab, 'width': 768, 'heads': 2,
+                     'layers': 1, 'model_type': 'roberta'},
+        'joint_embed_shape': dim}
+    torch.manual_seed(seed)
+    with clap._laion_builders(roberta, htsat):
+        model = clap._clap_module().model.CLAP(**model_cfg)
+    (folder / clap.CLAP_CONFIG).write_text(json.dumps({'model_cfg': model_cfg, 'htsat': htsat}, indent=1))
+    torch.save(model.state_dict(), folder / clap.CLAP_WEIGHTS)
+    return folder

@@ -7,7 +7,9 @@ from audiocraft.solvers import builders
 from audiocraft.solvers import musicgen as ac_musicgen
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from ..metrics import suite
 from ..models.loaders import resolve_compression_checkpoint
+from . import evaluation
 from .samples import media_sample_names
 from .trainable import freeze_except, only_trainable, trainable_patterns
 
@@ -16,6 +18,11 @@ class MusicGenSolver(ac_musicgen.MusicGenSolver):
     """MusicGen training through od's conditioner registry (installed by od.train)."""
 
     def build_model(self) -> None:
+        # Fail first, not at the first evaluation hours from here: TF env, checkpoints, CLAP.
+        self.od_metrics = evaluation.configured_metrics(self.cfg)
+        if self.od_metrics:
+            suite.check_metrics(self.od_metrics, evaluation.metric_options(self.cfg, self.folder))
+            self.logger.info("Evaluate stage metrics (od): %s", ', '.join(self.od_metrics))
         # Resolve where the compression model comes from first, so a missing file is a clear
         # MissingWeightsError at start-up rather than a hub retry loop or a deep traceback.
         # The XP config keeps the user's value; only AudioCraft's loader sees the local one.
@@ -33,6 +40,15 @@ class MusicGenSolver(ac_musicgen.MusicGenSolver):
             with open_dict(self.cfg):
                 self.cfg.compression_model_checkpoint = original
         self._apply_trainable()
+
+    def evaluate_audio_generation(self) -> dict:
+        """AudioCraft's generation metrics (kld, text_consistency, ...) plus od's suite."""
+        od_metrics = getattr(self, 'od_metrics', [])
+        if not od_metrics:
+            return super().evaluate_audio_generation()
+        with evaluation.without_od_metrics(self.cfg):  # AudioCraft's `fad` is not od's
+            metrics = super().evaluate_audio_generation()
+        return {**metrics, **evaluation.run_od_metrics(self, od_metrics)}
 
     def generate_audio(self) -> dict:
         """AudioCraft's generation stage, with samples named by their video (see samples.py)."""

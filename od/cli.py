@@ -1,0 +1,65 @@
+"""Pieces shared by od's generation commands (od.generate, od.clip): AudioCraft's generation
+parameters as options, model loading with a readable error, and atomic audio writes."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import typing as tp
+from pathlib import Path
+
+import torch
+
+
+def add_generation_args(parser: argparse.ArgumentParser, default_model: tp.Optional[str] = None) -> None:
+    """--model, --device and AudioCraft's generation parameters (MusicGen.set_generation_params)."""
+    parser.add_argument('--model', default=default_model, required=default_model is None,
+                        help="od export folder, make_ckpt/.th file, //sig/<sig>, or a hub id such as "
+                             "facebook/musicgen-small (HF cache / reference dir)"
+                             + (" (default: %(default)s)" if default_model else ''))
+    group = parser.add_argument_group('generation (AudioCraft MusicGen parameters)')
+    group.add_argument('--cfg', type=float, default=3.0, dest='cfg_coef',
+                       help="classifier-free guidance coefficient (default: %(default)s)")
+    group.add_argument('--top-k', type=int, default=250, help="sample among the k most likely codes (default: %(default)s)")
+    group.add_argument('--top-p', type=float, default=0.0, help="nucleus sampling; 0 uses top-k (default: %(default)s)")
+    group.add_argument('--temperature', type=float, default=1.0, help="softmax temperature (default: %(default)s)")
+    group.add_argument('--greedy', action='store_true', help="argmax decoding instead of sampling")
+    group.add_argument('--extend-stride', type=float, default=None,
+                       help="seconds added per chunk beyond the model's max duration (default: 18, or 60%% "
+                            "of max duration for short-segment models)")
+    group.add_argument('--seed', type=int, default=0, help="random seed (default: %(default)s)")
+    group.add_argument('--device', default=None, help="cpu or cuda (default: cuda when available)")
+
+
+def load_for_generation(args: argparse.Namespace, duration: float):
+    """The model of `args.model` with the generation parameters of `args` set."""
+    from .models import load
+    model = load(args.model, device=args.device)
+    model.set_generation_params(use_sampling=not args.greedy, top_k=args.top_k, top_p=args.top_p,
+                                temperature=args.temperature, duration=duration, cfg_coef=args.cfg_coef,
+                                extend_stride=args.extend_stride)
+    return model
+
+
+def write_audio(path: tp.Union[str, Path], wav: torch.Tensor, sample_rate: int,
+                length: tp.Optional[int] = None) -> Path:
+    """Write [C, T] audio as a wav (peak-normalised like AudioCraft's samples), atomically.
+
+    `length` pads with silence or trims to exactly that many samples (a window's length).
+    """
+    from audiocraft.data.audio import audio_write
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wav = wav.detach().cpu().float()
+    if length is not None:
+        wav = torch.nn.functional.pad(wav, (0, max(0, length - wav.shape[-1])))[..., :length]
+    tmp_stem = path.with_name(f'.{path.stem}.{os.getpid()}.tmp')
+    written = audio_write(tmp_stem, wav, sample_rate, format='wav', strategy='peak',
+                          add_suffix=True, log_clipping=False)
+    os.replace(written, path)
+    return path
+
+
+def fail(message: str, code: int = 2) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code

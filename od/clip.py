@@ -1,0 +1,176 @@
+"""Soundtracks for videos: music generated from each video's frames, muxed under it.
+
+    python -m od.clip --model checkpoints/mymodel --videos my.mp4
+    python -m od.clip --model checkpoints/mymodel --videos clips/ --start 5 --duration 20 --cfg 4
+    python -m od.clip --model checkpoints/mymodel --videos a.mp4 b.mp4 --transition
+
+For each video, the window `[--start, --start + --duration)` (default: the whole video) is
+sampled as in training (the CLIP conditioner's frames per window), music is generated for the
+window's length — beyond the model's max duration by AudioCraft's extension stride, each chunk
+conditioned on its own part of the video — and muxed with the video (video stream copied,
+music encoded as AAC) into `<out>/<YYMMDD_HHMMSS>/<video name>.mp4`, the wav beside it.
+`--transition` reproduces seed 003's test: for consecutive videos a and b, the first half of
+the frames comes from a, the second half from b (`a__to__b.mp4`, video re-encoded). A video
+that cannot be read is reported and skipped.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import subprocess
+import sys
+import typing as tp
+from pathlib import Path
+
+from .cli import add_generation_args, fail, load_for_generation, write_audio
+from .environment import MissingWeightsError, ffmpeg_exe
+
+VIDEO_EXTS = ('.mp4', '.mov', '.mkv', '.webm', '.avi')
+
+
+def list_videos(items: tp.Sequence[str]) -> tp.List[Path]:
+    """Files as given, folders expanded to their videos (sorted)."""
+    out: tp.List[Path] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            out += sorted(p for p in path.iterdir() if p.suffix.lower() in VIDEO_EXTS)
+        else:
+            out.append(path)
+    return out
+
+
+def window_of(video: Path, start: float, duration: tp.Optional[float]) -> float:
+    """Length of the window to score (raises FrameError for an unreadable video)."""
+    from .data.frames import video_duration
+    total = video_duration(video)
+    if start >= total:
+        raise ValueError(f"{video}: --start {start:g} s is past the video's end ({total:.2f} s)")
+    return min(duration, total - start) if duration else total - start
+
+
+def soundtrack(model, media, start: float, window: float, prompt: tp.Optional[str] = None, seed: int = 0):
+    """[C, T] music for the window of `media` (a video, or a list of videos to mix)."""
+    import torch
+    model.duration = window  # the other generation parameters stay as set
+    torch.manual_seed(seed)
+    return model.generate_from([prompt], [media], start=start)[0]
+
+
+def media_failures(model) -> int:
+    """Windows nulled so far because a video could not be read (counted by the conditioner)."""
+    return sum(sum(getattr(c, 'failures', {}).values()) for c in model.lm.condition_provider.conditioners.values())
+
+
+def mux(video: Path, wav: Path, out: Path, start: float, window: float) -> Path:
+    """`out` = the video's window (stream copied) + the wav as AAC, written atomically.
+
+    The copied video starts at the key frame at or before `start` (stream copy cannot cut
+    between key frames); with the default window (whole video) it is the input stream as is.
+    """
+    tmp = out.with_name(f'.{out.stem}.{os.getpid()}.tmp{out.suffix}')
+    seek = ['-ss', f'{start:.3f}'] if start > 0 else []
+    cmd = [ffmpeg_exe(), '-y', '-loglevel', 'error', *seek, '-i', str(video), '-i', str(wav),
+           '-map', '0:v:0', '-map', '1:a:0', '-c:v', 'copy', '-c:a', 'aac', '-t', f'{window:.3f}', str(tmp)]
+    return _run_ffmpeg(cmd, tmp, out)
+
+
+def mux_transition(first: Path, second: Path, wav: Path, out: Path, start: float, window: float) -> Path:
+    """First half of `first`'s window then second half of `second`'s (scaled to `first`'s
+    size, re-encoded H.264), with the wav as AAC."""
+    half = window / 2
+    graph = (f'[0:v]trim=start={start:.3f}:duration={half:.3f},setpts=PTS-STARTPTS[a];'
+             f'[1:v]trim=start={start + half:.3f}:duration={half:.3f},setpts=PTS-STARTPTS[b0];'
+             '[b0][a]scale2ref[b][a2];[a2][b]concat=n=2:v=1:a=0,format=yuv420p[v]')
+    tmp = out.with_name(f'.{out.stem}.{os.getpid()}.tmp{out.suffix}')
+    cmd = [ffmpeg_exe(), '-y', '-loglevel', 'error', '-i', str(first), '-i', str(second), '-i', str(wav),
+           '-filter_complex', graph, '-map', '[v]', '-map', '2:a:0', '-c:v', 'libx264', '-preset', 'veryfast',
+           '-c:a', 'aac', '-t', f'{window:.3f}', str(tmp)]
+    return _run_ffmpeg(cmd, tmp, out)
+
+
+def _run_ffmpeg(cmd: tp.List[str], tmp: Path, out: Path) -> Path:
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise RuntimeError(f"ffmpeg failed muxing {out.name}: {proc.stderr.strip()[-500:]}")
+    os.replace(tmp, out)
+    return out
+
+
+def jobs(videos: tp.Sequence[Path], transition: bool) -> tp.List[tp.Tuple[str, tp.List[Path]]]:
+    """(output name, videos) per output: one per video, or one per consecutive pair."""
+    if not transition:
+        return [(v.stem, [v]) for v in videos]
+    return [(f'{a.stem}__to__{b.stem}', [a, b]) for a, b in zip(videos, videos[1:])]
+
+
+def run(model, videos: tp.Sequence[Path], out_dir: Path, start: float = 0., duration: tp.Optional[float] = None,
+        prompt: tp.Optional[str] = None, seed: int = 0, transition: bool = False,
+        progress: bool = True) -> tp.Tuple[tp.List[Path], tp.List[tp.Tuple[str, str]]]:
+    """Score every job; returns (mp4s written, [(name, reason)] skipped)."""
+    from tqdm import tqdm
+
+    from .data.frames import FrameError
+    written, skipped = [], []
+    todo = jobs(videos, transition)
+    if transition and not todo:
+        raise ValueError("--transition needs at least two videos")
+    for name, group in tqdm(todo, desc='od.clip', unit='video', disable=not progress):
+        try:
+            window = min(window_of(v, start, duration) for v in group)
+            failures = media_failures(model)
+            wav = soundtrack(model, group[0] if len(group) == 1 else group, start, window, prompt, seed)
+            if media_failures(model) > failures:
+                raise FrameError("its frames could not be read (see the warning above)")
+            out_dir.mkdir(parents=True, exist_ok=True)
+            wav_path = write_audio(out_dir / f'{name}.wav', wav, model.sample_rate,
+                                   length=round(window * model.sample_rate))
+            if len(group) == 1:
+                written.append(mux(group[0], wav_path, out_dir / f'{name}.mp4', start, window))
+            else:
+                written.append(mux_transition(group[0], group[1], wav_path, out_dir / f'{name}.mp4', start, window))
+        except (FrameError, ValueError, RuntimeError) as exc:
+            skipped.append((name, str(exc)))
+            tqdm.write(f"skipped {name}: {exc}")
+    return written, skipped
+
+
+def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog='python -m od.clip', description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  python -m od.clip --model checkpoints/mymodel --videos my.mp4\n"
+               "  python -m od.clip --model checkpoints/mymodel --videos clips/ --start 5 --duration 20")
+    parser.add_argument('--videos', nargs='+', required=True, help="video files and/or folders of videos")
+    parser.add_argument('--start', type=float, default=0., help="window start in each video, seconds")
+    parser.add_argument('--duration', type=float, default=None, help="window length (default: to the video's end)")
+    parser.add_argument('--prompt', default=None, help="text too, for models with a text conditioner")
+    parser.add_argument('--transition', action='store_true',
+                        help="seed 003's test: half the frames from each of two consecutive videos")
+    parser.add_argument('--out', default='samples', help="root of the output folders (default: %(default)s)")
+    add_generation_args(parser)
+    args = parser.parse_args(argv)
+    from .environment import setup
+    setup()
+    videos = list_videos(args.videos)
+    if not videos:
+        return fail(f"no videos in {args.videos} (extensions: {', '.join(VIDEO_EXTS)})")
+    out_dir = Path(args.out) / datetime.datetime.now().strftime('%y%m%d_%H%M%S')
+    try:
+        model = load_for_generation(args, duration=args.duration or 10.)
+        if not model.supports('video'):
+            return fail(f"{args.model} has no video conditioner (train one with conditioner=clipemb2music)")
+        written, skipped = run(model, videos, out_dir, args.start, args.duration, args.prompt, args.seed,
+                               args.transition)
+    except (ValueError, FileNotFoundError, MissingWeightsError) as exc:
+        return fail(str(exc))
+    print(f"wrote {len(written)} video(s) to {out_dir}/" + (f"; skipped {len(skipped)}:" if skipped else ''))
+    for name, reason in skipped:
+        print(f"  {name}: {reason}")
+    return 0 if written else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""Evaluate generated audio against a reference set: VGGish-FAD, CLAP-FAD, CLAP score.
+
+    python -m od.eval --reference egs/example/valid --generated samples/ \\
+        --metrics fad_vggish,fad_clap,clap_score --out report.json
+
+--reference is a folder of audio or a manifest (egs folder or .jsonl[.gz]); --generated is a
+folder of audio. clap_score needs a text per generated file: `<stem>.txt`, or the
+`description` of a `<stem>.json` sidecar. VGGish runs in the separate TF environment
+(`make fad-env`); reference statistics are cached in --stats-cache and reused.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import sys
+import typing as tp
+from pathlib import Path
+
+from .data.manifest import AUDIO_EXTS
+from .metrics import suite
+
+
+def audio_files(source: tp.Union[str, Path]) -> tp.List[str]:
+    """Audio paths of a folder (recursive) or of an AudioCraft manifest (folder or .jsonl[.gz])."""
+    source = Path(source)
+    manifests = [source] if source.suffix in ('.jsonl', '.gz') else \
+        [source / n for n in ('data.jsonl', 'data.jsonl.gz') if (source / n).is_file()]
+    if manifests:
+        opener = gzip.open if manifests[0].suffix == '.gz' else open
+        with opener(manifests[0], 'rt') as f:
+            return [json.loads(line)['path'] for line in f if line.strip()]
+    if not source.is_dir():
+        raise FileNotFoundError(f"{source} is neither an audio folder nor a manifest (data.jsonl)")
+    files = sorted(str(p) for p in source.rglob('*') if p.suffix.lower() in AUDIO_EXTS)
+    if not files:
+        raise FileNotFoundError(f"no audio files ({', '.join(AUDIO_EXTS)}) under {source}")
+    return files
+
+
+def descriptions(files: tp.Sequence[str]) -> tp.List[str]:
+    """The text each generated file was made from: `<stem>.txt`, else `<stem>.json` description."""
+    texts, missing = [], []
+    for f in map(Path, files):
+        if f.with_suffix('.txt').is_file():
+            texts.append(f.with_suffix('.txt').read_text().strip())
+        elif f.with_suffix('.json').is_file() and json.loads(f.with_suffix('.json').read_text()).get('description'):
+            texts.append(json.loads(f.with_suffix('.json').read_text())['description'])
+        else:
+            missing.append(str(f))
+    if missing:
+        raise FileNotFoundError(f"clap_score needs the text of every generated file; none for "
+                                f"{len(missing)} file(s), e.g. {missing[0]}: write <stem>.txt or a "
+                                f"<stem>.json with a 'description'")
+    return texts
+
+
+def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog='python -m od.eval', description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--reference', required=True, help='audio folder or manifest (egs/<name>/<split>)')
+    parser.add_argument('--generated', required=True, help='folder of generated audio')
+    parser.add_argument('--metrics', default='fad_vggish', help=f"comma list of {', '.join(suite.METRICS)}")
+    parser.add_argument('--out', default=None, help='write the JSON report here (atomically)')
+    parser.add_argument('--vggish-checkpoint', default=None,
+                        help='VGGish checkpoint (default $OD_VGGISH_CHECKPOINT or //reference/fad/vggish_model.ckpt)')
+    parser.add_argument('--clap-model', default=None, help='CLAP model for fad_clap / clap_score')
+    parser.add_argument('--stats-cache', default=str(Path('logs') / 'fad_cache'),
+                        help="folder caching reference statistics ('' disables)")
+    parser.add_argument('--workers', type=int, default=2, help='Beam workers for VGGish')
+    parser.add_argument('--no-progress', action='store_true')
+    args = parser.parse_args(argv)
+
+    names = suite.parse_metrics(args.metrics)
+    options = suite.MetricOptions(args.vggish_checkpoint, args.clap_model, args.stats_cache or None,
+                                  args.workers, not args.no_progress)
+    suite.check_metrics(names, options)  # env / weights errors before any embedding
+    reference, generated = audio_files(args.reference), audio_files(args.generated)
+    texts = descriptions(generated) if any(suite.METRICS[n].needs_texts for n in names) else None
+    print(f"[od.eval] {len(reference)} reference, {len(generated)} generated file(s); metrics: {', '.join(names)}")
+    report = suite.compute_metrics(names, reference, generated, texts, options)
+    report.update(reference=str(args.reference), generated=str(args.generated))
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + '.tmp')
+        tmp.write_text(json.dumps(report, indent=2, default=str))
+        os.replace(tmp, out)
+    print(suite.summary(report))
+    if args.out:
+        print(f"[od.eval] report: {args.out}")
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

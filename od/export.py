@@ -1,0 +1,164 @@
+"""Export a trained XP to inference weights: `checkpoints/<name>/`.
+
+    python -m od.export --sig 2e5708a4 --name mymodel
+    python -m od.export --xp logs/xps/2e5708a4 --name mymodel
+    python -m od.export --checkpoint path/to/checkpoint.th --name mymodel
+
+writes `checkpoints/<name>/state_dict.bin` (the LM's best state — the EMA weights when EMA is
+configured, since AudioCraft records the best state under EMA — and the resolved config that
+rebuilds it, conditioners included; AudioCraft's export format) and `compression_state_dict.bin`
+(the compression model's weights with what rebuilds it, see od/models/compression.py), plus
+`export.json` (where it came from, which frozen encoders it needs). Then:
+
+    python -m od.clip --model checkpoints/mymodel --videos my.mp4
+
+Before anything is written the LM is rebuilt from the config and loaded strictly: a truncated,
+partial or foreign checkpoint is refused with the reason and nothing is written. The folder is
+written beside its final place and renamed into it, so a killed export leaves no half folder.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import shutil
+import sys
+import tempfile
+import typing as tp
+from pathlib import Path
+
+from .environment import ROOT, MissingWeightsError
+
+DEFAULT_OUT = ROOT / 'checkpoints'
+
+
+def checkpoint_of(sig: tp.Optional[str] = None, xp: tp.Optional[str] = None,
+                  checkpoint: tp.Optional[str] = None) -> Path:
+    """The checkpoint file named by exactly one of --sig / --xp / --checkpoint."""
+    if sum(x is not None for x in (sig, xp, checkpoint)) != 1:
+        raise ValueError("give exactly one of --sig, --xp or --checkpoint")
+    if sig is not None:
+        from . import train
+        path = Path(train.main.dora.dir) / 'xps' / sig / 'checkpoint.th'
+    elif xp is not None:
+        path = Path(xp) / 'checkpoint.th'
+    else:
+        path = Path(checkpoint)
+    if not path.is_file():
+        raise FileNotFoundError(f"No checkpoint at {path}" + (
+            " (has the XP finished an epoch? `dora info` lists XPs)" if checkpoint is None else ''))
+    return path
+
+
+def build_export(checkpoint: Path) -> tp.Tuple[dict, dict, dict]:
+    """(state_dict.bin package, compression package, export.json content), checked to load."""
+    import torch
+    from audiocraft import __version__
+    from omegaconf import OmegaConf
+
+    from .models.compression import build_compression_model, compression_package
+    from .models.loaders import build_lm, read_model_files
+
+    state, cfg, _ = read_model_files(checkpoint)
+    if cfg.get('solver') not in ('musicgen', 'lm') and cfg.get('lm_model') is None:
+        raise ValueError(f"{checkpoint} is a '{cfg.get('solver')}' checkpoint, not a MusicGen LM.")
+    try:
+        resolved = OmegaConf.to_container(OmegaConf.create(cfg), resolve=True)
+    except Exception:  # an unresolvable interpolation (e.g. an env var): keep it as written
+        resolved = cfg
+    try:
+        lm = build_lm(resolved, state, 'cpu')  # strict: refuses missing/unexpected/misshapen tensors
+    except RuntimeError as exc:
+        raise ValueError(f"{checkpoint} does not load into the model its config describes "
+                         f"(partial or foreign checkpoint): {str(exc)[:600]}") from exc
+    spec = str(resolved['compression_model_checkpoint'])
+    compression = build_compression_model(spec, seed=int(resolved.get('seed', 0)))
+    lm_pkg = {'best_state': {k: v.detach().cpu() for k, v in lm.state_dict().items()},
+              'xp.cfg': OmegaConf.to_yaml(OmegaConf.create(resolved)),
+              'version': __version__, 'exported': True}
+    encoders = {name: c.get(c.get('model'), {}) for name, c in (resolved.get('conditioners') or {}).items()
+                if isinstance(c, dict) and 'model' in c}
+    meta = {'source': str(checkpoint.resolve()), 'exported_at': datetime.datetime.now().isoformat(timespec='seconds'),
+            'parameters': sum(v.numel() for v in lm_pkg['best_state'].values()),
+            'compression_model_checkpoint': spec, 'sample_rate': int(compression.sample_rate),
+            'segment_duration': resolved.get('dataset', {}).get('segment_duration'),
+            'conditioners': {name: {'model': resolved['conditioners'][name]['model'], **_encoder_names(args)}
+                             for name, args in encoders.items()}}
+    return lm_pkg, compression_package(compression, spec), meta
+
+
+def _encoder_names(args: dict) -> dict:
+    """The pretrained-weight references of a conditioner's arguments (what the export needs)."""
+    return {k: v for k, v in (args or {}).items() if k in ('name', 'pretrained', 'checkpoint') and v}
+
+
+def write_export(out: Path, lm_pkg: dict, compression_pkg: dict, meta: dict, overwrite: bool = False) -> Path:
+    """Write the three files into a temporary sibling folder, then rename it into place."""
+    import torch
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} already exists; pass --overwrite to replace it.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f'.{out.name}.', suffix='.tmp', dir=out.parent))
+    try:
+        torch.save(lm_pkg, tmp / 'state_dict.bin')
+        torch.save(compression_pkg, tmp / 'compression_state_dict.bin')
+        (tmp / 'export.json').write_text(json.dumps(meta, indent=2) + '\n')
+        old = None
+        if out.exists():
+            old = out.with_name(f'.{out.name}.old-{os.getpid()}')
+            os.replace(out, old)
+        os.replace(tmp, out)
+        if old is not None:
+            shutil.rmtree(old)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def export(checkpoint: Path, name: str, out_root: tp.Union[str, Path] = DEFAULT_OUT,
+           overwrite: bool = False) -> Path:
+    """Library entry point: `checkpoint.th` -> `<out_root>/<name>/`."""
+    lm_pkg, compression_pkg, meta = build_export(Path(checkpoint))
+    return write_export(Path(out_root) / name, lm_pkg, compression_pkg, meta, overwrite)
+
+
+def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog='python -m od.export', description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  python -m od.export --sig 2e5708a4 --name mymodel\n"
+               "  python -m od.export --checkpoint logs/xps/2e5708a4/checkpoint.th --name mymodel --overwrite")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument('--sig', help="Dora signature of the XP (logs/xps/<sig>/)")
+    source.add_argument('--xp', help="an XP folder holding checkpoint.th")
+    source.add_argument('--checkpoint', help="a checkpoint.th file")
+    parser.add_argument('--name', help="export name (default: the signature or folder name)")
+    parser.add_argument('--out', default=str(DEFAULT_OUT), help="root folder (default: %(default)s)")
+    parser.add_argument('--overwrite', action='store_true', help="replace an existing export of that name")
+    args = parser.parse_args(argv)
+    from .environment import setup
+    setup()
+    try:
+        checkpoint = checkpoint_of(args.sig, args.xp, args.checkpoint)
+        name = args.name or args.sig or checkpoint.parent.name
+        out = export(checkpoint, name, args.out, args.overwrite)
+    except (ValueError, FileNotFoundError, FileExistsError, MissingWeightsError) as exc:
+        print(f"error: {exc}\nNothing was written.", file=sys.stderr)
+        return 2
+    meta = json.loads((out / 'export.json').read_text())
+    print(f"exported {checkpoint} -> {out}/ ({meta['parameters']:,} LM parameters, "
+          f"{meta['sample_rate']} Hz compression model)")
+    for attr, info in meta['conditioners'].items():
+        refs = {k: v for k, v in info.items() if k != 'model'}
+        if refs:
+            print(f"  conditioner '{attr}' ({info['model']}) loads frozen weights from {refs}")
+    print(f"use it: python -m od.clip --model {out} --videos <video.mp4>   or   "
+          f"python -m od.generate 'a prompt' --model {out}")
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

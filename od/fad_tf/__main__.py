@@ -1,0 +1,63 @@
+"""Commands of the FAD environment. Run with the FAD venv's python (no torch needed):
+
+    .venv-fad/bin/python -m od.fad_tf embed --files list.txt --out /tmp/emb --checkpoint vggish_model.ckpt
+    .venv-fad/bin/python -m od.fad_tf embed --set ref=ref.txt --set gen=gen.txt --out /tmp/emb --checkpoint ...
+    .venv-fad/bin/python -m od.fad_tf random-checkpoint --out /tmp/vggish_random.ckpt
+    .venv-fad/bin/python -m od.fad_tf list-variables /tmp/vggish_random.ckpt
+
+`embed` reads one audio path per line; extra options after `--` go to Beam (another runner).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import warnings
+
+warnings.filterwarnings('ignore', category=UserWarning)  # tf-slim's legacy-layer deprecations
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # TF's C++ start-up chatter is not progress
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog='python -m od.fad_tf', description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest='command', required=True)
+    emb = sub.add_parser('embed', help='embed a list of audio files and write their statistics')
+    emb.add_argument('--files', help='text file, one audio path per line')
+    emb.add_argument('--set', action='append', default=[], metavar='NAME=LIST',
+                     help='a named set (repeatable): its results go to OUT/NAME/; one Beam job for all')
+    emb.add_argument('--out', required=True, help='output folder (embeddings/, failed/, stats.npz, summary.json)')
+    emb.add_argument('--checkpoint', required=True, help='VGGish checkpoint prefix (vggish_model.ckpt)')
+    emb.add_argument('--pca-params', default=None, help='vggish_pca_params.npz: apply the PCA post-processor')
+    emb.add_argument('--workers', type=int, default=2, help='DirectRunner worker processes')
+    emb.add_argument('beam_args', nargs='*', help='after --: Beam pipeline options (replace the DirectRunner)')
+    rnd = sub.add_parser('random-checkpoint', help='write a randomly initialised VGGish (smoke tests only)')
+    rnd.add_argument('--out', required=True, help='checkpoint prefix to write')
+    rnd.add_argument('--seed', type=int, default=0)
+    lst = sub.add_parser('list-variables', help='print name and shape of every variable of a checkpoint')
+    lst.add_argument('checkpoint')
+    args = parser.parse_args(argv)
+
+    if args.command == 'embed':
+        from .pipeline import run_sets
+        sets = dict(s.split('=', 1) for s in args.set)
+        if args.files:
+            sets['.'] = args.files
+        if not sets:
+            parser.error('embed needs --files LIST or --set NAME=LIST')
+        sets = {name: [line.strip() for line in open(listing) if line.strip()] for name, listing in sets.items()}
+        print(json.dumps(run_sets(sets, args.out, args.checkpoint, args.workers, args.pca_params, args.beam_args)))
+        return 0
+    if args.command == 'random-checkpoint':
+        from .vggish import write_random_checkpoint
+        print(write_random_checkpoint(args.out, args.seed))
+        return 0
+    from .vggish import checkpoint_variables
+    for name, shape in checkpoint_variables(args.checkpoint):
+        print(name, shape)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

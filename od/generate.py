@@ -1,0 +1,76 @@
+"""Prompt (and/or an image, a video window, a reference audio) -> wav.
+
+    python -m od.generate "an upbeat chiptune track" --duration 10 --output out.wav
+    python -m od.generate --video clip.mp4 --start 5 --model checkpoints/mymodel --output clip.wav
+    python -m od.generate "a calm piece" --image photo.jpg --model checkpoints/mymodel
+
+`--model` is an od export (`python -m od.export`), a make_ckpt / Dora checkpoint, `//sig/<sig>`,
+or upstream MusicGen weights by hub id (`facebook/musicgen-small`, from the Hugging Face cache
+or the reference dir; never downloaded). Inputs the model has no conditioner for are refused.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import re
+import sys
+import typing as tp
+from pathlib import Path
+
+from .cli import add_generation_args, fail, load_for_generation, write_audio
+from .environment import MissingWeightsError
+
+
+def generate(model, prompt: tp.Optional[str] = None, media: tp.Optional[str] = None, start: float = 0.,
+             seed: int = 0, progress: bool = False):
+    """[C, T] audio of `model.duration` seconds from a prompt and/or one media file."""
+    import torch
+    if prompt is not None and not model.supports('text'):
+        raise ValueError("this model has no text conditioner: the prompt would be ignored "
+                         "(drop it, or use a text model such as facebook/musicgen-small)")
+    if media is not None and not Path(media).exists():
+        raise FileNotFoundError(f"{media}: no such file")
+    torch.manual_seed(seed)
+    return model.generate_from([prompt], [media], start=start, progress=progress)[0]
+
+
+def default_output(prompt: tp.Optional[str], media: tp.Optional[str]) -> Path:
+    stamp = datetime.datetime.now().strftime('%y%m%d_%H%M%S')
+    slug = re.sub(r'[^a-zA-Z0-9]+', '_', prompt or Path(media or 'unconditional').stem).strip('_')[:60]
+    return Path('samples') / stamp / f'{slug or "generated"}.wav'
+
+
+def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog='python -m od.generate', description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog='examples:\n  python -m od.generate "an upbeat chiptune track" --duration 10 --output out.wav\n'
+               '  python -m od.generate --video clip.mp4 --start 5 --model checkpoints/mymodel --output clip.wav')
+    parser.add_argument('prompt', nargs='?', default=None, help="text description (models with a text conditioner)")
+    media = parser.add_mutually_exclusive_group()
+    media.add_argument('--video', help="condition on this video's window [--start, --start + --duration)")
+    media.add_argument('--image', help="condition on an image")
+    media.add_argument('--audio', help="condition on a reference audio (models with a CLAP conditioner)")
+    parser.add_argument('--start', type=float, default=0., help="window start in the video/audio, seconds")
+    parser.add_argument('--duration', type=float, default=10., help="seconds to generate (default: %(default)s)")
+    parser.add_argument('--output', help="wav to write (default: samples/<YYMMDD_HHMMSS>/<prompt>.wav)")
+    add_generation_args(parser, default_model='facebook/musicgen-small')
+    args = parser.parse_args(argv)
+    source = args.video or args.image or args.audio
+    if args.prompt is None and source is None:
+        parser.error("give a prompt and/or --video/--image/--audio")
+    from .environment import setup
+    setup()
+    output = Path(args.output) if args.output else default_output(args.prompt, source)
+    try:
+        model = load_for_generation(args, args.duration)
+        wav = generate(model, args.prompt, source, args.start, args.seed, progress=sys.stderr.isatty())
+    except (ValueError, FileNotFoundError, MissingWeightsError) as exc:
+        return fail(f"{exc}\nNothing was written.")
+    write_audio(output, wav, model.sample_rate, length=round(args.duration * model.sample_rate))
+    print(f"wrote {output} ({args.duration:g} s, {model.sample_rate} Hz)")
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

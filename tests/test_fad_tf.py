@@ -1,0 +1,172 @@
+"""VGGish-FAD through the separate TF environment (`make fad-env`): checkpoint names, the
+sine-tone sanity test and `python -m od.eval` end to end. In CI (CI=true) a missing environment
+fails with the command to run; on a developer machine these tests are skipped with it."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from od.metrics import vggish
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The official VGGish variables (name, shape), as stored in Google's vggish_model.ckpt.
+OFFICIAL = [
+    ('vggish/conv1/biases', [64]), ('vggish/conv1/weights', [3, 3, 1, 64]),
+    ('vggish/conv2/biases', [128]), ('vggish/conv2/weights', [3, 3, 64, 128]),
+    ('vggish/conv3/conv3_1/biases', [256]), ('vggish/conv3/conv3_1/weights', [3, 3, 128, 256]),
+    ('vggish/conv3/conv3_2/biases', [256]), ('vggish/conv3/conv3_2/weights', [3, 3, 256, 256]),
+    ('vggish/conv4/conv4_1/biases', [512]), ('vggish/conv4/conv4_1/weights', [3, 3, 256, 512]),
+    ('vggish/conv4/conv4_2/biases', [512]), ('vggish/conv4/conv4_2/weights', [3, 3, 512, 512]),
+    ('vggish/fc1/fc1_1/biases', [4096]), ('vggish/fc1/fc1_1/weights', [12288, 4096]),
+    ('vggish/fc1/fc1_2/biases', [4096]), ('vggish/fc1/fc1_2/weights', [4096, 4096]),
+    ('vggish/fc2/biases', [128]), ('vggish/fc2/weights', [4096, 128]),
+]
+
+
+@pytest.fixture(scope='session')
+def tf_env():
+    try:
+        vggish.check_tf_env()
+    except vggish.FadEnvironmentError as exc:
+        if os.environ.get('CI'):
+            pytest.fail(f"CI must build the FAD environment (run `make fad-env`): {exc}")
+        pytest.skip(f"no FAD environment; run `make fad-env` ({exc})")
+    return vggish.tf_python()
+
+
+@pytest.fixture(scope='session')
+def random_ckpt(tf_env, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp('vggish') / 'vggish_random.ckpt'
+    vggish.run_tf('random-checkpoint', '--out', str(path))
+    return path
+
+
+def run_tf_code(code: str) -> str:
+    proc = subprocess.run([str(vggish.tf_python()), '-c', textwrap.dedent(code)], env=vggish.tf_env(),
+                          cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc.stdout
+
+
+def test_checkpoint_round_trip_by_official_names(random_ckpt, tmp_path):
+    listed = [line.split(' ', 1) for line in
+              vggish.run_tf('list-variables', str(random_ckpt)).stdout.splitlines()]
+    stored = {name: json.loads(shape) for name, shape in listed}
+    assert stored.pop('od/random_init') == []  # the smoke-test marker
+    assert sorted(stored.items()) == OFFICIAL
+    out = run_tf_code(f"""
+        import numpy as np, tensorflow.compat.v1 as tf
+        from od.fad_tf.vggish import Embedder, define_vggish
+        x = np.random.default_rng(0).normal(size=(3, 96, 64)).astype('float32')
+        a, b = Embedder({str(random_ckpt)!r}), Embedder({str(random_ckpt)!r})
+        ea, eb = a.embed(x), b.embed(x)
+        with tf.Graph().as_default(), tf.Session() as s:  # same graph, fresh weights (seed 5)
+            tf.set_random_seed(5)
+            features, embedding = define_vggish()
+            s.run(tf.global_variables_initializer())
+            fresh = s.run(embedding, {{features: x}})
+        print(ea.shape, np.array_equal(ea, eb), bool(np.abs(ea - fresh).max() > 1e-4), a.random_init)
+        # the official post-processor's file format: ([128, 128] eigenvectors, [128, 1] means)
+        np.savez({str(tmp_path / 'pca.npz')!r}, pca_eigen_vectors=2 * np.eye(128), pca_means=np.ones((128, 1)))
+        pca = Embedder({str(random_ckpt)!r}, pca_params={str(tmp_path / 'pca.npz')!r})
+        print('pca', np.allclose(pca.embed(x), 2 * (ea - 1), atol=1e-4))
+        # a checkpoint without VGGish's names is refused by name
+        with tf.Graph().as_default(), tf.Session() as s:
+            tf.get_variable('vggish/conv1/weights', [3, 3, 1, 64]); s.run(tf.global_variables_initializer())
+            tf.train.Saver().save(s, {str(tmp_path / 'partial.ckpt')!r}, write_meta_graph=False)
+        try:
+            Embedder({str(tmp_path / 'partial.ckpt')!r})
+        except ValueError as e:
+            print('refused', 'vggish/conv1/biases' in str(e))
+    """)
+    # Same file -> identical embeddings; freshly initialised weights differ: the file loads.
+    assert out.splitlines() == ['(3, 128) True True True', 'pca True', 'refused True']
+
+
+def test_fad_grows_with_distortion_of_sine_tones(random_ckpt):
+    """google-research's sanity check in spirit: clean tones vs ever noisier copies (SNR 50 ->
+    20 dB). Different phases, same frequencies: level 0 must be ~0, then FAD grows."""
+    out = run_tf_code(f"""
+        import json, numpy as np
+        from od.fad_tf.frontend import waveform_to_examples
+        from od.fad_tf.vggish import Embedder
+        from od.metrics.fad import fad_from_embeddings
+        sr = 16000
+        t = np.arange(sr) / sr
+        freqs = np.random.default_rng(0).uniform(200, 4000, size=16)
+        def tones(seed):
+            phase = np.random.default_rng(seed).uniform(0, 2 * np.pi, size=len(freqs))
+            return [0.5 * np.sin(2 * np.pi * f * t + p) for f, p in zip(freqs, phase)]
+        model = Embedder({str(random_ckpt)!r})
+        emb = lambda clips: np.concatenate([model.embed(waveform_to_examples(c, sr)) for c in clips])
+        reference, fads = emb(tones(1)), []
+        for level in (0.0, 0.001, 0.003, 0.01, 0.03):
+            noise = np.random.default_rng(2)
+            fads.append(fad_from_embeddings(reference, emb([c + level * noise.normal(size=c.shape)
+                                                            for c in tones(3)])))
+        print(json.dumps(fads))
+    """)
+    fads = json.loads(out.splitlines()[-1])
+    assert all(b > a for a, b in zip(fads, fads[1:])), fads
+    assert fads[0] < 1e-3 * fads[1], fads  # phase alone changes nothing VGGish sees
+
+
+def test_od_eval_end_to_end_through_the_tf_env(random_ckpt, tmp_path):
+    import soundfile as sf
+    rng = np.random.default_rng(0)
+    for name, noise in (('reference', 0.0), ('generated', 0.3)):
+        folder = tmp_path / name
+        folder.mkdir()
+        for i in range(3):
+            t = np.arange(int(2.5 * 22050)) / 22050  # another rate: the TF side resamples
+            wav = 0.4 * np.sin(2 * np.pi * (300 + 200 * i) * t) + noise * rng.normal(size=t.shape)
+            sf.write(folder / f'{i}.wav', np.stack([wav, wav], 1).astype(np.float32), 22050)
+    (tmp_path / 'generated' / 'broken.wav').write_bytes(b'not audio')  # skipped, counted, named
+    cache = tmp_path / 'cache'
+    cmd = [sys.executable, '-m', 'od.eval', '--reference', str(tmp_path / 'reference'),
+           '--generated', str(tmp_path / 'generated'), '--metrics', 'fad_vggish',
+           '--vggish-checkpoint', str(random_ckpt), '--stats-cache', str(cache),
+           '--out', str(tmp_path / 'report.json'), '--workers', '2']
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    report = json.loads((tmp_path / 'report.json').read_text())
+    assert np.isfinite(report['fad_vggish']) and report['fad_vggish'] > 0
+    details = report['details']['fad_vggish']
+    assert details['random_init'] is True and 'RANDOMLY INITIALISED' in proc.stdout
+    assert len(details['skipped']) == 1 and 'broken.wav' in details['skipped'][0]
+    assert details['reference_examples'] == 3 * 2  # 2.5 s -> two 0.96 s examples per file
+    assert len(list(cache.glob('vggish_*.npz'))) == 1  # reference statistics cached
+
+
+def solver_args(example_data, ckpt) -> list:
+    from .conftest import FAST, datasource_overrides
+    return ['solver=musicgen/debug', *FAST, *datasource_overrides(example_data), 'optim.epochs=1',
+            'optim.updates_per_epoch=2', 'generate.every=0', 'evaluate.every=1',
+            'evaluate.metrics.fad=true', f'metrics.fad.tf.model_path={ckpt}', 'metrics.fad.tf.workers=1',
+            'dataset.evaluate.num_samples=4', 'evaluate.fixed_generation_duration=1.5']
+
+
+def test_solver_fails_at_start_without_the_tf_env(example_data, tmp_path, monkeypatch):
+    from .conftest import build_solver
+    monkeypatch.setenv('TF_PYTHON_EXE', str(tmp_path / 'no-env' / 'python'))
+    with pytest.raises(vggish.FadEnvironmentError, match='make fad-env'):
+        build_solver(solver_args(example_data, tmp_path / 'x.ckpt'))
+
+
+def test_dora_run_logs_fad_in_history(example_data, random_ckpt, tmp_path):
+    from .conftest import dora_run, only_xp, read_history
+    dora_run(solver_args(example_data, random_ckpt), tmp_path)
+    xp = only_xp(tmp_path)
+    history = read_history(xp)
+    fad = history[-1]['evaluate']['fad_vggish']
+    assert np.isfinite(fad) and fad > 0, history[-1]
+    assert list((xp / 'evaluate' / 'epoch_1').glob('*.wav'))  # what was scored is kept
+    assert list((xp / 'tensorboard').rglob('events.*'))
