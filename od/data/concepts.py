@@ -97,7 +97,7 @@ def prepare_concepts(name: str, audio_root: tp.Union[str, Path], chunk_seconds: 
     from audiocraft.data.audio_utils import convert_audio
     from tqdm import tqdm
 
-    from ..models.codec import build_compression_model, fingerprint
+    from ..models.compression import build_compression_model, fingerprint
     from .example import write_wav_atomic
 
     audio_root = Path(audio_root)
@@ -115,7 +115,7 @@ def prepare_concepts(name: str, audio_root: tp.Union[str, Path], chunk_seconds: 
     def get_codec():
         nonlocal codec
         if codec is None:
-            codec = build_compression_model(compression_model, seed, device)
+            codec = build_compression_model(compression_model, seed, device).eval()
         return codec
     if previous:
         sr, channels = previous['sample_rate'], previous['channels']

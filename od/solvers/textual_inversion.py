@@ -118,7 +118,7 @@ class TextualInversionSolver(MusicGenSolver):
 
     def check_codec(self) -> None:
         """Refuse tokens that another codec wrote (they would teach the LM nonsense)."""
-        from ..models.codec import fingerprint
+        from ..models.compression import fingerprint
         codec = self.concepts_meta['codec']
         if fingerprint(self.compression_model) != codec['fingerprint']:
             raise ValueError(
