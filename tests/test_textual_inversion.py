@@ -222,8 +222,10 @@ def test_app_learns_concepts_and_generates(tiny_t5, concepts_data, pretrained, t
         # lands in one concept): above chance overall, and neither concept collapsed.
         assert accuracy['concept_accuracy'] >= 0.65, accuracy
         assert accuracy['acc_chiptune'] >= 0.5 and accuracy['acc_ambient'] >= 0.5, accuracy
-        files = client.predict(api_name='/refresh')
+        files = client.predict(api_name='/refresh')  # the Dropdown update: new choices, first selected
+        files = files.get('value', files.get('choices')) if isinstance(files, dict) else files
         files = files if isinstance(files, list) else [files]
+        print('refresh ->', files)
         assert files and files[0].endswith('.pt')
         audio, message = client.predict(files, 'music in the style of <chiptune>', 1.0, api_name='/generate')
         assert message == 'Generated.' and Path(audio).stat().st_size > 1000
