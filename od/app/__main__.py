@@ -73,7 +73,9 @@ def build_ui(app):
                 duration = gr.Number(5.0, label='Seconds')
                 gen_btn = gr.Button('Generate', variant='primary')
             with gr.Column():
-                audio = gr.Audio(type='filepath', label='Generated')
+                # A file, not gr.Audio: Gradio's audio output needs ffprobe, which the static ffmpeg
+                # that install.sh may link does not include.
+                audio = gr.File(label='Generated (wav)')
                 gen_message = gr.Textbox(label='Generation')
         start_btn.click(start, [concepts, tokens_num, lr, epochs, updates, batch_size], message, api_name='start')
         stop_btn.click(app.stop, None, message, api_name='stop')
