@@ -70,12 +70,16 @@ class TextualInversionT5(T5Conditioner):
         self.concept_tokens: tp.Dict[str, tp.List[str]] = {}
         table = self.t5.get_input_embeddings().weight
         self.concept_embeds = nn.Parameter(table.new_zeros(0, table.shape[1]))
-        # A checkpoint written before concepts existed (a text2music LM used as continue_from)
-        # has no `concept_embeds`: keep the fresh rows instead of failing a strict load.
+        # A checkpoint written before concepts existed (a text2music LM used as continue_from) has
+        # no `concept_embeds`, and one whose concepts this model was not built with (an XP loaded
+        # for generation) has rows for other tokens: keep this model's rows instead of failing a
+        # strict load; concepts come in by name through od.models.concepts.load_concepts.
         self._register_load_state_dict_pre_hook(self._fill_missing_rows)
 
     def _fill_missing_rows(self, state_dict, prefix, *args, **kwargs) -> None:
-        state_dict.setdefault(prefix + 'concept_embeds', self.concept_embeds.detach().clone())
+        key = prefix + 'concept_embeds'
+        if key not in state_dict or state_dict[key].shape != self.concept_embeds.shape:
+            state_dict[key] = self.concept_embeds.detach().clone()
 
     @property
     def concepts(self) -> tp.List[str]:
