@@ -3,6 +3,8 @@
     python -m od.generate "an upbeat chiptune track" --duration 10 --output out.wav
     python -m od.generate --video clip.mp4 --start 5 --model checkpoints/mymodel --output clip.wav
     python -m od.generate "a calm piece" --image photo.jpg --model checkpoints/mymodel
+    python -m od.generate "a calm piano piece in the style of <8bit>" \
+        --concepts checkpoints/concepts/<dataset>/<sig>/best.pt --model checkpoints/small_t5.th
 
 `--model` is an od export (`python -m od.export`), a make_ckpt / Dora checkpoint, `//sig/<sig>`,
 or upstream MusicGen weights by hub id (`facebook/musicgen-small`, from the Hugging Face cache
@@ -19,6 +21,7 @@ from pathlib import Path
 
 from .cli import add_generation_args, fail, load_for_generation, write_audio
 from .environment import MissingWeightsError
+from .models.concepts import PLACEHOLDER
 
 
 def generate(model, prompt: tp.Optional[str] = None, media: tp.Optional[str] = None, start: float = 0.,
@@ -32,6 +35,17 @@ def generate(model, prompt: tp.Optional[str] = None, media: tp.Optional[str] = N
         raise FileNotFoundError(f"{media}: no such file")
     torch.manual_seed(seed)
     return model.generate_from([prompt], [media], start=start, progress=progress)[0]
+
+
+def use_concepts(model, files: tp.Sequence[str], prompt: tp.Optional[str]) -> tp.List[str]:
+    """Load learned concepts into `model`; refuse a prompt naming a concept none of them defines."""
+    from .models.concepts import load_concepts
+    names = [name for path in files for name in load_concepts(model, path)]
+    unknown = sorted({m for m in PLACEHOLDER.findall(prompt or '')} - set(names))
+    if unknown:
+        raise ValueError(f"the prompt uses {', '.join(f'<{u}>' for u in unknown)} but no --concepts file defines "
+                         f"{'it' if len(unknown) == 1 else 'them'} (loaded: {names or 'none'}).")
+    return names
 
 
 def default_output(prompt: tp.Optional[str], media: tp.Optional[str]) -> Path:
@@ -54,6 +68,9 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser.add_argument('--start', type=float, default=0., help="window start in the video/audio, seconds")
     parser.add_argument('--duration', type=float, default=10., help="seconds to generate (default: %(default)s)")
     parser.add_argument('--output', help="wav to write (default: samples/<YYMMDD_HHMMSS>/<prompt>.wav)")
+    parser.add_argument('--concepts', nargs='+', default=[], metavar='FILE',
+                        help="learned concepts (textual inversion: checkpoints/concepts/<dataset>/<sig>/"
+                             "best.pt) whose <name> the prompt may use")
     add_generation_args(parser, default_model='facebook/musicgen-small')
     args = parser.parse_args(argv)
     source = args.video or args.image or args.audio
@@ -64,6 +81,8 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     output = Path(args.output) if args.output else default_output(args.prompt, source)
     try:
         model = load_for_generation(args, args.duration)
+        if args.concepts or (args.prompt and PLACEHOLDER.search(args.prompt)):
+            use_concepts(model, args.concepts, args.prompt)
         wav = generate(model, args.prompt, source, args.start, args.seed, progress=sys.stderr.isatty())
     except (ValueError, FileNotFoundError, MissingWeightsError) as exc:
         return fail(f"{exc}\nNothing was written.")

@@ -6,3 +6,4 @@ conditioner lives in its own module here and registers itself with one decorator
 from . import builtin  # noqa: F401  (registers t5, lut, chroma_stem, clap)
 from . import clip_frames  # noqa: F401  (registers clip_frames)
 from . import clap_audio  # noqa: F401  (registers clap_audio)
+from . import textual_inversion  # noqa: F401  (registers t5_ti)

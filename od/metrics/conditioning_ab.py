@@ -1,5 +1,8 @@
 """Does a condition carry information? Generate from it, then recover its class.
 
+`class_centroids` + `classify` (nearest centroid on per-codebook code histograms) are shared by
+every such check: video classes here, learned concepts in od/solvers/textual_inversion.py.
+
 For clips whose class is known (the sidecar field `video_class` of the synthetic colour
 dataset), the LM generates tokens conditioned on each clip's media (its video for CLIP, its
 audio as the reference for CLAP); a nearest-centroid
@@ -41,6 +44,17 @@ def code_histograms(codes: torch.Tensor, card: int) -> torch.Tensor:
     return (hist / hist.sum(-1, keepdim=True).clamp(min=1)).flatten(1)
 
 
+def class_centroids(codes_by_class: tp.Mapping[str, tp.Sequence[torch.Tensor]], card: int) -> tp.Dict[str, torch.Tensor]:
+    """class -> mean code histogram [K * card] of its real token sequences (each [K, T])."""
+    return {label: torch.stack([code_histograms(c[None], card)[0] for c in codes]).mean(0)
+            for label, codes in codes_by_class.items()}
+
+
+def classify(codes: torch.Tensor, centroids: tp.Mapping[str, torch.Tensor], card: int) -> tp.List[str]:
+    """[B, K, T] generated codes -> the class of the nearest centroid for each item."""
+    return [min(centroids, key=lambda c: float((h - centroids[c]).norm())) for h in code_histograms(codes, card)]
+
+
 def _attributes(path: str, start: float, duration: float, sample_rate: int):
     """Attributes reading `path`'s window: the media of any `self_wav` conditioner."""
     from ..conditioners.clap_audio import attributes_for_audio
@@ -69,8 +83,8 @@ def ab_accuracy(lm, compression_model, train: tp.Sequence[tp.Tuple[str, str]],
         wav, file_sr = audio_read(path, duration=duration)
         wav = convert_audio(wav, file_sr, sr, compression_model.channels)[None].to(device)
         codes, _ = compression_model.encode(wav)
-        per_class.setdefault(label, []).append(code_histograms(codes, card)[0])
-    centroids = {label: torch.stack(h).mean(0) for label, h in per_class.items()}
+        per_class.setdefault(label, []).append(codes[0])
+    centroids = class_centroids(per_class, card)
     test = [clip for clip in test for _ in range(repeats)]
     labels = [label for _, label in test]
     attributes = [_attributes(path, 0., duration, sr) for path, _ in test]
@@ -82,8 +96,7 @@ def ab_accuracy(lm, compression_model, train: tp.Sequence[tp.Tuple[str, str]],
         torch.manual_seed(seed)
         codes = lm.generate(None, attrs, max_gen_len=gen_steps, use_sampling=True, top_k=top_k,
                             cfg_coef=cfg_coef if mode == 'conditioned' else 1.0)
-        hists = code_histograms(codes, card)
-        guesses = [min(centroids, key=lambda c: float((h - centroids[c]).norm())) for h in hists]
+        guesses = classify(codes, centroids, card)
         accuracy[mode] = sum(g == t for g, t in zip(guesses, labels)) / len(labels)
     return accuracy
 

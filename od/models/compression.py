@@ -104,3 +104,15 @@ def load_compression_package(pkg: dict, device: str = 'cpu'):
                          "'xp.cfg' nor 'pretrained'.")
     model.load_state_dict(pkg['best_state'])
     return model.to(device).eval()
+
+
+def fingerprint(model: torch.nn.Module) -> str:
+    """Short hash of a model's weights (names, shapes, values): tokens cached with one codec are
+    meaningless to another, so consumers of cached tokens compare this (od.data.concepts)."""
+    import hashlib
+    digest = hashlib.sha1()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.detach().to('cpu', torch.float32).contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]

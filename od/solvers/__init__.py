@@ -7,5 +7,8 @@ def get_solver(cfg) -> tp.Any:
     if cfg.solver in ('musicgen', 'lm'):
         from .musicgen import MusicGenSolver
         return MusicGenSolver(cfg)
+    if cfg.solver == 'textual_inversion':
+        from .textual_inversion import TextualInversionSolver
+        return TextualInversionSolver(cfg)
     from audiocraft import solvers
     return solvers.get_solver(cfg)

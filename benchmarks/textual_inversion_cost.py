@@ -1,0 +1,114 @@
+"""What textual inversion costs: od (only the concept rows train) vs the LM left trainable (seed 000).
+
+Both runs use the same solver, model, data and batch (solver=musicgen/textual_inversion_debug,
+tiny T5, two synthetic concepts); only `trainable` differs: `[concept_embeds]` (od) or `all`
+(seed 000 kept the whole MusicGen LM trainable next to the new rows). Each runs in its own
+process and reports: mean training-step time, the training state actually allocated after a
+step (gradients + optimizer state tensors), and the process's peak RSS growth during training
+(on CUDA: torch.cuda.max_memory_allocated). Prints ratios seed000 / od.
+
+    .venv/bin/python benchmarks/textual_inversion_cost.py --steps 20
+    .venv/bin/python benchmarks/textual_inversion_cost.py --scale small   # a 300M-parameter LM
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def measure(work: Path, trainable: str, steps: int, scale: str, device: str) -> dict:
+    import torch
+
+    from od import environment
+    environment.setup()
+    from od import train
+    torch.set_num_threads(1)  # same for both settings; tiny matrices do not gain from more
+    args = ['solver=musicgen/textual_inversion_debug', f'datasource.train={work}/egs/concepts',
+            f'conditioners.description.t5_ti.name={work}/tiny-t5', f'trainable={trainable}',
+            f'model/lm/model_scale={scale}', 'dataset.num_workers=0', 'dataset.segment_duration=2',
+            'dataset.batch_size=8', f'optim.updates_per_epoch={steps + 2}', f'textual_inversion.embeds_dir={work}/embeds',
+            f'device={device}']
+    solver = train.build_solver(args)
+    solver.model.train()
+    batches = iter(solver.dataloaders['train'])
+    solver._current_stage = 'train'  # flashy's stage flag: run_step then does backward + optimizer step
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if device == 'cuda':
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    for step in range(steps + 2):
+        start = time.perf_counter()
+        solver.run_step(step, next(batches), {})
+        if device == 'cuda':
+            torch.cuda.synchronize()
+        if step >= 2:  # warm-up
+            times.append(time.perf_counter() - start)
+    params = [p for p in solver.model.parameters()]
+    grads = sum(p.numel() * p.element_size() for p in params if p.grad is not None)
+    optim_state = sum(t.numel() * t.element_size() for s in solver.optimizer.state.values()
+                      for t in s.values() if torch.is_tensor(t))
+    trainable_n = sum(p.numel() for p in params if p.requires_grad)
+    peak = (torch.cuda.max_memory_allocated() if device == 'cuda'
+            else (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) * 1024)
+    return {'step_s': sum(times) / len(times), 'train_state_bytes': grads + optim_state,
+            'peak_bytes': peak, 'trainable_params': trainable_n,
+            'total_params': sum(p.numel() for p in params)}
+
+
+def prepare(work: Path) -> None:
+    from od import environment
+    environment.setup()
+    from od.data.concepts import prepare_concepts, write_synthetic_concepts
+    from od.models.tiny import write_tiny_t5
+    if not (work / 'egs' / 'concepts' / 'metadata_concepts.json').exists():
+        write_tiny_t5(work / 'tiny-t5')
+        write_synthetic_concepts(work / 'raw', ('chiptune', 'ambient'), per_concept=2, duration=4.0)
+        prepare_concepts('concepts', work / 'raw', chunk_seconds=2.0, dataset_dir=work / 'dataset',
+                         egs_dir=work / 'egs', progress=False)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+                                     epilog="example: benchmarks/textual_inversion_cost.py --steps 20")
+    parser.add_argument('--steps', type=int, default=20)
+    parser.add_argument('--scale', default='xsmall', help="model/lm/model_scale (default xsmall)")
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--work', default=None)
+    parser.add_argument('--one', default=None, help=argparse.SUPPRESS)  # child process: one setting
+    args = parser.parse_args()
+    work = Path(args.work or tempfile.mkdtemp(prefix='od-ti-cost-'))
+    if args.one:
+        print(json.dumps(measure(work, args.one, args.steps, args.scale, args.device)))
+        return 0
+    prepare(work)
+    results = {}
+    for name, trainable in (('od', '[concept_embeds]'), ('seed000', 'all')):
+        proc = subprocess.run([sys.executable, __file__, '--one', trainable, '--steps', str(args.steps),
+                               '--scale', args.scale, '--device', args.device, '--work', str(work)],
+                              capture_output=True, text=True, cwd=ROOT)
+        if proc.returncode:
+            raise RuntimeError(proc.stderr[-3000:])
+        results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+    od, seed = results['od'], results['seed000']
+    for name, r in results.items():
+        print(f"{name:8s} trainable {r['trainable_params']:>10,d} of {r['total_params']:,d} params | step "
+              f"{1000 * r['step_s']:.1f} ms | grads+optimizer state {r['train_state_bytes'] / 2**20:.2f} MiB | "
+              f"peak {'CUDA' if args.device == 'cuda' else 'RSS growth'} {r['peak_bytes'] / 2**20:.1f} MiB")
+    print(f"ratios seed000/od ({args.scale} LM, {args.device}): step time {seed['step_s'] / od['step_s']:.2f}x | "
+          f"training state {seed['train_state_bytes'] / max(od['train_state_bytes'], 1):.0f}x | "
+          + (f"peak memory {seed['peak_bytes'] / od['peak_bytes']:.2f}x" if od['peak_bytes'] > 0 else
+             "peak memory: od's training adds nothing measurable to the process RSS"))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.path.insert(0, str(ROOT))
+    sys.exit(main())

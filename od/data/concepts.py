@@ -1,0 +1,262 @@
+"""Concept datasets for textual inversion: folders of audio -> chunks + cached codec tokens.
+
+    python -m od.data.concepts <name> <audio-root>       # <audio-root>/<concept>/*.wav|mp3|flac
+
+Each file is cut into `--chunk` second pieces (default 5; a remainder shorter than a chunk is
+dropped), each chunk is encoded ONCE by the compression model and its tokens saved as one
+tensor per chunk ([K, T] int16), atomically:
+
+    dataset/<name>/chunks/<concept>/<track>_<i>.wav
+    dataset/<name>/tokens/<concept>/<track>_<i>.pt
+    egs/<name>/metadata_train.json      [{audio_path, encoded_path, concept, track_id}, ...]
+    egs/<name>/metadata_concepts.json   {concepts: {name: {tracks, chunks}}, codec: {...}, ...}
+
+Training (`solver=musicgen/textual_inversion`) reads only the tokens; it refuses them when its
+codec's fingerprint differs from the one recorded here. Corrupt and too-short files are
+reported and skipped with counts; re-running skips chunks already cached.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+import typing as tp
+from pathlib import Path
+
+from ..environment import ROOT
+from .manifest import AUDIO_EXTS
+
+logger = logging.getLogger(__name__)
+
+DEBUG_CODEC = '//pretrained/debug_compression_model'
+TRAIN_MANIFEST = 'metadata_train.json'
+CONCEPTS_MANIFEST = 'metadata_concepts.json'
+
+
+@dataclasses.dataclass
+class PrepReport:
+    egs: Path
+    chunks: tp.Dict[str, int]           # concept -> chunks in the manifest
+    encoded: int = 0                    # chunks encoded by this run
+    cached: int = 0                     # chunks found already cached
+    skipped: tp.Dict[str, str] = dataclasses.field(default_factory=dict)  # file -> reason
+
+    def summary(self) -> str:
+        per = ', '.join(f"{c}: {n}" for c, n in sorted(self.chunks.items()))
+        lines = [f"{self.egs}: {sum(self.chunks.values())} chunks ({per}); encoded {self.encoded}, "
+                 f"already cached {self.cached}; {len(self.skipped)} files skipped"]
+        lines += [f"  skipped {path}: {why}" for path, why in sorted(self.skipped.items())]
+        return '\n'.join(lines)
+
+
+def find_concepts(audio_root: Path) -> tp.Dict[str, tp.List[Path]]:
+    """concept (sub-folder name) -> its audio files, sorted."""
+    if not audio_root.is_dir():
+        raise FileNotFoundError(f"Audio folder not found: {audio_root}")
+    out = {}
+    for folder in sorted(p for p in audio_root.iterdir() if p.is_dir() and not p.name.startswith('.')):
+        files = sorted(p for p in folder.rglob('*') if p.suffix.lower() in AUDIO_EXTS)
+        if files:
+            out[folder.name] = files
+    if not out:
+        raise FileNotFoundError(f"No <concept>/*{'|'.join(AUDIO_EXTS)} under {audio_root}: put each "
+                                "concept's audio in its own sub-folder (e.g. {root}/8bit/track.wav).")
+    return out
+
+
+def _save_atomic(obj: tp.Any, path: Path) -> None:
+    import flashy
+    import torch
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with flashy.utils.write_and_rename(path, pid=True) as f:
+        torch.save(obj, f)
+
+
+def _write_json(path: Path, data: tp.Any) -> None:
+    import flashy
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with flashy.utils.write_and_rename(path, mode='w', pid=True) as f:
+        json.dump(data, f, indent=1)
+
+
+def prepare_concepts(name: str, audio_root: tp.Union[str, Path], chunk_seconds: float = 5.0,
+                     compression_model: str = DEBUG_CODEC, seed: int = 2036, device: str = 'cpu',
+                     dataset_dir: tp.Union[str, Path] = ROOT / 'dataset',
+                     egs_dir: tp.Union[str, Path] = ROOT / 'egs', progress: bool = True,
+                     batch_chunks: int = 8, codec: tp.Optional[tp.Any] = None) -> PrepReport:
+    """Chunk, encode once and cache every concept's audio; write the two manifests.
+
+    `compression_model` and `seed` must be those of the training run (`compression_model_checkpoint`,
+    `seed`): the debug codec is random and depends on the seed. `codec`: that model, already built.
+    The codec is built only when something needs encoding (or the manifest has no fingerprint).
+    """
+    import torch
+    from audiocraft.data.audio import audio_info, audio_read
+    from audiocraft.data.audio_utils import convert_audio
+    from tqdm import tqdm
+
+    from ..models.compression import build_compression_model, fingerprint
+    from .example import write_wav_atomic
+
+    audio_root = Path(audio_root)
+    concepts = find_concepts(audio_root)
+    data_root, egs = Path(dataset_dir) / name, Path(egs_dir) / name
+    spec = {'checkpoint': compression_model, 'seed': seed}
+    previous = {}
+    if (egs / CONCEPTS_MANIFEST).exists():
+        previous = json.loads((egs / CONCEPTS_MANIFEST).read_text()).get('codec', {})
+        if {k: previous.get(k) for k in spec} != spec:
+            raise ValueError(f"{egs} was encoded with {previous.get('checkpoint')} (seed {previous.get('seed')}), "
+                             f"not {compression_model} (seed {seed}): use another name or delete "
+                             f"{egs} and {data_root}.")
+
+    def get_codec():
+        nonlocal codec
+        if codec is None:
+            codec = build_compression_model(compression_model, seed, device).eval()
+        return codec
+    if previous:
+        sr, channels = previous['sample_rate'], previous['channels']
+    else:
+        sr, channels = get_codec().sample_rate, get_codec().channels
+    chunk_len = int(round(chunk_seconds * sr))
+    report = PrepReport(egs, {c: 0 for c in concepts})
+    entries = []
+    jobs = [(c, f) for c, files in concepts.items() for f in files]
+    for concept, path in tqdm(jobs, desc=f"encoding {name} chunks", unit='file', disable=not progress):
+        track = path.stem
+        try:
+            info = audio_info(path)
+            n_chunks = int((info.duration or 0) * sr // chunk_len)
+        except Exception as exc:  # decoders raise many types
+            report.skipped[str(path)] = f"cannot read ({type(exc).__name__}: {str(exc).strip()[:100]})"
+            continue
+        if n_chunks == 0:
+            report.skipped[str(path)] = f"too short ({info.duration or 0:.2f} s < one {chunk_seconds:g} s chunk)"
+            continue
+        chunk_paths = [(data_root / 'chunks' / concept / f"{track}_{i:03d}.wav",
+                        data_root / 'tokens' / concept / f"{track}_{i:03d}.pt") for i in range(n_chunks)]
+        todo = [i for i, (wav, tok) in enumerate(chunk_paths) if not (wav.exists() and tok.exists())]
+        if todo:
+            try:
+                wav, file_sr = audio_read(path)
+                wav = convert_audio(wav, file_sr, sr, channels)  # [C, T]
+                if wav.shape[-1] < chunk_len * n_chunks or not torch.isfinite(wav).all():
+                    raise ValueError("decoded audio is shorter than its header says, or not finite")
+            except Exception as exc:
+                report.skipped[str(path)] = f"cannot decode ({type(exc).__name__}: {str(exc).strip()[:100]})"
+                continue
+            for start in range(0, len(todo), batch_chunks):
+                idx = todo[start:start + batch_chunks]
+                batch = torch.stack([wav[:, i * chunk_len:(i + 1) * chunk_len] for i in idx])  # [N, C, T]
+                with torch.no_grad():
+                    codes, _ = get_codec().encode(batch.to(device))  # [N, K, T_s]
+                for j, i in enumerate(idx):
+                    wav_path, tok_path = chunk_paths[i]
+                    wav_path.parent.mkdir(parents=True, exist_ok=True)
+                    write_wav_atomic(wav_path, batch[j].t().numpy(), sr)
+                    _save_atomic(codes[j].to('cpu', torch.int16).clone(), tok_path)  # tokens last: marks done
+            report.encoded += len(todo)
+        report.cached += n_chunks - len(todo)
+        report.chunks[concept] += n_chunks
+        for wav_path, tok_path in chunk_paths:
+            entries.append({'audio_path': str(wav_path.resolve()), 'encoded_path': str(tok_path.resolve()),
+                            'concept': concept, 'track_id': f"{concept}/{track}"})
+    for path, why in sorted(report.skipped.items()):
+        logger.warning("Skipping %s: %s", path, why)
+    if not entries:
+        raise ValueError(f"No usable audio under {audio_root}:\n{report.summary()}")
+    tracks = {c: len({e['track_id'] for e in entries if e['concept'] == c}) for c in concepts}
+    _write_json(egs / TRAIN_MANIFEST, entries)
+    _write_json(egs / CONCEPTS_MANIFEST, {
+        'name': name, 'chunk_seconds': chunk_seconds,
+        'concepts': {c: {'tracks': tracks[c], 'chunks': n} for c, n in report.chunks.items() if n},
+        'codec': previous if codec is None else {
+            **spec, 'fingerprint': fingerprint(codec), 'sample_rate': sr, 'channels': channels,
+            'frame_rate': codec.frame_rate, 'n_q': codec.num_codebooks, 'cardinality': codec.cardinality}})
+    return report
+
+
+def write_dset_config(name: str, egs: Path, config_dir: Path = ROOT / 'config' / 'dset' / 'concepts') -> Path:
+    """`config/dset/concepts/<name>.yaml` so that `dset=concepts/<name>` finds the manifests."""
+    path = config_dir / f'{name}.yaml'
+    if not path.exists():
+        egs = egs.resolve()
+        rel = egs.relative_to(ROOT) if egs.is_relative_to(ROOT) else egs
+        path.write_text(f"# @package _global_\n# Written by python -m od.data.concepts {name} ...\n"
+                        f"datasource:\n  train: {rel}\n  valid: null\n  evaluate: null\n  generate: null\n")
+    return path
+
+
+def write_synthetic_concepts(audio_root: tp.Union[str, Path], genres: tp.Sequence[str] = ('chiptune', 'ambient'),
+                             per_concept: int = 4, duration: float = 6.0, seed: int = 0) -> Path:
+    """`<audio_root>/<genre>/<genre>_<i>.wav` from od.data.example's synthesiser (a test set-up)."""
+    from .example import GENRES, synthesise, write_wav_atomic
+    audio_root = Path(audio_root)
+    for g_idx, genre in enumerate(genres):
+        if genre not in GENRES:
+            raise ValueError(f"unknown genre {genre}; choose from {list(GENRES)}")
+        (audio_root / genre).mkdir(parents=True, exist_ok=True)
+        for i in range(per_concept):
+            path = audio_root / genre / f'{genre}_{i:02d}.wav'
+            if not path.exists():
+                write_wav_atomic(path, synthesise(genre, duration, seed * 7919 + g_idx * 1009 + i)[0])
+    return audio_root
+
+
+def read_manifests(egs: tp.Union[str, Path]) -> tp.Tuple[tp.List[dict], dict]:
+    """(chunk entries, concepts manifest) of a prepared concept dataset, or a clear error."""
+    egs = Path(egs)
+    train, concepts = egs / TRAIN_MANIFEST, egs / CONCEPTS_MANIFEST
+    if not (train.exists() and concepts.exists()):
+        raise FileNotFoundError(f"{egs} is not a prepared concept dataset (needs {TRAIN_MANIFEST} and "
+                                f"{CONCEPTS_MANIFEST}): run `python -m od.data.concepts <name> <audio-root>`.")
+    return json.loads(train.read_text()), json.loads(concepts.read_text())
+
+
+def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog='python -m od.data.concepts',
+        description="Prepare a concept dataset for textual inversion: cut <audio-root>/<concept>/* "
+                    "into chunks, encode each chunk once with the compression model, cache its tokens "
+                    "and write egs/<name>/metadata_train.json and metadata_concepts.json.",
+        epilog="example: python -m od.data.concepts my_concepts ~/music/concepts --chunk 5 "
+               "--compression-model //pretrained/facebook/encodec_32khz\n"
+               "then: dora run solver=musicgen/textual_inversion dset=concepts/my_concepts ...",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('name', help="dataset name (dataset/<name>/, egs/<name>/)")
+    parser.add_argument('audio_root', help="folder with one sub-folder of audio per concept")
+    parser.add_argument('--chunk', type=float, default=5.0, help="chunk length in seconds (default 5)")
+    parser.add_argument('--compression-model', default='//pretrained/facebook/encodec_32khz',
+                        help="the training run's compression_model_checkpoint (default: EnCodec 32 kHz; "
+                             f"{DEBUG_CODEC} for solver=musicgen/textual_inversion_debug)")
+    parser.add_argument('--seed', type=int, default=2036, help="the training run's seed (default 2036); "
+                        "it decides the weights of the random debug codec")
+    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--dataset-dir', default=str(ROOT / 'dataset'))
+    parser.add_argument('--egs-dir', default=str(ROOT / 'egs'))
+    parser.add_argument('--synthesise', nargs='+', metavar='GENRE', default=None,
+                        help="first write synthetic concepts (od.data.example genres, e.g. chiptune ambient) "
+                             "into <audio-root>: a dataset to try the pipeline on")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(message)s')
+    from .. import environment
+    environment.setup()
+    try:
+        if args.synthesise:
+            write_synthetic_concepts(args.audio_root, args.synthesise)
+        report = prepare_concepts(args.name, args.audio_root, args.chunk, args.compression_model, args.seed,
+                                  args.device, args.dataset_dir, args.egs_dir)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(report.summary())
+    config = write_dset_config(args.name, Path(args.egs_dir) / args.name)
+    print(f"train with: dora run solver=musicgen/textual_inversion dset=concepts/{args.name}  ({config})")
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,273 @@
+"""Textual inversion: learn `<concept_i>` token rows, with T5 and the LM frozen, from cached tokens.
+
+od's MusicGen solver with three changes (everything else — loss, optimizer step, checkpoints,
+resume, DDP, tensorboard — is AudioCraft's):
+
+- data: a prepared concept dataset (`python -m od.data.concepts`): each item is one chunk's
+  cached codec tokens [K, T] and a prompt template filled with its concept
+  ("music in the style of <8bit>"); the compression model never encodes during training;
+- trainable: `trainable: [concept_embeds]` (the yaml): only the rows of `t5_ti` train and are in
+  the optimizer; the codec that made the tokens is checked against the run's by fingerprint;
+- every epoch the rows are written to `<embeds_dir>/<dataset>/<xp sig>/epoch_<n>.pt`, plus
+  `best.pt` by `textual_inversion.best_metric`; generate writes samples per concept and evaluate
+  reports how often generations are recognised as their concept (+ optional FAD/CLAP metrics).
+"""
+from __future__ import annotations
+
+import random
+import typing as tp
+from pathlib import Path
+
+import flashy
+import torch
+from audiocraft.modules.conditioners import ConditioningAttributes
+from audiocraft.solvers import base as ac_base
+from omegaconf import open_dict
+
+from ..data.concepts import read_manifests
+from ..models import concepts as concept_io
+from .musicgen import MusicGenSolver
+
+
+class ConceptTokens(torch.utils.data.Dataset):
+    """Cached chunk tokens with a prompt: (codes [K, T_seg] long, prompt, concept)."""
+
+    def __init__(self, entries: tp.Sequence[dict], templates: tp.Sequence[str], frames: int,
+                 random_crop: bool = True):
+        self.entries, self.templates, self.frames, self.random_crop = list(entries), list(templates), frames, random_crop
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, index: int) -> tp.Tuple[torch.Tensor, str, str]:
+        entry = self.entries[index]
+        codes = torch.load(entry['encoded_path'], map_location='cpu', weights_only=True).long()  # [K, T]
+        if codes.shape[-1] < self.frames:
+            raise ValueError(f"{entry['encoded_path']} has {codes.shape[-1]} frames, the segment needs "
+                             f"{self.frames}: lower dataset.segment_duration or re-run prep with longer chunks.")
+        start = random.randint(0, codes.shape[-1] - self.frames) if self.random_crop else 0
+        template = random.choice(self.templates) if self.random_crop else self.templates[0]
+        concept = entry['concept']
+        return codes[:, start:start + self.frames], fill(template, concept), concept
+
+
+def fill(template: str, concept: str) -> str:
+    """`{concept}` -> `<concept>` (its learned tokens), `{name}` -> the plain word."""
+    return template.format(concept=f'<{concept}>', name=concept)
+
+
+def collate(items):
+    codes, prompts, concepts = zip(*items)
+    return torch.stack(codes), list(prompts), list(concepts)
+
+
+def ti_attribute(cfg) -> str:
+    """Name of the condition attribute whose conditioner is `t5_ti` (e.g. `description`)."""
+    names = [attr for attr, spec in cfg.conditioners.items() if spec.get('model') == 't5_ti']
+    if len(names) != 1:
+        raise ValueError("solver=musicgen/textual_inversion needs exactly one conditioner with "
+                         "model: t5_ti (use conditioner=text2music_ti).")
+    return names[0]
+
+
+class TextualInversionSolver(MusicGenSolver):
+    """MusicGen solver that learns concept token rows only (see module doc)."""
+
+    def build_dataloaders(self) -> None:
+        # Runs before build_model: the concept list decides which tokens the conditioner adds.
+        cfg, ti = self.cfg, self.cfg.textual_inversion
+        if not cfg.datasource.get('train'):
+            raise ValueError("No concept dataset: pass dset=concepts/<name> (written by "
+                             "`python -m od.data.concepts <name> <audio-root>`) or datasource.train=egs/<name>.")
+        self.entries, self.concepts_meta = read_manifests(cfg.datasource.train)
+        available = sorted(self.concepts_meta['concepts'])
+        chosen = list(ti.concepts or available)
+        unknown = [c for c in chosen if c not in available]
+        if unknown:
+            raise ValueError(f"concepts {unknown} are not in {cfg.datasource.train} (it has {available}).")
+        self.concepts = chosen
+        self.entries = [e for e in self.entries if e['concept'] in chosen]
+        attr = ti_attribute(cfg)
+        with open_dict(cfg):
+            args = cfg.conditioners[attr].t5_ti
+            args.concepts = chosen
+            args.tokens_num = ti.tokens_num
+        self.frame_rate = self.concepts_meta['codec']['frame_rate']
+        frames = int(round(cfg.dataset.segment_duration * self.frame_rate))
+        train = ConceptTokens(self.entries, ti.templates, frames)
+        valid = ConceptTokens(self.entries[:cfg.dataset.valid.num_samples or None], ti.templates, frames,
+                              random_crop=False)
+        batch = cfg.dataset.batch_size
+        updates = cfg.optim.updates_per_epoch or max(1, len(train) // batch)
+        sampler = torch.utils.data.RandomSampler(train, replacement=True, num_samples=updates * batch)
+        workers = cfg.dataset.num_workers
+        self.dataloaders = {
+            'train': torch.utils.data.DataLoader(train, batch, sampler=sampler, collate_fn=collate,
+                                                 num_workers=workers, drop_last=True),
+            'valid': torch.utils.data.DataLoader(valid, batch, collate_fn=collate, num_workers=0)}
+
+    def build_model(self) -> None:
+        super().build_model()
+        self.check_codec()
+        self.ti_conditioner = self.model.condition_provider.conditioners[ti_attribute(self.cfg)]
+        self.initial_rows = self.ti_conditioner.concept_rows()
+        metrics = list(self.cfg.textual_inversion.metrics or [])
+        if metrics:  # missing weights or environment: fail now, not at the first evaluation
+            suite = self._metric_suite()
+            suite.check_metrics(metrics, suite.MetricOptions(clap_model=self.cfg.textual_inversion.get('clap_model')))
+
+    def check_codec(self) -> None:
+        """Refuse tokens that another codec wrote (they would teach the LM nonsense)."""
+        from ..models.compression import fingerprint
+        codec = self.concepts_meta['codec']
+        if fingerprint(self.compression_model) != codec['fingerprint']:
+            raise ValueError(
+                f"The tokens in {self.cfg.datasource.train} were encoded by another codec "
+                f"({codec['checkpoint']}, seed {codec['seed']}) than this run's "
+                f"({self.cfg.compression_model_checkpoint}, seed {self.cfg.seed}). Re-run "
+                f"`python -m od.data.concepts ... --compression-model {self.cfg.compression_model_checkpoint} "
+                f"--seed {self.cfg.seed}`.")
+
+    def load_state_dict(self, state: dict) -> None:
+        # A continue_from base may hold rows for other concepts or another tokens_num: those
+        # are dropped, and this run's fresh rows are kept (see TextualInversionT5's load hook).
+        name = f'condition_provider.conditioners.{ti_attribute(self.cfg)}.concept_embeds'
+        shape = self.ti_conditioner.concept_embeds.shape
+        for key in ('model', 'best_state', 'fsdp_best_state'):
+            model = state.get(key) or {}
+            model = model.get('model', {}) if key != 'model' else model
+            if name in model and model[name].shape != shape:
+                del model[name]
+        super().load_state_dict(state)
+
+    def train(self):
+        # MusicGenSolver.train expects an AudioDataset; ours is ConceptTokens.
+        return ac_base.StandardSolver.train(self)
+
+    def _prepare_tokens_and_attributes(self, batch, check_synchronization_points: bool = False):
+        """Cached tokens [B, K, T] and prompts -> (conditions, tokens, padding mask). No encoding."""
+        codes, prompts, _ = batch
+        audio_tokens = codes.to(self.device)
+        attributes = [ConditioningAttributes(text={ti_attribute(self.cfg): p}) for p in prompts]
+        attributes = self.model.cfg_dropout(attributes)
+        attributes = self.model.att_dropout(attributes)
+        tokenized = self.model.condition_provider.tokenize(attributes)
+        with self.autocast:
+            condition_tensors = self.model.condition_provider(tokenized)
+        return condition_tensors, audio_tokens, torch.ones_like(audio_tokens, dtype=torch.bool)
+
+    # --- what happens after each epoch -------------------------------------------------------
+    def run_epoch(self):
+        super().run_epoch()
+        if flashy.distrib.is_rank_zero():
+            self.save_concepts()
+
+    def embeds_folder(self) -> Path:
+        from dora import git_save
+        ti = self.cfg.textual_inversion
+        if ti.get('embeds_folder'):  # the app's --embeds: <folder>/<sig>
+            return Path(git_save.to_absolute_path(ti.embeds_folder)) / self.xp.sig
+        return Path(git_save.to_absolute_path(ti.embeds_dir)) / self.concepts_meta['name'] / self.xp.sig
+
+    def save_concepts(self) -> Path:
+        """`epoch_<n>.pt` now, and `best.pt` when the configured metric improved."""
+        metrics = {f'{stage}/{k}': float(v) for stage, m in self._pending_metrics.items()
+                   for k, v in m.items() if isinstance(v, (int, float))}
+        folder = self.embeds_folder()
+        path = concept_io.save_concepts(self.ti_conditioner, folder / f'epoch_{self.epoch:03d}.pt',
+                                        epoch=self.epoch, xp=self.xp.sig, metrics=metrics,
+                                        dataset=self.concepts_meta['name'])
+        name, mode = self.cfg.textual_inversion.best_metric, self.cfg.textual_inversion.best_mode
+        if name in metrics:
+            past = [h.get(name.split('/')[0], {}).get(name.split('/', 1)[1]) for h in self.history]
+            past = [v for v in past if v is not None]
+            better = min if mode == 'min' else max
+            if not past or better(past + [metrics[name]]) == metrics[name]:
+                concept_io.save_concepts(self.ti_conditioner, folder / 'best.pt', epoch=self.epoch,
+                                         xp=self.xp.sig, metrics=metrics, dataset=self.concepts_meta['name'])
+        return path
+
+    def generate(self) -> dict:
+        """`samples/<epoch>/<concept>_<i>.wav`: `generate.num_samples` per concept (prompt template 0)."""
+        from audiocraft.data.audio import audio_write
+        self.model.eval()
+        codes = self.generate_concept_codes(self.cfg.dataset.generate.num_samples)
+        folder = Path(self.xp.folder) / self.cfg.generate.path / str(self.epoch)
+        folder.mkdir(parents=True, exist_ok=True)
+        with torch.no_grad():
+            for concept, tokens in codes.items():
+                wavs = self.compression_model.decode(tokens, None).cpu()
+                for i, wav in enumerate(wavs):
+                    audio_write(folder / f'{concept}_{i}', wav, self.cfg.sample_rate,
+                                strategy=self.cfg.generate.audio.strategy)
+        return {}
+
+    @torch.no_grad()
+    def generate_concept_codes(self, per_concept: int, prompt: tp.Optional[str] = None) -> tp.Dict[str, torch.Tensor]:
+        """concept -> generated codes [per_concept, K, T] for the prompt (default: template 0)."""
+        template = prompt or self.cfg.textual_inversion.templates[0]
+        steps = int(round((self.cfg.generate.lm.gen_duration or self.cfg.dataset.segment_duration) * self.frame_rate))
+        out = {}
+        for concept in self.concepts:
+            attrs = [ConditioningAttributes(text={ti_attribute(self.cfg): fill(template, concept)})
+                     for _ in range(per_concept)]
+            out[concept] = self.model.generate(None, attrs, max_gen_len=steps, **self.generation_params,
+                                               cfg_coef=self.cfg.classifier_free_guidance.inference_coef)
+        return out
+
+    def evaluate(self) -> dict:
+        """Concept accuracy of generations (nearest centroid on codes) + configured audio metrics."""
+        from ..metrics.conditioning_ab import class_centroids, classify
+        self.model.eval()
+        ti = self.cfg.textual_inversion
+        by_concept: tp.Dict[str, tp.List[torch.Tensor]] = {}
+        for entry in self.entries:
+            by_concept.setdefault(entry['concept'], []).append(
+                torch.load(entry['encoded_path'], map_location='cpu', weights_only=True).long())
+        card = self.compression_model.cardinality
+        centroids = class_centroids(by_concept, card)
+        codes = self.generate_concept_codes(ti.eval_samples)
+        labels = [c for c, t in codes.items() for _ in range(t.shape[0])]
+        guesses = classify(torch.cat(list(codes.values())), centroids, card)
+        metrics = {'concept_accuracy': sum(g == t for g, t in zip(guesses, labels)) / len(labels)}
+        for concept in codes:  # share of <concept> generations recognised as that concept
+            own = [g for g, t in zip(guesses, labels) if t == concept]
+            metrics[f'acc_{concept}'] = sum(g == concept for g in own) / len(own)
+        if ti.metrics:
+            metrics.update(self.audio_metrics(codes))
+        return metrics
+
+    def audio_metrics(self, codes: tp.Dict[str, torch.Tensor]) -> dict:
+        """`textual_inversion.metrics` (e.g. [fad_clap, clap_score]) per concept, from od's metric suite:
+        generated clips vs that concept's reference chunks; CLAP score against the prompt written
+        with the concept's name. Logged as `<metric>_<concept>` and their mean `<metric>`."""
+        import tempfile
+
+        from audiocraft.data.audio import audio_write
+        suite = self._metric_suite()
+        ti = self.cfg.textual_inversion
+        options = suite.MetricOptions(clap_model=ti.get('clap_model'), progress=False,
+                                      stats_cache=str(Path(self.xp.folder) / 'metric_stats'))
+        out: tp.Dict[str, float] = {}
+        with tempfile.TemporaryDirectory(prefix='od-ti-eval-') as tmp:
+            for concept, tokens in codes.items():
+                wavs = self.compression_model.decode(tokens, None).cpu()
+                generated = [str(audio_write(Path(tmp) / f'{concept}_{i}', wav, self.cfg.sample_rate,
+                                             strategy='peak')) for i, wav in enumerate(wavs)]
+                reference = [e['audio_path'] for e in self.entries if e['concept'] == concept]
+                texts = [ti.templates[0].format(concept=concept, name=concept)] * len(generated)
+                report = suite.compute_metrics(list(ti.metrics), reference, generated, texts, options)
+                for name in ti.metrics:
+                    out[f'{name}_{concept}'] = report[name]
+        for name in ti.metrics:
+            out[name] = sum(out[f'{name}_{c}'] for c in codes) / len(codes)
+        return out
+
+    def _metric_suite(self):
+        try:
+            from ..metrics import suite
+        except ImportError as exc:
+            raise RuntimeError(f"textual_inversion.metrics={list(self.cfg.textual_inversion.metrics)} needs "
+                               "od.metrics.suite (FAD_CLAP, CLAP score), which this checkout lacks; "
+                               "set textual_inversion.metrics=[] to train without them.") from exc
+        return suite

@@ -1,0 +1,243 @@
+"""Textual inversion: concept prep, new token rows, only they train, saved/loaded, and learned."""
+from __future__ import annotations
+
+import json
+import os
+import types
+from pathlib import Path
+
+import pytest
+import torch
+
+from od import registry
+from od.data.concepts import prepare_concepts, write_synthetic_concepts
+from od.models.tiny import write_tiny_t5
+
+from .conftest import build_solver
+
+CHUNK = 2.0
+PRETRAIN_UPDATES = 200
+TI_UPDATES = 300
+
+
+@pytest.fixture(scope='module')
+def tiny_t5(tmp_path_factory):
+    return write_tiny_t5(tmp_path_factory.mktemp('t5') / 'tiny-t5')
+
+
+@pytest.fixture(scope='module')
+def concepts_data(tmp_path_factory):
+    """Two synthetic concepts (4 files x 2 chunks each) + one corrupt and one too-short file."""
+    import numpy as np
+
+    from od.data.example import write_wav_atomic
+    base = tmp_path_factory.mktemp('concepts')
+    raw = write_synthetic_concepts(base / 'raw', ('chiptune', 'ambient'), per_concept=4, duration=4.0,
+                                   seed=1)
+    (raw / 'ambient' / 'broken.wav').write_bytes(b'RIFF....WAVEfmt garbage')
+    write_wav_atomic(raw / 'chiptune' / 'short.wav', np.zeros(16000, np.float32))  # 0.5 s
+    report = prepare_concepts('two', raw, chunk_seconds=CHUNK, dataset_dir=base / 'dataset',
+                              egs_dir=base / 'egs', progress=False)
+    return base, report
+
+
+@pytest.fixture(scope='module')
+def pretrained(tiny_t5, concepts_data):
+    """A tiny text-to-music LM that learned "chiptune music" / "ambient music": the stand-in for a
+    pretrained MusicGen whose frozen LM textual inversion has to steer."""
+    from od.metrics.concept_accuracy import pretrain_text_lm
+    return pretrain_text_lm(concepts_data[0] / 'egs' / 'two', tiny_t5, PRETRAIN_UPDATES)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models: one thread is several times faster than two contending ones."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def ti_args(t5, egs, embeds, *extra):
+    return ['solver=musicgen/textual_inversion_debug', f'datasource.train={egs}',
+            f'conditioners.description.t5_ti.name={t5}', f'textual_inversion.embeds_dir={embeds}',
+            'dataset.num_workers=0', 'dataset.segment_duration=1', 'generate.lm.gen_duration=1',
+            'textual_inversion.tokens_num=2', *extra]
+
+
+def test_prep_chunks_encodes_once_and_reports(concepts_data, monkeypatch):
+    base, report = concepts_data
+    assert report.chunks == {'chiptune': 8, 'ambient': 8} and report.encoded == 16
+    assert sorted(report.skipped) == [str(base / 'raw' / 'ambient' / 'broken.wav'),
+                                      str(base / 'raw' / 'chiptune' / 'short.wav')]
+    assert 'too short' in report.skipped[str(base / 'raw' / 'chiptune' / 'short.wav')]
+    entries = json.loads((base / 'egs' / 'two' / 'metadata_train.json').read_text())
+    meta = json.loads((base / 'egs' / 'two' / 'metadata_concepts.json').read_text())
+    assert len(entries) == 16 and set(entries[0]) == {'audio_path', 'encoded_path', 'concept', 'track_id'}
+    assert meta['concepts'] == {'chiptune': {'tracks': 4, 'chunks': 8}, 'ambient': {'tracks': 4, 'chunks': 8}}
+    # One tensor per chunk, and it is that chunk's own codes (not the batch's).
+    from audiocraft.data.audio import audio_read
+
+    from od.models.compression import build_compression_model
+    codec = build_compression_model(meta['codec']['checkpoint'], meta['codec']['seed']).eval()
+    first, last = entries[0], entries[7]
+    for entry in (first, last):
+        tokens = torch.load(entry['encoded_path'], weights_only=True)
+        assert tokens.shape == (4, int(CHUNK * codec.frame_rate)) and tokens.dtype == torch.int16
+        wav, _ = audio_read(entry['audio_path'])
+        assert torch.equal(codec.encode(wav[None])[0][0].short(), tokens)
+    assert not torch.equal(torch.load(first['encoded_path']), torch.load(last['encoded_path']))
+    # Re-running encodes nothing (it does not even build the codec) and keeps the cached files.
+    stamp = {e['encoded_path']: os.stat(e['encoded_path']).st_mtime_ns for e in entries}
+    import od.models.compression
+
+    def no_codec(*args, **kwargs):
+        raise AssertionError("nothing to encode: the codec must not be built")
+    monkeypatch.setattr(od.models.compression, 'build_compression_model', no_codec)
+    again = prepare_concepts('two', base / 'raw', chunk_seconds=CHUNK, dataset_dir=base / 'dataset',
+                             egs_dir=base / 'egs', progress=False)
+    assert again.encoded == 0 and again.cached == 16 and len(again.skipped) == 2
+    assert all(os.stat(p).st_mtime_ns == t for p, t in stamp.items())
+
+
+def test_prep_cli_help():
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, '-m', 'od.data.concepts', '--help'], capture_output=True, text=True)
+    assert out.returncode == 0 and 'example: python -m od.data.concepts' in out.stdout
+
+
+def test_concept_tokens_rows_and_gradients(tiny_t5):
+    cond = registry.build_conditioner('t5_ti', 16, {'name': str(tiny_t5), 'concepts': ['8bit', 'choir'],
+                                                    'tokens_num': 3}, device='cpu')
+    table = cond.t5.get_input_embeddings().weight
+    assert cond.concept_embeds.shape == (6, table.shape[1])
+    assert cond.expand('calm <8bit> and <choir>, not <other>') == \
+        'calm <8bit_0> <8bit_1> <8bit_2> and <choir_0> <choir_1> <choir_2>, not <other>'
+    ids = cond.tokenize(['music in the style of <8bit>'])['input_ids'][0].tolist()
+    new = [i for i in ids if i >= cond.base_vocab]
+    assert new == [cond.base_vocab, cond.base_vocab + 1, cond.base_vocab + 2]
+    # Rows start near the mean row (noise = 0.1 std), not at a token's row.
+    assert (cond.concept_embeds - table.mean(0)).abs().max() < table.std() * 0.6
+    embeds, _ = cond(cond.tokenize(['<8bit>', '<choir>']))
+    assert not torch.allclose(embeds[0], embeds[1])
+    embeds.sum().backward()
+    assert cond.concept_embeds.grad is not None and cond.concept_embeds.grad.abs().sum() > 0
+    assert all(p.grad is None and not p.requires_grad for p in cond.t5.parameters())
+    assert sorted(n for n, _ in cond.named_parameters()) == ['concept_embeds', 'output_proj.bias', 'output_proj.weight']
+
+
+def test_training_moves_only_the_rows_and_never_encodes(tiny_t5, concepts_data, tmp_path):
+    base, _ = concepts_data
+    solver = build_solver(ti_args(tiny_t5, base / 'egs' / 'two', tmp_path / 'embeds', 'optim.epochs=1',
+                                  'optim.updates_per_epoch=3'))
+
+    def no_encoding(*args, **kwargs):
+        raise AssertionError("training must read cached tokens, not encode audio")
+    solver.compression_model.encode = no_encoding
+    named = dict(solver.model.named_parameters())
+    assert {n for n, p in named.items() if p.requires_grad} == \
+        {'condition_provider.conditioners.description.concept_embeds'}
+    assert [p for g in solver.optimizer.param_groups for p in g['params']] == \
+        [named['condition_provider.conditioners.description.concept_embeds']]
+    t5 = solver.ti_conditioner.t5
+    before = {n: p.detach().clone() for n, p in named.items()}
+    t5_before = {n: p.detach().clone() for n, p in t5.state_dict().items()}
+    solver.run_stage('train', solver.train)
+    moved = {n for n, p in named.items() if not torch.equal(p, before[n])}
+    assert moved == {'condition_provider.conditioners.description.concept_embeds'}
+    assert all(torch.equal(p, t5_before[n]) for n, p in t5.state_dict().items())
+    # Saved, then loaded into a model that never saw the concepts (a plain `t5` text conditioner).
+    path = solver.save_concepts()
+    assert path.name == 'epoch_001.pt' and path.parent.name == solver.xp.sig
+    from audiocraft.modules.conditioners import ConditioningProvider
+
+    from od.models.concepts import load_concepts
+    plain = registry.build_conditioner('t5', 16, {'name': str(tiny_t5), 'finetune': False}, device='cpu')
+    fresh = types.SimpleNamespace(condition_provider=ConditioningProvider({'description': plain}))
+    assert sorted(load_concepts(fresh, path)) == ['ambient', 'chiptune']
+    loaded = fresh.condition_provider.conditioners['description']
+    assert torch.equal(loaded.concept_rows()['chiptune'], solver.ti_conditioner.concept_rows()['chiptune'])
+    assert loaded.tokenize(['<ambient>'])['input_ids'].max() >= loaded.base_vocab
+    assert loaded.output_proj is plain.output_proj  # the model's own projection, not a copy
+    from od.generate import use_concepts
+    with pytest.raises(ValueError, match=r'uses <choir> but no --concepts file defines it'):
+        use_concepts(fresh, [path], 'a piece in the style of <chiptune> and <choir>')
+    # Tokens written by another codec are refused.
+    with torch.no_grad():
+        next(solver.compression_model.parameters()).add_(1e-3)
+    with pytest.raises(ValueError, match='encoded by another codec'):
+        solver.check_codec()
+
+
+
+
+def test_app_learns_concepts_and_generates(tiny_t5, concepts_data, pretrained, tmp_path):
+    """`python -m od.app` on 127.0.0.1, driven through its API with gradio_client: one epoch of
+    textual inversion on the pretrained LM, after which generations prompted with each concept
+    are recognised as that concept far above chance (0.5); then generate with the saved rows."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from gradio_client import Client
+
+    from .conftest import ROOT, dora_env, kill_group
+    base, _ = concepts_data
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
+    log = open(tmp_path / 'app.log', 'w')
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'od.app', '--dataset', str(base / 'egs' / 'two'), '--embeds', str(tmp_path / 'embeds'),
+         '--port', str(port), 'solver=musicgen/textual_inversion_debug', f'conditioners.description.t5_ti.name={tiny_t5}',
+         'dataset.num_workers=0', 'dataset.segment_duration=1', 'generate.lm.gen_duration=1',
+         'textual_inversion.eval_samples=32', f'continue_from={pretrained}', 'generate.every=0',
+         'generate.audio.strategy=peak'],
+        cwd=ROOT, env=dora_env(tmp_path / 'dora'), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 240
+        while True:
+            assert proc.poll() is None and time.time() < deadline, (tmp_path / 'app.log').read_text()[-3000:]
+            try:
+                client = Client(f'http://127.0.0.1:{port}/', verbose=False)
+                break
+            except Exception:
+                time.sleep(1)
+        started = client.predict(['chiptune', 'ambient'], 2, 0.05, 1, TI_UPDATES, 8, api_name='/start')
+        assert 'Training chiptune, ambient in XP' in started
+        while True:
+            line, loss, metrics = client.predict(api_name='/status')
+            if not line.startswith('Training'):
+                break
+            assert time.time() < deadline, "training did not finish in time"
+            time.sleep(2)
+        assert line == 'Finished: 1 epoch(s).', line
+        assert 'train/ce' in str(loss) and 'evaluate/concept_accuracy' in str(metrics)
+        history = json.loads(next((tmp_path / 'dora' / 'xps').glob('*/history.json')).read_text())
+        accuracy = history[-1]['evaluate']
+        print('concept accuracy after textual inversion:', accuracy)
+        # 32 generations per concept, chance 0.5. The initial rows give 1.0 / 0.0 (every generation
+        # lands in one concept): learned rows must be above chance overall without a collapsed concept.
+        assert accuracy['concept_accuracy'] >= 0.6, accuracy
+        assert min(accuracy['acc_chiptune'], accuracy['acc_ambient']) >= 0.4, accuracy
+        files = client.predict(api_name='/refresh')  # the Dropdown update: new choices, first selected
+        files = files.get('value', files.get('choices')) if isinstance(files, dict) else files
+        files = files if isinstance(files, list) else [files]
+        print('refresh ->', files)
+        assert files and files[0].endswith('.pt')
+        audio, message = client.predict(files, 'music in the style of <chiptune>', 1.0, api_name='/generate')
+        assert message == 'Generated.' and Path(audio).stat().st_size > 1000
+        assert client.predict(api_name='/stop') == 'Nothing was training.'
+        # The same rows through `python -m od.generate --concepts`, on the XP's model.
+        checkpoint = next((tmp_path / 'dora' / 'xps').glob('*/checkpoint.th'))
+        out = subprocess.run([sys.executable, '-m', 'od.generate', 'music in the style of <ambient>',
+                              '--model', str(checkpoint), '--concepts', str(tmp_path / 'embeds' / files[0]),
+                              '--duration', '1', '--output', str(tmp_path / 'ambient.wav')],
+                             cwd=ROOT, env=dora_env(tmp_path / 'dora'), capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr[-3000:]
+        assert (tmp_path / 'ambient.wav').stat().st_size > 1000
+    finally:
+        kill_group(proc)
+        log.close()
