@@ -33,13 +33,15 @@ COMPOSED = {
     'augmentations': [['solver=musicgen/debug', f'augmentations={a}'] for a in group_options('augmentations')],
     'solver/musicgen/evaluation': [['solver=musicgen/debug', f'solver/musicgen/evaluation={e}']
                                    for e in group_options('solver/musicgen/evaluation')],
+    'dset/concepts': [[f'solver=musicgen/{s}', f'dset=concepts/{d}'] for d in group_options('dset/concepts')
+                      for s in ('textual_inversion', 'textual_inversion_debug')],
 }
 
 
 @pytest.mark.parametrize('overrides', [o for opts in COMPOSED.values() for o in opts], ids=' '.join)
 def test_composes(overrides):
     xp = compose(*overrides)
-    assert xp.cfg.solver == 'musicgen'
+    assert xp.cfg.solver == ('textual_inversion' if 'textual_inversion' in overrides[0] else 'musicgen')
     assert xp.cfg.sample_rate == 32000
 
 
