@@ -8,7 +8,6 @@ change.
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import typing as tp
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..models.clap import ClapEncoder, embed_audio_files, get_clap, locate_clap
-from .fad import frechet_distance, gaussian_stats, load_stats, save_stats
+from .fad import files_digest, frechet_distance, gaussian_stats, load_stats, save_stats
 
 logger = logging.getLogger(__name__)
 Model = tp.Union[None, str, ClapEncoder]
@@ -29,18 +28,9 @@ def check_clap(model: tp.Optional[str] = None) -> None:
         get_clap(model)     # full check (tokenizer vocab, weights match); cached for later use
 
 
-def _files_key(tag: str, files: tp.Sequence[str]) -> str:
-    """Identifies a reference set: model tag + the sorted resolved paths with size and mtime."""
-    h = hashlib.sha1(tag.encode())
-    for f in sorted(str(Path(p).resolve()) for p in files):
-        stat = Path(f).stat() if Path(f).exists() else None
-        h.update(f"{f}:{stat.st_size if stat else -1}:{stat.st_mtime_ns if stat else -1}".encode())
-    return h.hexdigest()
-
-
 def _reference_stats(files: tp.Sequence[str], encoder: ClapEncoder, stats_cache: tp.Optional[Path],
                      progress: bool) -> tp.Tuple[np.ndarray, np.ndarray, int]:
-    key = _files_key(encoder.tag, files)
+    key = files_digest(encoder.tag, files)  # the set a cached file must match
     if stats_cache is not None and Path(stats_cache).exists():
         try:
             with np.load(stats_cache) as data:

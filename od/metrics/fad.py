@@ -79,18 +79,21 @@ def fad_from_embeddings(a: np.ndarray, b: np.ndarray) -> float:
     return frechet_distance(*gaussian_stats(a), *gaussian_stats(b))
 
 
-def stats_cache_path(cache_dir: tp.Optional[tp.Union[str, Path]], model: str,
-                     files: tp.Sequence[str], *models: tp.Union[str, Path]) -> tp.Optional[Path]:
-    """Where the statistics of `files` under an embedding model are cached (None: no cache).
-
-    The key hashes each file's path, size and mtime plus the model files' (or names'), so an
-    edited reference set or another checkpoint never reuses stale statistics.
-    """
-    if cache_dir is None:
-        return None
+def files_digest(model: str, files: tp.Sequence[str], *models: tp.Union[str, Path]) -> str:
+    """Hash of an embedding model and a file set: each file's resolved path, size and mtime, plus
+    the model files' (or names'), so an edited set or another checkpoint never matches."""
     digest = hashlib.sha1(model.encode())
     for item in [*sorted(str(Path(f).resolve()) for f in files), *map(str, models)]:
         path = Path(item)
         stat = path.stat() if path.exists() else None
         digest.update(f'{item}|{stat.st_size if stat else ""}|{stat.st_mtime_ns if stat else ""}\n'.encode())
-    return Path(cache_dir) / f'{model}_{len(files)}files_{digest.hexdigest()[:16]}.npz'
+    return digest.hexdigest()
+
+
+def stats_cache_path(cache_dir: tp.Optional[tp.Union[str, Path]], model: str,
+                     files: tp.Sequence[str], *models: tp.Union[str, Path]) -> tp.Optional[Path]:
+    """Where the statistics of `files` under an embedding model are cached (None: no cache),
+    named by `files_digest`, so stale statistics are never reused."""
+    if cache_dir is None:
+        return None
+    return Path(cache_dir) / f'{model}_{len(files)}files_{files_digest(model, files, *models)[:16]}.npz'
