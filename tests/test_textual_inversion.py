@@ -171,6 +171,98 @@ def test_training_moves_only_the_rows_and_never_encodes(tiny_t5, concepts_data, 
 
 
 
+def test_clap_metrics_are_monitored_per_concept(tiny_t5, concepts_data, tmp_path, monkeypatch):
+    """`textual_inversion.metrics=[fad_clap,clap_score]`: every evaluate stage scores each concept's
+    generations against that concept's reference chunks with CLAP; the figures reach history.json,
+    tensorboard and best.pt (chosen here by the lowest FAD_CLAP)."""
+    import shutil
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from od.metrics import suite
+    from od.metrics.clap import fad_clap
+    from od.models.tiny import write_tiny_clap
+    base, _ = concepts_data
+    clap = write_tiny_clap(tmp_path / 'clap')
+    calls = []
+    compute = suite.compute_metrics
+
+    def spy(names, reference, generated, texts, options):  # keep what was scored, then score it
+        kept = tmp_path / 'scored' / str(len(calls))
+        kept.mkdir(parents=True)
+        calls.append((list(reference), [shutil.copy(g, kept) for g in generated], list(texts)))
+        return compute(names, reference, generated, texts, options)
+    monkeypatch.setattr(suite, 'compute_metrics', spy)
+    solver = build_solver(ti_args(tiny_t5, base / 'egs' / 'two', tmp_path / 'embeds', 'optim.epochs=1',
+                                  'optim.updates_per_epoch=2', 'evaluate.every=1', 'textual_inversion.eval_samples=3',
+                                  'textual_inversion.metrics=[fad_clap,clap_score]',
+                                  f'textual_inversion.clap_model={clap}',
+                                  'textual_inversion.best_metric=evaluate/fad_clap', 'textual_inversion.best_mode=min'))
+    solver.run_epoch()
+    solver.commit()
+    metrics = json.loads((Path(solver.xp.folder) / 'history.json').read_text())[-1]['evaluate']
+    print('evaluate:', metrics)
+    assert sorted(c[2][0] for c in calls) == ['music in the style of ambient', 'music in the style of chiptune']
+    entries = json.loads((base / 'egs' / 'two' / 'metadata_train.json').read_text())
+    for reference, generated, texts in calls:
+        concept = texts[0].rsplit(' ', 1)[-1]
+        assert sorted(reference) == sorted(e['audio_path'] for e in entries if e['concept'] == concept)
+        assert len(generated) == 3 and texts == [f'music in the style of {concept}'] * 3
+        direct = fad_clap(reference, generated, str(clap), progress=False)['fad_clap']
+        assert metrics[f'fad_clap_{concept}'] == pytest.approx(direct, rel=1e-4, abs=1e-6)
+        assert -1 <= metrics[f'clap_score_{concept}'] <= 1
+    for name in ('fad_clap', 'clap_score'):
+        assert metrics[name] == pytest.approx((metrics[f'{name}_chiptune'] + metrics[f'{name}_ambient']) / 2)
+    events = EventAccumulator(str(Path(solver.xp.folder) / 'tensorboard')).Reload()
+    tags = set(events.Tags()['scalars'])
+    assert {'evaluate/fad_clap', 'evaluate/clap_score', 'evaluate/fad_clap_ambient',
+            'evaluate/concept_accuracy', 'train/ce'} <= tags, tags
+    assert events.Scalars('evaluate/fad_clap')[-1].value == pytest.approx(metrics['fad_clap'], rel=1e-5)
+    best = torch.load(solver.embeds_folder() / 'best.pt', weights_only=False)
+    assert best['metrics']['evaluate/fad_clap'] == pytest.approx(metrics['fad_clap'])
+
+
+def test_checkpoint_keeps_only_the_rows_and_names_its_base(tiny_t5, concepts_data, pretrained, tmp_path):
+    """checkpoint.th of a textual-inversion XP holds the trained rows, not a second copy of the
+    frozen LM; resume, `od.models.load` and `continue_from` fill the rest from the base, and a base
+    that changed or vanished is refused with what to do."""
+    import shutil
+
+    from od.models import load
+    from od.models.frozen_base import FROZEN_BASE
+    base_file = tmp_path / 'base' / 'checkpoint.th'
+    base_file.parent.mkdir()
+    shutil.copy(pretrained, base_file)
+    args = ti_args(tiny_t5, concepts_data[0] / 'egs' / 'two', tmp_path / 'embeds', f'continue_from={base_file}', 'optim.epochs=2', 'optim.updates_per_epoch=2')
+    solver = build_solver(args)
+    solver.restore()
+    solver.run_epoch()
+    solver.commit()
+    rows = 'condition_provider.conditioners.description.concept_embeds'
+    saved = torch.load(solver.checkpoint_path(), weights_only=True)
+    assert set(saved['model']) == set(saved['best_state']['model']) == {rows}
+    assert saved[FROZEN_BASE]['source'] == str(base_file.resolve())
+    size, base_size = solver.checkpoint_path().stat().st_size, base_file.stat().st_size
+    print(f'checkpoint.th {size} bytes vs {base_size} for the frozen base')
+    assert size * 20 < base_size
+    trained = {k: v.clone() for k, v in solver.model.state_dict().items()}
+    # The loader gives the LM the solver had: frozen tensors from the base, rows from the XP.
+    lm = load(str(solver.checkpoint_path()), device='cpu').lm
+    assert all(torch.equal(v, trained[k]) for k, v in lm.state_dict().items())
+    # Resume: a new process of the same XP continues from epoch 1 with the same weights.
+    again = build_solver(args)
+    assert again.restore() and again.epoch == 2
+    assert all(torch.equal(v, trained[k]) for k, v in again.model.state_dict().items())
+    # A base that changed since is refused; one that is gone is named.
+    state = torch.load(base_file, weights_only=True)
+    next(v for k, v in state['best_state']['model'].items() if k != rows).add_(1e-3)
+    torch.save(state, base_file)
+    with pytest.raises(ValueError, match='has changed since these rows were trained'):
+        load(str(solver.checkpoint_path()), device='cpu')
+    base_file.unlink()
+    with pytest.raises(FileNotFoundError, match=f'the frozen LM comes from {base_file}'):
+        load(str(solver.checkpoint_path()), device='cpu')
+
 
 def test_app_learns_concepts_and_generates(tiny_t5, concepts_data, pretrained, tmp_path):
     """`python -m od.app` on 127.0.0.1, driven through its API with gradio_client: one epoch of

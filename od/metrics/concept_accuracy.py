@@ -7,7 +7,9 @@
    (`dora run solver=musicgen/textual_inversion_debug continue_from=...`);
 3. the solver's own evaluation (generate from "music in the style of <concept>", nearest
    centroid on code histograms against each concept's cached tokens) is run with the initial
-   rows (baseline) and with the learned `best.pt`.
+   rows (baseline) and with the learned `best.pt`; and, as the ceiling, with the plain words the
+   LM was pretrained on ("chiptune music"): rows that reach it steer the frozen LM as well as
+   the words it knows.
 
 Used by tests/test_textual_inversion.py and benchmarks/textual_inversion_ab.py.
 """
@@ -23,6 +25,8 @@ from pathlib import Path
 from ..environment import ROOT
 
 CONCEPTS = ('chiptune', 'ambient')
+PRETRAIN_TEMPLATES = ('{name} music', '{name}')  # what the LM learns before textual inversion
+WORD_PROMPT = PRETRAIN_TEMPLATES[0]
 
 
 def _dora(args: tp.Sequence[str], dora_dir: Path) -> None:
@@ -41,7 +45,7 @@ def pretrain_text_lm(egs: Path, t5: Path, updates: int, segment: float = 1.0) ->
     from .. import train
     args = ['solver=musicgen/textual_inversion_debug', f'datasource.train={egs}',
             f'conditioners.description.t5_ti.name={t5}', 'trainable=all', 'label=pretrain',
-            "textual_inversion.templates=['{name} music','{name}']", f'optim.updates_per_epoch={updates}',
+            f"textual_inversion.templates=[{','.join(repr(t) for t in PRETRAIN_TEMPLATES)}]", f'optim.updates_per_epoch={updates}',
             'optim.lr=3e-3', 'classifier_free_guidance.training_dropout=0.2', 'optim.epochs=1',
             'dataset.num_workers=0', f'dataset.segment_duration={segment}']
     threads = torch.get_num_threads()
@@ -95,15 +99,15 @@ def learn_and_measure(work: Path, pretrain_updates: int = 60, ti_updates: int = 
     finally:
         train.main.dora.dir = previous
     best = solver.embeds_folder() / 'best.pt'
+    solver.model.eval()
     cond = solver.ti_conditioner
     for concept, rows in solver.initial_rows.items():
         cond.add_concept(concept, rows=rows)
-    torch.manual_seed(0)
-    baseline = solver.evaluate()
-    load_concepts(solver.model, best)
-    torch.manual_seed(0)
-    learned = solver.evaluate()
     out = {'chance': 1 / len(CONCEPTS), 'pretrain_seconds': pretrain_s, 'ti_seconds': ti_s, 'best': str(best)}
-    out.update({f'baseline_{k}': v for k, v in baseline.items()})
-    out.update({f'learned_{k}': v for k, v in learned.items()})
+    for name, prompt in (('baseline', None), ('words', WORD_PROMPT), ('learned', None)):
+        if name == 'learned':
+            load_concepts(solver.model, best)
+        torch.manual_seed(0)
+        metrics, _ = solver.concept_accuracy(samples, prompt)
+        out.update({f'{name}_{k}': v for k, v in metrics.items()})
     return out

@@ -10,7 +10,9 @@ resume, DDP, tensorboard — is AudioCraft's):
   the optimizer; the codec that made the tokens is checked against the run's by fingerprint;
 - every epoch the rows are written to `<embeds_dir>/<dataset>/<xp sig>/epoch_<n>.pt`, plus
   `best.pt` by `textual_inversion.best_metric`; generate writes samples per concept and evaluate
-  reports how often generations are recognised as their concept (+ optional FAD/CLAP metrics).
+  reports how often generations are recognised as their concept (+ optional FAD/CLAP metrics);
+- the XP's `checkpoint.th` (resume, export, `od.models.load`) holds only the trained rows and
+  names its `continue_from` base for the frozen rest (od/models/frozen_base.py).
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from omegaconf import open_dict
 
 from ..data.concepts import read_manifests
 from ..models import concepts as concept_io
+from ..models import frozen_base
 from .musicgen import MusicGenSolver
 
 
@@ -108,6 +111,8 @@ class TextualInversionSolver(MusicGenSolver):
 
     def build_model(self) -> None:
         super().build_model()
+        self._continue_best_source_keys.append(frozen_base.FROZEN_BASE)  # kept for continue_from
+        self._frozen_meta: tp.Optional[tp.Tuple[str, str]] = None
         self.check_codec()
         self.ti_conditioner = self.model.condition_provider.conditioners[ti_attribute(self.cfg)]
         self.initial_rows = self.ti_conditioner.concept_rows()
@@ -128,7 +133,20 @@ class TextualInversionSolver(MusicGenSolver):
                 f"`python -m od.data.concepts ... --compression-model {self.cfg.compression_model_checkpoint} "
                 f"--seed {self.cfg.seed}`.")
 
+    def state_dict(self) -> dict:
+        """Only the trained rows of the LM (model and best state) when there is a base to name."""
+        state = super().state_dict()
+        if not self.cfg.continue_from:  # rows on a random LM: nothing to point at, keep it whole
+            return state
+        trained = {n for n, p in self.model.named_parameters() if p.requires_grad}
+        if self._frozen_meta is None:  # frozen tensors never change: one digest per run
+            model = {k: v.cpu() for k, v in self.model.state_dict().items()}
+            self._frozen_meta = (frozen_base.base_source(self.cfg.continue_from),
+                                 frozen_base.digest(model, [k for k in model if k not in trained]))
+        return frozen_base.strip(state, trained, *self._frozen_meta)
+
     def load_state_dict(self, state: dict) -> None:
+        state = frozen_base.fill(state)  # a trained-only checkpoint: frozen tensors from its base
         # A continue_from base may hold rows for other concepts or another tokens_num: those
         # are dropped, and this run's fresh rows are kept (see TextualInversionT5's load hook).
         name = f'condition_provider.conditioners.{ti_attribute(self.cfg)}.concept_embeds'
@@ -138,6 +156,7 @@ class TextualInversionSolver(MusicGenSolver):
             model = model.get('model', {}) if key != 'model' else model
             if name in model and model[name].shape != shape:
                 del model[name]
+        state.pop(frozen_base.FROZEN_BASE, None)
         super().load_state_dict(state)
 
     def train(self):
@@ -217,25 +236,34 @@ class TextualInversionSolver(MusicGenSolver):
 
     def evaluate(self) -> dict:
         """Concept accuracy of generations (nearest centroid on codes) + configured audio metrics."""
-        from ..metrics.conditioning_ab import class_centroids, classify
         self.model.eval()
         ti = self.cfg.textual_inversion
+        metrics, codes = self.concept_accuracy(ti.eval_samples)
+        if ti.metrics:
+            metrics.update(self.audio_metrics(codes))
+        return metrics
+
+    @torch.no_grad()
+    def concept_accuracy(self, per_concept: int, prompt: tp.Optional[str] = None
+                         ) -> tp.Tuple[tp.Dict[str, float], tp.Dict[str, torch.Tensor]]:
+        """How often generations from `prompt` (default: template 0) are recognised as their concept:
+        nearest centroid on code histograms, centroids from each concept's cached tokens.
+        Returns ({concept_accuracy, acc_<concept>...}, the generated codes per concept)."""
+        from ..metrics.conditioning_ab import class_centroids, classify
         by_concept: tp.Dict[str, tp.List[torch.Tensor]] = {}
         for entry in self.entries:
             by_concept.setdefault(entry['concept'], []).append(
                 torch.load(entry['encoded_path'], map_location='cpu', weights_only=True).long())
         card = self.compression_model.cardinality
         centroids = class_centroids(by_concept, card)
-        codes = self.generate_concept_codes(ti.eval_samples)
+        codes = self.generate_concept_codes(per_concept, prompt)
         labels = [c for c, t in codes.items() for _ in range(t.shape[0])]
         guesses = classify(torch.cat(list(codes.values())), centroids, card)
         metrics = {'concept_accuracy': sum(g == t for g, t in zip(guesses, labels)) / len(labels)}
         for concept in codes:  # share of <concept> generations recognised as that concept
             own = [g for g, t in zip(guesses, labels) if t == concept]
             metrics[f'acc_{concept}'] = sum(g == concept for g in own) / len(own)
-        if ti.metrics:
-            metrics.update(self.audio_metrics(codes))
-        return metrics
+        return metrics, codes
 
     def audio_metrics(self, codes: tp.Dict[str, torch.Tensor]) -> dict:
         """`textual_inversion.metrics` (e.g. [fad_clap, clap_score]) per concept, from od's metric suite:
