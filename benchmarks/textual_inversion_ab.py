@@ -7,7 +7,7 @@ are classified by nearest centroid on code histograms (centroids: each concept's
 tokens). Prints per-concept accuracies with the initial rows (baseline), the learned ones, and
 the plain words the LM was pretrained on ("chiptune music": the ceiling); chance is 0.5.
 
-    .venv/bin/python benchmarks/textual_inversion_ab.py --pretrain-updates 200 --ti-updates 300
+    .venv/bin/python benchmarks/textual_inversion_ab.py --pretrain-updates 400 --ti-updates 300
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
                                      epilog="example: benchmarks/textual_inversion_ab.py --ti-updates 300")
-    parser.add_argument('--pretrain-updates', type=int, default=200)
+    parser.add_argument('--pretrain-updates', type=int, default=400)
     parser.add_argument('--ti-updates', type=int, default=300)
     parser.add_argument('--lr', type=float, default=0.05)
     parser.add_argument('--tokens-num', type=int, default=2)

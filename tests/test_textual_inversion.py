@@ -16,7 +16,7 @@ from od.models.tiny import write_tiny_t5
 from .conftest import build_solver
 
 CHUNK = 2.0
-PRETRAIN_UPDATES = 200
+PRETRAIN_UPDATES = 400
 TI_UPDATES = 300
 
 
@@ -235,6 +235,7 @@ def test_checkpoint_keeps_only_the_rows_and_names_its_base(tiny_t5, concepts_dat
     shutil.copy(pretrained, base_file)
     args = ti_args(tiny_t5, concepts_data[0] / 'egs' / 'two', tmp_path / 'embeds', f'continue_from={base_file}', 'optim.epochs=2', 'optim.updates_per_epoch=2')
     solver = build_solver(args)
+    assert solver.state_dict()['model']  # as AudioCraft's run() does before restoring: still whole
     solver.restore()
     solver.run_epoch()
     solver.commit()
@@ -246,6 +247,7 @@ def test_checkpoint_keeps_only_the_rows_and_names_its_base(tiny_t5, concepts_dat
     print(f'checkpoint.th {size} bytes vs {base_size} for the frozen base')
     assert size * 20 < base_size
     trained = {k: v.clone() for k, v in solver.model.state_dict().items()}
+    assert set(solver.best_state.state_dict()['model']) == set(trained)  # the in-memory copy stays whole
     # The loader gives the LM the solver had: frozen tensors from the base, rows from the XP.
     lm = load(str(solver.checkpoint_path()), device='cpu').lm
     assert all(torch.equal(v, trained[k]) for k, v in lm.state_dict().items())
@@ -310,10 +312,9 @@ def test_app_learns_concepts_and_generates(tiny_t5, concepts_data, pretrained, t
         history = json.loads(next((tmp_path / 'dora' / 'xps').glob('*/history.json')).read_text())
         accuracy = history[-1]['evaluate']
         print('concept accuracy after textual inversion:', accuracy)
-        # 32 generations per concept, chance 0.5. The initial rows give 1.0 / 0.0 (every generation
-        # lands in one concept): learned rows must be above chance overall without a collapsed concept.
-        assert accuracy['concept_accuracy'] >= 0.6, accuracy
-        assert min(accuracy['acc_chiptune'], accuracy['acc_ambient']) >= 0.4, accuracy
+        # 32 generations per concept, chance 0.5. The initial rows send most generations to one
+        # concept (benchmark: 0.89 / 0.19); the learned rows reach what the plain words get (1.0).
+        assert min(accuracy['acc_chiptune'], accuracy['acc_ambient']) >= 0.8, accuracy
         files = client.predict(api_name='/refresh')  # the Dropdown update: new choices, first selected
         files = files.get('value', files.get('choices')) if isinstance(files, dict) else files
         files = files if isinstance(files, list) else [files]

@@ -1,15 +1,15 @@
 """Is a concept learned? Pretrain a tiny text-to-music LM, learn concept rows, classify generations.
 
-1. a tiny MusicGen with the tiny T5 learns "<name> music" -> that concept's audio from the cached
-   tokens (the TI solver with `trainable=all` and plain-word templates) — the stand-in for a
-   pretrained MusicGen that knows words for styles;
+1. a tiny MusicGen with the tiny T5 learns "music in the style of chiptune" (every TI template,
+   with the plain word) -> that concept's audio from the cached tokens (the TI solver with
+   `trainable=all`) — the stand-in for a pretrained MusicGen that knows words for styles;
 2. textual inversion learns new `<concept>` rows with that LM frozen
    (`dora run solver=musicgen/textual_inversion_debug continue_from=...`);
 3. the solver's own evaluation (generate from "music in the style of <concept>", nearest
    centroid on code histograms against each concept's cached tokens) is run with the initial
-   rows (baseline) and with the learned `best.pt`; and, as the ceiling, with the plain words the
-   LM was pretrained on ("chiptune music"): rows that reach it steer the frozen LM as well as
-   the words it knows.
+   rows (baseline) and with the learned `best.pt`; and, as the ceiling, with the plain word
+   the LM was pretrained on ("music in the style of chiptune"): rows that reach it steer the
+   frozen LM as well as the word it knows.
 
 Used by tests/test_textual_inversion.py and benchmarks/textual_inversion_ab.py.
 """
@@ -25,8 +25,14 @@ from pathlib import Path
 from ..environment import ROOT
 
 CONCEPTS = ('chiptune', 'ambient')
-PRETRAIN_TEMPLATES = ('{name} music', '{name}')  # what the LM learns before textual inversion
-WORD_PROMPT = PRETRAIN_TEMPLATES[0]
+
+
+def word_templates() -> tp.List[str]:
+    """The textual-inversion prompt templates with the plain word in place of the concept tokens
+    ("music in the style of chiptune"): what the stand-in for a pretrained MusicGen learns."""
+    from omegaconf import OmegaConf
+    cfg = OmegaConf.load(ROOT / 'config' / 'solver' / 'musicgen' / 'textual_inversion.yaml')
+    return [t.replace('{concept}', '{name}') for t in cfg.textual_inversion.templates]
 
 
 def _dora(args: tp.Sequence[str], dora_dir: Path) -> None:
@@ -39,13 +45,14 @@ def _dora(args: tp.Sequence[str], dora_dir: Path) -> None:
 
 
 def pretrain_text_lm(egs: Path, t5: Path, updates: int, segment: float = 1.0) -> Path:
-    """Train a whole tiny LM on "<name> music" prompts in this process; returns its checkpoint."""
+    """Train a whole tiny LM on plain-word prompts in this process; returns its checkpoint."""
     import torch
 
     from .. import train
     args = ['solver=musicgen/textual_inversion_debug', f'datasource.train={egs}',
             f'conditioners.description.t5_ti.name={t5}', 'trainable=all', 'label=pretrain',
-            f"textual_inversion.templates=[{','.join(repr(t) for t in PRETRAIN_TEMPLATES)}]", f'optim.updates_per_epoch={updates}',
+            f"textual_inversion.templates=[{','.join(repr(t) for t in word_templates())}]",
+            f'optim.updates_per_epoch={updates}',
             'optim.lr=3e-3', 'classifier_free_guidance.training_dropout=0.2', 'optim.epochs=1',
             'dataset.num_workers=0', f'dataset.segment_duration={segment}']
     threads = torch.get_num_threads()
@@ -104,7 +111,7 @@ def learn_and_measure(work: Path, pretrain_updates: int = 60, ti_updates: int = 
     for concept, rows in solver.initial_rows.items():
         cond.add_concept(concept, rows=rows)
     out = {'chance': 1 / len(CONCEPTS), 'pretrain_seconds': pretrain_s, 'ti_seconds': ti_s, 'best': str(best)}
-    for name, prompt in (('baseline', None), ('words', WORD_PROMPT), ('learned', None)):
+    for name, prompt in (('baseline', None), ('words', word_templates()[0]), ('learned', None)):
         if name == 'learned':
             load_concepts(solver.model, best)
         torch.manual_seed(0)

@@ -43,11 +43,15 @@ def base_source(continue_from: str) -> str:
 
 def strip(state: dict, trained: tp.Collection[str], source: str, frozen_digest: str) -> dict:
     """A solver state whose `model` and `best_state.model` keep only `trained` tensors."""
-    state = dict(state)
-    for holder in (state, state.get('best_state') or {}):
-        if isinstance(holder.get('model'), dict):
-            holder['model'] = {k: v for k, v in holder['model'].items() if k in trained}
-    state[FROZEN_BASE] = {'source': source, 'digest': frozen_digest}
+    def keep(model: dict) -> dict:
+        return {k: v for k, v in model.items() if k in trained}
+    # New dicts all the way down: the solver's own (e.g. its best-state copy) must stay whole.
+    state = {**state, FROZEN_BASE: {'source': source, 'digest': frozen_digest}}
+    if isinstance(state.get('model'), dict):
+        state['model'] = keep(state['model'])
+    best = state.get('best_state')
+    if isinstance(best, dict) and isinstance(best.get('model'), dict):
+        state['best_state'] = {**best, 'model': keep(best['model'])}
     return state
 
 

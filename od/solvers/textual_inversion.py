@@ -134,19 +134,25 @@ class TextualInversionSolver(MusicGenSolver):
                 f"--seed {self.cfg.seed}`.")
 
     def state_dict(self) -> dict:
-        """Only the trained rows of the LM (model and best state) when there is a base to name."""
+        """Only the trained rows of the LM (model and best state) once the frozen base is known."""
         state = super().state_dict()
-        if not self.cfg.continue_from:  # rows on a random LM: nothing to point at, keep it whole
+        if self._frozen_meta is None:  # no base loaded (yet): rows on a random LM stay whole
             return state
         trained = {n for n, p in self.model.named_parameters() if p.requires_grad}
-        if self._frozen_meta is None:  # frozen tensors never change: one digest per run
-            model = {k: v.cpu() for k, v in self.model.state_dict().items()}
-            self._frozen_meta = (frozen_base.base_source(self.cfg.continue_from),
-                                 frozen_base.digest(model, [k for k in model if k not in trained]))
         return frozen_base.strip(state, trained, *self._frozen_meta)
 
     def load_state_dict(self, state: dict) -> None:
+        meta = state.get(frozen_base.FROZEN_BASE)
         state = frozen_base.fill(state)  # a trained-only checkpoint: frozen tensors from its base
+        best = (state.get('best_state') or {}).get('model')
+        if meta:
+            self._frozen_meta = (meta['source'], meta['digest'])
+        elif self.cfg.continue_from and 'model' not in state and isinstance(best, dict):
+            # The continue_from base itself (AudioCraft passes only its best state): name it,
+            # with a digest of what stays frozen, for every checkpoint this run writes.
+            trained = {n for n, p in self.model.named_parameters() if p.requires_grad}
+            self._frozen_meta = (frozen_base.base_source(self.cfg.continue_from),
+                                 frozen_base.digest(best, [k for k in best if k not in trained]))
         # A continue_from base may hold rows for other concepts or another tokens_num: those
         # are dropped, and this run's fresh rows are kept (see TextualInversionT5's load hook).
         name = f'condition_provider.conditioners.{ti_attribute(self.cfg)}.concept_embeds'
