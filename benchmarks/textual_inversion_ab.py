@@ -1,11 +1,12 @@
 """Is a concept learned? Textual inversion on two synthetic concepts, generations classified.
 
-A tiny text-to-music MusicGen is pretrained on "chiptune music" / "ambient music" prompts, then
+A tiny text-to-music MusicGen is pretrained on the textual-inversion templates with the plain
+words ("music in the style of chiptune" / "... ambient"), then
 textual inversion learns `<chiptune>` and `<ambient>` rows with that LM frozen (`dora run
 solver=musicgen/textual_inversion_debug`). Generations from "music in the style of <concept>"
 are classified by nearest centroid on code histograms (centroids: each concept's cached
 tokens). Prints per-concept accuracies with the initial rows (baseline), the learned ones, and
-the plain words the LM was pretrained on ("chiptune music": the ceiling); chance is 0.5.
+the plain words the LM was pretrained on (the ceiling); chance is 0.5.
 
     .venv/bin/python benchmarks/textual_inversion_ab.py --pretrain-updates 400 --ti-updates 300
 """
