@@ -220,6 +220,11 @@ def test_clap_metrics_are_monitored_per_concept(tiny_t5, concepts_data, tmp_path
     assert events.Scalars('evaluate/fad_clap')[-1].value == pytest.approx(metrics['fad_clap'], rel=1e-5)
     best = torch.load(solver.embeds_folder() / 'best.pt', weights_only=False)
     assert best['metrics']['evaluate/fad_clap'] == pytest.approx(metrics['fad_clap'])
+    # Without CLAP weights the run stops at start-up, naming the files and the way to train without.
+    from od.environment import MissingWeightsError
+    with pytest.raises(MissingWeightsError, match=r"(?s)missing-clap.*'textual_inversion.metrics=\[\]' trains without"):
+        build_solver(ti_args(tiny_t5, base / 'egs' / 'two', tmp_path / 'embeds', 'textual_inversion.metrics=[fad_clap]',
+                             f'textual_inversion.clap_model={tmp_path / "missing-clap"}'))
 
 
 def test_checkpoint_keeps_only_the_rows_and_names_its_base(tiny_t5, concepts_data, pretrained, tmp_path):

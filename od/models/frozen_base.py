@@ -3,7 +3,7 @@
 Textual inversion trains a few hundred numbers of a 300 M+ parameter LM. Writing the whole LM
 (twice: model and best_state) every epoch would cost gigabytes per XP and per sweep point, for
 weights that are bit-identical to the `continue_from` checkpoint the run started from. So the
-solver writes only the trained tensors plus `FROZEN_BASE = {'source', 'digest', 'keys'}`, and
+solver writes only the trained tensors plus `state[FROZEN_BASE] = {'source', 'digest'}`, and
 every reader (resume, `continue_from` of another XP, `od.models.load`, `od.export`) fills the
 other tensors back from `source`. The digest is taken over the frozen tensors, so a base that
 has since changed is refused instead of silently paired with rows it never saw.

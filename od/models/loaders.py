@@ -90,8 +90,9 @@ def read_model_files(path: Path) -> tp.Tuple[dict, dict, tp.Optional[dict]]:
     """
     import torch
     from omegaconf import OmegaConf
-    file = path / LM_FILE if path.is_dir() else path
+
     from . import frozen_base
+    file = path / LM_FILE if path.is_dir() else path
     pkg = _torch_load(file)
     if isinstance(pkg, dict) and frozen_base.FROZEN_BASE in pkg:
         pkg = frozen_base.fill(pkg)     # trained rows only (textual inversion): add the frozen base

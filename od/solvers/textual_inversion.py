@@ -118,8 +118,13 @@ class TextualInversionSolver(MusicGenSolver):
         self.initial_rows = self.ti_conditioner.concept_rows()
         metrics = list(self.cfg.textual_inversion.metrics or [])
         if metrics:  # missing weights or environment: fail now, not at the first evaluation
+            from ..environment import MissingWeightsError
             suite = self._metric_suite()
-            suite.check_metrics(metrics, suite.MetricOptions(clap_model=self.cfg.textual_inversion.get('clap_model')))
+            try:
+                suite.check_metrics(metrics, suite.MetricOptions(clap_model=self.cfg.textual_inversion.get('clap_model')))
+            except MissingWeightsError as exc:
+                raise MissingWeightsError(f"{exc}\n(textual_inversion.metrics={metrics} monitors each concept with "
+                                          "them; 'textual_inversion.metrics=[]' trains without.)") from exc
 
     def check_codec(self) -> None:
         """Refuse tokens that another codec wrote (they would teach the LM nonsense)."""
