@@ -3,9 +3,11 @@
 Both runs use the same solver, model, data and batch (solver=musicgen/textual_inversion_debug,
 tiny T5, two synthetic concepts); only `trainable` differs: `[concept_embeds]` (od) or `all`
 (seed 000 kept the whole MusicGen LM trainable next to the new rows). Each runs in its own
-process and reports: mean training-step time, the training state actually allocated after a
-step (gradients + optimizer state tensors), and the process's peak RSS growth during training
-(on CUDA: torch.cuda.max_memory_allocated). Prints ratios seed000 / od.
+process, continuing from the same base LM, and reports: mean training-step time, the training
+state actually allocated after a step (gradients + optimizer state tensors), the process's peak
+RSS growth during training (on CUDA: torch.cuda.max_memory_allocated), and the bytes of the
+checkpoint each would write per epoch (od's keeps only the trained rows and names the base).
+Prints ratios seed000 / od.
 
     .venv/bin/python benchmarks/textual_inversion_cost.py --steps 20
     .venv/bin/python benchmarks/textual_inversion_cost.py --scale small   # a 300M-parameter LM
@@ -13,6 +15,7 @@ step (gradients + optimizer state tensors), and the process's peak RSS growth du
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import resource
 import subprocess
@@ -24,19 +27,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def measure(work: Path, trainable: str, steps: int, scale: str, device: str) -> dict:
+def solver_args(work: Path, trainable: str, steps: int, scale: str, device: str) -> list:
+    return ['solver=musicgen/textual_inversion_debug', f'datasource.train={work}/egs/concepts',
+            f'conditioners.description.t5_ti.name={work}/tiny-t5', f'trainable={trainable}',
+            f'model/lm/model_scale={scale}', 'dataset.num_workers=0', 'dataset.segment_duration=2',
+            'dataset.batch_size=8', f'optim.updates_per_epoch={steps + 2}',
+            f'textual_inversion.embeds_dir={work}/embeds', f'device={device}']
+
+
+def measure(work: Path, trainable: str, steps: int, scale: str, device: str, base: str) -> dict:
     import torch
 
     from od import environment
     environment.setup()
     from od import train
     torch.set_num_threads(1)  # same for both settings; tiny matrices do not gain from more
-    args = ['solver=musicgen/textual_inversion_debug', f'datasource.train={work}/egs/concepts',
-            f'conditioners.description.t5_ti.name={work}/tiny-t5', f'trainable={trainable}',
-            f'model/lm/model_scale={scale}', 'dataset.num_workers=0', 'dataset.segment_duration=2',
-            'dataset.batch_size=8', f'optim.updates_per_epoch={steps + 2}', f'textual_inversion.embeds_dir={work}/embeds',
-            f'device={device}']
-    solver = train.build_solver(args)
+    train.main.dora.dir = work / 'xps'
+    solver = train.build_solver(solver_args(work, trainable, steps, scale, device) + [f'continue_from={base}'])
+    solver.restore()  # the base LM, as `dora run ... continue_from=` loads it
     solver.model.train()
     batches = iter(solver.dataloaders['train'])
     solver._current_stage = 'train'  # flashy's stage flag: run_step then does backward + optimizer step
@@ -58,9 +66,23 @@ def measure(work: Path, trainable: str, steps: int, scale: str, device: str) -> 
     trainable_n = sum(p.numel() for p in params if p.requires_grad)
     peak = (torch.cuda.max_memory_allocated() if device == 'cuda'
             else (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) * 1024)
+    checkpoint = io.BytesIO()
+    torch.save(solver.state_dict(), checkpoint)  # what commit() writes to checkpoint.th every epoch
     return {'step_s': sum(times) / len(times), 'train_state_bytes': grads + optim_state,
-            'peak_bytes': peak, 'trainable_params': trainable_n,
+            'peak_bytes': peak, 'trainable_params': trainable_n, 'checkpoint_bytes': checkpoint.tell(),
             'total_params': sum(p.numel() for p in params)}
+
+
+def base_checkpoint(work: Path, scale: str, device: str) -> Path:
+    """A base LM checkpoint of this scale (random weights: only its size matters here)."""
+    from od import environment
+    environment.setup()
+    from od import train
+    train.main.dora.dir = work / 'xps'
+    solver = train.build_solver(solver_args(work, 'all', 0, scale, device) + ['label=base'])
+    if not solver.checkpoint_path().exists():
+        solver.save_checkpoints()
+    return solver.checkpoint_path()
 
 
 def prepare(work: Path) -> None:
@@ -83,16 +105,19 @@ def main() -> int:
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--work', default=None)
     parser.add_argument('--one', default=None, help=argparse.SUPPRESS)  # child process: one setting
+    parser.add_argument('--base', default=None, help=argparse.SUPPRESS)  # child: the base checkpoint
     args = parser.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix='od-ti-cost-'))
     if args.one:
-        print(json.dumps(measure(work, args.one, args.steps, args.scale, args.device)))
+        print(json.dumps(measure(work, args.one, args.steps, args.scale, args.device, args.base)))
         return 0
     prepare(work)
+    base = base_checkpoint(work, args.scale, args.device)  # built here, so no child's peak includes it
     results = {}
     for name, trainable in (('od', '[concept_embeds]'), ('seed000', 'all')):
         proc = subprocess.run([sys.executable, __file__, '--one', trainable, '--steps', str(args.steps),
-                               '--scale', args.scale, '--device', args.device, '--work', str(work)],
+                               '--scale', args.scale, '--device', args.device, '--work', str(work),
+                               '--base', str(base)],
                               capture_output=True, text=True, cwd=ROOT)
         if proc.returncode:
             raise RuntimeError(proc.stderr[-3000:])
@@ -101,9 +126,11 @@ def main() -> int:
     for name, r in results.items():
         print(f"{name:8s} trainable {r['trainable_params']:>10,d} of {r['total_params']:,d} params | step "
               f"{1000 * r['step_s']:.1f} ms | grads+optimizer state {r['train_state_bytes'] / 2**20:.2f} MiB | "
-              f"peak {'CUDA' if args.device == 'cuda' else 'RSS growth'} {r['peak_bytes'] / 2**20:.1f} MiB")
+              f"peak {'CUDA' if args.device == 'cuda' else 'RSS growth'} {r['peak_bytes'] / 2**20:.1f} MiB | "
+              f"checkpoint {r['checkpoint_bytes'] / 2**20:.3f} MiB")
     print(f"ratios seed000/od ({args.scale} LM, {args.device}): step time {seed['step_s'] / od['step_s']:.2f}x | "
           f"training state {seed['train_state_bytes'] / max(od['train_state_bytes'], 1):.0f}x | "
+          f"checkpoint {seed['checkpoint_bytes'] / od['checkpoint_bytes']:.0f}x | "
           + (f"peak memory {seed['peak_bytes'] / od['peak_bytes']:.2f}x" if od['peak_bytes'] > 0 else
              "peak memory: od's training adds nothing measurable to the process RSS"))
     return 0

@@ -29,7 +29,7 @@ import torch
 from ..data.cache import EmbeddingCache
 from ..models.clap import get_clap, read_audio
 from ..registry import register_conditioner
-from .media_tokens import MediaTokenConditioner
+from .media_tokens import MediaTokenConditioner, media_condition
 
 logger = logging.getLogger(__name__)
 
@@ -102,8 +102,6 @@ def attributes_for_audio(path: tp.Optional[tp.Union[str, Path]], start: float = 
                          descriptions: tp.Optional[tp.Dict[str, tp.Optional[str]]] = None):
     """ConditioningAttributes for generating from the reference `[start, start + duration)` of
     `path` (None: the null condition). `sample_rate` is the LM's; only the length matters."""
-    from audiocraft.modules.conditioners import ConditioningAttributes, WavCondition
-    length = int(duration * sample_rate) if path is not None else 0
-    cond = WavCondition(torch.zeros(1, 1, 1), torch.tensor([length]), [sample_rate],
-                        [None if path is None else str(path)], [float(start)])
+    from audiocraft.modules.conditioners import ConditioningAttributes
+    cond = media_condition(None if path is None else str(path), start, duration, sample_rate)
     return ConditioningAttributes(text=dict(descriptions or {}), wav={attribute: cond})

@@ -20,6 +20,17 @@ from torch import nn
 logger = logging.getLogger(__name__)
 
 
+def media_condition(path: tp.Any, start: float, duration: float, sample_rate: int,
+                    device: tp.Union[str, torch.device] = 'cpu') -> ac.WavCondition:
+    """The `self_wav` condition asking a media conditioner for `[start, start + duration)` of `path`
+    (a file, or a MediaMix); `path=None` is the null condition. No audio is carried: the
+    conditioner reads the file itself, so the wav is a [1, 1, 1] placeholder and only the length
+    (`duration` at the LM's `sample_rate`) says how long the window is."""
+    length = int(duration * sample_rate) if path is not None else 0
+    return ac.WavCondition(torch.zeros(1, 1, 1, device=device), torch.tensor([length], device=device),
+                           [sample_rate], [path], [float(start)])
+
+
 class MediaTokenConditioner(ac.WaveformConditioner):
     media_errors: tp.Tuple[tp.Type[Exception], ...] = (ValueError,)  # what nulls a sample
     media_noun = 'media'  # for the warning: "No <noun> for <path>, using the null condition"

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import torch
 from audiocraft.models.musicgen import MusicGen
-from audiocraft.modules.conditioners import ConditioningAttributes, JointEmbedCondition, WavCondition
+from audiocraft.modules.conditioners import ConditioningAttributes, JointEmbedCondition
 
+from ..conditioners.media_tokens import media_condition
 from ..data.frames import IMAGE_EXTS, VIDEO_EXTS
 from ..data.manifest import AUDIO_EXTS
 
@@ -98,11 +99,7 @@ class ODMusicGen(MusicGen):
                 name = self._attribute_for(files[0])
                 given[name] = str(files[0]) if len(files) == 1 else _mix(files)
             for name in provider.wav_conditions:
-                path = given.get(name)
-                length = int(window * self.sample_rate) if path is not None else 0
-                attr.wav[name] = WavCondition(torch.zeros(1, 1, 1, device=self.device),
-                                              torch.tensor([length], device=self.device),
-                                              [self.sample_rate], [path], [float(seek)])
+                attr.wav[name] = media_condition(given.get(name), seek, window, self.sample_rate, self.device)
             out.append(attr)
         return out
 
