@@ -170,7 +170,6 @@ def test_training_moves_only_the_rows_and_never_encodes(tiny_t5, concepts_data, 
         solver.check_codec()
 
 
-
 def test_clap_metrics_are_monitored_per_concept(tiny_t5, concepts_data, tmp_path, monkeypatch):
     """`textual_inversion.metrics=[fad_clap,clap_score]`: every evaluate stage scores each concept's
     generations against that concept's reference chunks with CLAP; the figures reach history.json,
