@@ -42,16 +42,10 @@ def base_source(continue_from: str) -> str:
 
 
 def strip(state: dict, trained: tp.Collection[str], source: str, frozen_digest: str) -> dict:
-    """A solver state whose `model` and `best_state.model` keep only `trained` tensors."""
-    def keep(model: dict) -> dict:
-        return {k: v for k, v in model.items() if k in trained}
+    """A solver state whose `model` and best-state LM tensors keep only `trained` ones."""
     # New dicts all the way down: the solver's own (e.g. its best-state copy) must stay whole.
     state = {**state, FROZEN_BASE: {'source': source, 'digest': frozen_digest}}
-    if isinstance(state.get('model'), dict):
-        state['model'] = keep(state['model'])
-    best = state.get('best_state')
-    if isinstance(best, dict) and isinstance(best.get('model'), dict):
-        state['best_state'] = {**best, 'model': keep(best['model'])}
+    replace_lm_states(state, lambda lm: {k: v for k, v in lm.items() if k in trained})
     return state
 
 
@@ -70,29 +64,37 @@ def read_base(source: str) -> tp.Dict[str, torch.Tensor]:
     return state
 
 
-def complete(state: tp.Dict[str, torch.Tensor], base: tp.Mapping[str, torch.Tensor], expected: str,
-             source: str) -> tp.Dict[str, torch.Tensor]:
-    """`base` overlaid with `state`, after checking the base is the one the rows were trained on."""
-    frozen = [k for k in base if k not in state]
-    found = digest(base, frozen)
-    if found != expected:
-        raise ValueError(f"The frozen LM at {source} has changed since these rows were trained on it "
-                         f"(digest {found}, expected {expected}); the rows would steer another model.")
-    return {**base, **state}
+LM_HOLDERS = ('model', 'best_state', 'fsdp_best_state')
+
+
+def lm_state(pkg: dict, name: str) -> tp.Optional[dict]:
+    """The LM tensors under `name`: `model` holds them itself, the best states under 'model'."""
+    holder = pkg.get(name)
+    lm = holder.get('model') if isinstance(holder, dict) and name != 'model' else holder
+    return lm if isinstance(lm, dict) and lm else None
+
+
+def replace_lm_states(pkg: dict, new: tp.Callable[[dict], dict]) -> None:
+    """pkg[...] <- new(LM tensors) for every holder present, as new dicts (nothing shared is mutated)."""
+    for name in LM_HOLDERS:
+        lm = lm_state(pkg, name)
+        if lm is not None:
+            pkg[name] = new(lm) if name == 'model' else {**pkg[name], 'model': new(lm)}
 
 
 def fill(pkg: dict) -> dict:
-    """A checkpoint package with every `model` / `best_state.model` entry complete again.
+    """A checkpoint package with every `model` / best-state LM entry complete again: the base
+    read once, checked once against the digest, then overlaid with the trained tensors.
     Packages without the marker are returned unchanged."""
     meta = pkg.get(FROZEN_BASE) if isinstance(pkg, dict) else None
     if not meta:
         return pkg
-    base = read_base(meta['source'])
     pkg = dict(pkg)
-    for name in ('model', 'best_state', 'fsdp_best_state'):
-        holder = pkg.get(name)
-        if name != 'model' and isinstance(holder, dict) and isinstance(holder.get('model'), dict):
-            pkg[name] = {**holder, 'model': complete(holder['model'], base, meta['digest'], meta['source'])}
-        elif name == 'model' and isinstance(holder, dict) and holder:
-            pkg[name] = complete(holder, base, meta['digest'], meta['source'])
+    trained = set().union(*(lm for name in LM_HOLDERS if (lm := lm_state(pkg, name))))
+    base = read_base(meta['source'])
+    found = digest(base, [k for k in base if k not in trained])
+    if found != meta['digest']:
+        raise ValueError(f"The frozen LM at {meta['source']} has changed since these rows were trained on it "
+                         f"(digest {found}, expected {meta['digest']}); the rows would steer another model.")
+    replace_lm_states(pkg, lambda lm: {**base, **lm})
     return pkg

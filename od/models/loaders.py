@@ -93,9 +93,7 @@ def read_model_files(path: Path) -> tp.Tuple[dict, dict, tp.Optional[dict]]:
 
     from . import frozen_base
     file = path / LM_FILE if path.is_dir() else path
-    pkg = _torch_load(file)
-    if isinstance(pkg, dict) and frozen_base.FROZEN_BASE in pkg:
-        pkg = frozen_base.fill(pkg)     # trained rows only (textual inversion): add the frozen base
+    pkg = frozen_base.fill(_torch_load(file))  # trained rows only (textual inversion): add the frozen base
     best = pkg.get('fsdp_best_state') or pkg.get('best_state') if isinstance(pkg, dict) else None
     if isinstance(best, dict) and isinstance(best.get('model'), dict):
         best = best['model']            # a Dora / make_ckpt checkpoint
