@@ -90,6 +90,7 @@ class TextualInversionSolver(MusicGenSolver):
             raise ValueError(f"concepts {unknown} are not in {cfg.datasource.train} (it has {available}).")
         self.concepts = chosen
         self.entries = [e for e in self.entries if e['concept'] in chosen]
+        self._centroids: tp.Optional[tp.Dict[str, torch.Tensor]] = None  # concept_centroids()
         attr = ti_attribute(cfg)
         with open_dict(cfg):
             args = cfg.conditioners[attr].t5_ti
@@ -121,7 +122,7 @@ class TextualInversionSolver(MusicGenSolver):
             from ..environment import MissingWeightsError
             suite = self._metric_suite()
             try:
-                suite.check_metrics(metrics, suite.MetricOptions(clap_model=self.cfg.textual_inversion.get('clap_model')))
+                suite.check_metrics(metrics, self._metric_options())
             except MissingWeightsError as exc:
                 raise MissingWeightsError(f"{exc}\n(textual_inversion.metrics={metrics} monitors each concept with "
                                           "them; 'textual_inversion.metrics=[]' trains without.)") from exc
@@ -162,9 +163,8 @@ class TextualInversionSolver(MusicGenSolver):
         # are dropped, and this run's fresh rows are kept (see TextualInversionT5's load hook).
         name = f'condition_provider.conditioners.{ti_attribute(self.cfg)}.concept_embeds'
         shape = self.ti_conditioner.concept_embeds.shape
-        for key in ('model', 'best_state', 'fsdp_best_state'):
-            model = state.get(key) or {}
-            model = model.get('model', {}) if key != 'model' else model
+        for key in frozen_base.LM_HOLDERS:
+            model = frozen_base.lm_state(state, key) or {}
             if name in model and model[name].shape != shape:
                 del model[name]
         state.pop(frozen_base.FROZEN_BASE, None)
@@ -260,13 +260,9 @@ class TextualInversionSolver(MusicGenSolver):
         """How often generations from `prompt` (default: template 0) are recognised as their concept:
         nearest centroid on code histograms, centroids from each concept's cached tokens.
         Returns ({concept_accuracy, acc_<concept>...}, the generated codes per concept)."""
-        from ..metrics.conditioning_ab import class_centroids, classify
-        by_concept: tp.Dict[str, tp.List[torch.Tensor]] = {}
-        for entry in self.entries:
-            by_concept.setdefault(entry['concept'], []).append(
-                torch.load(entry['encoded_path'], map_location='cpu', weights_only=True).long())
+        from ..metrics.conditioning_ab import classify
         card = self.compression_model.cardinality
-        centroids = class_centroids(by_concept, card)
+        centroids = self.concept_centroids()
         codes = self.generate_concept_codes(per_concept, prompt)
         labels = [c for c, t in codes.items() for _ in range(t.shape[0])]
         guesses = classify(torch.cat(list(codes.values())), centroids, card)
@@ -275,6 +271,17 @@ class TextualInversionSolver(MusicGenSolver):
             own = [g for g, t in zip(guesses, labels) if t == concept]
             metrics[f'acc_{concept}'] = sum(g == concept for g in own) / len(own)
         return metrics, codes
+
+    def concept_centroids(self) -> tp.Dict[str, torch.Tensor]:
+        """concept -> mean code histogram of its cached tokens; read once per run (they never change)."""
+        if self._centroids is None:
+            from ..metrics.conditioning_ab import class_centroids
+            by_concept: tp.Dict[str, tp.List[torch.Tensor]] = {}
+            for entry in self.entries:
+                by_concept.setdefault(entry['concept'], []).append(
+                    torch.load(entry['encoded_path'], map_location='cpu', weights_only=True).long())
+            self._centroids = class_centroids(by_concept, self.compression_model.cardinality)
+        return self._centroids
 
     def audio_metrics(self, codes: tp.Dict[str, torch.Tensor]) -> dict:
         """`textual_inversion.metrics` (e.g. [fad_clap, clap_score]) per concept, from od's metric suite:
@@ -285,8 +292,7 @@ class TextualInversionSolver(MusicGenSolver):
         from audiocraft.data.audio import audio_write
         suite = self._metric_suite()
         ti = self.cfg.textual_inversion
-        options = suite.MetricOptions(clap_model=ti.get('clap_model'), progress=False,
-                                      stats_cache=str(Path(self.xp.folder) / 'metric_stats'))
+        options = self._metric_options()
         out: tp.Dict[str, float] = {}
         with tempfile.TemporaryDirectory(prefix='od-ti-eval-') as tmp:
             for concept, tokens in codes.items():
@@ -301,6 +307,12 @@ class TextualInversionSolver(MusicGenSolver):
         for name in ti.metrics:
             out[name] = sum(out[f'{name}_{c}'] for c in codes) / len(codes)
         return out
+
+    def _metric_options(self):
+        """The suite's options for `textual_inversion.metrics` (checked at build, used per evaluate)."""
+        return self._metric_suite().MetricOptions(clap_model=self.cfg.textual_inversion.get('clap_model'),
+                                                  progress=False,
+                                                  stats_cache=str(Path(self.xp.folder) / 'metric_stats'))
 
     def _metric_suite(self):
         try:
