@@ -29,7 +29,7 @@ def audio_files(source: tp.Union[str, Path]) -> tp.List[str]:
         [source / n for n in ('data.jsonl', 'data.jsonl.gz') if (source / n).is_file()]
     if manifests:
         opener = gzip.open if manifests[0].suffix == '.gz' else open
-        with opener(manifests[0], 'rt') as f:
+        with opener(manifests[0], 'rt') as f:  # path-only lines are enough here (AudioCraft's loader wants durations)
             return [json.loads(line)['path'] for line in f if line.strip()]
     if not source.is_dir():
         raise FileNotFoundError(f"{source} is neither an audio folder nor a manifest (data.jsonl)")
@@ -43,10 +43,13 @@ def descriptions(files: tp.Sequence[str]) -> tp.List[str]:
     """The text each generated file was made from: `<stem>.txt`, else `<stem>.json` description."""
     texts, missing = [], []
     for f in map(Path, files):
-        if f.with_suffix('.txt').is_file():
-            texts.append(f.with_suffix('.txt').read_text().strip())
-        elif f.with_suffix('.json').is_file() and json.loads(f.with_suffix('.json').read_text()).get('description'):
-            texts.append(json.loads(f.with_suffix('.json').read_text())['description'])
+        txt, sidecar = f.with_suffix('.txt'), f.with_suffix('.json')
+        if txt.is_file():
+            texts.append(txt.read_text().strip())
+            continue
+        description = json.loads(sidecar.read_text()).get('description') if sidecar.is_file() else None
+        if description:
+            texts.append(description)
         else:
             missing.append(str(f))
     if missing:

@@ -28,9 +28,9 @@ from ..environment import ROOT
 
 def clip_classes(manifest_dir: tp.Union[str, Path], field: str = 'video_class') -> tp.List[tp.Tuple[str, str]]:
     """(audio path, class) for every manifest entry whose sidecar has `field`."""
+    from audiocraft.data.audio_dataset import load_audio_meta
     out = []
-    for line in (Path(manifest_dir) / 'data.jsonl').read_text().splitlines():
-        path = json.loads(line)['path']
+    for path in (m.path for m in load_audio_meta(Path(manifest_dir) / 'data.jsonl', resolve=False)):
         sidecar = Path(path).with_suffix('.json')
         if sidecar.exists() and field in (meta := json.loads(sidecar.read_text())):
             out.append((path, meta[field]))
