@@ -217,7 +217,7 @@ def test_clap_metrics_are_monitored_per_concept(tiny_t5, concepts_data, tmp_path
     assert {'evaluate/fad_clap', 'evaluate/clap_score', 'evaluate/fad_clap_ambient',
             'evaluate/concept_accuracy', 'train/ce'} <= tags, tags
     assert events.Scalars('evaluate/fad_clap')[-1].value == pytest.approx(metrics['fad_clap'], rel=1e-5)
-    best = torch.load(solver.embeds_folder() / 'best.pt', weights_only=False)
+    best = torch.load(solver.embeds_folder() / 'best.pt', weights_only=True)
     assert best['metrics']['evaluate/fad_clap'] == pytest.approx(metrics['fad_clap'])
     # Without CLAP weights the run stops at start-up, naming the files and the way to train without.
     from od.environment import MissingWeightsError

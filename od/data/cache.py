@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from ..safe_load import torch_load
+
 logger = logging.getLogger(__name__)
 
 
@@ -43,11 +45,11 @@ class EmbeddingCache:
         entry = self.path_for(video)
         if entry.exists():
             try:
-                data = torch.load(entry, map_location='cpu', weights_only=True)
+                data = torch_load(entry, 'embedding cache entry')
                 if tuple(data['stamp']) == self._stamp(Path(video)) and data['fps'] == self.fps:
                     self.hits += 1
                     return data['embeds']
-            except Exception as exc:  # a truncated or foreign file: recompute it
+            except Exception as exc:  # a truncated, foreign or pickled-code file (never run): recompute it
                 logger.warning("Ignoring unreadable cache entry %s (%s)", entry, exc)
         self.misses += 1
         return None

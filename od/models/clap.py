@@ -207,14 +207,21 @@ def _laion_builders(roberta: Path, htsat: tp.Optional[dict]):
 
 
 def _read_checkpoint(path: Path) -> tp.Dict[str, torch.Tensor]:
+    """The state dict of a laion_clap checkpoint, read without running code from it.
+
+    laion's training script saves `{'epoch', 'name', 'state_dict', 'optimizer', ...}`: plain
+    data, plus possibly numpy scalars, which are allow-listed (rebuilding one runs no code).
+    Anything else is refused (UnsafeFileError) with the way to convert a trusted file once
+    (`python -m od.trust <file>`); there is no fallback to full unpickling.
+    """
+    from ..safe_load import torch_load
     try:
-        data = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception:
-        # laion_clap's released .pt files pickle training state next to the weights; they load
-        # only with weights_only=False (what laion_clap itself does). Only files the user placed.
-        logger.info("%s: not a plain state dict, loading it the way laion_clap does", path)
-        data = torch.load(path, map_location='cpu', weights_only=False)
+        data = torch_load(path, 'CLAP checkpoint', allow_numpy=True)
+    except ValueError as exc:
+        raise MissingWeightsError(str(exc)) from None
     state = data.get('state_dict', data) if isinstance(data, dict) else data
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise MissingWeightsError(f"{path} is not a CLAP checkpoint: it holds no state dict of tensors.")
     return {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
+from ..safe_load import torch_load
 from .loaders import resolve_compression_checkpoint
 
 KIND = 'od.compression'  # key holding {'kind': ..., ...} in an od package
@@ -72,12 +73,15 @@ def _audiocraft_compression_cfg(spec: str):
     if resolved.startswith('//pretrained/'):
         path = Path(resolved[len('//pretrained/'):])
         path = path / 'compression_state_dict.bin' if path.is_dir() else path
-        pkg = torch.load(path, map_location='cpu', weights_only=True)
+        pkg = torch_load(path, 'compression model')
         if 'xp.cfg' not in pkg:
             raise ValueError(f"{path} has no xp.cfg: cannot say how to rebuild its compression model.")
         return OmegaConf.create(pkg['xp.cfg'])
     path = checkpoint.resolve_checkpoint_path(resolved, use_fsdp=False)
-    return OmegaConf.create(torch.load(path, map_location='cpu', weights_only=True)['xp.cfg'])
+    pkg = torch_load(path, 'compression checkpoint')
+    if not isinstance(pkg, dict) or 'xp.cfg' not in pkg:
+        raise ValueError(f"{path} has no xp.cfg: cannot say how to rebuild its compression model.")
+    return OmegaConf.create(pkg['xp.cfg'])
 
 
 def load_compression_package(pkg: dict, device: str = 'cpu'):

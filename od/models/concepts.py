@@ -39,7 +39,8 @@ def read_concepts(path: tp.Union[str, Path]) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"Concepts file not found: {path} (the textual-inversion solver writes them "
                                 "to checkpoints/concepts/<dataset>/<xp sig>/epoch_<n>.pt and best.pt).")
-    data = torch.load(path, map_location='cpu', weights_only=True)
+    from ..safe_load import torch_load
+    data = torch_load(path, 'concepts file')
     if not isinstance(data, dict) or 'concepts' not in data:
         raise ValueError(f"{path} is not a concepts file (no 'concepts' entry).")
     return data

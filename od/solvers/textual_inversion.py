@@ -29,6 +29,7 @@ from omegaconf import open_dict
 from ..data.concepts import read_manifests
 from ..models import concepts as concept_io
 from ..models import frozen_base
+from ..safe_load import torch_load
 from .musicgen import MusicGenSolver
 
 
@@ -44,7 +45,7 @@ class ConceptTokens(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> tp.Tuple[torch.Tensor, str, str]:
         entry = self.entries[index]
-        codes = torch.load(entry['encoded_path'], map_location='cpu', weights_only=True).long()  # [K, T]
+        codes = torch_load(entry['encoded_path'], 'token file').long()  # [K, T]
         if codes.shape[-1] < self.frames:
             raise ValueError(f"{entry['encoded_path']} has {codes.shape[-1]} frames, the segment needs "
                              f"{self.frames}: lower dataset.segment_duration or re-run prep with longer chunks.")
@@ -279,7 +280,7 @@ class TextualInversionSolver(MusicGenSolver):
             by_concept: tp.Dict[str, tp.List[torch.Tensor]] = {}
             for entry in self.entries:
                 by_concept.setdefault(entry['concept'], []).append(
-                    torch.load(entry['encoded_path'], map_location='cpu', weights_only=True).long())
+                    torch_load(entry['encoded_path'], 'token file').long())
             self._centroids = class_centroids(by_concept, self.compression_model.cardinality)
         return self._centroids
 
