@@ -11,8 +11,15 @@ from pathlib import Path
 import torch
 
 
+def add_plugin_arg(parser: argparse.ArgumentParser) -> None:
+    """--plugin: modules the user trusts that register conditioners a model needs."""
+    parser.add_argument('--plugin', action='append', default=[], metavar='MODULE',
+                        help="import MODULE first: it registers a conditioner the model needs (a model "
+                             "file never makes od import code; repeatable)")
+
+
 def add_generation_args(parser: argparse.ArgumentParser, default_model: tp.Optional[str] = None) -> None:
-    """--model, --device and AudioCraft's generation parameters (MusicGen.set_generation_params)."""
+    """--model, --device, --plugin and AudioCraft's generation parameters (MusicGen.set_generation_params)."""
     parser.add_argument('--model', default=default_model, required=default_model is None,
                         help="od export folder, make_ckpt/.th file, //sig/<sig>, or a hub id such as "
                              "facebook/musicgen-small (HF cache / reference dir)"
@@ -29,12 +36,13 @@ def add_generation_args(parser: argparse.ArgumentParser, default_model: tp.Optio
                             "of max duration for short-segment models)")
     group.add_argument('--seed', type=int, default=0, help="random seed (default: %(default)s)")
     group.add_argument('--device', default=None, help="cpu or cuda (default: cuda when available)")
+    add_plugin_arg(parser)
 
 
 def load_for_generation(args: argparse.Namespace, duration: float):
     """The model of `args.model` with the generation parameters of `args` set."""
     from .models import load
-    model = load(args.model, device=args.device)
+    model = load(args.model, device=args.device, plugins=args.plugin)
     model.set_generation_params(use_sampling=not args.greedy, top_k=args.top_k, top_p=args.top_p,
                                 temperature=args.temperature, duration=duration, cfg_coef=args.cfg_coef,
                                 extend_stride=args.extend_stride)

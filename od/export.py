@@ -28,6 +28,7 @@ import tempfile
 import typing as tp
 from pathlib import Path
 
+from .cli import add_plugin_arg
 from .environment import ROOT, MissingWeightsError
 
 DEFAULT_OUT = ROOT / 'checkpoints'
@@ -51,8 +52,10 @@ def checkpoint_of(sig: tp.Optional[str] = None, xp: tp.Optional[str] = None,
     return path
 
 
-def build_export(checkpoint: Path) -> tp.Tuple[dict, dict, dict]:
-    """(state_dict.bin package, compression package, export.json content), checked to load."""
+def build_export(checkpoint: Path, plugins: tp.Sequence[str] = ()) -> tp.Tuple[dict, dict, dict]:
+    """(state_dict.bin package, compression package, export.json content), checked to load.
+
+    `plugins`: modules (the user's choice) registering conditioners the checkpoint needs."""
     import torch
     from audiocraft import __version__
     from omegaconf import OmegaConf
@@ -68,7 +71,7 @@ def build_export(checkpoint: Path) -> tp.Tuple[dict, dict, dict]:
     except Exception:  # an unresolvable interpolation (e.g. an env var): keep it as written
         resolved = cfg
     try:
-        lm = build_lm(resolved, state, 'cpu')  # strict: refuses missing/unexpected/misshapen tensors
+        lm = build_lm(resolved, state, 'cpu', plugins=plugins, source=checkpoint)  # strict: refuses missing/unexpected/misshapen tensors
     except RuntimeError as exc:
         raise ValueError(f"{checkpoint} does not load into the model its config describes "
                          f"(partial or foreign checkpoint): {str(exc)[:600]}") from exc
@@ -119,9 +122,9 @@ def write_export(out: Path, lm_pkg: dict, compression_pkg: dict, meta: dict, ove
 
 
 def export(checkpoint: Path, name: str, out_root: tp.Union[str, Path] = DEFAULT_OUT,
-           overwrite: bool = False) -> Path:
+           overwrite: bool = False, plugins: tp.Sequence[str] = ()) -> Path:
     """Library entry point: `checkpoint.th` -> `<out_root>/<name>/`."""
-    lm_pkg, compression_pkg, meta = build_export(Path(checkpoint))
+    lm_pkg, compression_pkg, meta = build_export(Path(checkpoint), plugins)
     return write_export(Path(out_root) / name, lm_pkg, compression_pkg, meta, overwrite)
 
 
@@ -138,13 +141,14 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser.add_argument('--name', help="export name (default: the signature or folder name)")
     parser.add_argument('--out', default=str(DEFAULT_OUT), help="root folder (default: %(default)s)")
     parser.add_argument('--overwrite', action='store_true', help="replace an existing export of that name")
+    add_plugin_arg(parser)
     args = parser.parse_args(argv)
     from .environment import setup
     setup()
     try:
         checkpoint = checkpoint_of(args.sig, args.xp, args.checkpoint)
         name = args.name or args.sig or checkpoint.parent.name
-        out = export(checkpoint, name, args.out, args.overwrite)
+        out = export(checkpoint, name, args.out, args.overwrite, plugins=args.plugin)
     except (ValueError, FileNotFoundError, FileExistsError, MissingWeightsError) as exc:
         print(f"error: {exc}\nNothing was written.", file=sys.stderr)
         return 2

@@ -9,7 +9,13 @@ place od touches AudioCraft's namespace; nothing in site-packages is edited.
 
 Adding a conditioner = one class + one `@register_conditioner('name')` + one YAML in
 `config/conditioner/`. Modules outside `od` can register too: list them in the config key
-`registry_modules` (imported before the model is built, in every process).
+`registry_modules` of your own run (imported before the model is built, in every process).
+
+Modules are imported only when the *user* names them (their command line or config): a model
+read from a file (an export, a checkpoint, a downloaded folder) never makes od import the
+modules its stored config lists. Loading such a model checks with `require_registered` that
+every conditioner it needs is known, and otherwise stops and says which plugin to pass
+(`--plugin <module>` on the CLIs, `plugins=[...]` in `od.models.load`).
 """
 from __future__ import annotations
 
@@ -54,7 +60,7 @@ def build_conditioner(model_type: str, output_dim: int, model_args: tp.Dict[str,
     if model_type not in _FACTORIES:
         raise ValueError(f"Unknown conditioner model '{model_type}'. Registered: {registered()}. "
                          "Register it with od.registry.register_conditioner, or list the module "
-                         "that registers it in the config key `registry_modules`.")
+                         "that registers it in the config key `registry_modules` (or --plugin).")
     factory = _FACTORIES[model_type]
     params = inspect.signature(factory).parameters
     kwargs = dict(model_args)
@@ -86,10 +92,42 @@ def get_conditioner_provider(output_dim: int, cfg):
     return ConditioningProvider(conditioners, device=device, **provider_args)
 
 
+class PluginRequiredError(ValueError):
+    """A model read from a file needs conditioners that no imported module registers."""
+
+
 def import_modules(modules: tp.Iterable[str]) -> None:
-    """Import modules that register conditioners (config key `registry_modules`)."""
+    """Import modules that register conditioners: only modules the user named themselves (their
+    own run's `registry_modules`, or `--plugin` / `plugins=`), never names read from a file."""
     for module in modules or []:
-        importlib.import_module(module)
+        try:
+            importlib.import_module(str(module))
+        except ImportError as exc:
+            raise PluginRequiredError(f"cannot import plugin module '{module}' ({exc}): is it installed or on "
+                                      "PYTHONPATH? (run from the folder that holds it, or pip install it)") from exc
+
+
+def require_registered(cfg: tp.Any, source: tp.Any) -> None:
+    """Check that every `conditioners.<attr>.model` of `cfg` (a config read from `source`) is
+    registered, without importing anything the config names.
+
+    Raises PluginRequiredError naming the missing conditioners, the modules the file says
+    provide them, and how to import those modules if the user trusts them.
+    """
+    _ensure_builtin()
+    conditioners = cfg.get('conditioners') if hasattr(cfg, 'get') else None
+    missing = sorted({str(spec.get('model')) for spec in (conditioners or {}).values()
+                      if hasattr(spec, 'get') and spec.get('model') is not None
+                      and str(spec.get('model')) not in _FACTORIES})
+    if not missing:
+        return
+    recorded = [str(m) for m in (cfg.get('registry_modules') or [])]
+    hint = (f"Its config says they come from {', '.join(recorded)}. " if recorded else '')
+    plugin = ' '.join(f'--plugin {m}' for m in recorded) or '--plugin <module>'
+    raise PluginRequiredError(
+        f"{source} needs conditioner(s) {', '.join(missing)} that no imported module registers. {hint}"
+        "od never imports code named by a model file. If you trust that code, import it yourself: "
+        f"pass {plugin} (od.models.load(..., plugins=[...]) from Python).")
 
 
 def install() -> None:

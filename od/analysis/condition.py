@@ -20,6 +20,7 @@ import torch
 
 from ..data.frames import IMAGE_EXTS, VIDEO_EXTS
 from ..data.manifest import AUDIO_EXTS
+from ..safe_load import torch_load
 from .encoders import Encoder, EncoderContext, register_encoder
 
 
@@ -40,12 +41,12 @@ def load_condition_provider(checkpoint: str, device: str = 'cpu'):
     if not path.is_file():
         raise FileNotFoundError(f"od checkpoint not found: {path} (give a Dora checkpoint.th, an XP folder, "
                                 "//sig/<sig> or a make_ckpt output).")
-    pkg = torch.load(path, map_location='cpu', weights_only=True, mmap=True)  # mmap: only the config is read
+    pkg = torch_load(path, 'checkpoint', mmap=True)  # mmap: only the config is read
     if 'xp.cfg' not in pkg:
         raise ValueError(f"{path} holds no XP config ('xp.cfg'): cannot tell which conditioners to build.")
     cfg = OmegaConf.create(pkg['xp.cfg'])
     cfg.device = device
-    registry.import_modules(cfg.get('registry_modules') or [])
+    registry.require_registered(cfg, path)  # plugins come from the user's --plugin, never the file
     provider = registry.get_conditioner_provider(int(cfg.transformer_lm.dim), cfg)
     prefix = 'condition_provider.'
     state = {k[len(prefix):]: v for k, v in load_source_state(str(path)).items() if k.startswith(prefix)}

@@ -214,9 +214,14 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
                         help="encoder option, e.g. clip.pretrained=/path/to/weights.bin (repeatable)")
     parser.add_argument('--seed', type=int, default=0, help="PCA/t-SNE seed (default 0)")
     parser.add_argument('--no-vectors', action='store_true', help="do not write embeddings/<enc>/.../*.npy")
+    parser.add_argument('--plugin', action='append', default=[], metavar='MODULE',
+                        help="import MODULE first: it registers a conditioner a cond= checkpoint needs "
+                             "(a checkpoint never makes od import code; repeatable)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(message)s')
     setup()
+    from .. import registry
+    registry.import_modules(args.plugin)
     options = {}
     for item in args.option:
         key, sep, value = item.partition('=')

@@ -106,16 +106,18 @@ def read_model_files(path: Path) -> tp.Tuple[dict, dict, tp.Optional[dict]]:
 
 
 def _torch_load(file: Path) -> tp.Any:
-    import torch
-    try:
-        return torch.load(file, map_location='cpu', weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"{file} cannot be read as a checkpoint (truncated or not a PyTorch file): "
-                         f"{str(exc).splitlines()[0][:200]}") from exc
+    from ..safe_load import torch_load
+    return torch_load(file, 'checkpoint')
 
 
-def build_lm(cfg_dict: dict, state: dict, device: str = 'cpu', cache: bool = False):
-    """The LM of `cfg_dict` (conditioners from od's registry) holding `state` (strict)."""
+def build_lm(cfg_dict: dict, state: dict, device: str = 'cpu', cache: bool = False,
+             plugins: tp.Sequence[str] = (), source: tp.Any = 'this model'):
+    """The LM of `cfg_dict` (conditioners from od's registry) holding `state` (strict).
+
+    `cfg_dict` was read from a file (`source`): the modules its `registry_modules` lists are
+    never imported; `plugins` (the user's own choice) are, and every conditioner must then be
+    registered (else PluginRequiredError says which plugin to pass).
+    """
     import torch
     from audiocraft.models import builders
     from omegaconf import OmegaConf
@@ -128,7 +130,8 @@ def build_lm(cfg_dict: dict, state: dict, device: str = 'cpu', cache: bool = Fal
         args = spec.get(spec.get('model')) if hasattr(spec, 'get') else None
         if args is not None and 'use_cache' in args:
             args.use_cache = cache  # caches of frozen encoders: written at inference only if asked
-    registry.import_modules(cfg.get('registry_modules') or [])
+    registry.import_modules(plugins)
+    registry.require_registered(cfg, source)
     registry.install()
     with torch.random.fork_rng():
         torch.manual_seed(int(cfg.get('seed', 0)))
@@ -138,8 +141,12 @@ def build_lm(cfg_dict: dict, state: dict, device: str = 'cpu', cache: bool = Fal
     return lm.eval()
 
 
-def load_model(spec: str, device: tp.Optional[str] = None, cache: bool = False):
+def load_model(spec: str, device: tp.Optional[str] = None, cache: bool = False,
+               plugins: tp.Sequence[str] = ()):
     """One loader for od exports, make_ckpt outputs, Dora checkpoints and upstream MusicGen.
+
+    `plugins`: modules to import first because they register conditioners the model needs (the
+    user's choice: a model file never makes od import anything, see od.registry).
 
     Returns an `od.models.musicgen.ODMusicGen` whose conditioners come from od's registry.
     A `.th` checkpoint has no packaged compression model: it is rebuilt from the config's
@@ -156,7 +163,7 @@ def load_model(spec: str, device: tp.Optional[str] = None, cache: bool = False):
     state, cfg, compression_pkg = read_model_files(path)
     if path.is_dir() and compression_pkg is None:
         raise FileNotFoundError(f"{path / COMPRESSION_FILE} is missing: an export holds both files.")
-    lm = build_lm(cfg, state, device, cache=cache)
+    lm = build_lm(cfg, state, device, cache=cache, plugins=plugins, source=path)
     if compression_pkg is not None:
         compression = load_compression_package(compression_pkg, device)
     else:
