@@ -5,11 +5,19 @@ same command a user types), so Stop kills it and the OS frees the model; progres
 the XP's `history.json` (one entry per epoch). Generation loads the XP that wrote an embeddings
 file (its frozen LM and T5), adds the selected learned concepts with `load_concepts`, and keeps
 that model until Stop or another XP is needed.
+
+Everything that arrives from the UI or from a file is validated like user input before it is
+used: concepts must be the dataset's own, numbers must be in range, an embeddings file must lie
+inside --embeds, and the XP a concepts file names must be a signature of an XP inside the Dora
+directory that trained this dataset into this embeddings folder (its argv hashes back to that
+signature). Nothing read from a file can point the app at another folder or another config.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,6 +27,24 @@ from pathlib import Path
 from ..environment import ROOT
 
 PLOTTED = ('train/ce', 'valid/ce', 'evaluate/concept_accuracy', 'evaluate/fad_clap', 'evaluate/clap_score')
+SIG = re.compile(r'^[0-9a-f]{8}$')  # a Dora signature: 8 hex digits
+# (low, high) of every number a user can type; checked before anything starts.
+LIMITS = {'tokens_num': (1, 64), 'lr': (1e-7, 1.0), 'epochs': (1, 1000), 'updates_per_epoch': (1, 100_000),
+          'batch_size': (1, 1024), 'duration': (0.1, 120.0)}
+MAX_PROMPT = 1000
+
+
+def checked_number(name: str, value: tp.Any, integer: bool = True) -> tp.Union[int, float]:
+    """`value` as a number inside LIMITS[name], else ValueError saying the allowed range."""
+    low, high = LIMITS[name]
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number between {low:g} and {high:g} (got {value!r}).") from None
+    if not math.isfinite(number) or not low <= number <= high or (integer and number != int(number)):
+        kind = 'a whole number' if integer else 'a number'
+        raise ValueError(f"{name} must be {kind} between {low:g} and {high:g} (got {value!r}).")
+    return int(number) if integer else number
 
 
 class ConceptApp:
@@ -32,6 +58,7 @@ class ConceptApp:
         self.concepts = sorted(self.meta['concepts'])
         self.base = list(base_overrides)
         self.proc: tp.Optional[subprocess.Popen] = None
+        self.stopped = False  # the user pressed Stop (the run's exit code is then SIGTERM's)
         self.xp_folder: tp.Optional[Path] = None
         self._solver: tp.Optional[tp.Any] = None   # generation model (a restored TI solver)
         self._solver_sig: tp.Optional[str] = None
@@ -56,11 +83,23 @@ class ConceptApp:
             return "A training run is already going: stop it first."
         if not concepts:
             return "Choose at least one concept."
+        unknown = [c for c in concepts if c not in self.concepts]
+        if unknown:
+            return f"Unknown concept(s) {unknown}: this dataset has {self.concepts}."
+        try:
+            tokens_num = checked_number('tokens_num', tokens_num)
+            lr = checked_number('lr', lr, integer=False)
+            epochs = checked_number('epochs', epochs)
+            updates_per_epoch = checked_number('updates_per_epoch', updates_per_epoch)
+            batch_size = checked_number('batch_size', batch_size)
+        except ValueError as exc:
+            return f"Not started: {exc}"
         self.stop()
+        self.stopped = False
         overrides = self.base + [f"textual_inversion.concepts=[{','.join(concepts)}]",
-                                 f'textual_inversion.tokens_num={int(tokens_num)}', f'optim.lr={float(lr)}',
-                                 f'optim.epochs={int(epochs)}', f'optim.updates_per_epoch={int(updates_per_epoch)}',
-                                 f'dataset.batch_size={int(batch_size)}']
+                                 f'textual_inversion.tokens_num={tokens_num}', f'optim.lr={lr}',
+                                 f'optim.epochs={epochs}', f'optim.updates_per_epoch={updates_per_epoch}',
+                                 f'dataset.batch_size={batch_size}']
         xp = self.xp(overrides)
         self.xp_folder = Path(xp.folder)
         self.xp_folder.mkdir(parents=True, exist_ok=True)
@@ -83,6 +122,7 @@ class ConceptApp:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
             message = "Training stopped; its model is freed."
+            self.stopped = True
         self._solver = self._solver_sig = None
         self._loaded = ()
         import gc
@@ -106,6 +146,8 @@ class ConceptApp:
             return f"Training: {epochs} epoch(s) done.", rows
         if code == 0:
             return f"Finished: {epochs} epoch(s).", rows
+        if self.stopped:
+            return f"Stopped after {epochs} epoch(s) (run again to resume the XP).", rows
         tail = (self.xp_folder / 'app.log').read_text()[-1500:] if self.xp_folder else ''
         return f"Failed (exit {code}). Log tail:\n{tail}", rows
 
@@ -125,11 +167,15 @@ class ConceptApp:
         from ..solvers.textual_inversion import ti_attribute
         if not files:
             raise ValueError("Choose a learned embeddings file (Refresh if the list is empty).")
-        paths = [self.embeds / f for f in files]
+        duration = checked_number('duration', duration, integer=False)
+        prompt = str(prompt or '')
+        if len(prompt) > MAX_PROMPT:
+            raise ValueError(f"The prompt is longer than {MAX_PROMPT} characters.")
+        paths = [self.embeddings_file(f) for f in files]
         sigs = {read_concepts(p).get('xp') for p in paths}
         if len(sigs) != 1:
             raise ValueError("Choose files from one training run (one XP) at a time.")
-        solver = self._generation_solver(sigs.pop())
+        solver = self._generation_solver(self.checked_sig(sigs.pop()))
         for path in paths:
             load_concepts(solver.model, path)
         attrs = [ConditioningAttributes(text={ti_attribute(solver.cfg): prompt})]
@@ -139,6 +185,33 @@ class ConceptApp:
                                           cfg_coef=solver.cfg.classifier_free_guidance.inference_coef)
             wav = solver.compression_model.decode(codes, None)[0].cpu()
         return audio_write(out, wav, solver.cfg.sample_rate, strategy='peak')
+
+    def embeddings_file(self, name: str) -> Path:
+        """The concepts file `name` (relative to --embeds), refused unless it lies inside it."""
+        path = (self.embeds / str(name)).resolve()
+        if not path.is_relative_to(self.embeds) or path.suffix != '.pt' or not path.is_file():
+            raise ValueError(f"{name} is not a concepts file under {self.embeds}.")
+        return path
+
+    def checked_sig(self, sig: tp.Any) -> str:
+        """A concepts file's `xp`, accepted only for an XP of this Dora directory that trained
+        this dataset into this embeddings folder (its argv must hash back to `sig`)."""
+        from .. import train
+        if not isinstance(sig, str) or not SIG.match(sig):
+            raise ValueError(f"The concepts file names XP {sig!r}, which is not a Dora signature.")
+        root = (Path(train.main.dora.dir) / 'xps').resolve()
+        folder = (root / sig).resolve()
+        if not folder.is_relative_to(root) or not (folder / '.argv.json').is_file():
+            raise ValueError(f"XP {sig} is not in this Dora directory ({root}): it cannot be loaded.")
+        try:
+            xp = train.main.get_xp_from_sig(sig)
+            cfg = xp.cfg
+        except Exception as exc:  # an .argv.json that does not compose
+            raise ValueError(f"XP {sig} cannot be read ({type(exc).__name__}): refusing to load it.") from None
+        if xp.sig != sig or Path(str(cfg.datasource.train)).resolve() != self.dataset \
+                or Path(str(cfg.textual_inversion.embeds_folder)).resolve() != self.embeds:
+            raise ValueError(f"XP {sig} did not train this dataset into {self.embeds}: refusing to load it.")
+        return sig
 
     def _generation_solver(self, sig: str):
         if self._solver_sig != sig:
