@@ -4,8 +4,10 @@
 od's own `config/teams/default.yaml` (pip-installed audiocraft ships no config dir), makes the
 Hugging Face hub offline unless the user asked otherwise (a missing file then fails in seconds
 instead of retrying for minutes), and makes sure AudioCraft finds an `ffmpeg` to write audio.
-(Checkpoints load with torch's default `weights_only=True`: od's solver stores the XP config as
-plain data, so no global needs allow-listing; see od/solvers/musicgen.py.)
+It also makes every `torch.load` in the process a `weights_only` load
+(`TORCH_FORCE_WEIGHTS_ONLY_LOAD=1`), libraries included: no file od reads can run code (see
+od/safe_load.py). od's solver stores the XP config as plain data, so its checkpoints need no
+allow-listed global.
 """
 from __future__ import annotations
 
@@ -27,6 +29,15 @@ class MissingWeightsError(FileNotFoundError):
     """Weights are not on this machine. The message says which file and where to put it."""
 
 
+class AlreadyRunningError(RuntimeError):
+    """Another process is writing the same output (an XP, a cache); the message names it."""
+
+
+class ConfigError(ValueError):
+    """A config names something that does not exist (a dataset config, a manifest). The message
+    lists what does exist and the command that makes the missing piece."""
+
+
 def setup() -> None:
     """Prepare the process for AudioCraft. Idempotent and cheap (imports no torch)."""
     global _done
@@ -38,6 +49,11 @@ def setup() -> None:
     # minutes. Users with network access who want downloads set HF_HUB_OFFLINE=0 themselves.
     os.environ.setdefault('HF_HUB_OFFLINE', '1')
     os.environ.setdefault('TOKENIZERS_PARALLELISM', 'false')
+    # No pickle od or a library reads may run code (od/safe_load.py).
+    if os.environ.pop('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', None) is not None:
+        logger.warning("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD is ignored: od loads weights only as plain tensors "
+                       "(convert a trusted file once with `python -m od.trust <file>`).")
+    os.environ['TORCH_FORCE_WEIGHTS_ONLY_LOAD'] = '1'
     _ensure_ffmpeg_on_path()
     # AudioCraft imports xformers at module level; the registry wheel's C++ kernels are built for
     # another torch, and od trains with the `torch` attention backend, so its load warning on
@@ -154,3 +170,90 @@ def require_file(path: tp.Union[str, Path], what: str, hint: str = '') -> Path:
             msg += f"\n  {hint}"
         raise MissingWeightsError(msg)
     return resolved
+
+
+# ---- user paths in configs -------------------------------------------------------------------
+# Keys whose values are paths a user types (relative to where they typed the command). Hydra
+# moves `dora run` into the XP folder, so each is made absolute against the caller's directory
+# (Dora's `git_save.to_absolute_path`, which also knows about git_save clones) before use.
+# `always`: the value is always a path; `if_exists`: it may also be a name (`t5-base`,
+# `ViT-B-32`, a CLAP file name looked up in the reference dir), so it becomes a path only when
+# such a file or folder exists relative to the caller.
+USER_PATH_KEYS = {
+    'always': ('continue_from', 'datasource.train', 'datasource.valid', 'datasource.evaluate',
+               'datasource.generate', 'conditioners.*.*.cache_dir', 'metrics.fad.stats_cache',
+               'metrics.fad.tf.bin', 'textual_inversion.embeds_dir', 'textual_inversion.embeds_folder'),
+    'if_exists': ('compression_model_checkpoint', 'conditioners.*.*.name', 'conditioners.*.*.pretrained',
+                  'conditioners.*.*.checkpoint', 'metrics.fad.tf.model_path', 'metrics.clap.model',
+                  'metrics.text_consistency.clap.model_path'),
+}
+_NOT_PATHS = ('//', 'hf-hub:', 'http://', 'https://')
+
+
+def absolute_user_path(value: tp.Any, always: bool = True) -> tp.Any:
+    """`value` made absolute against the directory the user typed it in (see USER_PATH_KEYS)."""
+    from dora import git_save
+    if not isinstance(value, str) or not value or value == '???':
+        return value
+    prefix = ''
+    if value.startswith('//pretrained/') and not value.startswith('//pretrained//'):
+        prefix, value, always = '//pretrained/', value[len('//pretrained/'):], False  # an export folder?
+    if value.startswith(_NOT_PATHS) or os.path.isabs(value):
+        return prefix + value
+    expanded = os.path.expanduser(value)
+    if expanded != value:
+        return prefix + expanded
+    absolute = str(git_save.to_absolute_path(value))
+    if always or os.path.exists(absolute):
+        return prefix + absolute
+    return prefix + value
+
+
+def absolute_user_paths(cfg: tp.Any) -> tp.Any:
+    """Every USER_PATH_KEYS value of an omegaconf config made absolute, in place; returns cfg."""
+    from omegaconf import DictConfig, OmegaConf
+
+    def visit(node: tp.Any, parts: tp.Sequence[str], always: bool) -> None:
+        if not isinstance(node, DictConfig) or not parts:
+            return
+        head, rest = parts[0], parts[1:]
+        keys = list(node.keys()) if head == '*' else [head]
+        for key in keys:
+            if key not in node:
+                continue
+            if rest:
+                visit(node[key], rest, always)
+                continue
+            raw = OmegaConf.to_container(node, resolve=False).get(key) if OmegaConf.is_config(node) else None
+            if isinstance(raw, str) and '${' in raw:
+                continue  # an interpolation: resolved from keys that are handled themselves
+            value = node[key]
+            new = absolute_user_path(value, always)
+            if new != value:
+                node[key] = new
+
+    for kind, keys in USER_PATH_KEYS.items():
+        for key in keys:
+            visit(cfg, key.split('.'), kind == 'always')
+    return cfg
+
+
+def config_options(group: str) -> tp.List[str]:
+    """Names a config group accepts (`dset` -> ['audio/colors', 'audio/example', ...])."""
+    folder = CONFIG_DIR / group
+    return sorted(str(p.relative_to(folder).with_suffix('')) for p in folder.rglob('*.yaml')) \
+        if folder.is_dir() else []
+
+
+def missing_config_message(missing: str, overrides: tp.Sequence[str]) -> str:
+    """The message for `<group>/<name>` that has no YAML, with every option the group has."""
+    group = missing.split('/', 1)[0]
+    typed = next((o for o in overrides if o.split('=', 1)[0].lstrip('+~') == group), None)
+    options = config_options(group)
+    message = (f"{typed or missing}: there is no {CONFIG_DIR.relative_to(ROOT)}/{missing}.yaml. "
+               f"Options for {group}=: {', '.join(options) or 'none'}.")
+    if group == 'dset':
+        message += (" A dataset of your own gets its config from `python -m od.data.ingest <folder> --name "
+                    "<name>` (or write config/dset/audio/<name>.yaml next to egs/<name>/ manifests made by "
+                    "`python -m od.data.manifest`).")
+    return message

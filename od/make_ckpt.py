@@ -80,9 +80,10 @@ def make_checkpoint(source: str, out: tp.Union[str, Path], overrides: tp.Sequenc
     from audiocraft.models import builders
     from omegaconf import OmegaConf
 
-    from . import registry, train
+    from . import environment, registry, train
     cfg = train.main.get_xp(list(overrides)).cfg
     cfg.device = 'cpu'
+    environment.absolute_user_paths(cfg)
     registry.import_modules(cfg.get('registry_modules') or [])
     registry.install()
     torch.manual_seed(seed)

@@ -40,11 +40,11 @@ def prepare(argv: tp.Sequence[str], progress: bool = True) -> tp.Dict[str, tp.Di
     conditioner; returns counts per attribute."""
     from tqdm import tqdm
 
-    from . import registry, train
-    from .environment import setup
-    setup()
+    from . import environment, registry, train
+    environment.setup()
     cfg = train.main.get_xp(list(argv)).cfg
     train.resolve_device(cfg)
+    environment.absolute_user_paths(cfg)
     registry.import_modules(cfg.get('registry_modules') or [])
     paths = manifest_paths(cfg)
     report = {}

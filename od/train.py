@@ -26,7 +26,8 @@ from hydra.errors import Hydra14MigrationWarning  # noqa: E402
 import omegaconf  # noqa: E402
 from audiocraft.environment import AudioCraftEnvironment  # noqa: E402
 from audiocraft.utils.cluster import get_slurm_parameters  # noqa: E402
-from dora import XP, git_save, hydra_main  # noqa: E402
+from dora import XP  # noqa: E402
+from dora.hydra import HydraMain  # noqa: E402
 
 logger = logging.getLogger(__name__)
 # Like AudioCraft, od keeps Hydra 1.1 semantics (version_base='1.1') that Dora relies on.
@@ -78,21 +79,93 @@ def get_solver(cfg: omegaconf.DictConfig):
         split_cfg = cfg.dataset.get(split)
         if split_cfg is not None and split_cfg.get('batch_size') is not None:
             split_cfg.batch_size //= world
-    # Manifests are relative to the repo root; Dora may run from a clean clone (git_save).
-    for key, value in cfg.datasource.items():
-        if isinstance(value, str):
-            cfg.datasource[key] = git_save.to_absolute_path(value)
+    # Hydra runs us inside the XP folder (and Dora maybe in a git_save clone): every path the user
+    # typed is made absolute against the directory they typed it in.
+    environment.absolute_user_paths(cfg)
     return solvers.get_solver(cfg)
 
 
-@hydra_main(config_path='../config', config_name='config', version_base='1.1')
-def main(cfg):
+class ODHydraMain(HydraMain):
+    """Dora's Hydra main, with a config group value that has no YAML (`dset=audio/<typo>`) told
+    as one message listing the group's options (Hydra lists only the top folder, e.g. 'default')."""
+
+    def _get_config_noinit(self, overrides: tp.List[str] = []):
+        from hydra.errors import MissingConfigException
+        try:
+            return super()._get_config_noinit(overrides)
+        except MissingConfigException as exc:
+            missing = str(exc.missing_cfg_file or '')
+            if not missing or '/' not in missing and missing == self.config_name:
+                raise
+            message = environment.missing_config_message(missing, overrides)
+            if _in_dora_cli():
+                raise SystemExit(f"error: {message}") from None
+            raise environment.ConfigError(message) from None
+
+
+def _in_dora_cli() -> bool:
+    """Whether this process is the `dora` command (which prints tracebacks for exceptions)."""
+    main_module = sys.modules.get('__main__')
+    spec = getattr(main_module, '__spec__', None)
+    return os.path.basename(sys.argv[0] or '') == 'dora' or getattr(spec, 'name', '') == 'dora.__main__'
+
+
+def _user_errors() -> tp.Tuple[tp.Type[BaseException], ...]:
+    from .registry import PluginRequiredError
+    return (environment.ConfigError, environment.MissingWeightsError, environment.AlreadyRunningError,
+            PluginRequiredError)
+
+
+_XP_LOCK: tp.Optional[tp.IO] = None  # held for the life of the process (the OS drops it on exit or kill)
+
+
+def lock_xp(folder: 'os.PathLike[str]') -> None:
+    """Take the XP's training lock, or raise AlreadyRunningError naming the process that holds it:
+    two `dora run` of one XP would interleave epochs and overwrite each other's checkpoint."""
+    import datetime
+    import fcntl
+    from pathlib import Path
+    global _XP_LOCK
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = open(folder / '.od-train.lock', 'a+')
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or 'another process'
+        handle.close()
+        raise environment.AlreadyRunningError(
+            f"XP {folder.name} is already being trained by {owner}: a second run of the same XP would "
+            "overwrite its checkpoint. Wait for it to finish (`dora info ... --log` follows it) or stop "
+            "it first, then run the same command again to resume.") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()} on {os.uname().nodename} since "
+                 f"{datetime.datetime.now().isoformat(timespec='seconds')}\n")
+    handle.flush()
+    _XP_LOCK = handle
+
+
+def _main(cfg):
+    """`dora run`: user errors (missing weights, manifests, plugins) end the run with their
+    message and a non-zero code instead of a traceback."""
+    try:
+        return _run(cfg)
+    except _user_errors() as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+def _run(cfg):
     resolve_device(cfg)
     init_seed_and_system(cfg)
     log_name = f'{cfg.execute_only}.log.{{rank}}' if cfg.execute_only else 'solver.log.{rank}'
     flashy.setup_logging(level=str(cfg.logging.level).upper(), log_name=log_name)
     # Dora's default init assumes nccl, which only exists on GPUs.
     flashy.distrib.init(backend='nccl' if str(cfg.device).startswith('cuda') else 'gloo')
+    if flashy.distrib.is_rank_zero() and not cfg.show:
+        import dora
+        lock_xp(dora.get_xp().folder)
     solver = get_solver(cfg)
     if cfg.show:
         solver.show()
@@ -106,6 +179,7 @@ def main(cfg):
     return solver.run()
 
 
+main = ODHydraMain(_main, config_name='config', config_path='../config', version_base='1.1')
 main.dora.dir = AudioCraftEnvironment.get_dora_dir()
 main._base_cfg.slurm = get_slurm_parameters(main._base_cfg.slurm)
 

@@ -1,13 +1,15 @@
 """Seed 003's workflow: make_ckpt -> prep the cache -> dora run continue_from=... with freezing."""
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 from omegaconf import OmegaConf
 
 from od.make_ckpt import main as make_ckpt_main, merge
 
-from .conftest import FAST, colors_data, dora_run, only_xp, read_history
+from .conftest import FAST, ROOT, colors_data, dora_run, only_xp, read_history
 
 
 @pytest.fixture(scope='module')
@@ -51,11 +53,17 @@ def test_refuses_a_mismatched_source_and_writes_nothing(tmp_path, capsys):
                            'solver=musicgen/debug']) == 2
 
 
-def test_seed_003_workflow(video_data, tmp_path, capsys):
+def test_seed_003_workflow(video_data, tmp_path, capsys, monkeypatch):
+    """The README's commands with the README's relative paths, typed from the repository root:
+    Hydra runs `dora run` inside the XP folder, so each path must be resolved against the root."""
     base, overrides = video_data
+    monkeypatch.chdir(ROOT)
+    rel = os.path.relpath(tmp_path, ROOT)  # e.g. ../../tmp/pytest-of-root/...: valid only from the root
+    overrides = [o for o in overrides if not o.startswith('conditioners.self_wav.clip_frames.name=')] + [
+        f'conditioners.self_wav.clip_frames.name={os.path.relpath(base / "clip", ROOT)}',
+        f'conditioners.self_wav.clip_frames.cache_dir={rel}/cache']
     source = source_checkpoint(tmp_path / 'musicgen.bin', ['solver=musicgen/debug'])  # text-free LM
-    assert make_ckpt_main(['--from', str(tmp_path / 'musicgen.bin'), '--out', str(tmp_path / 'start.th'),
-                           *overrides]) == 0
+    assert make_ckpt_main(['--from', f'{rel}/musicgen.bin', '--out', f'{rel}/start.th', *overrides]) == 0
     table = capsys.readouterr().out
     assert 'new                  condition_provider.conditioners.self_wav.output_proj.weight' in table
     assert '(64, 32)' in table  # (LM dim out, CLIP dim in)
@@ -65,13 +73,15 @@ def test_seed_003_workflow(video_data, tmp_path, capsys):
     assert prepare(overrides, progress=False)['self_wav']['failed'] == 0
     assert prepare(overrides, progress=False)['self_wav']['embedded'] == 0  # all cached now
 
-    dora_run([*overrides, f'continue_from={tmp_path}/start.th', 'trainable=[condition_provider,cross_attention]',
+    assert list((tmp_path / 'cache').rglob('*.pt'))  # the cache went where the user said
+    dora_run([*overrides, f'continue_from={rel}/start.th', 'trainable=[condition_provider,cross_attention]',
               'optim.epochs=1', 'generate.every=0', *FAST, 'generate.lm.gen_duration=2',
               'generate.audio.strategy=peak'], tmp_path / 'logs')
     xp = only_xp(tmp_path / 'logs')
     assert len(read_history(xp)) == 1
     log = (xp / 'solver.log.0').read_text()
     assert 'Continuing from provided checkpoint' in log and 'Training ' in log
+    assert not list(xp.rglob('cache'))  # nothing resolved inside the XP folder
     trained = torch.load(xp / 'checkpoint.th', weights_only=True)['model']
     for name, tensor in trained.items():
         if 'condition_provider' in name or 'cross_attention' in name:

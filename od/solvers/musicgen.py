@@ -14,6 +14,24 @@ from .samples import media_sample_names
 from .trainable import freeze_except, only_trainable, trainable_patterns
 
 
+def check_manifests(cfg) -> None:
+    """Every configured split has its manifest (`<folder>/data.jsonl[.gz]` or a .jsonl file), or a
+    ConfigError naming the split, the path and the command that writes it."""
+    from pathlib import Path
+
+    from ..environment import ConfigError
+    for split, value in (cfg.get('datasource') or {}).items():
+        if split not in ('train', 'valid', 'evaluate', 'generate') or not value:
+            continue  # (datasource also holds max_sample_rate, max_channels)
+        path = Path(str(value))
+        if path.is_file() or any((path / name).is_file() for name in ('data.jsonl', 'data.jsonl.gz')):
+            continue
+        raise ConfigError(
+            f"datasource.{split}: no manifest at {path}/data.jsonl. Write it from the audio files with "
+            f"`python -m od.data.manifest <dataset folder>/{split} {path} --require .json`, or let "
+            "`python -m od.data.ingest <raw folder> --name <name>` write dataset, manifests and dset config.")
+
+
 class MusicGenSolver(ac_musicgen.MusicGenSolver):
     """MusicGen training through od's conditioner registry (installed by od.train)."""
 
@@ -40,6 +58,10 @@ class MusicGenSolver(ac_musicgen.MusicGenSolver):
             with open_dict(self.cfg):
                 self.cfg.compression_model_checkpoint = original
         self._apply_trainable()
+
+    def build_dataloaders(self) -> None:
+        check_manifests(self.cfg)
+        super().build_dataloaders()
 
     def evaluate_audio_generation(self) -> dict:
         """AudioCraft's generation metrics (kld, text_consistency, ...) plus od's suite."""

@@ -1,0 +1,56 @@
+"""Errors a user meets often are one-paragraph messages with a non-zero exit, not tracebacks (issue 15)."""
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from .conftest import ROOT, dora_cmd, dora_env
+
+
+def dora_fails(args, tmp_path) -> str:
+    proc = subprocess.run(dora_cmd(*args), cwd=ROOT, env=dora_env(tmp_path), capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode != 0, proc.stdout[-2000:]
+    assert 'Traceback' not in proc.stderr, proc.stderr[-4000:]
+    return proc.stderr
+
+
+def test_a_mistyped_dataset_lists_the_real_ones(tmp_path):
+    err = dora_fails(['solver=musicgen/debug', 'dset=audio/exmaple'], tmp_path)
+    assert 'dset=audio/exmaple: there is no config/dset/audio/exmaple.yaml' in err
+    assert 'audio/example' in err and 'audio/colors' in err and 'od.data.ingest' in err
+
+
+def test_a_missing_manifest_says_how_to_write_it(tmp_path):
+    err = dora_fails(['solver=musicgen/debug', 'dset=audio/example', f'datasource.train={tmp_path}/egs/train'],
+                     tmp_path)
+    assert f'datasource.train: no manifest at {tmp_path}/egs/train/data.jsonl' in err
+    assert 'python -m od.data.manifest' in err
+
+
+def test_in_process_config_errors_are_config_errors():
+    import od.train
+    from od.environment import ConfigError
+    with pytest.raises(ConfigError, match=r'solver=musicgen/nope.*musicgen/debug'):
+        od.train.main.get_xp(['solver=musicgen/nope'])
+
+
+def test_a_second_run_of_a_running_xp_refuses(example_data, tmp_path, monkeypatch):
+    """Two identical `dora run` at once would interleave one XP's epochs and checkpoints: the
+    second stops with who holds the XP (here: this test process, which took the XP's lock)."""
+    import os
+
+    import od.train
+
+    from .conftest import datasource_overrides
+    args = ['solver=musicgen/debug', *datasource_overrides(example_data)]
+    sig = od.train.main.get_xp(args).sig
+    monkeypatch.setattr(od.train, '_XP_LOCK', None)
+    od.train.lock_xp(tmp_path / 'xps' / sig)
+    try:
+        err = dora_fails(args, tmp_path)
+    finally:
+        od.train._XP_LOCK.close()
+    assert f'XP {sig} is already being trained by pid {os.getpid()}' in err
+    assert not (tmp_path / 'xps' / sig / 'checkpoint.th').exists()
