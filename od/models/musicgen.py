@@ -132,8 +132,12 @@ class ODMusicGen(MusicGen):
 
     def _generate_tokens(self, attributes: tp.List[ConditioningAttributes],
                          prompt_tokens: tp.Optional[torch.Tensor], progress: bool = False) -> torch.Tensor:
-        has_media = any(c.path[0] is not None for a in attributes for c in a.wav.values())
-        if self.duration <= self.max_duration or not has_media:
+        """Past `max_duration`, od's extension loop serves every conditioner combination (text,
+        concepts, od's path-carried media, none): AudioCraft's loop reads `attr.wav['self_wav']`,
+        which a model without that attribute does not have. Only a waveform carried in the
+        attributes themselves (AudioCraft's melody conditioning) keeps AudioCraft's loop, which
+        windows that waveform per chunk."""
+        if self.duration <= self.max_duration or _carries_waveform(attributes):
             return super()._generate_tokens(attributes, prompt_tokens, progress)
         return self._generate_extended(attributes, prompt_tokens, progress)
 
@@ -170,6 +174,12 @@ class ODMusicGen(MusicGen):
             prompt_tokens = tokens[..., stride:]
             done += stride
         return torch.cat(kept, dim=-1)[..., :total]
+
+
+def _carries_waveform(attributes: tp.Sequence[ConditioningAttributes]) -> bool:
+    """Whether a wav condition holds real audio (not od's [1, 1, 1] path-carrier placeholder)."""
+    return any(c.path[0] is None and c.wav.shape[-1] > 1 and int(c.length.max()) > 0
+               for a in attributes for c in a.wav.values())
 
 
 def _mix(files: tp.Sequence[tp.Union[str, Path]]):
