@@ -48,7 +48,10 @@ def imported(tmp_path_factory):
             record('missing', 0, 10, ['jazz'], 'Never downloaded.', False),
             record('corrupt', 0, 10, ['metal'], 'Broken download.', False),
             record('tooshort', 30, 40, ['ambient'], 'Wrong file.', False),
-            record('badtimes', 10, 5, ['x'], 'End before start.', True)]
+            record('badtimes', 10, 5, ['x'], 'End before start.', True),
+            record('../escape', 0, 10, ['x'], 'A ytid that is a path.', False),
+            record('hugeend', 0, '1e999', ['x'], 'An infinite end.', False)]
+    sf.write(base / 'escape.wav', tone(220, 10), SR)  # what '../escape' would reach
     csv_path = base / 'musiccaps-public.csv'
     with csv_path.open('w', newline='') as f:
         writer = csv.DictWriter(f, COLUMNS)
@@ -97,12 +100,15 @@ def test_manifests_split_and_yaml(imported):
 def test_problems_listed_not_fatal(imported):
     base, report, _, _ = imported
     lines = (base / 'dataset' / 'import_problems.tsv').read_text().splitlines()
-    assert len(lines) == len(report.problems) == 4
+    assert len(lines) == len(report.problems) == 6
     text = '\n'.join(lines)
+    assert "../escape (line 10)\tbad ytid '../escape'" in text
+    assert 'hugeend (line 11)\tbad times: start_s=0, end_s=1e999' in text
+    assert not (base / 'dataset' / 'escape.wav').exists() and not list(base.glob('dataset/*/escape*'))
     assert 'missing (line 6)\tmissing audio' in text
     assert 'corrupt (line 7)\tcannot read corrupt.wav' in text
     assert 'tooshort (line 8)\ttooshort.wav is 12.00 s' in text
-    assert 'badtimes (line 9)\tbad ytid/times' in text
+    assert 'badtimes (line 9)\tbad times' in text
 
 
 def test_cli_rerun_is_idempotent(imported, capsys):
@@ -111,7 +117,7 @@ def test_cli_rerun_is_idempotent(imported, capsys):
     argv = args + ['--out-dir', str(dirs['out_dir']), '--egs-dir', str(dirs['egs_dir']),
                    '--config-dir', str(dirs['config_dir'])]
     assert musiccaps.main(argv) == 0
-    assert 'imported 4 clips (train: 3, valid: 1); 4 records with problems' in capsys.readouterr().out
+    assert 'imported 4 clips (train: 3, valid: 1); 6 records with problems' in capsys.readouterr().out
     assert sorted(p.name for p in (base / 'dataset').rglob('*')) == before
 
 

@@ -110,18 +110,19 @@ def sidecar(clip_id: str, genre: str, meta: dict, duration: float) -> dict:
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
-    """A sidecar written via a tmp file + rename (a kill never leaves half a .json)."""
-    tmp = path.with_suffix('.json.tmp')
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path)
+    """A sidecar written atomically (od.atomic: a kill never leaves half a .json)."""
+    from .. import atomic
+    atomic.write_json(path, data)
 
 
 def write_wav_atomic(path: Path, wav: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
-    """16-bit wav written via a tmp file + rename."""
+    """16-bit wav written atomically (a temp name of this process only: concurrent writers never
+    collide)."""
     import soundfile as sf
-    tmp = path.with_name(path.stem + '.tmp.wav')
-    sf.write(tmp, wav, sample_rate, subtype='PCM_16')
-    tmp.replace(path)
+
+    from .. import atomic
+    with atomic.atomic_path(path) as tmp:
+        sf.write(tmp, wav, sample_rate, subtype='PCM_16', format='WAV')
 
 
 def write_example_dataset(root: tp.Union[str, Path] = ROOT / 'dataset' / 'example',

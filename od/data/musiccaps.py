@@ -24,7 +24,9 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
 import os
+import re
 import shutil
 import sys
 import typing as tp
@@ -39,6 +41,8 @@ REQUIRED_COLUMNS = ('ytid', 'start_s', 'end_s', 'aspect_list', 'caption')
 DEFAULT_PATTERNS = ('{ytid}.wav', '{ytid}_{start}.wav')
 SPLITS = ('train', 'valid')
 TOLERANCE_S = 0.25  # a file within this of the clip length is taken as the clip itself
+YTID = re.compile(r'^[A-Za-z0-9_-]{1,64}$')  # YouTube ids (11 chars); never a path
+MAX_CLIP_S = 3600.0
 
 DSET_YAML = """# @package _global_
 # Written by `python -m od.data.musiccaps ... --name {name}`: captioned clips with sidecars
@@ -101,9 +105,10 @@ def _truthy(value: str) -> bool:
 
 def find_audio(audio_dir: Path, row: tp.Dict[str, str], start: float, end: float,
                patterns: tp.Sequence[str]) -> tp.Optional[Path]:
+    root = audio_dir.resolve()
     for pattern in patterns:
         candidate = audio_dir / pattern.format(**row, start=int(start), end=int(end))
-        if candidate.is_file():
+        if candidate.resolve().is_relative_to(root) and candidate.is_file():  # a CSV value is no path
             return candidate
     return None
 
@@ -152,10 +157,9 @@ def _remove_clip(folder: Path, clip_id: str) -> None:
 
 def _write_problems(path: Path, problems: tp.Sequence[tp.Tuple[str, str]]) -> None:
     """`record<TAB>reason` per line (empty file when all went well), written atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix('.tsv.tmp')
-    tmp.write_text(''.join(f"{record}\t{why}\n" for record, why in problems))
-    tmp.replace(path)
+    from .. import atomic
+    clean = lambda text: ' '.join(str(text).split())  # noqa: E731  (a tab or newline in a value: one line)
+    atomic.write_text(path, ''.join(f"{clean(record)}\t{clean(why)}\n" for record, why in problems))
 
 
 def sidecar(clip_id: str, row: tp.Dict[str, str], aspects: tp.List[str], duration: float, sample_rate: int) -> dict:
@@ -208,8 +212,11 @@ def import_musiccaps(csv_path: tp.Union[str, Path], audio_dir: tp.Union[str, Pat
         record = f"{row.get('ytid') or '?'} (line {index + 2})"
         try:
             start, end = float(row['start_s']), float(row['end_s'])
-            if not row['ytid'] or end <= start:
-                raise ValueError(f"bad ytid/times: ytid={row['ytid']!r}, start_s={row['start_s']}, end_s={row['end_s']}")
+            if not YTID.match(row['ytid'] or ''):
+                raise ValueError(f"bad ytid {row['ytid']!r} (YouTube ids are letters, digits, '-' and '_')")
+            if not (math.isfinite(start) and math.isfinite(end) and 0 <= start < end <= start + MAX_CLIP_S):
+                raise ValueError(f"bad times: start_s={row['start_s']}, end_s={row['end_s']} (need "
+                                 f"0 <= start_s < end_s <= start_s + {MAX_CLIP_S:g})")
             source = find_audio(audio_dir, row, start, end, patterns)
             if source is None:
                 tried = ', '.join(p.format(**row, start=int(start), end=int(end)) for p in patterns)
@@ -224,7 +231,7 @@ def import_musiccaps(csv_path: tp.Union[str, Path], audio_dir: tp.Union[str, Pat
             sample_rate = int(audio_info(path).sample_rate)
             write_json_atomic(path.with_suffix('.json'),
                               sidecar(clip_id, row, parse_aspects(row['aspect_list']), duration, sample_rate))
-        except (ValueError, KeyError, TypeError, AttributeError, RuntimeError, OSError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, RuntimeError, OSError, OverflowError) as exc:
             problems.append((record, str(exc)))
             logger.warning("Skipping %s: %s", record, exc)
     problems_file = out_dir / 'import_problems.tsv'
@@ -240,10 +247,8 @@ def import_musiccaps(csv_path: tp.Union[str, Path], audio_dir: tp.Union[str, Pat
         manifests.append(report.manifest)
     _write_problems(problems_file, problems)
     dset_yaml = config_dir / 'dset' / 'audio' / f"{name}.yaml"
-    dset_yaml.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dset_yaml.with_suffix('.yaml.tmp')
-    tmp.write_text(DSET_YAML.format(name=name))
-    tmp.replace(dset_yaml)
+    from .. import atomic
+    atomic.write_text(dset_yaml, DSET_YAML.format(name=name))
     return ImportReport(imported, problems, problems_file, manifests, dset_yaml)
 
 
