@@ -21,13 +21,11 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
-import shutil
 import sys
-import tempfile
 import typing as tp
 from pathlib import Path
 
+from .atomic import DiskFullError
 from .cli import add_plugin_arg
 from .environment import ROOT, MissingWeightsError
 
@@ -99,25 +97,15 @@ def _encoder_names(args: dict) -> dict:
 def write_export(out: Path, lm_pkg: dict, compression_pkg: dict, meta: dict, overwrite: bool = False) -> Path:
     """Write the three files into a temporary sibling folder, then rename it into place."""
     import torch
+
+    from . import atomic
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} already exists; pass --overwrite to replace it.")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{out.name}.', suffix='.tmp', dir=out.parent))
-    try:
+    atomic.clean_stale(out.parent)  # what killed exports left behind
+    # Folder and files get the umask's modes (shared team folders), and appear only when whole.
+    with atomic.atomic_dir(out, overwrite=overwrite) as tmp:
         torch.save(lm_pkg, tmp / 'state_dict.bin')
         torch.save(compression_pkg, tmp / 'compression_state_dict.bin')
         (tmp / 'export.json').write_text(json.dumps(meta, indent=2) + '\n')
-        old = None
-        if out.exists():
-            old = out.with_name(f'.{out.name}.old-{os.getpid()}')
-            os.replace(out, old)
-        os.replace(tmp, out)
-        if old is not None:
-            shutil.rmtree(old)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
@@ -149,7 +137,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         checkpoint = checkpoint_of(args.sig, args.xp, args.checkpoint)
         name = args.name or args.sig or checkpoint.parent.name
         out = export(checkpoint, name, args.out, args.overwrite, plugins=args.plugin)
-    except (ValueError, FileNotFoundError, FileExistsError, MissingWeightsError) as exc:
+    except (ValueError, FileNotFoundError, FileExistsError, MissingWeightsError, DiskFullError) as exc:
         print(f"error: {exc}\nNothing was written.", file=sys.stderr)
         return 2
     meta = json.loads((out / 'export.json').read_text())

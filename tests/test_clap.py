@@ -151,6 +151,23 @@ def test_null_missing_and_cache(media, tmp_path, monkeypatch, caplog):
     assert torch.equal(again['embeds'][0], tokens['embeds'][0])
 
 
+def test_a_full_disk_under_the_cache_is_reported_and_training_goes_on(media, tmp_path, monkeypatch, caplog):
+    import errno
+
+    from od import atomic
+    from od.conditioners.clap_audio import attributes_for_audio
+
+    def full(obj, path):
+        raise OSError(errno.ENOSPC, 'No space left on device', str(path))
+    monkeypatch.setattr(atomic, 'torch_save', full)
+    cond = conditioner(media, tmp_path)
+    for name in ('red0.wav', 'red1.wav'):
+        tokens = cond.tokenize(attributes_for_audio(media / name, 0., 2.0).wav['self_wav'])
+        assert tokens['mask'].sum() == 2  # the condition is there, only uncached
+    assert cond.cache.write_failures == 2 and not list((tmp_path / 'cache').rglob('*.pt'))
+    assert len([r for r in caplog.records if 'Cannot write the embedding cache' in r.getMessage()]) == 1
+
+
 def test_prep_fills_the_clap_cache(example_data, media, tmp_path):
     from od.prep import prepare
 

@@ -51,6 +51,10 @@ def test_export_round_trip_gives_the_solvers_tokens(trained):
     export = trained['export']
     assert sorted(p.name for p in export.iterdir()) == ['compression_state_dict.bin', 'export.json', 'state_dict.bin']
     assert not list(export.parent.glob('.*tmp*'))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert export.stat().st_mode & 0o777 == 0o777 & ~umask  # shared team folders: not mkdtemp's 0700
+    assert (export / 'state_dict.bin').stat().st_mode & 0o777 == 0o666 & ~umask
     meta = json.loads((export / 'export.json').read_text())
     assert meta['conditioners']['self_wav'] == {'model': 'clip_frames', 'name': f"{trained['base']}/clip"}
     pkg = torch.load(export / 'compression_state_dict.bin', weights_only=True)

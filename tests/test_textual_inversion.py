@@ -170,6 +170,24 @@ def test_training_moves_only_the_rows_and_never_encodes(tiny_t5, concepts_data, 
         solver.check_codec()
 
 
+def test_a_truncated_token_file_is_skipped_and_training_goes_on(tiny_t5, concepts_data, tmp_path, caplog):
+    """One bad file never ends a run: a truncated token file is named, counted and left out."""
+    import json
+    import shutil
+    base, _ = concepts_data
+    egs = tmp_path / 'egs'
+    shutil.copytree(base / 'egs' / 'two', egs)
+    entries = json.loads((egs / 'metadata_train.json').read_text())
+    broken = tmp_path / 'broken.pt'
+    broken.write_bytes(Path(entries[3]['encoded_path']).read_bytes()[:100])  # a kill mid-copy
+    entries[3] = {**entries[3], 'encoded_path': str(broken)}
+    (egs / 'metadata_train.json').write_text(json.dumps(entries))
+    solver = build_solver(ti_args(tiny_t5, egs, tmp_path / 'embeds', 'optim.epochs=1', 'optim.updates_per_epoch=2'))
+    assert f'Skipping 1 of {len(entries)} token files' in caplog.text and str(broken) in caplog.text
+    assert len(solver.entries) == len(entries) - 1
+    solver.run_stage('train', solver.train)
+
+
 def test_clap_metrics_are_monitored_per_concept(tiny_t5, concepts_data, tmp_path, monkeypatch):
     """`textual_inversion.metrics=[fad_clap,clap_score]`: every evaluate stage scores each concept's
     generations against that concept's reference chunks with CLAP; the figures reach history.json,

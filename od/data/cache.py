@@ -27,6 +27,7 @@ class EmbeddingCache:
         self.root = Path(root) if root else None
         self.hits = 0
         self.misses = 0
+        self.write_failures = 0
 
     def path_for(self, video: tp.Union[str, Path]) -> Path:
         video = Path(video).resolve()
@@ -54,13 +55,21 @@ class EmbeddingCache:
         self.misses += 1
         return None
 
-    def put(self, video: tp.Union[str, Path], embeds: torch.Tensor) -> Path:
-        """Store `embeds` [N, D] for `video`; a kill mid-write leaves no entry that looks whole."""
-        import flashy
+    def put(self, video: tp.Union[str, Path], embeds: torch.Tensor) -> tp.Optional[Path]:
+        """Store `embeds` [N, D] for `video`; a kill mid-write leaves no entry that looks whole.
+
+        A cache that cannot be written (full disk, read-only folder) is reported once and
+        skipped: the embeddings are still returned to training, which goes on uncached."""
+        from .. import atomic
         entry = self.path_for(video)
-        entry.parent.mkdir(parents=True, exist_ok=True)
         data = {'embeds': embeds.detach().to('cpu', torch.float16), 'fps': self.fps,
                 'stamp': list(self._stamp(Path(video))), 'video': str(Path(video).resolve())}
-        with flashy.utils.write_and_rename(entry, pid=True) as f:
-            torch.save(data, f)
+        try:
+            atomic.torch_save(data, entry)
+        except (OSError, RuntimeError) as exc:  # torch.save wraps ENOSPC in a RuntimeError
+            self.write_failures += 1
+            if self.write_failures == 1:
+                logger.warning("Cannot write the embedding cache at %s (%s): going on without caching; "
+                               "free space or set cache_dir elsewhere to cache again.", entry.parent, exc)
+            return None
         return entry

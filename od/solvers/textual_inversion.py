@@ -16,6 +16,7 @@ resume, DDP, tensorboard — is AudioCraft's):
 """
 from __future__ import annotations
 
+import logging
 import random
 import typing as tp
 from pathlib import Path
@@ -32,6 +33,8 @@ from ..models import frozen_base
 from ..safe_load import torch_load
 from .musicgen import MusicGenSolver
 
+logger = logging.getLogger(__name__)
+
 
 class ConceptTokens(torch.utils.data.Dataset):
     """Cached chunk tokens with a prompt: (codes [K, T_seg] long, prompt, concept)."""
@@ -43,16 +46,50 @@ class ConceptTokens(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.entries)
 
-    def __getitem__(self, index: int) -> tp.Tuple[torch.Tensor, str, str]:
-        entry = self.entries[index]
-        codes = torch_load(entry['encoded_path'], 'token file').long()  # [K, T]
+    def read(self, entry: dict) -> torch.Tensor:
+        """[K, T] tokens of one chunk; ValueError naming the file when unusable."""
+        codes = torch_load(entry['encoded_path'], 'token file')
+        if not isinstance(codes, torch.Tensor) or codes.dim() != 2:
+            raise ValueError(f"{entry['encoded_path']} holds no [K, T] token tensor")
         if codes.shape[-1] < self.frames:
             raise ValueError(f"{entry['encoded_path']} has {codes.shape[-1]} frames, the segment needs "
                              f"{self.frames}: lower dataset.segment_duration or re-run prep with longer chunks.")
+        return codes.long()
+
+    def __getitem__(self, index: int) -> tp.Tuple[torch.Tensor, str, str]:
+        entry = self.entries[index]
+        try:
+            codes = self.read(entry)
+        except (ValueError, OSError) as exc:  # broke after the start-up check: skip it, train on
+            self.failed = getattr(self, 'failed', 0) + 1
+            logger.warning("Skipping %s (%s)", entry['encoded_path'], exc)
+            if self.failed >= len(self.entries):
+                raise
+            return self[(index + 1) % len(self.entries)]
         start = random.randint(0, codes.shape[-1] - self.frames) if self.random_crop else 0
         template = random.choice(self.templates) if self.random_crop else self.templates[0]
         concept = entry['concept']
         return codes[:, start:start + self.frames], fill(template, concept), concept
+
+
+def usable_entries(entries: tp.Sequence[dict], frames: int, log: tp.Any = None) -> tp.List[dict]:
+    """The entries whose token file reads as a [K, >= frames] tensor; the others are reported by
+    name and counted, and training goes on without them (ValueError only when none is left)."""
+    probe = ConceptTokens(entries, ['{concept}'], frames, random_crop=False)
+    good, bad = [], []
+    for entry in entries:
+        try:
+            probe.read(entry)
+            good.append(entry)
+        except (ValueError, OSError) as exc:
+            bad.append(str(exc))
+    if bad:
+        (log or logger).warning("Skipping %d of %d token files that cannot be used:\n  %s", len(bad), len(entries),
+                                '\n  '.join(bad[:10]) + (f"\n  ... and {len(bad) - 10} more" if len(bad) > 10 else ''))
+    if not good:
+        raise ValueError(f"No usable token file among {len(entries)} (first problem: {bad[0] if bad else 'none'}); "
+                         "re-run `python -m od.data.concepts` for this dataset.")
+    return good
 
 
 def fill(template: str, concept: str) -> str:
@@ -99,6 +136,7 @@ class TextualInversionSolver(MusicGenSolver):
             args.tokens_num = ti.tokens_num
         self.frame_rate = self.concepts_meta['codec']['frame_rate']
         frames = int(round(cfg.dataset.segment_duration * self.frame_rate))
+        self.entries = usable_entries(self.entries, frames, self.logger)
         train = ConceptTokens(self.entries, ti.templates, frames)
         valid = ConceptTokens(self.entries[:cfg.dataset.valid.num_samples or None], ti.templates, frames,
                               random_crop=False)
