@@ -79,7 +79,13 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         print(USAGE)
         print("example: python -m od.prep solver=musicgen/debug conditioner=clipemb2music dset=audio/colors")
         return 0
-    report = prepare(argv)
+    from .environment import ConfigError, MissingWeightsError
+    from .registry import PluginRequiredError
+    try:
+        report = prepare(argv)
+    except (ConfigError, MissingWeightsError, PluginRequiredError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if not report:
         print("No conditioner of this config caches embeddings (e.g. conditioner=clipemb2music or clapemb2music).")
     for attribute, counts in report.items():

@@ -54,3 +54,18 @@ def test_a_second_run_of_a_running_xp_refuses(example_data, tmp_path, monkeypatc
         od.train._XP_LOCK.close()
     assert f'XP {sig} is already being trained by pid {os.getpid()}' in err
     assert not (tmp_path / 'xps' / sig / 'checkpoint.th').exists()
+
+
+def test_prep_reports_missing_weights_and_configs_as_messages(example_data, tmp_path, capsys):
+    from od.prep import main as prep_main
+
+    from .conftest import datasource_overrides
+    assert prep_main(['solver=musicgen/debug', 'dset=audio/nope']) == 2
+    assert 'there is no config/dset/audio/nope.yaml' in capsys.readouterr().err
+    clip = ['solver=musicgen/debug', 'conditioner=clipemb2music', 'dset=audio/example']
+    assert prep_main([*clip, f'datasource.train={tmp_path}']) == 2
+    assert 'python -m od.data.manifest' in capsys.readouterr().err
+    assert prep_main([*clip, f'conditioners.self_wav.clip_frames.name={tmp_path}/no-clip',
+                      *datasource_overrides(example_data)]) == 2
+    err = capsys.readouterr().err
+    assert f'{tmp_path}/no-clip' in err and 'Traceback' not in err
