@@ -48,7 +48,8 @@ def main(argv=None) -> int:
     from od.audio.denoise import build_denoiser, snr_db
     from od.data.example import GENRES, SAMPLE_RATE, synthesise
 
-    clean = [synthesise(genre, args.seconds, seed)[0].astype(np.float64) for genre in GENRES for seed in range(args.clips)]
+    clean = [synthesise(genre, args.seconds, seed)[0].astype(np.float64)
+             for genre in GENRES for seed in range(args.clips)]
     print(f"{len(clean)} clips ({', '.join(GENRES)}; {args.seconds:g} s, {SAMPLE_RATE} Hz)")
     print(f"{'denoiser':<12}{'noise':<7}{'SNR in':>8}{'SNR out':>9}{'ratio':>9}{'time/clip':>11}")
     for spec in args.denoise:

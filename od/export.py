@@ -135,7 +135,8 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument('--sig', help="Dora signature of the XP (logs/xps/<sig>/)")
     source.add_argument('--xp', help="an XP folder holding checkpoint.th")
-    source.add_argument('--checkpoint', help="a checkpoint.th file")
+    source.add_argument('--checkpoint', help="a checkpoint.th file (with --format transformers also an od export "
+                                             "folder or a hub id such as facebook/musicgen-small)")
     parser.add_argument('--name', help="export name (default: the signature or folder name)")
     parser.add_argument('--out', default=str(DEFAULT_OUT), help="root folder (default: %(default)s)")
     parser.add_argument('--overwrite', action='store_true', help="replace an existing export of that name")
@@ -152,6 +153,10 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     from .environment import setup
     setup()
     try:
+        if args.format == 'transformers' and args.checkpoint and not Path(args.checkpoint).is_file():
+            # any od.models.load spec: an od export folder, or upstream MusicGen by hub id
+            out = Path(args.out) / (args.name or Path(args.checkpoint).name)
+            return _export_transformers(args.checkpoint, out, args)
         checkpoint = checkpoint_of(args.sig, args.xp, args.checkpoint)
         name = args.name or args.sig or checkpoint.parent.name
         if args.format == 'transformers':
@@ -172,7 +177,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     return 0
 
 
-def _export_transformers(checkpoint: Path, out: Path, args: argparse.Namespace) -> int:
+def _export_transformers(checkpoint: tp.Union[str, Path], out: Path, args: argparse.Namespace) -> int:
     from .models.hf_export import export_transformers
     info = export_transformers(checkpoint, out, args.overwrite, args.duration, args.top_k, args.cfg_coef)
     check = info['logits_check']

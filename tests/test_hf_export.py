@@ -15,7 +15,6 @@ from od import export as od_export
 from od.models.hf_export import generation_defaults
 from od.models.tiny import write_tiny_t5
 
-from .conftest import ROOT
 
 # Run by a separate interpreter that imports transformers and nothing of od or AudioCraft.
 HF_ONLY = r'''
@@ -157,7 +156,8 @@ def test_codec_conversion_is_exact_or_refused():
     assert check_codec(debug, hf) < 1e-5
     wav = 0.1 * torch.randn(1, 1, 32000, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        assert torch.equal(debug.encode(wav)[0], hf.encode(wav, bandwidth=hf.config.target_bandwidths[-1]).audio_codes[0])
+        theirs = hf.encode(wav, bandwidth=hf.config.target_bandwidths[-1]).audio_codes[0]
+        assert torch.equal(debug.encode(wav)[0], theirs)
     # An EnCodec already in transformers' form is taken as it is.
     config = EncodecConfig(target_bandwidths=[1.2], sampling_rate=32000, num_filters=4, upsampling_ratios=[8, 5, 4, 4],
                            codebook_size=64, codebook_dim=16, hidden_size=16, num_lstm_layers=1)
@@ -172,3 +172,20 @@ def test_codec_conversion_is_exact_or_refused():
         to_hf_encodec(grouped)
     with pytest.raises(CodecNotExportable, match='Hugging Face EnCodec'):
         to_hf_encodec(torch.nn.Linear(2, 2))
+
+
+def test_upstream_musicgen_with_a_hf_encodec_exports(tmp_path, monkeypatch):
+    """facebook/musicgen-small's layout (tiny weights) in a Hugging Face cache, exported by hub id:
+    its compression model is a transformers EnCodec already, taken as it is."""
+    import huggingface_hub.constants
+
+    from .test_inference import upstream_hub_cache
+    monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_CACHE', str(tmp_path / 'hf'))
+    monkeypatch.setenv('AUDIOCRAFT_REFERENCE_DIR', str(tmp_path / 'no-reference'))
+    upstream_hub_cache(tmp_path / 'hf')
+    assert od_export.main(['--checkpoint', 'facebook/musicgen-small', '--format', 'transformers',
+                           '--out', str(tmp_path / 'out'), '--duration', '1']) == 0
+    info = json.loads((tmp_path / 'out' / 'musicgen-small' / 'od_export.json').read_text())
+    assert info['codec_relative_decode_diff'] == 0.0 and info['frame_rate'] == 50.0
+    assert max(info['logits_check']['max_abs_diff_prompt'], info['logits_check']['max_abs_diff_null']) < 1e-4
+    assert info['generation']['max_new_tokens'] == 50 + 3

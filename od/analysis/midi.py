@@ -38,7 +38,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .encoders import MIDI_EXTS  # noqa: F401  (one list of MIDI suffixes)
 SOUNDFONT_ENV = 'OD_SOUNDFONT'
 SOUNDFONT_PLACES = (
     '/usr/share/sounds/sf2/FluidR3_GM.sf2',      # Debian / Ubuntu: fluid-soundfont-gm
@@ -93,7 +92,8 @@ def symbolic_features(path: tp.Union[str, Path]) -> np.ndarray:
     ends = np.array([n.end for n, _ in notes])
     grid = np.linspace(0, length, 200)
     polyphony = ((starts[None] <= grid[:, None]) & (ends[None] > grid[:, None])).sum(1).mean()
-    density = np.array([np.log1p(len(notes) / length), polyphony / 10, np.log1p(len(np.unique(starts.round(3))) / length)])
+    onsets = len(np.unique(starts.round(3)))
+    density = np.array([np.log1p(len(notes) / length), polyphony / 10, np.log1p(onsets / length)])
     change_times, tempi = midi.get_tempo_changes()
     spans = np.diff(np.append(change_times, length)).clip(min=0)
     tempo = float(np.average(tempi, weights=spans)) if spans.sum() > 0 else float(tempi[0])

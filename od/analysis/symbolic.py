@@ -48,11 +48,10 @@ def rendered_encoder(encoder: Encoder, renders: tp.Dict[Path, Path], failures: t
             raise ValueError(failures.get(str(path), f"{path}: not rendered"))
         return renders[path]
 
-    prepare = None
-    if encoder.prepare is not None:
-        def prepare(paths: tp.Sequence[Path]) -> None:
-            encoder.prepare([renders[p] for p in paths if p in renders])
-    return Encoder(encoder.name + RENDERED, MIDI_EXTS, lambda path: encoder.embed(wav_of(path)), prepare)
+    def prepare(paths: tp.Sequence[Path]) -> None:   # batch encoders (VGGish) run once over the renderings
+        encoder.prepare([renders[p] for p in paths if p in renders])
+    return Encoder(encoder.name + RENDERED, MIDI_EXTS, lambda path: encoder.embed(wav_of(path)),
+                   prepare if encoder.prepare is not None else None)
 
 
 def _song(path: Path, root: Path) -> str:

@@ -85,7 +85,8 @@ def learned_denoiser(path: tp.Union[str, Path], strength: float = DEFAULT_STRENG
     except Exception as exc:
         raise ValueError(f"{path} cannot be read as plain weights (a truncated file, or a pickled model object, "
                          f"which od does not load): {str(exc).splitlines()[0][:200]}") from exc
-    state, extra = (pkg['state'], dict(pkg.get('kwargs') or {})) if isinstance(pkg, dict) and 'state' in pkg else (pkg, {})
+    packaged = isinstance(pkg, dict) and 'state' in pkg
+    state, extra = (pkg['state'], dict(pkg.get('kwargs') or {})) if packaged else (pkg, {})
     if not isinstance(state, dict) or 'encoder.0.0.weight' not in state:
         raise ValueError(f"{path} is not a `denoiser` Demucs state dict (no encoder.0.0.weight).")
     from denoiser.demucs import Demucs

@@ -116,7 +116,8 @@ def seanet_config(compression) -> dict:
     blocks = [m for kind, m in units if kind == 'resblock']
     lstms = [m for kind, m in units if kind == 'lstm']
     dec_lstms = [m for kind, m in _seanet_units(dec.model) if kind == 'lstm']
-    if len(lstms) != len(dec_lstms) or len(lstms) > 1 or (lstms and dec_lstms[0].lstm.num_layers != lstms[0].lstm.num_layers):
+    layers_differ = bool(lstms) and dec_lstms[0].lstm.num_layers != lstms[0].lstm.num_layers
+    if len(lstms) != len(dec_lstms) or len(lstms) > 1 or layers_differ:
         raise CodecNotExportable("its encoder and decoder LSTMs differ")
     block = blocks[0] if blocks else None
     if block is not None:

@@ -68,7 +68,8 @@ def check_exportable(cfg: dict) -> None:
     if list(kinds.values()) != ['t5']:
         why.append(f"its conditioners are {kinds or 'none'}: transformers' MusicGen has one T5 text "
                    "encoder (conditioner=text2music); CLIP (video/image), CLAP (reference audio), "
-                   "lookup-table and chroma conditioners have no transformers form")
+                   "lookup-table and chroma conditioners have no transformers form"
+                   + ("; textual-inversion rows (t5_ti) are not exported yet" if 't5_ti' in kinds.values() else ''))
     else:
         name = next(iter(kinds))
         args = conditioners[name].get('t5') or {}
@@ -76,7 +77,8 @@ def check_exportable(cfg: dict) -> None:
             why.append("its T5 conditioner normalises text with spaCy (normalize_text=true), which the "
                        "transformers tokenizer does not do")
         fuser = conf.get('fuser') or {}
-        if list(fuser.get('cross') or []) != [name] or any(fuser.get(k) for k in ('sum', 'prepend', 'input_interpolate')):
+        others = any(fuser.get(k) for k in ('sum', 'prepend', 'input_interpolate'))
+        if list(fuser.get('cross') or []) != [name] or others:
             why.append(f"its fuser is not cross-attention on '{name}' only: {OmegaConf.to_container(fuser)}")
         if fuser.get('cross_attention_pos_emb'):
             why.append("its fuser adds position embeddings to the cross-attention input")
@@ -194,7 +196,8 @@ def build_hf_model(model, generation: dict):
     hf = MusicgenForConditionalGeneration(config).eval()
     mapped = map_lm_state(lm.state_dict())
     own = {k: v for k, v in hf.state_dict().items() if k.startswith(('decoder.', 'enc_to_dec_proj.'))}
-    missing, misshapen = sorted(set(own) - set(mapped)), [k for k in mapped if k in own and own[k].shape != mapped[k].shape]
+    missing = sorted(set(own) - set(mapped))
+    misshapen = [k for k in mapped if k in own and own[k].shape != mapped[k].shape]
     if missing or misshapen or set(mapped) - set(own):
         raise NotExportable(f"the mapped LM does not fit transformers' MusicGen: missing {missing[:5]}, "
                             f"misshapen {misshapen[:5]}, extra {sorted(set(mapped) - set(own))[:5]}")
