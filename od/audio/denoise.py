@@ -79,7 +79,8 @@ def learned_denoiser(path: tp.Union[str, Path], strength: float = DEFAULT_STRENG
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Denoiser weights not found: {path}. Give the file of a `denoiser` Demucs state "
-                                "dict (e.g. the released dns64.th), or use --denoise spectral (no weights).")
+                                "dict (e.g. the released dns64.th), or use --denoise spectral (no weights). (A word "
+                                "right after --denoise is read as its value: put a prompt before --denoise.)")
     try:
         pkg = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as exc:
