@@ -55,5 +55,21 @@ if ! command -v ffmpeg >/dev/null 2>&1 && [ ! -e "$VENV/bin/ffmpeg" ]; then
   echo "[od] no system ffmpeg: linked imageio-ffmpeg's static build as $VENV/bin/ffmpeg"
 fi
 
+# FluidSynth and a General MIDI soundfont render MIDI for od.analysis.symbolic (seed 004's study)
+# and its tests. System packages: installed with apt when they are missing and apt is usable
+# (root), otherwise only named; od itself works without them.
+have_soundfont() { ls /usr/share/sounds/sf2/*.sf2 >/dev/null 2>&1 || ls /usr/share/soundfonts/*.sf2 >/dev/null 2>&1; }
+if ! command -v fluidsynth >/dev/null 2>&1 || ! have_soundfont; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "[od] installing fluidsynth and fluid-soundfont-gm (MIDI rendering, apt)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q --no-install-recommends fluidsynth fluid-soundfont-gm >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends fluidsynth fluid-soundfont-gm >/dev/null; } \
+      || echo "[od] warning: could not install fluidsynth/fluid-soundfont-gm; MIDI rendering will say what is missing" >&2
+  else
+    echo "[od] note: MIDI rendering (od.analysis.symbolic) needs FluidSynth and a GM soundfont: apt-get install fluidsynth fluid-soundfont-gm"
+  fi
+fi
+
 # Self-check: fails (non-zero) when a core import is broken; warns when there is no GPU.
 "$VENV/bin/python" -m od.doctor

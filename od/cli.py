@@ -39,6 +39,25 @@ def add_generation_args(parser: argparse.ArgumentParser, default_model: tp.Optio
     add_plugin_arg(parser)
 
 
+def add_denoise_args(parser: argparse.ArgumentParser) -> None:
+    """--denoise [SPEC] and --denoise-strength (od/audio/denoise.py)."""
+    from .audio.denoise import DEFAULT_STRENGTH
+    group = parser.add_argument_group('clean-up of the generated audio (od/audio/denoise.py)')
+    group.add_argument('--denoise', nargs='?', const='spectral', default=None, metavar='SPEC',
+                       help="denoise each output, keeping the original as <name>.raw.wav: 'spectral' (the "
+                            "default with no value: noisereduce spectral gating), 'stationary', or a path to "
+                            "learned Demucs denoiser weights (facebookresearch's `denoiser` state dict)")
+    group.add_argument("--denoise-strength", type=float, default=DEFAULT_STRENGTH,
+                       help="0..1: spectral gating's prop_decrease, or the learned model's wet share "
+                            "(default %(default)s: benchmarks/denoise_snr.py)")
+
+
+def build_denoiser_for(args: argparse.Namespace):
+    """The denoiser of `args` (None without --denoise); built before any model loads."""
+    from .audio.denoise import build_denoiser
+    return build_denoiser(args.denoise, args.denoise_strength, device=args.device or 'cpu')
+
+
 def load_for_generation(args: argparse.Namespace, duration: float):
     """The model of `args.model` with the generation parameters of `args` set."""
     from .models import load

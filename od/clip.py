@@ -3,6 +3,7 @@
     python -m od.clip --model checkpoints/mymodel --videos my.mp4
     python -m od.clip --model checkpoints/mymodel --videos clips/ --start 5 --duration 20 --cfg 4
     python -m od.clip --model checkpoints/mymodel --videos a.mp4 b.mp4 --transition
+    python -m od.clip --model checkpoints/mymodel --videos my.mp4 --denoise   # cleaned music, .raw.wav kept
 
 For each video, the window `[--start, --start + --duration)` (default: the whole video) is
 sampled as in training (the CLIP conditioner's frames per window), music is generated for the
@@ -23,7 +24,7 @@ import sys
 import typing as tp
 from pathlib import Path
 
-from .cli import add_generation_args, fail, load_for_generation, write_audio
+from .cli import add_denoise_args, add_generation_args, build_denoiser_for, fail, load_for_generation, write_audio
 from .data.frames import VIDEO_EXTS
 from .environment import MissingWeightsError, ffmpeg_exe
 
@@ -107,8 +108,9 @@ def jobs(videos: tp.Sequence[Path], transition: bool) -> tp.List[tp.Tuple[str, t
 
 def run(model, videos: tp.Sequence[Path], out_dir: Path, start: float = 0., duration: tp.Optional[float] = None,
         prompt: tp.Optional[str] = None, seed: int = 0, transition: bool = False,
-        progress: bool = True) -> tp.Tuple[tp.List[Path], tp.List[tp.Tuple[str, str]]]:
-    """Score every job; returns (mp4s written, [(name, reason)] skipped)."""
+        progress: bool = True, denoiser=None) -> tp.Tuple[tp.List[Path], tp.List[tp.Tuple[str, str]]]:
+    """Score every job; returns (mp4s written, [(name, reason)] skipped). With a `denoiser`
+    (od.audio.denoise) the music is cleaned before muxing, the original kept as <name>.raw.wav."""
     from tqdm import tqdm
 
     from .data.frames import FrameError
@@ -126,6 +128,9 @@ def run(model, videos: tp.Sequence[Path], out_dir: Path, start: float = 0., dura
             out_dir.mkdir(parents=True, exist_ok=True)
             wav_path = write_audio(out_dir / f'{name}.wav', wav, model.sample_rate,
                                    length=round(window * model.sample_rate))
+            if denoiser is not None:
+                from .audio.denoise import denoise_file
+                denoise_file(wav_path, denoiser)
             if len(group) == 1:
                 written.append(mux(group[0], wav_path, out_dir / f'{name}.mp4', start, window))
             else:
@@ -150,6 +155,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
                         help="seed 003's test: half the frames from each of two consecutive videos")
     parser.add_argument('--out', default='samples', help="root of the output folders (default: %(default)s)")
     add_generation_args(parser)
+    add_denoise_args(parser)
     args = parser.parse_args(argv)
     from .environment import setup
     setup()
@@ -158,11 +164,12 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         return fail(f"no videos in {args.videos} (extensions: {', '.join(VIDEO_EXTS)})")
     out_dir = Path(args.out) / datetime.datetime.now().strftime('%y%m%d_%H%M%S')
     try:
+        denoiser = build_denoiser_for(args)
         model = load_for_generation(args, duration=args.duration or 10.)
         if not model.supports('video'):
             return fail(f"{args.model} has no video conditioner (train one with conditioner=clipemb2music)")
         written, skipped = run(model, videos, out_dir, args.start, args.duration, args.prompt, args.seed,
-                               args.transition)
+                               args.transition, denoiser=denoiser)
     except (ValueError, FileNotFoundError, MissingWeightsError) as exc:
         return fail(str(exc))
     print(f"wrote {len(written)} video(s) to {out_dir}/" + (f"; skipped {len(skipped)}:" if skipped else ''))

@@ -5,6 +5,7 @@
     python -m od.generate "a calm piece" --image photo.jpg --model checkpoints/mymodel
     python -m od.generate "a calm piano piece in the style of <8bit>" \
         --concepts checkpoints/concepts/<dataset>/<sig>/best.pt --model checkpoints/small_t5.th
+    python -m od.generate "lo-fi funk" --denoise --output funk.wav     # funk.wav cleaned, funk.raw.wav kept
 
 `--model` is an od export (`python -m od.export`), a make_ckpt / Dora checkpoint, `//sig/<sig>`,
 or upstream MusicGen weights by hub id (`facebook/musicgen-small`, from the Hugging Face cache
@@ -19,7 +20,7 @@ import sys
 import typing as tp
 from pathlib import Path
 
-from .cli import add_generation_args, fail, load_for_generation, write_audio
+from .cli import add_denoise_args, add_generation_args, build_denoiser_for, fail, load_for_generation, write_audio
 from .environment import MissingWeightsError
 from .models.concepts import PLACEHOLDER
 
@@ -72,6 +73,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
                         help="learned concepts (textual inversion: checkpoints/concepts/<dataset>/<sig>/"
                              "best.pt) whose <name> the prompt may use")
     add_generation_args(parser, default_model='facebook/musicgen-small')
+    add_denoise_args(parser)
     args = parser.parse_args(argv)
     source = args.video or args.image or args.audio
     if args.prompt is None and source is None:
@@ -80,6 +82,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     setup()
     output = Path(args.output) if args.output else default_output(args.prompt, source)
     try:
+        denoiser = build_denoiser_for(args)
         model = load_for_generation(args, args.duration)
         if args.concepts or (args.prompt and PLACEHOLDER.search(args.prompt)):
             use_concepts(model, args.concepts, args.prompt)
@@ -88,6 +91,10 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         return fail(f"{exc}\nNothing was written.")
     write_audio(output, wav, model.sample_rate, length=round(args.duration * model.sample_rate))
     print(f"wrote {output} ({args.duration:g} s, {model.sample_rate} Hz)")
+    if denoiser is not None:
+        from .audio.denoise import denoise_file
+        _, raw = denoise_file(output, denoiser)
+        print(f"denoised it with {denoiser.name}; the original is {raw}")
     return 0
 
 

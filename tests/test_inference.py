@@ -144,11 +144,12 @@ def test_clip_scores_videos_muxes_and_skips_bad_ones(trained, tmp_path, capsys):
     (videos / 'broken.mp4').write_bytes(b'not a video')
     out = tmp_path / 'samples'
     assert clip.main(['--model', str(trained['export']), '--videos', str(videos), '--out', str(out),
-                      '--top-k', '50', '--seed', '1']) == 0
+                      '--top-k', '50', '--seed', '1', '--denoise']) == 0
     stdout = capsys.readouterr().out
     assert 'wrote 2 video(s)' in stdout and 'broken' in stdout
     (stamp,) = out.iterdir()
-    assert sorted(p.name for p in stamp.iterdir()) == ['blue.mp4', 'blue.wav', 'red.mp4', 'red.wav']
+    assert sorted(p.name for p in stamp.iterdir()) == ['blue.mp4', 'blue.raw.wav', 'blue.wav', 'red.mp4',
+                                                       'red.raw.wav', 'red.wav']  # --denoise keeps the originals
     for name in ('red', 'blue'):
         n_video, n_audio, packets = probe(stamp / f'{name}.mp4')
         assert (n_video, n_audio) == (1, 1)

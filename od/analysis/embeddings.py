@@ -118,13 +118,15 @@ def analyse(dataset: tp.Union[str, Path], encoders: tp.Sequence[tp.Union[str, En
             out: tp.Union[str, Path] = 'results', *, device: str = 'cpu',
             cache_dir: tp.Optional[tp.Union[str, Path]] = None, use_cache: bool = True, fps: float = 1.0,
             options: tp.Optional[tp.Dict[str, str]] = None, seed: int = 0, save_vectors: bool = True,
-            progress: bool = True) -> tp.Dict[str, tp.Any]:
+            progress: bool = True, vectors: tp.Optional[dict] = None) -> tp.Dict[str, tp.Any]:
     """Embed `dataset` with each encoder, reduce, measure, plot; returns what metrics.json holds.
 
     Args:
         encoders: specs (`clip`, `npy=<dir>`, ... see od.analysis.encoders) or Encoder objects.
         cache_dir: where video frame embeddings are cached (default: `.od_cache/` beside them).
         fps: video frames per second embedded. options: `<encoder>.<key>` -> value.
+        vectors: if given, filled with encoder name -> (X [N, D], labels [N], paths) for callers
+            that measure more (od.analysis.symbolic's retrieval).
     Raises:
         ValueError when no encoder could embed enough files to measure anything.
     """
@@ -142,6 +144,8 @@ def analyse(dataset: tp.Union[str, Path], encoders: tp.Sequence[tp.Union[str, En
     skipped_lines = []
     for encoder in built:
         X, labels, paths, skipped, not_applicable = embed_dataset(encoder, items, progress)
+        if vectors is not None:
+            vectors[encoder.name] = (X, labels, paths)
         skipped_lines += [f"{encoder.name}\t{path}\t{why}" for path, why in sorted(skipped.items())]
         entry: tp.Dict[str, tp.Any] = {'skipped': skipped, 'not_applicable': not_applicable}
         report['encoders'][encoder.name] = entry

@@ -10,7 +10,8 @@ moves on. Python users may also pass their own `Encoder` objects to `analyse()`.
 Built in: `clip` (images, and videos through od's frame-embedding cache), `clap` (LAION-CLAP
 audio), `vggish` (VGGish in od's separate TensorFlow env), `mel` (log-mel statistics, a
 weight-free baseline), `npy` (precomputed vectors, any encoder), `cond` (the condition tokens
-of a trained od model's conditioner, see `od/analysis/condition.py`).
+of a trained od model's conditioner, see `od/analysis/condition.py`), `midi` (symbolic features
+of MIDI files, weight-free, see `od/analysis/midi.py`).
 """
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ import numpy as np
 from ..data.frames import IMAGE_EXTS, VIDEO_EXTS
 from ..data.manifest import AUDIO_EXTS
 
-MEDIA_EXTS = tuple(AUDIO_EXTS) + VIDEO_EXTS + IMAGE_EXTS + ('.npy',)
+MIDI_EXTS = ('.mid', '.midi')  # the `midi` encoder (od/analysis/midi.py)
+MEDIA_EXTS = tuple(AUDIO_EXTS) + VIDEO_EXTS + IMAGE_EXTS + ('.npy',) + MIDI_EXTS
 
 
 @dataclasses.dataclass
@@ -188,5 +190,12 @@ def vggish_encoder(arg: tp.Optional[str], context: EncoderContext) -> Encoder:
         raise ValueError(failed.read_text() if failed.exists() else f"{path}: VGGish wrote nothing for it")
     embed.workdir = workdir  # type: ignore[attr-defined]  (lives as long as the encoder)
     return Encoder('vggish', tuple(AUDIO_EXTS), embed, prepare)
+
+@register_encoder('midi')
+def midi_encoder(arg: tp.Optional[str], context: EncoderContext) -> Encoder:
+    """Symbolic features of `.mid`/`.midi` files from their notes (od/analysis/midi.py; no weights)."""
+    from .midi import symbolic_features
+    return Encoder('midi', MIDI_EXTS, symbolic_features)
+
 
 from . import condition  # noqa: E402,F401  (registers `cond`; it builds on the classes above)

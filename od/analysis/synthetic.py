@@ -6,7 +6,10 @@
   centres of norm `separation`, so the mean per-category variance must come out as noise_k**2,
   the cosine between category means near 0 and the within-category cosine clearly higher;
 - `audio`: the example dataset's genres (od.data.example.synthesise), one folder per genre;
-- `images`: flat colour per category plus pixel noise (for image encoders such as CLIP).
+- `images`: flat colour per category plus pixel noise (for image encoders such as CLIP);
+- `midi`: songs as `.mid` files (and, with `audio=True`, the same notes as a sine-synthesised
+  `.wav` beside each) in categories that differ in known ways (MIDI_STYLES: register, tempo,
+  note density, polyphony, instrument family, scale); each song is its own random melody.
 """
 from __future__ import annotations
 
@@ -65,13 +68,56 @@ def write_images(root: tp.Union[str, Path], colours: tp.Sequence[str] = ('red', 
             tmp.replace(path)
 
 
+# category -> (GM program, lowest MIDI pitch, tempo bpm, notes per beat, notes per chord, scale)
+MIDI_STYLES: tp.Dict[str, tp.Tuple[int, int, float, int, int, tp.Tuple[int, ...]]] = {
+    'bass': (33, 36, 70., 1, 1, (0, 3, 5, 7, 10)),          # finger bass, low, slow, sparse, minor pentatonic
+    'keys': (0, 60, 110., 1, 3, (0, 2, 4, 5, 7, 9, 11)),    # piano triads in the middle, major scale
+    'lead': (80, 79, 160., 4, 1, (0, 2, 4, 7, 9)),          # square lead, high, fast 16ths, major pentatonic
+}
+
+
+def write_midi(root: tp.Union[str, Path], per_category: int = 6, beats: int = 16, audio: bool = False,
+               sample_rate: int = 32000, seed: int = 0) -> tp.List[Path]:
+    """`<root>/<category>/<category>_NNN.mid` for MIDI_STYLES (+ `.wav` with `audio`); returns the MIDI paths."""
+    import pretty_midi
+
+    from ..atomic import atomic_path
+    from ..data.example import write_wav_atomic
+    rng = np.random.default_rng(seed)
+    written = []
+    for category, (program, low, tempo, per_beat, chord, scale) in MIDI_STYLES.items():
+        for i in range(per_category):
+            midi = pretty_midi.PrettyMIDI(initial_tempo=tempo)
+            inst = pretty_midi.Instrument(program=program, name=category)
+            step = 60. / tempo / per_beat
+            degrees = np.cumsum(rng.integers(-2, 3, beats * per_beat)) + rng.integers(0, len(scale))
+            for k, degree in enumerate(degrees):
+                octave, index = divmod(int(degree) % (2 * len(scale)), len(scale))
+                for voice in range(chord):     # stacked scale thirds for chords
+                    o, j = divmod(index + 2 * voice, len(scale))
+                    pitch = low + 12 * (octave + o) + scale[j]
+                    inst.notes.append(pretty_midi.Note(velocity=int(rng.integers(70, 110)), pitch=int(pitch),
+                                                       start=k * step, end=(k + 0.9) * step))
+            midi.instruments.append(inst)
+            path = Path(root) / category / f"{category}_{i:03d}.mid"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(path) as tmp:
+                midi.write(str(tmp))
+            if audio:  # the same notes, another "performance": additive sine synthesis
+                wav = midi.synthesize(fs=sample_rate)
+                write_wav_atomic(path.with_suffix('.wav'), 0.5 * wav / max(1e-9, np.abs(wav).max()), sample_rate)
+            written.append(path)
+    return written
+
+
 DEFAULT_NOISE = {'a': 0.1, 'b': 0.2, 'c': 0.3}
 
 
 def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog='python -m od.analysis.synthetic',
-        description="Write small datasets separable by construction for od.analysis.embeddings.",
+        description="Write small datasets separable by construction for od.analysis.embeddings "
+                    "(and od.analysis.symbolic for midi/).",
         epilog="example: python -m od.analysis.synthetic dataset/analysis_demo && python -m "
                "od.analysis.embeddings --dataset dataset/analysis_demo/vectors --encoders npy "
                "--out results/analysis_demo")
@@ -82,7 +128,9 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     write_vectors(root / 'vectors', DEFAULT_NOISE, args.per_category)
     write_audio(root / 'audio', per_category=min(args.per_category, 6))
     write_images(root / 'images', per_category=min(args.per_category, 6))
-    print(f"wrote {root}/vectors (noise std {DEFAULT_NOISE}), {root}/audio, {root}/images")
+    write_midi(root / 'midi', per_category=min(args.per_category, 8), audio=True)
+    print(f"wrote {root}/vectors (noise std {DEFAULT_NOISE}), {root}/audio, {root}/images, {root}/midi "
+          f"(MIDI + sine-synthesised wav per song)")
     return 0
 
 

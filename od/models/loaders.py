@@ -152,15 +152,21 @@ def load_model(spec: str, device: tp.Optional[str] = None, cache: bool = False,
     A `.th` checkpoint has no packaged compression model: it is rebuilt from the config's
     `compression_model_checkpoint` under the XP seed, exactly as the solver built it.
     """
+    from ..environment import setup
+    setup()
+    path = locate_model(spec)
+    return assemble_model(str(spec), path, *read_model_files(path), device=device, cache=cache, plugins=plugins)
+
+
+def assemble_model(name: str, path: Path, state: dict, cfg: dict, compression_pkg: tp.Optional[dict],
+                   device: tp.Optional[str] = None, cache: bool = False, plugins: tp.Sequence[str] = ()):
+    """The ODMusicGen of files already read by `read_model_files` (for callers that check the
+    config before paying for the build, e.g. od.models.hf_export)."""
     import torch
 
-    from ..environment import setup
     from .compression import build_compression_model, load_compression_package
     from .musicgen import ODMusicGen
-    setup()
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
-    path = locate_model(spec)
-    state, cfg, compression_pkg = read_model_files(path)
     if path.is_dir() and compression_pkg is None:
         raise FileNotFoundError(f"{path / COMPRESSION_FILE} is missing: an export holds both files.")
     lm = build_lm(cfg, state, device, cache=cache, plugins=plugins, source=path)
@@ -169,4 +175,4 @@ def load_model(spec: str, device: tp.Optional[str] = None, cache: bool = False,
     else:
         compression = build_compression_model(cfg['compression_model_checkpoint'],
                                               seed=int(cfg.get('seed', 0)), device=device)
-    return ODMusicGen(str(spec), compression, lm)
+    return ODMusicGen(name, compression, lm)

@@ -4,6 +4,10 @@ AudioCraft names each generated sample `<sha1>_<prompted|unprompted>_<slug of co
 for a video condition the slug is the mangled audio path. od names them
 `<video id>_<prompted|unprompted>_<hash10>.wav`, so `samples/<epoch>/` reads as a list of
 videos. The hash keeps AudioCraft's determinism (same index, prompt and conditions -> same id).
+
+With `generate.denoise` set (`spectral`, `stationary` or a path to learned weights, see
+od/audio/denoise.py; strength `generate.denoise_strength`), each generated sample also gets a
+cleaned copy `samples/<epoch>/denoised/<same name>.wav`; the sample itself stays as generated.
 """
 from __future__ import annotations
 
@@ -16,8 +20,33 @@ from audiocraft.utils.samples.manager import SampleManager
 
 
 class MediaSampleManager(SampleManager):
-    """SampleManager whose ids start with the stem of the conditioning media file."""
+    """SampleManager whose ids start with the stem of the conditioning media file (and which
+    writes denoised copies when `generate.denoise` asks for them)."""
     MEDIA_ATTRIBUTE = 'self_wav'
+    DENOISED = 'denoised'
+    _denoisers: tp.Dict[tp.Tuple[str, float], tp.Any] = {}
+
+    def _denoiser(self):
+        generate = self.xp.cfg.get('generate', {})
+        spec = generate.get('denoise', None)
+        if not spec:
+            return None
+        key = (str(spec), float(generate.get('denoise_strength', 0.5)))
+        if key not in self._denoisers:  # built once per process (a learned one loads weights)
+            from ..audio.denoise import build_denoiser
+            self._denoisers[key] = build_denoiser(*key)
+        return self._denoisers[key]
+
+    def add_sample(self, sample_wav, epoch: int, index: int = 0, conditions=None, prompt_wav=None,
+                   ground_truth_wav=None, generation_args=None):
+        sample = super().add_sample(sample_wav, epoch, index, conditions, prompt_wav, ground_truth_wav,
+                                    generation_args)
+        denoiser = self._denoiser()
+        if denoiser is not None:
+            from ..audio.denoise import denoise_copy
+            path = Path(sample.path)
+            denoise_copy(path, path.parent / self.DENOISED / path.name, denoiser)
+        return sample
 
     def _get_sample_id(self, index: int, prompt_wav, conditions: tp.Optional[tp.Dict[str, tp.Any]]) -> str:
         base = super()._get_sample_id(index, prompt_wav, conditions)

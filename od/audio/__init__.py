@@ -1,0 +1,1 @@
+"""Audio post-processing (clean-up of generated audio)."""
