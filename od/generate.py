@@ -35,7 +35,18 @@ def generate(model, prompt: tp.Optional[str] = None, media: tp.Optional[str] = N
     if media is not None and not Path(media).exists():
         raise FileNotFoundError(f"{media}: no such file")
     torch.manual_seed(seed)
-    return model.generate_from([prompt], [media], start=start, progress=progress)[0]
+    before = media_failures(model)
+    wav = model.generate_from([prompt], [media], start=start, progress=progress)[0]
+    if media is not None and media_failures(model) > before:
+        # The conditioner nulled an unreadable file (right in training, wrong for a user's input).
+        raise ValueError(f"{media} could not be read (see the warning above): the music would ignore it")
+    return wav
+
+
+def media_failures(model) -> int:
+    """Media reads the model's conditioners turned into the null condition so far."""
+    return sum(sum(getattr(c, 'failures', {}).values())
+               for c in model.lm.condition_provider.conditioners.values())
 
 
 def use_concepts(model, files: tp.Sequence[str], prompt: tp.Optional[str]) -> tp.List[str]:

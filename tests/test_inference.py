@@ -224,3 +224,7 @@ def test_generate_from_an_image_with_an_export(trained, tmp_path):
         generate(model, 'a prompt')           # would be silently ignored: refused
     with pytest.raises(FileNotFoundError, match='gone.mp4'):
         generate(model, None, str(tmp_path / 'gone.mp4'))
+    (tmp_path / 'corrupt.png').write_bytes(b'\x89PNG not an image')  # nulled in training; an error here
+    assert main(['--image', str(tmp_path / 'corrupt.png'), '--model', str(trained['export']), '--duration', '1',
+                 '--output', str(tmp_path / 'bad.wav')]) == 2
+    assert not (tmp_path / 'bad.wav').exists()
