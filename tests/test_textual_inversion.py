@@ -100,6 +100,38 @@ def test_prep_chunks_encodes_once_and_reports(concepts_data, monkeypatch):
     assert all(os.stat(p).st_mtime_ns == t for p, t in stamp.items())
 
 
+def test_prep_cache_keys_hold_everything_the_tokens_depend_on(tmp_path):
+    """Same-named files stay apart, and a rerun with another seed (after a kill: no manifest
+    yet) or another chunk length never reuses tokens made another way."""
+    import numpy as np
+    import soundfile as sf
+
+    from od.models.compression import build_compression_model
+    raw = tmp_path / 'raw' / 'beeps'
+    for rel, freq in (('a/track.wav', 220), ('b/track.wav', 440), ('track.flac', 880)):
+        (raw / rel).parent.mkdir(parents=True, exist_ok=True)
+        t = np.arange(int(4.2 * 32000)) / 32000
+        sf.write(raw / rel, 0.5 * np.sin(2 * np.pi * freq * t), 32000)
+    dirs = dict(dataset_dir=tmp_path / 'dataset', egs_dir=tmp_path / 'egs', progress=False)
+    first = prepare_concepts('b', tmp_path / 'raw', chunk_seconds=2.0, seed=1, **dirs)
+    assert first.chunks == {'beeps': 6} and first.encoded == 6
+    entries = json.loads((tmp_path / 'egs' / 'b' / 'metadata_train.json').read_text())
+    assert len({e['encoded_path'] for e in entries}) == 6
+    assert sorted({e['track_id'] for e in entries}) == ['beeps/a/track.wav', 'beeps/b/track.wav', 'beeps/track.flac']
+    (tmp_path / 'egs' / 'b' / 'metadata_concepts.json').unlink()  # as if killed before the manifest
+    again = prepare_concepts('b', tmp_path / 'raw', chunk_seconds=2.0, seed=2, **dirs)
+    assert again.encoded == 6 and again.cached == 0  # another seed: another debug codec
+    codec = build_compression_model('//pretrained/debug_compression_model', 2).eval()
+    entry = json.loads((tmp_path / 'egs' / 'b' / 'metadata_train.json').read_text())[0]
+    from audiocraft.data.audio import audio_read
+    wav, _ = audio_read(entry['audio_path'])
+    assert torch.equal(codec.encode(wav[None])[0][0].short(), torch.load(entry['encoded_path'], weights_only=True))
+    longer = prepare_concepts('b', tmp_path / 'raw', chunk_seconds=3.0, seed=2, **dirs)
+    assert longer.encoded == 3 and longer.chunks == {'beeps': 3}
+    entry = json.loads((tmp_path / 'egs' / 'b' / 'metadata_train.json').read_text())[0]
+    assert torch.load(entry['encoded_path'], weights_only=True).shape[-1] == 3 * codec.frame_rate
+
+
 def test_prep_cli_help():
     import subprocess
     import sys

@@ -6,8 +6,13 @@ Each file is cut into `--chunk` second pieces (default 5; a remainder shorter th
 dropped), each chunk is encoded ONCE by the compression model and its tokens saved as one
 tensor per chunk ([K, T] int16), atomically:
 
-    dataset/<name>/chunks/<concept>/<track>_<i>.wav
-    dataset/<name>/tokens/<concept>/<track>_<i>.pt
+    dataset/<name>/chunks/<key>/<concept>/<track>-<file id>_<i>.wav
+    dataset/<name>/tokens/<key>/<concept>/<track>-<file id>_<i>.pt
+
+Cached chunks are keyed by everything they depend on: `<key>` hashes the codec (checkpoint and
+seed) and the chunk length, `<file id>` the file's path inside its concept folder (so
+`a/track.wav`, `b/track.wav` and `track.flac` stay apart), size and modification time (an
+edited file is encoded again).
     egs/<name>/metadata_train.json      [{audio_path, encoded_path, concept, track_id}, ...]
     egs/<name>/metadata_concepts.json   {concepts: {name: {tracks, chunks}}, codec: {...}, ...}
 
@@ -67,18 +72,32 @@ def find_concepts(audio_root: Path) -> tp.Dict[str, tp.List[Path]]:
 
 
 def _save_atomic(obj: tp.Any, path: Path) -> None:
-    import flashy
-    import torch
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with flashy.utils.write_and_rename(path, pid=True) as f:
-        torch.save(obj, f)
+    from .. import atomic
+    atomic.torch_save(obj, path)
 
 
 def _write_json(path: Path, data: tp.Any) -> None:
-    import flashy
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with flashy.utils.write_and_rename(path, mode='w', pid=True) as f:
-        json.dump(data, f, indent=1)
+    from .. import atomic
+    atomic.write_json(path, data, indent=1)
+
+
+def cache_key(compression_model: str, seed: int, chunk_seconds: float) -> str:
+    """The folder of chunks and tokens made with this codec (checkpoint + seed) and chunk length."""
+    import hashlib
+    spec = json.dumps({'checkpoint': str(compression_model), 'seed': int(seed), 'chunk': float(chunk_seconds)},
+                      sort_keys=True)
+    return hashlib.sha1(spec.encode()).hexdigest()[:10]
+
+
+def file_id(path: Path, concept_dir: Path) -> str:
+    """`<stem>-<hash>`: unique per file inside its concept (nested folders and suffixes count)
+    and per content version (size and modification time)."""
+    import hashlib
+    import re
+    stat = path.stat()
+    rel = path.relative_to(concept_dir).as_posix()
+    digest = hashlib.sha1(f"{rel}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:8]
+    return f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', path.stem)[:60]}-{digest}"
 
 
 def prepare_concepts(name: str, audio_root: tp.Union[str, Path], chunk_seconds: float = 5.0,
@@ -107,10 +126,10 @@ def prepare_concepts(name: str, audio_root: tp.Union[str, Path], chunk_seconds: 
     previous = {}
     if (egs / CONCEPTS_MANIFEST).exists():
         previous = json.loads((egs / CONCEPTS_MANIFEST).read_text()).get('codec', {})
-        if {k: previous.get(k) for k in spec} != spec:
-            raise ValueError(f"{egs} was encoded with {previous.get('checkpoint')} (seed {previous.get('seed')}), "
-                             f"not {compression_model} (seed {seed}): use another name or delete "
-                             f"{egs} and {data_root}.")
+        if {k: previous.get(k) for k in spec} != spec:  # another codec: its tokens live under another key
+            logger.info("%s was encoded with %s (seed %s); encoding with %s (seed %s) now", egs,
+                        previous.get('checkpoint'), previous.get('seed'), compression_model, seed)
+            previous = {}
 
     def get_codec():
         nonlocal codec
@@ -125,9 +144,10 @@ def prepare_concepts(name: str, audio_root: tp.Union[str, Path], chunk_seconds: 
     report = PrepReport(egs, {c: 0 for c in concepts})
     entries = []
     jobs = [(c, f) for c, files in concepts.items() for f in files]
+    key = cache_key(compression_model, seed, chunk_seconds)
     for concept, path in tqdm(jobs, desc=f"encoding {name} chunks", unit='file', disable=not progress):
-        track = path.stem
         try:
+            track = file_id(path, audio_root / concept)
             info = audio_info(path)
             n_chunks = int((info.duration or 0) * sr // chunk_len)
         except Exception as exc:  # decoders raise many types
@@ -136,8 +156,8 @@ def prepare_concepts(name: str, audio_root: tp.Union[str, Path], chunk_seconds: 
         if n_chunks == 0:
             report.skipped[str(path)] = f"too short ({info.duration or 0:.2f} s < one {chunk_seconds:g} s chunk)"
             continue
-        chunk_paths = [(data_root / 'chunks' / concept / f"{track}_{i:03d}.wav",
-                        data_root / 'tokens' / concept / f"{track}_{i:03d}.pt") for i in range(n_chunks)]
+        chunk_paths = [(data_root / 'chunks' / key / concept / f"{track}_{i:03d}.wav",
+                        data_root / 'tokens' / key / concept / f"{track}_{i:03d}.pt") for i in range(n_chunks)]
         todo = [i for i, (wav, tok) in enumerate(chunk_paths) if not (wav.exists() and tok.exists())]
         if todo:
             try:
@@ -163,7 +183,7 @@ def prepare_concepts(name: str, audio_root: tp.Union[str, Path], chunk_seconds: 
         report.chunks[concept] += n_chunks
         for wav_path, tok_path in chunk_paths:
             entries.append({'audio_path': str(wav_path.resolve()), 'encoded_path': str(tok_path.resolve()),
-                            'concept': concept, 'track_id': f"{concept}/{track}"})
+                            'concept': concept, 'track_id': f"{concept}/{path.relative_to(audio_root / concept)}"})
     for path, why in sorted(report.skipped.items()):
         logger.warning("Skipping %s: %s", path, why)
     if not entries:
