@@ -218,18 +218,20 @@ def test_prefetch_keeps_order_and_hands_back_errors():
 
 def test_runner_plan_in_process_processes_dask_and_other_runners():
     from od.fad_tf.runners import DASK_RUNNER, RunnerSpec, plan
-    # 2 cores: 2 worker processes would each pay TF's start-up for ~no speed-up: in process
-    two = plan(RunnerSpec(workers=2), n_files=32, audio_seconds=320, n_cores=2)
-    assert two.mode == 'threads' and two.tf_threads == 0 and 'would not beat' in two.reason
-    assert '--direct_running_mode=multi_threading' in two.beam_args
-    assert plan(RunnerSpec(workers=1), 32, 320, n_cores=2).beam_args[-1] == '--direct_running_mode=in_memory'
-    # many cores and hours of audio: processes, the cores split between them
+    # 2 cores: 2 worker processes (one core each) measured slower than one process: in process,
+    # whatever the length of the job
+    for seconds in (320, 24 * 3600):
+        two = plan(RunnerSpec(workers=2), n_files=32, audio_seconds=seconds, n_cores=2)
+        assert two.mode == 'in_process' and two.tf_threads == 0 and 'would not beat' in two.reason
+        assert two.beam_args == ['--runner=DirectRunner', '--direct_running_mode=in_memory'] and two.chunks == 1
+    # many cores and hours of audio: processes of >= 2 cores each, the cores split between them
     big = plan(RunnerSpec(workers=4), n_files=2000, audio_seconds=2000 * 30, n_cores=16)
-    assert big.mode == 'processes' and big.tf_threads == 4 and big.chunks >= 4 * 4
+    assert big.mode == 'processes' and big.workers == 4 and big.tf_threads == 4 and big.chunks >= 4 * 4
     assert '--direct_running_mode=multi_processing' in big.beam_args
-    # ... but not for a few seconds of audio, nor when the work is unknown
-    assert plan(RunnerSpec(workers=4), 4, 10, n_cores=16).mode == 'threads'
-    assert plan(RunnerSpec(workers=4), 2000, None, n_cores=16).mode == 'threads'
+    assert plan(RunnerSpec(workers=8), 2000, 2000 * 30, n_cores=8).workers == 4  # 2 cores each
+    # ... but not for a minute of audio, nor when the work is unknown
+    assert plan(RunnerSpec(workers=4), 6, 60, n_cores=16).mode == 'in_process'
+    assert plan(RunnerSpec(workers=4), 2000, None, n_cores=16).mode == 'in_process'
     # Dask: Beam's full runner path (no short name in Beam 2.77), the scheduler, one task per chunk
     dask = plan(RunnerSpec('dask', 2, 'tcp://10.0.0.5:8786'), n_files=5)
     assert dask.beam_args == [f'--runner={DASK_RUNNER}', '--dask_client_address=tcp://10.0.0.5:8786',

@@ -1,8 +1,8 @@
 """Where the VGGish Beam job runs, chosen from configuration (`RunnerSpec`) and this machine.
 
     direct  Beam's DirectRunner on this machine. `workers` is what was asked for; the plan runs
-            them as threads of this process sharing one TF model whenever separate worker
-            processes would not beat that on this many cores (see `processes_pay`).
+            the job in this process (TF on all cores, the next file's frontend in a thread)
+            whenever separate worker processes would not beat that (see `processes_pay`).
     dask    Beam's Dask runner on a dask.distributed cluster: `dask_address` (tcp://host:8786)
             names its scheduler; without one Beam starts a LocalCluster on this machine.
             Workers must see the audio files and the output folder (a shared filesystem).
@@ -26,11 +26,13 @@ RUNNERS = {'direct': 'DirectRunner', 'dask': DASK_RUNNER}
 
 # Measured on this project's 2-core machine (benchmarks/fad_beam.py, README "Evaluation (FAD)"):
 # a DirectRunner worker process pays ~3.2 s before its first file (2.2 s importing TF, 0.4 s
-# restoring the 289 MB checkpoint, the rest Beam's own start) and two 1-thread TF processes
-# embed only ~1.1x faster than one 2-thread process, because VGGish's fc1 is memory-bound.
+# restoring the 289 MB checkpoint, the rest Beam's own start), and 2 worker processes of one TF
+# thread each embedded 24 min of audio at 0.75x the speed of one process (TF on both cores, the
+# next file's frontend in a thread): sharing 2 cores, processes lose even before their start-up.
 WORKER_START_S = 3.2
-PROCESS_SPEEDUP_PER_CORE = 0.55  # throughput of w processes = w * 0.55 x one process on all cores
-MIN_PROCESS_SAVING_S = WORKER_START_S
+MIN_CORES_PER_WORKER = 2  # a worker process with one core runs its frontend and TF in turn
+AUDIO_S_PER_CORE_S = 17.0  # seconds of audio one core embeds per second in process (batched)
+MAX_START_SHARE = 0.1  # processes only when their start-up is under 10 % of the in-process time
 
 
 def cores() -> int:
@@ -45,7 +47,7 @@ def cores() -> int:
 class RunnerSpec:
     """What the configuration asks for (od.eval flags, `metrics.fad.tf.*` in the solver)."""
     runner: str = 'direct'  # direct | dask | a Beam runner name or import path
-    workers: int = 2  # parallel workers wanted (direct: threads or processes; dask: at least this many tasks)
+    workers: int = 2  # parallel workers wanted (direct: processes when they pay; dask: 4 tasks each)
     dask_address: tp.Optional[str] = None  # scheduler of an existing cluster (dask runner)
     tf_threads: tp.Optional[int] = None  # TF intra-op threads per worker; None: chosen by the plan
     batch_size: int = 64  # VGGish examples per inference call
@@ -97,30 +99,24 @@ class RunnerSpec:
 class Plan:
     """How a job of `n_files` runs: Beam options, model threads, work split, and why."""
     beam_args: tp.List[str]
-    mode: str  # in_process | threads | processes | dask | <runner>
+    mode: str  # in_process | processes | dask | <runner>
     workers: int
     tf_threads: int  # 0: TF picks (all cores of the worker)
     chunks: int  # elements the file list is split into (each keeps its files' batches full)
     reason: str
 
 
-def processes_pay(workers: int, n_cores: int, audio_seconds: tp.Optional[float],
-                  rate: float = 30.0) -> bool:
-    """Would `workers` DirectRunner processes beat one process whose TF uses all cores?
+def processes_pay(workers: int, n_cores: int, audio_seconds: tp.Optional[float]) -> bool:
+    """Would `workers` DirectRunner processes beat one process that uses all `n_cores`?
 
-    Each process imports TF and restores the checkpoint itself (WORKER_START_S, all at once, so
-    paid once in wall time), and processes sharing cores scale by PROCESS_SPEEDUP_PER_CORE each.
-    They pay when the audio is long enough that their speed-up saves more than that start-up;
-    `rate` is seconds of audio one process embeds per second on one core (measured ~30).
+    Only when each process keeps MIN_CORES_PER_WORKER cores (on 2 cores, 2 processes measured
+    slower than one) and the job is long enough for their start-up (WORKER_START_S, each process
+    importing TF and restoring the checkpoint) to be a small share of it. Unknown length: no.
     """
-    used = min(workers, n_cores)
-    speedup = used * PROCESS_SPEEDUP_PER_CORE
-    if used < 2 or speedup <= 1.0:
+    if min(workers, n_cores // MIN_CORES_PER_WORKER) < 2 or audio_seconds is None:
         return False
-    if audio_seconds is None:
-        return False  # unknown work: do not bet start-up on it
-    alone = audio_seconds / (rate * n_cores * PROCESS_SPEEDUP_PER_CORE)  # one process, all cores
-    return alone - alone / speedup > MIN_PROCESS_SAVING_S
+    in_process_s = audio_seconds / (AUDIO_S_PER_CORE_S * n_cores)
+    return WORKER_START_S < MAX_START_SHARE * in_process_s
 
 
 def _has_option(args: tp.Sequence[str], name: str) -> bool:
@@ -133,20 +129,17 @@ def plan(spec: RunnerSpec, n_files: int, audio_seconds: tp.Optional[float] = Non
     n_cores = n_cores or cores()
     extra = list(spec.beam_args)
     if spec.runner == 'direct' and not _has_option(extra, '--runner'):
-        if spec.workers > 1 and processes_pay(spec.workers, n_cores, audio_seconds):
-            workers = min(spec.workers, n_cores)
+        if processes_pay(spec.workers, n_cores, audio_seconds):
+            workers = min(spec.workers, n_cores // MIN_CORES_PER_WORKER)
             return Plan(['--runner=DirectRunner', f'--direct_num_workers={workers}',
                          '--direct_running_mode=multi_processing', *extra], 'processes', workers,
-                        spec.tf_threads if spec.tf_threads is not None else max(1, n_cores // workers),
+                        spec.tf_threads if spec.tf_threads is not None else n_cores // workers,
                         _chunks(n_files, workers), f"{workers} worker processes on {n_cores} cores")
-        threads = min(spec.workers, max(1, n_files))
-        why = (f"{spec.workers} worker processes would not beat one process on {n_cores} core(s) "
-               f"(each pays ~{WORKER_START_S:.0f} s to start TF and the checkpoint): in process, "
-               f"{threads} thread(s) sharing one model") if spec.workers > 1 else "in process"
-        mode = 'threads' if threads > 1 else 'in_process'
-        beam = ['--runner=DirectRunner', f'--direct_num_workers={threads}',
-                '--direct_running_mode=' + ('multi_threading' if threads > 1 else 'in_memory'), *extra]
-        return Plan(beam, mode, threads, spec.tf_threads or 0, _chunks(n_files, threads), why)
+        why = "in process" if spec.workers < 2 else (
+            f"in process: {spec.workers} worker processes would not beat one process on {n_cores} "
+            f"core(s) for this job (each pays ~{WORKER_START_S:.0f} s to import TF and restore the checkpoint)")
+        return Plan(['--runner=DirectRunner', '--direct_running_mode=in_memory', *extra], 'in_process', 1,
+                    spec.tf_threads or 0, _chunks(n_files, 1), why)
     if spec.runner == 'dask':
         beam = [f'--runner={DASK_RUNNER}']
         if spec.dask_address:
