@@ -143,6 +143,8 @@ def test_od_eval_end_to_end_through_the_tf_env(random_ckpt, tmp_path):
     assert details['random_init'] is True and 'RANDOMLY INITIALISED' in proc.stdout
     assert len(details['skipped']) == 1 and 'broken.wav' in details['skipped'][0]
     assert details['reference_examples'] == 3 * 2  # 2.5 s -> two 0.96 s examples per file
+    # --workers 2 for 25 s of audio: worker processes would never repay their start-up
+    assert details['beam'].startswith('in process: 2 worker processes would not beat'), details['beam']
     assert len(list(cache.glob('vggish_*.npz'))) == 1  # reference statistics cached
 
 

@@ -47,9 +47,11 @@ def main(argv=None) -> int:
 
     if args.command == 'embed':
         import logging
-        logging.basicConfig(level=logging.INFO, format='[od.fad_tf] %(message)s')
-        for noisy in ('apache_beam', 'distributed', 'tensorflow'):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+        handler = logging.StreamHandler()  # od's own progress only; Beam, Dask and TF keep theirs
+        handler.setFormatter(logging.Formatter('[od.fad_tf] %(message)s'))
+        logging.getLogger('od').addHandler(handler)
+        logging.getLogger('od').setLevel(logging.INFO)
+        logging.getLogger('od').propagate = False  # Beam configures the root logger too
         from .pipeline import run_sets
         sets = dict(s.split('=', 1) for s in args.set)
         if args.files:

@@ -28,7 +28,8 @@ RUNNERS = {'direct': 'DirectRunner', 'dask': DASK_RUNNER}
 # a DirectRunner worker process pays ~3.2 s before its first file (2.2 s importing TF, 0.4 s
 # restoring the 289 MB checkpoint, the rest Beam's own start), and 2 worker processes of one TF
 # thread each embedded 24 min of audio at 0.75x the speed of one process (TF on both cores, the
-# next file's frontend in a thread): sharing 2 cores, processes lose even before their start-up.
+# next file's frontend in a thread; load average ~6): on 2 cores processes lose even before
+# their start-up. Machines with more cores were not measured: the rule below is the assumption.
 WORKER_START_S = 3.2
 MIN_CORES_PER_WORKER = 2  # a worker process with one core runs its frontend and TF in turn
 AUDIO_S_PER_CORE_S = 17.0  # seconds of audio one core embeds per second in process (batched)

@@ -6,10 +6,11 @@ od.metrics.vggish.fad_vggish(ref, gen) --> python -m od.fad_tf embed (Beam) --> 
 Reference statistics are cached by the content of the file list and the checkpoint, so a
 training run embeds its reference set once. Where the Beam job runs (this machine's
 DirectRunner, Beam's Dask runner on a dask.distributed cluster, another runner) is a
-`RunnerSpec` (od/fad_tf/runners.py: numpy- and Beam-free, so this side builds it too). Environment variables (as seed 003's set-up):
-TF_PYTHON_EXE (default `.venv-fad/bin/python`), TF_LIBRARY_PATH (prepended to the TF
-process's LD_LIBRARY_PATH, e.g. cuDNN), TF_FORCE_GPU_ALLOW_GROWTH (default true),
-OD_VGGISH_CHECKPOINT (default `//reference/fad/vggish_model.ckpt`).
+`RunnerSpec` (od/fad_tf/runners.py: numpy- and Beam-free, so this side builds it too).
+Environment variables (as seed 003's set-up): TF_PYTHON_EXE (default `.venv-fad/bin/python`),
+TF_LIBRARY_PATH (prepended to the TF process's LD_LIBRARY_PATH, e.g. cuDNN),
+TF_FORCE_GPU_ALLOW_GROWTH (default true), OD_VGGISH_CHECKPOINT (default
+`//reference/fad/vggish_model.ckpt`).
 """
 from __future__ import annotations
 
@@ -185,5 +186,5 @@ def fad_vggish(reference_files: tp.Sequence[str], generated_files: tp.Sequence[s
     return {'fad_vggish': frechet_distance(mu_r, sigma_r, mu_g, sigma_g),
             'random_init': bool(done['generated']['random_init']), 'checkpoint': str(ckpt),
             'reference_examples': n_r, 'generated_examples': n_g,
-            'reference_cached': 'reference' not in done,
+            'reference_cached': 'reference' not in done, 'beam': done['generated'].get('plan'),
             'skipped': [m for d in done.values() for m in d['failed']]}
