@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build od's separate VGGish-FAD environment (.venv-fad, or $OD_FAD_VENV): tensorflow CPU,
-# tf-slim, apache-beam, numpy, scipy, soundfile from requirements-fad.txt. No torch.
+# tf-slim, apache-beam, dask + distributed (Beam's Dask runner), numpy, scipy, soundfile from
+# requirements-fad.txt. No torch.
 # The main environment finds it as $TF_PYTHON_EXE (default .venv-fad/bin/python).
 # Idempotent: a stamp records the hash of requirements-fad.txt; unchanged -> only the self-check.
 set -euo pipefail
@@ -27,4 +28,4 @@ else
 fi
 # Self-check: the TF side imports (od is found through PYTHONPATH, not installed here).
 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" TF_CPP_MIN_LOG_LEVEL=2 "$VENV/bin/python" -c \
-  'import tensorflow as tf, tf_slim, apache_beam, od.fad_tf.vggish; print("[od] FAD environment OK: tensorflow", tf.__version__, "apache-beam", apache_beam.__version__)'
+  'import tensorflow as tf, tf_slim, apache_beam, dask.distributed, od.fad_tf.vggish, od.fad_tf.pipeline; print("[od] FAD environment OK: tensorflow", tf.__version__, "apache-beam", apache_beam.__version__, "dask", dask.__version__)'

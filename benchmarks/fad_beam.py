@@ -1,21 +1,30 @@
-"""VGGish embedding throughput: the Beam pipeline (DirectRunner, N workers) vs a plain loop.
+"""VGGish embedding: the Beam pipeline (as planned, as 2 worker processes, on Dask) vs a plain loop.
 
 Run in the FAD environment (make fad-env):
 
-    PYTHONPATH=. .venv-fad/bin/python benchmarks/fad_beam.py --files 16 --seconds 10 --workers 2
+    PYTHONPATH=. .venv-fad/bin/python benchmarks/fad_beam.py --files 32 --seconds 10 --workers 2 --cores 2
 
-Writes synthetic clips and a random VGGish checkpoint to a temp folder, then
-1. throughput: the same files embedded by `pipeline.run(workers=N)` and by a single-process
-   loop (one Embedder, files one after the other); prints both rates and their ratio;
-2. memory: peak RSS of the in-memory pipeline (one process) for n and 4n files, each in a
-   fresh process; flat means the pipeline streams files instead of holding them.
+Writes synthetic clips and a random VGGish checkpoint to a temp folder, pins itself (and every
+worker it starts) to --cores cores, then prints ratios against a baseline measured in the same
+run (each setting alternated over --repeats rounds, medians):
+1. throughput, the baseline being the plain loop (one Embedder loaded once, one call per file,
+   files one after the other; the loop's own model load is timed, TF's import is not):
+   - batched loop: the same loop through ExampleBatcher (what batching alone gives);
+   - Beam as planned for --workers N on this many cores (`RunnerSpec(workers=N)`);
+   - Beam, N worker processes (the configuration measured before: DirectRunner
+     multi_processing, one TF thread each), whose start-up (TF import + checkpoint) is timed;
+2. Dask: Beam's Dask runner against a dask.distributed LocalCluster of N one-thread worker
+   processes started here, cold (the workers import TF) and warm (a second job on the same
+   cluster), vs the DirectRunner as planned on the same files: time and statistics;
+3. memory: peak RSS of the pipeline as planned, in a fresh process, for n and 4n files; flat
+   means it streams files instead of holding them.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,7 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 
@@ -41,58 +51,133 @@ def write_clips(folder: Path, n: int, seconds: float, sr: int = 32000) -> list:
     return paths
 
 
-def loop(files, checkpoint) -> None:
-    from od.fad_tf.frontend import waveform_to_examples
-    from od.fad_tf.frontend import load_audio
+def loop(files, checkpoint, batched: bool = False) -> None:
+    """The baseline: one model, files one after the other (batched: through ExampleBatcher)."""
+    from od.fad_tf.batching import ExampleBatcher
+    from od.fad_tf.frontend import load_audio, waveform_to_examples
     from od.fad_tf.vggish import Embedder
     embedder = Embedder(checkpoint)  # loaded once, like a Beam worker's setup()
-    for f in files:
-        embedder.embed(waveform_to_examples(*load_audio(f)))
+    batcher = ExampleBatcher(embedder.embed)
+    for i, f in enumerate(files):
+        examples = waveform_to_examples(*load_audio(f))
+        batcher.add(i, examples) if batched else embedder.embed(examples)
+    batcher.flush()
+    embedder.close()
 
 
-def peak_rss_mb(files, checkpoint, out) -> float:
-    """Peak RSS (MB) of a fresh process running the in-memory (1 worker) pipeline."""
+def peak_rss_mb(files, checkpoint, out, workers: int) -> float:
+    """Peak RSS (MB) of a fresh process running the pipeline as planned (workers threads)."""
     listing = Path(out) / 'files.txt'
     listing.parent.mkdir(parents=True, exist_ok=True)
     listing.write_text('\n'.join(files))
-    code = ("import sys, resource; from od.fad_tf.pipeline import run; "
-            f"run(open({str(listing)!r}).read().split(), {str(out)!r}, {checkpoint!r}, workers=1); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+    # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across fork+exec, so a child would report
+    # this (larger) benchmark process's peak instead of its own.
+    code = ("from od.fad_tf.pipeline import run; "
+            f"run(open({str(listing)!r}).read().split(), {str(out)!r}, {checkpoint!r}, {workers}); "
+            "print([int(l.split()[1]) / 1024 for l in open('/proc/self/status') if l.startswith('VmHWM')][0])")
     proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True,
-                          env={**os.environ, 'PYTHONPATH': str(Path(__file__).resolve().parent.parent)})
+                          env={**os.environ, 'PYTHONPATH': str(ROOT)})
     return float(proc.stdout.strip().split('\n')[-1])
+
+
+def timed(fn) -> float:
+    begin = time.perf_counter()
+    fn()
+    return time.perf_counter() - begin
+
+
+def stats_diff(a: Path, b: Path) -> dict:
+    from od.metrics.fad import frechet_distance, load_stats
+    (mu_a, s_a, n_a), (mu_b, s_b, n_b) = load_stats(a), load_stats(b)
+    return {'n': [n_a, n_b], 'max_abs_mu': float(np.abs(mu_a - mu_b).max()),
+            'max_abs_sigma': float(np.abs(s_a - s_b).max()), 'fd_between': frechet_distance(mu_a, s_a, mu_b, s_b),
+            'rel_sigma': float(np.abs(s_a - s_b).max() / np.abs(s_a).max())}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--files', type=int, default=16)
+    parser.add_argument('--files', type=int, default=32)
     parser.add_argument('--seconds', type=float, default=10.0)
     parser.add_argument('--workers', type=int, default=2)
+    parser.add_argument('--cores', type=int, default=2, help='pin to this many cores (0: all)')
+    parser.add_argument('--repeats', type=int, default=3, help='rounds of the throughput settings (medians)')
+    parser.add_argument('--skip', default='', help='comma list of sections to skip: throughput,dask,memory')
     args = parser.parse_args()
+    skip = set(filter(None, args.skip.split(',')))
+    if args.cores:
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:args.cores])  # workers inherit it
+    import logging
+    logging.getLogger('apache_beam').setLevel(logging.ERROR)
     from od.fad_tf.pipeline import run
+    from od.fad_tf.runners import RunnerSpec, cores, plan
     from od.fad_tf.vggish import write_random_checkpoint
+    n_cores = cores()
+    result = {'files': args.files, 'seconds': args.seconds, 'workers': args.workers, 'cores': n_cores,
+              'load_avg_start': os.getloadavg()}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         ckpt = str(write_random_checkpoint(tmp / 'vggish_random.ckpt'))
         files = write_clips(tmp / 'clips', args.files, args.seconds)
-        begin = time.perf_counter()
-        loop(files, ckpt)
-        t_loop = time.perf_counter() - begin
-        begin = time.perf_counter()
-        summary = run(files, tmp / 'beam', ckpt, workers=args.workers)
-        t_beam = time.perf_counter() - begin
-        assert summary['embedded'] == len(files), summary
-        audio_s = args.files * args.seconds
-        print(f"single-process loop : {t_loop:7.1f} s  ({audio_s / t_loop:6.1f} s of audio / s)")
-        print(f"Beam, {args.workers} workers     : {t_beam:7.1f} s  ({audio_s / t_beam:6.1f} s of audio / s)  "
-              f"(start-up of the worker processes included)")
-        print(f"ratio Beam/loop throughput: {t_loop / t_beam:.2f}x  (cores: {os.cpu_count()})")
-        small, large = max(2, args.files // 4), args.files
-        rss = {n: peak_rss_mb(files[:n], ckpt, tmp / f'mem{n}') for n in (small, large)}
-        print(f"peak RSS, in-memory pipeline: {small} files {rss[small]:.0f} MB, {large} files "
-              f"{rss[large]:.0f} MB (ratio {rss[large] / rss[small]:.2f})")
-        print(json.dumps({'loop_s': t_loop, 'beam_s': t_beam, 'ratio': t_loop / t_beam,
-                          'peak_rss_mb': rss}))
+        planned = RunnerSpec(workers=args.workers)
+        print(f"{args.files} files x {args.seconds:g} s on {n_cores} cores; --workers {args.workers} is planned as: "
+              f"{plan(planned, args.files, args.files * args.seconds).reason}")
+        if 'throughput' not in skip:
+            old_way = RunnerSpec(workers=args.workers, tf_threads=1, beam_args=(
+                '--runner=DirectRunner', f'--direct_num_workers={args.workers}',
+                '--direct_running_mode=multi_processing'))
+            settings = {
+                'loop': lambda: loop(files, ckpt),
+                'batched loop': lambda: loop(files, ckpt, batched=True),
+                f'Beam as planned (--workers {args.workers})': lambda: run(files, tmp / 'planned', ckpt, planned),
+                f'Beam, {args.workers} worker processes': lambda: run(files, tmp / 'procs', ckpt, old_way),
+            }
+            times = {name: [] for name in settings}
+            for _ in range(args.repeats):
+                for name, fn in settings.items():
+                    times[name].append(timed(fn))
+            base = statistics.median(times['loop'])
+            audio = args.files * args.seconds
+            print(f"\n1. throughput ({args.repeats} alternated rounds, medians; ratio = loop time / time)")
+            for name, ts in times.items():
+                t = statistics.median(ts)
+                print(f"   {name:<34} {t:6.2f} s  {audio / t:6.1f} s of audio/s  ratio {base / t:5.2f}x  "
+                      f"(runs: {', '.join(f'{x:.1f}' for x in ts)})")
+            result['throughput_s'] = times
+            result['throughput_ratio'] = {name: base / statistics.median(ts) for name, ts in times.items()}
+        if 'dask' not in skip:
+            from dask.distributed import LocalCluster
+            begin = time.perf_counter()
+            cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None)
+            t_cluster = time.perf_counter() - begin
+            spec = RunnerSpec('dask', args.workers, cluster.scheduler_address, tf_threads=1)
+            try:
+                t_cold = timed(lambda: run(files, tmp / 'dask', ckpt, spec))
+                t_warm = timed(lambda: run(files, tmp / 'dask', ckpt, spec))
+            finally:
+                cluster.close()
+            t_direct = timed(lambda: run(files, tmp / 'direct', ckpt, planned))
+            t_loop = timed(lambda: loop(files, ckpt))
+            diff = stats_diff(tmp / 'dask' / 'stats.npz', tmp / 'direct' / 'stats.npz')
+            print(f"\n2. Dask runner, LocalCluster of {args.workers} one-thread workers (started in {t_cluster:.1f} s), "
+                  f"same {args.files} files")
+            print(f"   cold {t_cold:6.2f} s  warm {t_warm:6.2f} s  | DirectRunner as planned {t_direct:6.2f} s  "
+                  f"| loop {t_loop:6.2f} s")
+            print(f"   ratio Dask/DirectRunner throughput: cold {t_direct / t_cold:.2f}x, warm {t_direct / t_warm:.2f}x; "
+                  f"vs loop: cold {t_loop / t_cold:.2f}x, warm {t_loop / t_warm:.2f}x")
+            print(f"   statistics, Dask vs DirectRunner: n {diff['n']}, max |d mu| {diff['max_abs_mu']:.2e}, "
+                  f"max |d sigma| {diff['max_abs_sigma']:.2e} (relative {diff['rel_sigma']:.1e}), "
+                  f"FD between them {diff['fd_between']:.2e}")
+            result['dask'] = {'cluster_start_s': t_cluster, 'cold_s': t_cold, 'warm_s': t_warm,
+                              'direct_s': t_direct, 'loop_s': t_loop, 'stats': diff}
+        if 'memory' not in skip:
+            small, large = max(2, args.files // 4), args.files
+            rss = {n: peak_rss_mb(files[:n], ckpt, tmp / f'mem{n}', args.workers) for n in (small, large)}
+            print(f"\n3. peak RSS, pipeline as planned in a fresh process: {small} files {rss[small]:.0f} MB, "
+                  f"{large} files {rss[large]:.0f} MB (ratio {rss[large] / rss[small]:.2f})")
+            result['peak_rss_mb'] = rss
+    result['load_avg_end'] = os.getloadavg()
+    print(json.dumps(result))
 
 
 if __name__ == '__main__':

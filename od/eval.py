@@ -3,22 +3,27 @@
     python -m od.eval --reference egs/example/valid --generated samples/ \\
         --metrics fad_vggish,fad_clap,clap_score --out report.json
 
+    python -m od.eval --reference ref/ --generated gen/ --runner dask --dask-address tcp://host:8786
+
 --reference is a folder of audio or a manifest (egs folder or .jsonl[.gz]); --generated is a
 folder of audio. clap_score needs a text per generated file: `<stem>.txt`, or the
 `description` of a `<stem>.json` sidecar. VGGish runs in the separate TF environment
-(`make fad-env`); reference statistics are cached in --stats-cache and reused.
+(`make fad-env`), as a Beam job on this machine (--runner direct, in process when worker
+processes would not pay) or on a dask.distributed cluster (--runner dask: its workers must see
+the audio and --work-dir); reference statistics are cached in --stats-cache and reused.
 """
 from __future__ import annotations
 
 import argparse
 import gzip
 import json
-import os
 import sys
 import typing as tp
 from pathlib import Path
 
 from .data.manifest import AUDIO_EXTS
+from .environment import MissingWeightsError
+from .fad_tf.runners import RunnerSpec
 from .metrics import suite
 
 
@@ -71,25 +76,43 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser.add_argument('--clap-model', default=None, help='CLAP model for fad_clap / clap_score')
     parser.add_argument('--stats-cache', default=str(Path('logs') / 'fad_cache'),
                         help="folder caching reference statistics ('' disables)")
-    parser.add_argument('--workers', type=int, default=2, help='Beam workers for VGGish')
+    beam = parser.add_argument_group('where VGGish runs (a Beam job in the FAD environment)')
+    beam.add_argument('--runner', default='direct',
+                      help="direct: this machine (default); dask: Beam's Dask runner on a dask.distributed "
+                           "cluster; or a Beam runner name")
+    beam.add_argument('--workers', type=int, default=2,
+                      help='parallel workers (direct: in process when processes would not pay on these cores)')
+    beam.add_argument('--dask-address', default=None, help='scheduler of a running Dask cluster, e.g. '
+                      'tcp://10.0.0.5:8786 (--runner dask; default: a LocalCluster on this machine)')
+    beam.add_argument('--tf-threads', type=int, default=None, help='TF threads per worker (default: chosen)')
+    beam.add_argument('--work-dir', default=None,
+                      help='folder for the job\'s outputs that every worker sees (default: system temp)')
+    beam.add_argument('--beam-arg', action='append', default=[], metavar='OPTION',
+                      help='one more Beam pipeline option (repeatable), e.g. --beam-arg=--dask_connection_timeout=30')
     parser.add_argument('--no-progress', action='store_true')
     args = parser.parse_args(argv)
 
-    names = suite.parse_metrics(args.metrics)
+    try:
+        names = suite.parse_metrics(args.metrics)
+        runner = RunnerSpec(args.runner, args.workers, args.dask_address, args.tf_threads,
+                            beam_args=tuple(args.beam_arg), work_dir=args.work_dir)
+    except ValueError as exc:
+        parser.error(str(exc))
     options = suite.MetricOptions(args.vggish_checkpoint, args.clap_model, args.stats_cache or None,
-                                  args.workers, not args.no_progress)
-    suite.check_metrics(names, options)  # env / weights errors before any embedding
-    reference, generated = audio_files(args.reference), audio_files(args.generated)
-    texts = descriptions(generated) if any(suite.METRICS[n].needs_texts for n in names) else None
+                                  args.workers, not args.no_progress, vggish_runner=runner)
+    try:
+        suite.check_metrics(names, options)  # env / weights errors before any embedding
+        reference, generated = audio_files(args.reference), audio_files(args.generated)
+        texts = descriptions(generated) if any(suite.METRICS[n].needs_texts for n in names) else None
+    except (FileNotFoundError, MissingWeightsError, RuntimeError, ValueError) as exc:
+        print(f"error: {exc}\nNothing was computed.", file=sys.stderr)
+        return 2
     print(f"[od.eval] {len(reference)} reference, {len(generated)} generated file(s); metrics: {', '.join(names)}")
     report = suite.compute_metrics(names, reference, generated, texts, options)
     report.update(reference=str(args.reference), generated=str(args.generated))
     if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + '.tmp')
-        tmp.write_text(json.dumps(report, indent=2, default=str))
-        os.replace(tmp, out)
+        from .atomic import write_text
+        write_text(args.out, json.dumps(report, indent=2, default=str))  # a NaN metric is still written
     print(suite.summary(report))
     if args.out:
         print(f"[od.eval] report: {args.out}")

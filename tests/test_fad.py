@@ -145,11 +145,13 @@ def suite_files(folder):
 def test_vggish_reference_statistics_are_cached_and_reused(tmp_path, monkeypatch):
     """The bridge's bookkeeping, with the TF job replaced by a recorder (the real job runs in
     tests/test_fad_tf.py): the second evaluation embeds only the generated set."""
+    from od.fad_tf.runners import RunnerSpec
     from od.metrics import vggish
-    requested = []
+    requested, runners = [], []
 
-    def fake_embed_sets(sets, out_dir, checkpoint, workers=2, progress=True):
+    def fake_embed_sets(sets, out_dir, checkpoint, workers=2, progress=True, runner=None):
         requested.append(sorted(sets))
+        runners.append(runner)
         done = {}
         for i, name in enumerate(sets):
             x = np.random.default_rng(i).normal(size=(50, 8)) + (name == 'generated')
@@ -159,11 +161,126 @@ def test_vggish_reference_statistics_are_cached_and_reused(tmp_path, monkeypatch
 
     ckpt = tmp_path / 'v.ckpt'
     ckpt.write_bytes(b'')
-    monkeypatch.setattr(vggish, 'check_fad_vggish', lambda checkpoint=None: ckpt)
+    monkeypatch.setattr(vggish, 'check_fad_vggish', lambda checkpoint=None, runner=None: ckpt)
     monkeypatch.setattr(vggish, 'embed_sets', fake_embed_sets)
     ref = [str(tmp_path / 'r.wav')]
     first = vggish.fad_vggish(ref, ['g.wav'], stats_cache=str(tmp_path / 'cache'), progress=False)
-    second = vggish.fad_vggish(ref, ['g.wav'], stats_cache=str(tmp_path / 'cache'), progress=False)
+    dask = RunnerSpec('dask', 3, 'tcp://10.0.0.5:8786', work_dir=str(tmp_path / 'shared'))
+    second = vggish.fad_vggish(ref, ['g.wav'], stats_cache=str(tmp_path / 'cache'), progress=False, runner=dask)
     assert requested == [['generated', 'reference'], ['generated']]
+    assert runners == [RunnerSpec(workers=2), dask]  # the configured runner reaches the Beam job
+    assert (tmp_path / 'shared').is_dir()  # the job's outputs go where the workers see them
     assert not first['reference_cached'] and second['reference_cached']
     assert second['fad_vggish'] == pytest.approx(first['fad_vggish']) and first['fad_vggish'] > 1
+
+
+def test_example_batcher_packs_files_into_full_batches():
+    """Every model call but the last gets exactly batch_size examples, across file boundaries,
+    and each file gets back exactly its own embeddings, in order, as soon as they are done."""
+    from od.fad_tf.batching import ExampleBatcher
+    calls = []
+
+    def embed(x):  # [B, 3, 2] -> [B, 2]: a stand-in model whose output identifies its input
+        calls.append(len(x))
+        return x.sum(axis=1) * 2
+
+    rng = np.random.default_rng(0)
+    files = {f'f{i}': rng.normal(size=(n, 3, 2)) for i, n in enumerate([3, 10, 1, 17, 7, 2])}
+    batcher = ExampleBatcher(embed, batch_size=8)
+    done, held = [], []
+    for key, examples in files.items():
+        done += batcher.add(key, examples)
+        held.append(batcher._rows(batcher.inputs) + batcher._rows(batcher.outputs))
+    done += batcher.flush()
+    assert calls == [8, 8, 8, 8, 8]  # 40 examples: five full batches, the flush found nothing left
+    assert [k for k, _ in done] == list(files)
+    for key, emb in done:
+        np.testing.assert_allclose(emb, files[key].sum(axis=1) * 2)
+    assert max(held) < 8 + 17  # at most one batch and the file being added, never all files
+    assert ExampleBatcher(embed, 8).flush() == []
+    with pytest.raises(ValueError, match='no examples'):
+        ExampleBatcher(embed, 8).add('empty', np.zeros((0, 3, 2)))
+
+
+def test_prefetch_keeps_order_and_hands_back_errors():
+    from od.fad_tf.batching import prefetch
+
+    def square(x):
+        if x == 3:
+            raise ValueError('bad item 3')
+        return x * x
+
+    got = list(prefetch(square, range(6), depth=2))
+    assert [item for item, _ in got] == list(range(6))
+    assert [r for _, r in got if not isinstance(r, Exception)] == [0, 1, 4, 16, 25]
+    assert isinstance(got[3][1], ValueError) and 'bad item 3' in str(got[3][1])
+
+
+def test_runner_plan_in_process_processes_dask_and_other_runners():
+    from od.fad_tf.runners import DASK_RUNNER, RunnerSpec, plan
+    # 2 cores: 2 worker processes (one core each) measured slower than one process: in process,
+    # whatever the length of the job
+    for seconds in (320, 24 * 3600):
+        two = plan(RunnerSpec(workers=2), n_files=32, audio_seconds=seconds, n_cores=2)
+        assert two.mode == 'in_process' and two.tf_threads == 0 and 'would not beat' in two.reason
+        assert two.beam_args == ['--runner=DirectRunner', '--direct_running_mode=in_memory'] and two.chunks == 1
+    # many cores and hours of audio: processes of >= 2 cores each, the cores split between them
+    big = plan(RunnerSpec(workers=4), n_files=2000, audio_seconds=2000 * 30, n_cores=16)
+    assert big.mode == 'processes' and big.workers == 4 and big.tf_threads == 4 and big.chunks >= 4 * 4
+    assert '--direct_running_mode=multi_processing' in big.beam_args
+    assert plan(RunnerSpec(workers=8), 2000, 2000 * 30, n_cores=8).workers == 4  # 2 cores each
+    # ... but not for a minute of audio, nor when the work is unknown
+    assert plan(RunnerSpec(workers=4), 6, 60, n_cores=16).mode == 'in_process'
+    assert plan(RunnerSpec(workers=4), 2000, None, n_cores=16).mode == 'in_process'
+    # Dask: Beam's full runner path (no short name in Beam 2.77), the scheduler, one task per chunk
+    dask = plan(RunnerSpec('dask', 2, 'tcp://10.0.0.5:8786'), n_files=5)
+    assert dask.beam_args == [f'--runner={DASK_RUNNER}', '--dask_client_address=tcp://10.0.0.5:8786',
+                              '--dask_npartitions=5']
+    assert '--dask_client_address' not in ' '.join(plan(RunnerSpec('dask'), 5).beam_args)  # a LocalCluster
+    # any other runner, or a --runner among the Beam options, is taken as given
+    flink = plan(RunnerSpec('FlinkRunner', beam_args=('--flink_master=host:8081',)), 10)
+    assert flink.beam_args == ['--runner=FlinkRunner', '--flink_master=host:8081']
+    given = ('--runner=DirectRunner', '--direct_num_workers=2', '--direct_running_mode=multi_processing')
+    assert plan(RunnerSpec(beam_args=given), 10, 100, n_cores=2).beam_args == list(given)
+    with pytest.raises(ValueError, match="needs runner='dask'"):
+        RunnerSpec(dask_address='tcp://10.0.0.5:8786')
+    with pytest.raises(ValueError, match='workers'):
+        RunnerSpec(workers=0)
+
+
+def test_runner_spec_round_trips_through_the_tf_side_command_line():
+    import argparse
+    from od.fad_tf.runners import RunnerSpec
+    parser = argparse.ArgumentParser()
+    RunnerSpec.add_arguments(parser)
+    for spec in (RunnerSpec(), RunnerSpec('dask', 3, 'tcp://10.0.0.5:8786', tf_threads=2, batch_size=32,
+                                          beam_args=('--dask_connection_timeout=30',))):
+        assert RunnerSpec.from_namespace(parser.parse_args(spec.cli_args())) == spec
+
+
+def test_solver_config_chooses_the_vggish_runner(tmp_path):
+    from omegaconf import OmegaConf
+    from od.fad_tf.runners import RunnerSpec
+    from od.solvers.evaluation import metric_options
+    cfg = OmegaConf.load(os.path.join(os.path.dirname(__file__), '..', 'config', 'solver', 'musicgen',
+                                      'default.yaml'))
+    assert metric_options(cfg, tmp_path).vggish_runner == RunnerSpec()  # the defaults: DirectRunner, 2
+    cfg.metrics.fad.tf.merge_with({'runner': 'dask', 'workers': 8, 'dask_address': 'tcp://10.0.0.5:8786',
+                                   'threads': 2, 'beam_args': ['--dask_connection_timeout=30'],
+                                   'work_dir': str(tmp_path / 'shared')})
+    options = metric_options(cfg, tmp_path)
+    assert options.vggish_runner == RunnerSpec('dask', 8, 'tcp://10.0.0.5:8786', tf_threads=2,
+                                               beam_args=('--dask_connection_timeout=30',),
+                                               work_dir=str(tmp_path / 'shared'))
+    assert options.workers == 8
+
+
+def test_dask_runner_needs_dask_in_the_fad_environment(monkeypatch):
+    """A runner's own packages are checked at start-up: a python without dask is refused by name."""
+    import sys
+    from od.fad_tf.runners import RunnerSpec
+    from od.metrics import vggish
+    monkeypatch.setenv('TF_PYTHON_EXE', sys.executable)  # the main env: no tensorflow, no dask
+    with pytest.raises(vggish.FadEnvironmentError, match='dask distributed') as err:
+        vggish.check_tf_env(RunnerSpec('dask'))
+    assert 'make fad-env' in str(err.value)

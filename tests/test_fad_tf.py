@@ -143,7 +143,64 @@ def test_od_eval_end_to_end_through_the_tf_env(random_ckpt, tmp_path):
     assert details['random_init'] is True and 'RANDOMLY INITIALISED' in proc.stdout
     assert len(details['skipped']) == 1 and 'broken.wav' in details['skipped'][0]
     assert details['reference_examples'] == 3 * 2  # 2.5 s -> two 0.96 s examples per file
+    # --workers 2 for 25 s of audio: worker processes would never repay their start-up
+    assert details['beam'].startswith('in process: 2 worker processes would not beat'), details['beam']
     assert len(list(cache.glob('vggish_*.npz'))) == 1  # reference statistics cached
+
+
+DASK_VS_DIRECT = """
+import json, sys
+import numpy as np, soundfile as sf
+from dask.distributed import Client, LocalCluster
+from od.fad_tf import pipeline
+from od.fad_tf.runners import RunnerSpec
+
+if __name__ == '__main__':  # the cluster's worker processes re-import this file
+    tmp, ckpt = sys.argv[1], sys.argv[2]
+    rng = np.random.default_rng(0)
+    files = []
+    for i, sr in enumerate((16000, 22050, 32000, 44100)):
+        t = np.arange(int(2.5 * sr)) / sr
+        sf.write(f'{tmp}/{i}.wav', (0.4 * np.sin(2 * np.pi * (300 + 150 * i) * t)
+                                    + 0.05 * rng.normal(size=t.shape)).astype('float32'), sr)
+        files.append(f'{tmp}/{i}.wav')
+    open(f'{tmp}/broken.wav', 'wb').write(b'not audio')
+    files.insert(2, f'{tmp}/broken.wav')
+    # one worker process (each imports TF: seconds); its 5 partitions are 5 tasks, 5 DoFn setups
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \\
+            Client(cluster) as client:
+        dask = pipeline.run(files, f'{tmp}/dask', ckpt, RunnerSpec('dask', 2, cluster.scheduler_address,
+                                                                    tf_threads=1, batch_size=2))
+        loads = client.run(lambda: __import__('od.fad_tf.pipeline', fromlist=['_']).model_loads)
+    direct = pipeline.run(files, f'{tmp}/direct', ckpt, RunnerSpec(workers=2, tf_threads=1, batch_size=2))
+    print(json.dumps({'dask': dask, 'direct': direct, 'loads': loads}))
+"""
+
+
+def test_dask_runner_on_a_local_cluster_matches_the_direct_runner(random_ckpt, tmp_path):
+    """The same pipeline on Beam's Dask runner against a dask.distributed LocalCluster (a worker
+    process of its own, as on a real cluster) and on the DirectRunner: same files embedded, same
+    bad file named, same statistics; the worker restored the checkpoint once for its 5 partitions."""
+    script = tmp_path / 'dask_vs_direct.py'
+    script.write_text(DASK_VS_DIRECT)
+    proc = subprocess.run([str(vggish.tf_python()), str(script), str(tmp_path), str(random_ckpt)],
+                          env=vggish.tf_env(), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    dask, direct = out['dask'], out['direct']
+    assert dask['runner'] == 'dask' and direct['runner'] == 'in_process'  # 12.5 s of audio: never processes
+    for summary in (dask, direct):
+        assert summary['embedded'] == 4 and len(summary['failed']) == 1 and 'broken.wav' in summary['failed'][0]
+    # batches of 2 = one file each on both runners, one TF thread each: the same arithmetic
+    with np.load(dask['stats']) as a, np.load(direct['stats']) as b:
+        assert int(a['n']) == int(b['n']) == 4 * 2  # 2.5 s -> two 0.96 s examples per file
+        np.testing.assert_allclose(a['mu'], b['mu'], rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(a['sigma'], b['sigma'], rtol=1e-9, atol=1e-12)
+    for i in (0, 1, 3, 4):  # every file's own embeddings, whichever worker it went through
+        np.testing.assert_array_equal(np.load(tmp_path / 'dask' / 'embeddings' / f'{i:07d}.npy'),
+                                      np.load(tmp_path / 'direct' / 'embeddings' / f'{i:07d}.npy'))
+    # 5 files -> 5 partitions (5 setups of the DoFn), yet the worker restored the checkpoint once
+    assert list(out['loads'].values()) == [1], out['loads']
 
 
 def solver_args(example_data, ckpt) -> list:

@@ -2,10 +2,14 @@
 
     .venv-fad/bin/python -m od.fad_tf embed --files list.txt --out /tmp/emb --checkpoint vggish_model.ckpt
     .venv-fad/bin/python -m od.fad_tf embed --set ref=ref.txt --set gen=gen.txt --out /tmp/emb --checkpoint ...
+    .venv-fad/bin/python -m od.fad_tf embed --files list.txt --out /shared/emb --checkpoint ... \
+        --runner dask --dask-address tcp://scheduler:8786
     .venv-fad/bin/python -m od.fad_tf random-checkpoint --out /tmp/vggish_random.ckpt
     .venv-fad/bin/python -m od.fad_tf list-variables /tmp/vggish_random.ckpt
 
-`embed` reads one audio path per line; extra options after `--` go to Beam (another runner).
+`embed` reads one audio path per line. --runner direct (default) runs on this machine, in
+process when worker processes would not pay; --runner dask on a dask.distributed cluster (its
+workers must see the files and --out); any other Beam runner takes its options after `--`.
 """
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ import json
 import os
 import sys
 import warnings
+
+from .runners import RunnerSpec
 
 warnings.filterwarnings('ignore', category=UserWarning)  # tf-slim's legacy-layer deprecations
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # TF's C++ start-up chatter is not progress
@@ -30,8 +36,8 @@ def main(argv=None) -> int:
     emb.add_argument('--out', required=True, help='output folder (embeddings/, failed/, stats.npz, summary.json)')
     emb.add_argument('--checkpoint', required=True, help='VGGish checkpoint prefix (vggish_model.ckpt)')
     emb.add_argument('--pca-params', default=None, help='vggish_pca_params.npz: apply the PCA post-processor')
-    emb.add_argument('--workers', type=int, default=2, help='DirectRunner worker processes')
-    emb.add_argument('beam_args', nargs='*', help='after --: Beam pipeline options (replace the DirectRunner)')
+    RunnerSpec.add_arguments(emb)
+    emb.add_argument('beam_args', nargs='*', help='after --: more Beam pipeline options (a --runner here wins)')
     rnd = sub.add_parser('random-checkpoint', help='write a randomly initialised VGGish (smoke tests only)')
     rnd.add_argument('--out', required=True, help='checkpoint prefix to write')
     rnd.add_argument('--seed', type=int, default=0)
@@ -40,6 +46,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == 'embed':
+        import logging
+        handler = logging.StreamHandler()  # od's own progress only; Beam, Dask and TF keep theirs
+        handler.setFormatter(logging.Formatter('[od.fad_tf] %(message)s'))
+        logging.getLogger('od').addHandler(handler)
+        logging.getLogger('od').setLevel(logging.INFO)
+        logging.getLogger('od').propagate = False  # Beam configures the root logger too
         from .pipeline import run_sets
         sets = dict(s.split('=', 1) for s in args.set)
         if args.files:
@@ -47,7 +59,11 @@ def main(argv=None) -> int:
         if not sets:
             parser.error('embed needs --files LIST or --set NAME=LIST')
         sets = {name: [line.strip() for line in open(listing) if line.strip()] for name, listing in sets.items()}
-        print(json.dumps(run_sets(sets, args.out, args.checkpoint, args.workers, args.pca_params, args.beam_args)))
+        try:
+            spec = RunnerSpec.from_namespace(args)
+        except ValueError as exc:
+            parser.error(str(exc))
+        print(json.dumps(run_sets(sets, args.out, args.checkpoint, spec, args.pca_params, args.beam_args)))
         return 0
     if args.command == 'random-checkpoint':
         from .vggish import write_random_checkpoint

@@ -1,18 +1,22 @@
 """Apache Beam pipeline: audio files -> VGGish embeddings per file + each set's Gaussian stats.
 
-    (set, i, path) --Reshuffle--> EmbedFile (load, mono 16 kHz, log-mel, VGGish)
+    chunks of (set, i, path) --Reshuffle--> EmbedFiles
+        setup: TF + the checkpoint, once per worker process (Beam's Shared: also when a runner
+               calls setup per bundle, as the Dask runner does per partition)
+        per chunk: load, mono 16 kHz, log-mel (one file ahead, in a thread); the examples of
+               consecutive files packed into full batches, one VGGish call per batch
         --> <set>/embeddings/<i>.npy     or <set>/failed/<i>.txt (bad file: named, skipped, counted)
         --> CombinePerKey(sum, sum of outer products) --> <set>/stats.npz (mu, sigma, n)
 
 Several sets (e.g. reference and generated) go through one job, so the workers start and load
-the checkpoint once.
-Memory stays flat in the number of files: each worker holds one file's embeddings and one
-[D, D] accumulator. Locally it runs on the DirectRunner with several worker processes; the same
-pipeline runs on any Beam runner (pass its options after `--`). Imports no torch.
+the checkpoint once. Memory stays flat in the number of files: a worker holds one batch, one
+file ahead and one [D, D] accumulator. Where it runs (DirectRunner in or out of process, Beam's
+Dask runner, any runner) is `od.fad_tf.runners`' plan; the transforms are the same on all.
+Imports no torch.
 """
 from __future__ import annotations
 
-import json
+import logging
 import os
 import shutil
 import typing as tp
@@ -21,53 +25,72 @@ from pathlib import Path
 import apache_beam as beam
 import numpy as np
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.utils.shared import Shared
 
+from ..atomic import np_save, write_json, write_text
 from ..metrics.fad import save_stats  # numpy-only: shared with the main environment
+from .batching import ExampleBatcher, prefetch
+from .runners import RunnerSpec, plan
 
 EMBEDDINGS = 'embeddings'
 FAILED = 'failed'
 STATS = 'stats.npz'
 SUMMARY = 'summary.json'
 
+logger = logging.getLogger(__name__)
+# One handle per process: every copy of EmbedFiles in a worker (Beam makes one per bundle on some
+# runners, e.g. Dask's per partition) and every later job on a long-lived worker share the model.
+MODEL = Shared()
+model_loads = 0  # checkpoints restored by this process (tests ask each Dask worker for it)
 
-def _atomic_save(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(path.name + '.tmp.npy')
-    np.save(tmp, array)
-    os.replace(tmp, path)
+
+def examples_of(path: str) -> np.ndarray:
+    """Audio file -> VGGish examples [N, 96, 64]; a file too short for one example raises."""
+    from .frontend import MIN_SECONDS, load_audio, waveform_to_examples
+    wav, sr = load_audio(path)
+    examples = waveform_to_examples(wav, sr)
+    if len(examples) == 0:
+        raise ValueError(f"too short: {wav.shape[0] / sr:.3f} s < {MIN_SECONDS:.3f} s "
+                         "(one 0.96 s VGGish example)")
+    return examples
 
 
-class EmbedFile(beam.DoFn):
-    """(set, index, path) -> (set, [N, 128] embeddings); a bad file is written to failed/."""
+class EmbedFiles(beam.DoFn):
+    """[(set, index, path), ...] -> (set, [N, 128] embeddings) per file; bad files go to failed/."""
 
     def __init__(self, checkpoint: str, out_dir: str, pca_params: tp.Optional[str] = None,
-                 threads: int = 0):
-        self.checkpoint, self.out_dir, self.pca_params, self.threads = checkpoint, out_dir, pca_params, threads
+                 threads: int = 0, batch_size: int = 64):
+        self.checkpoint, self.out_dir, self.pca_params = checkpoint, out_dir, pca_params
+        self.threads, self.batch_size = threads, batch_size
+
+    def _load(self):
+        global model_loads
+        from .vggish import Embedder
+        model_loads += 1
+        return Embedder(self.checkpoint, self.pca_params, batch_size=self.batch_size, threads=self.threads)
 
     def setup(self):
-        from .vggish import Embedder  # one TF session per worker, reused for every file
-        self.embedder = Embedder(self.checkpoint, self.pca_params, threads=self.threads)
+        files = [self.checkpoint, self.checkpoint + '.index', self.pca_params or '']
+        changed = tuple(os.stat(f).st_mtime_ns if os.path.exists(f) else None for f in files)
+        # same tag: the loaded model is reused; another checkpoint (or an edited one) reloads
+        self.embedder = MODEL.acquire(self._load, tag=(*files, changed, self.threads, self.batch_size))
 
-    def process(self, item):
-        from .frontend import MIN_SECONDS, load_audio, waveform_to_examples
-        name, index, path = item
-        out = Path(self.out_dir) / name
-        try:
-            wav, sr = load_audio(path)
-            examples = waveform_to_examples(wav, sr)  # [N, 96, 64]
-            if len(examples) == 0:
-                raise ValueError(f"too short: {wav.shape[0] / sr:.3f} s < {MIN_SECONDS:.3f} s "
-                                 "(one 0.96 s VGGish example)")
-            emb = self.embedder.embed(examples)  # [N, 128]
-        except Exception as exc:  # a bad file is reported and skipped, never fatal
-            message = f"{path}: {type(exc).__name__}: {exc}"
-            (out / FAILED / f'{index:07d}.txt').write_text(message)
-            return
-        _atomic_save(out / EMBEDDINGS / f'{index:07d}.npy', emb.astype(np.float32))
-        yield name, emb
+    def process(self, chunk):
+        batcher = ExampleBatcher(self.embedder.embed, self.batch_size)
+        for (name, index, path), examples in prefetch(lambda item: examples_of(item[2]), chunk):
+            if isinstance(examples, Exception):  # a bad file is reported and skipped, never fatal
+                message = f"{path}: {type(examples).__name__}: {examples}"
+                write_text(Path(self.out_dir) / name / FAILED / f'{index:07d}.txt', message)
+                continue
+            for key, emb in batcher.add((name, index), examples):
+                yield self._done(key, emb)
+        for key, emb in batcher.flush():
+            yield self._done(key, emb)
 
-    def teardown(self):
-        if getattr(self, 'embedder', None) is not None:
-            self.embedder.close()
+    def _done(self, key, emb: np.ndarray):
+        name, index = key
+        np_save(Path(self.out_dir) / name / EMBEDDINGS / f'{index:07d}.npy', emb.astype(np.float32))
+        return name, emb
 
 
 class GaussianStats(beam.CombineFn):
@@ -103,45 +126,70 @@ def write_stats(keyed_acc, out_dir: str, random_init: bool, checkpoint: str) -> 
     save_stats(Path(out_dir) / name / STATS, mu, sigma, n, random_init=random_init, checkpoint=checkpoint)
 
 
+def chunked(items: tp.Sequence, n_chunks: int) -> tp.List[list]:
+    """Split `items` into n_chunks contiguous lists of near-equal length (none empty)."""
+    n_chunks = max(1, min(n_chunks, len(items)))
+    bounds = np.linspace(0, len(items), n_chunks + 1).round().astype(int)
+    return [list(items[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def audio_seconds(paths: tp.Iterable[str]) -> tp.Optional[float]:
+    """Total duration from the files' headers (no decoding); None when one cannot be read."""
+    import soundfile as sf
+    try:
+        return float(sum(sf.info(p).duration for p in paths))
+    except Exception:  # noqa: BLE001  (a bad file is reported by the pipeline, not here)
+        return None
+
+
 def run_sets(sets: tp.Mapping[str, tp.Sequence[str]], out_dir: tp.Union[str, Path], checkpoint: str,
-             workers: int = 2, pca_params: tp.Optional[str] = None,
+             runner: tp.Union[RunnerSpec, int, None] = None, pca_params: tp.Optional[str] = None,
              beam_args: tp.Sequence[str] = ()) -> tp.Dict[str, dict]:
     """Embed each named set of files into `out_dir/<name>/` (embeddings/, failed/, stats.npz,
-    summary.json) in one Beam job; returns {name: summary}."""
+    summary.json) in one Beam job; returns {name: summary}. `runner` is a RunnerSpec (an int
+    is a number of DirectRunner workers); `beam_args` are added to its Beam options."""
     from .vggish import is_random_checkpoint
+    spec = runner if isinstance(runner, RunnerSpec) else RunnerSpec(workers=runner or 2)
+    if beam_args:
+        spec = spec.replace(beam_args=(*spec.beam_args, *beam_args))
     out = Path(out_dir)
     for name in sets:
         for sub in (EMBEDDINGS, FAILED):  # a rerun into the same folder starts clean
             shutil.rmtree(out / name / sub, ignore_errors=True)
             (out / name / sub).mkdir(parents=True)
     random_init = is_random_checkpoint(checkpoint)
-    args = list(beam_args) or ['--runner=DirectRunner', f'--direct_num_workers={workers}',
-                               '--direct_running_mode=' + ('multi_processing' if workers > 1 else 'in_memory')]
-    # local workers share this machine's cores; on a remote runner let TF use the worker's own
-    threads = max(1, (os.cpu_count() or 1) // workers) if not beam_args and workers > 1 else 0
     items = [(name, i, path) for name, files in sets.items() for i, path in enumerate(files)]
-    with beam.Pipeline(options=PipelineOptions(args)) as p:
-        _ = (p | 'Files' >> beam.Create(items)
-             | 'Spread' >> beam.Reshuffle()
-             | 'Embed' >> beam.ParDo(EmbedFile(checkpoint, str(out), pca_params, threads))
-             | 'Stats' >> beam.CombinePerKey(GaussianStats())
-             | 'Write' >> beam.Map(write_stats, str(out), random_init, checkpoint))
+    how = plan(spec, len(items), audio_seconds(p for _, _, p in items) if spec.runner == 'direct' else None)
+    logger.info("VGGish job: %d file(s), %s", len(items), how.reason)
+    p = beam.Pipeline(options=PipelineOptions(how.beam_args))
+    _ = (p | 'Files' >> beam.Create(chunked(items, how.chunks))
+         | 'Spread' >> beam.Reshuffle()
+         | 'Embed' >> beam.ParDo(EmbedFiles(checkpoint, str(out), pca_params, how.tf_threads, spec.batch_size))
+         | 'Stats' >> beam.CombinePerKey(GaussianStats())
+         | 'Write' >> beam.Map(write_stats, str(out), random_init, checkpoint))
+    result = p.run()
+    try:
+        result.wait_until_finish()
+    finally:
+        client = getattr(result, 'client', None)  # the Dask runner's connection to the scheduler
+        if client is not None:
+            client.close()
     summaries = {}
     for name, files in sets.items():
         folder = out / name
-        failed = sorted(f.read_text() for f in (folder / FAILED).glob('*.txt'))
+        failed = sorted(f.read_text() for f in (folder / FAILED).glob('[0-9]*.txt'))
         if not (folder / STATS).exists():
             raise ValueError(f"set '{name}': no file could be embedded:\n" + '\n'.join(failed))
         summary = {'files': len(files), 'embedded': len(files) - len(failed), 'failed': failed,
-                   'checkpoint': checkpoint, 'random_init': random_init, 'stats': str(folder / STATS)}
-        tmp = folder / (SUMMARY + '.tmp')
-        tmp.write_text(json.dumps(summary, indent=2))
-        os.replace(tmp, folder / SUMMARY)
+                   'checkpoint': checkpoint, 'random_init': random_init, 'stats': str(folder / STATS),
+                   'runner': how.mode, 'workers': how.workers, 'plan': how.reason}
+        write_json(folder / SUMMARY, summary)
         summaries[name] = summary
     return summaries
 
 
-def run(files: tp.Sequence[str], out_dir: tp.Union[str, Path], checkpoint: str, workers: int = 2,
-        pca_params: tp.Optional[str] = None, beam_args: tp.Sequence[str] = ()) -> dict:
+def run(files: tp.Sequence[str], out_dir: tp.Union[str, Path], checkpoint: str,
+        runner: tp.Union[RunnerSpec, int, None] = None, pca_params: tp.Optional[str] = None,
+        beam_args: tp.Sequence[str] = ()) -> dict:
     """One set of files, written straight into `out_dir`; returns its summary."""
-    return run_sets({'.': files}, out_dir, checkpoint, workers, pca_params, beam_args)['.']
+    return run_sets({'.': files}, out_dir, checkpoint, runner, pca_params, beam_args)['.']

@@ -9,8 +9,6 @@ written atomically so an interrupted run never leaves a file that looks whole.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import typing as tp
 from pathlib import Path
 
@@ -54,18 +52,9 @@ def frechet_distance(mu_a: np.ndarray, sigma_a: np.ndarray, mu_b: np.ndarray, si
 
 
 def save_stats(path: tp.Union[str, Path], mu: np.ndarray, sigma: np.ndarray, n: int, **meta: tp.Any) -> Path:
-    """Write statistics atomically (tmp file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + '.', suffix='.tmp.npz')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            np.savez(f, mu=mu, sigma=sigma, n=n, **{k: np.asarray(v) for k, v in meta.items()})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write statistics atomically (od.atomic: a unique temporary sibling, then a rename)."""
+    from ..atomic import np_savez
+    return np_savez(path, mu=mu, sigma=sigma, n=n, **meta)
 
 
 def load_stats(path: tp.Union[str, Path]) -> tp.Tuple[np.ndarray, np.ndarray, int]:

@@ -26,6 +26,7 @@ class MetricOptions:
     stats_cache: tp.Optional[str] = None  # folder for cached reference statistics (None: no cache)
     workers: int = 2  # Beam DirectRunner workers for VGGish
     progress: bool = True
+    vggish_runner: tp.Any = None  # od.fad_tf.runners.RunnerSpec (None: the DirectRunner with `workers`)
 
 
 Files = tp.Sequence[str]
@@ -41,12 +42,12 @@ class Metric:
 
 def _check_vggish(o: MetricOptions) -> None:
     from .vggish import check_fad_vggish
-    check_fad_vggish(o.vggish_checkpoint)
+    check_fad_vggish(o.vggish_checkpoint, o.vggish_runner)
 
 
 def _fad_vggish(ref: Files, gen: Files, texts, o: MetricOptions) -> dict:
     from .vggish import fad_vggish
-    return fad_vggish(ref, gen, o.vggish_checkpoint, o.stats_cache, o.workers, o.progress)
+    return fad_vggish(ref, gen, o.vggish_checkpoint, o.stats_cache, o.workers, o.progress, o.vggish_runner)
 
 
 def _check_clap(o: MetricOptions) -> None:

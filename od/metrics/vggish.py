@@ -4,10 +4,13 @@ Main env                                   FAD env ($TF_PYTHON_EXE, no torch)
 od.metrics.vggish.fad_vggish(ref, gen) --> python -m od.fad_tf embed (Beam) --> stats.npz
         frechet_distance(ref stats, gen stats) <------------------------------'
 Reference statistics are cached by the content of the file list and the checkpoint, so a
-training run embeds its reference set once. Environment variables (as seed 003's set-up):
-TF_PYTHON_EXE (default `.venv-fad/bin/python`), TF_LIBRARY_PATH (prepended to the TF
-process's LD_LIBRARY_PATH, e.g. cuDNN), TF_FORCE_GPU_ALLOW_GROWTH (default true),
-OD_VGGISH_CHECKPOINT (default `//reference/fad/vggish_model.ckpt`).
+training run embeds its reference set once. Where the Beam job runs (this machine's
+DirectRunner, Beam's Dask runner on a dask.distributed cluster, another runner) is a
+`RunnerSpec` (od/fad_tf/runners.py: numpy- and Beam-free, so this side builds it too).
+Environment variables (as seed 003's set-up): TF_PYTHON_EXE (default `.venv-fad/bin/python`),
+TF_LIBRARY_PATH (prepended to the TF process's LD_LIBRARY_PATH, e.g. cuDNN),
+TF_FORCE_GPU_ALLOW_GROWTH (default true), OD_VGGISH_CHECKPOINT (default
+`//reference/fad/vggish_model.ckpt`).
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ import typing as tp
 from pathlib import Path
 
 from ..environment import ROOT, MissingWeightsError, resolve_reference
+from ..fad_tf.runners import RunnerSpec
 from .fad import frechet_distance, load_stats, save_stats, stats_cache_path
 
 DEFAULT_TF_PYTHON = ROOT / '.venv-fad' / 'bin' / 'python'
@@ -58,29 +62,32 @@ def run_tf(*args: str, timeout: tp.Optional[float] = None) -> subprocess.Complet
     return proc
 
 
-_checked: tp.Set[str] = set()
+_checked: tp.Set[tp.Tuple[str, tp.Tuple[str, ...]]] = set()
+TF_MODULES = ('tensorflow', 'tf_slim', 'apache_beam', 'soundfile', 'scipy')
+RUNNER_MODULES = {'dask': ('dask', 'distributed')}  # what each runner needs beyond Beam
 
 
-def check_tf_env() -> None:
-    """Raise FadEnvironmentError unless $TF_PYTHON_EXE has tensorflow, tf_slim, beam, ..."""
+def check_tf_env(runner: tp.Optional[RunnerSpec] = None) -> None:
+    """Raise FadEnvironmentError unless $TF_PYTHON_EXE has tensorflow, tf_slim, beam, ... (and
+    what `runner` needs: dask + distributed for the Dask runner)."""
     exe = tf_python()
-    if str(exe) in _checked:
+    modules = TF_MODULES + RUNNER_MODULES.get(runner.runner if runner else 'direct', ())
+    if (str(exe), modules) in _checked:
         return
     how = ("Build it with `make fad-env` (creates .venv-fad from requirements-fad.txt), or point "
-           "TF_PYTHON_EXE at the python of an environment with tensorflow, tf-slim, apache-beam, "
-           "numpy, scipy and soundfile.")
+           "TF_PYTHON_EXE at the python of an environment with "
+           f"{', '.join(m.replace('_', '-') for m in modules)}.")
     if not exe.exists():
         raise FadEnvironmentError(f"VGGish-FAD needs its separate TensorFlow environment, but "
                                   f"{exe} does not exist. {how}")
     # find_spec, not import: importing tensorflow costs seconds at every solver start; a broken
     # install still fails loudly at the first embedding, with TF's own error.
-    code = ("import importlib.util as u, sys; missing = [m for m in ('tensorflow', 'tf_slim', "
-            "'apache_beam', 'soundfile', 'scipy') if u.find_spec(m) is None]; "
+    code = ("import importlib.util as u, sys; missing = [m for m in sys.argv[1:] if u.find_spec(m) is None]; "
             "print(' '.join(missing)); sys.exit(1 if missing else 0)")
-    proc = subprocess.run([str(exe), '-c', code], env=tf_env(), capture_output=True, text=True)
+    proc = subprocess.run([str(exe), '-c', code, *modules], env=tf_env(), capture_output=True, text=True)
     if proc.returncode != 0:
         raise FadEnvironmentError(f"{exe} lacks the FAD packages {proc.stdout.strip() or proc.stderr[-2000:]}. {how}")
-    _checked.add(str(exe))
+    _checked.add((str(exe), modules))
 
 
 def resolve_checkpoint(checkpoint: tp.Optional[str] = None) -> Path:
@@ -98,26 +105,31 @@ def resolve_checkpoint(checkpoint: tp.Optional[str] = None) -> Path:
         f"  For a smoke test only: {tf_python()} -m od.fad_tf random-checkpoint --out PATH")
 
 
-def check_fad_vggish(checkpoint: tp.Optional[str] = None) -> Path:
+def check_fad_vggish(checkpoint: tp.Optional[str] = None, runner: tp.Optional[RunnerSpec] = None) -> Path:
     """Fail now, not after hours of training: the TF env imports and the checkpoint exists."""
-    check_tf_env()
+    check_tf_env(runner)
     return resolve_checkpoint(checkpoint)
 
 
 def embed_sets(sets: tp.Mapping[str, tp.Sequence[str]], out_dir: Path, checkpoint: Path,
-               workers: int = 2, progress: bool = True) -> tp.Dict[str, dict]:
+               workers: int = 2, progress: bool = True,
+               runner: tp.Optional[RunnerSpec] = None) -> tp.Dict[str, dict]:
     """Run the Beam pipeline once on named sets of files; a progress bar counts files done.
 
+    `runner` says where (default: the DirectRunner with `workers`). With the Dask runner
+    `out_dir` and the files must be on a filesystem its workers share.
     Returns {name: summary} with 'stats' (a .npz in out_dir/<name>/), 'failed', 'random_init'.
     """
     from tqdm import tqdm
-    check_tf_env()
+
+    from ..atomic import write_text
+    runner = runner or RunnerSpec(workers=workers)
+    check_tf_env(runner)
     out_dir.mkdir(parents=True, exist_ok=True)
     cmd = [str(tf_python()), '-m', 'od.fad_tf', 'embed', '--out', str(out_dir), '--checkpoint',
-           str(checkpoint), '--workers', str(workers)]
+           str(checkpoint), *runner.cli_args()]
     for name, files in sets.items():
-        listing = out_dir / f'{name}.txt'
-        listing.write_text(''.join(f'{Path(f).resolve()}\n' for f in files))
+        listing = write_text(out_dir / f'{name}.txt', ''.join(f'{Path(f).resolve()}\n' for f in files))
         cmd += ['--set', f'{name}={listing}']
     total = sum(len(files) for files in sets.values())
     with tempfile.TemporaryFile('w+') as log, \
@@ -125,8 +137,8 @@ def embed_sets(sets: tp.Mapping[str, tp.Sequence[str]], out_dir: Path, checkpoin
         proc = subprocess.Popen(cmd, env=tf_env(), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         while proc.poll() is None:
             time.sleep(0.5)
-            done = sum(1 for name in sets for sub in ('embeddings', 'failed')
-                       for _ in (out_dir / name / sub).glob('*.???'))
+            done = sum(1 for name in sets for sub, ext in (('embeddings', 'npy'), ('failed', 'txt'))
+                       for _ in (out_dir / name / sub).glob(f'[0-9]*.{ext}'))  # not atomic temporaries
             if min(done, total) > bar.n:
                 bar.update(min(done, total) - bar.n)
         log.seek(0)
@@ -135,6 +147,8 @@ def embed_sets(sets: tp.Mapping[str, tp.Sequence[str]], out_dir: Path, checkpoin
         raise RuntimeError(f"VGGish embedding failed in the FAD environment ({' '.join(cmd)}):\n"
                            f"{output[-4000:]}")
     summaries = {name: json.loads((out_dir / name / 'summary.json').read_text()) for name in sets}
+    if progress:
+        print(f"[od.fad] VGGish ran: {next(iter(summaries.values())).get('plan', runner.runner)}")
     for name, summary in summaries.items():
         for message in summary['failed']:
             print(f"[od.fad] skipped {message}")
@@ -145,21 +159,24 @@ def embed_sets(sets: tp.Mapping[str, tp.Sequence[str]], out_dir: Path, checkpoin
 
 def fad_vggish(reference_files: tp.Sequence[str], generated_files: tp.Sequence[str],
                checkpoint: tp.Optional[str] = None, stats_cache: tp.Optional[str] = None,
-               workers: int = 2, progress: bool = True) -> dict:
+               workers: int = 2, progress: bool = True, runner: tp.Optional[RunnerSpec] = None) -> dict:
     """FAD between two sets of audio files on VGGish embeddings.
 
     Returns {'fad_vggish': float, 'random_init': bool, 'checkpoint', 'reference_examples',
     'generated_examples' (0.96 s examples embedded), 'skipped': [messages]}; random_init is True
     for a smoke-test checkpoint. Both sets are embedded in one Beam job, the reference only when
-    its statistics are not cached yet.
+    its statistics are not cached yet, where `runner` says (default: DirectRunner, `workers`).
     """
-    ckpt = check_fad_vggish(checkpoint)
+    runner = runner or RunnerSpec(workers=workers)
+    ckpt = check_fad_vggish(checkpoint, runner)
     cached = stats_cache_path(stats_cache, 'vggish', reference_files, ckpt, f'{ckpt}.index')
     sets = {'generated': generated_files}
     if cached is None or not cached.exists():
         sets['reference'] = reference_files
-    with tempfile.TemporaryDirectory(prefix='od-fad-') as tmp:
-        done = embed_sets(sets, Path(tmp), ckpt, workers, progress)
+    if runner.work_dir:
+        Path(runner.work_dir).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix='od-fad-', dir=runner.work_dir) as tmp:  # the workers write here
+        done = embed_sets(sets, Path(tmp), ckpt, progress=progress, runner=runner)
         ref_stats = Path(done['reference']['stats']) if 'reference' in done else cached
         if 'reference' in done and cached is not None:  # atomic: no half-written cache
             mu, sigma, n = load_stats(ref_stats)
@@ -169,5 +186,5 @@ def fad_vggish(reference_files: tp.Sequence[str], generated_files: tp.Sequence[s
     return {'fad_vggish': frechet_distance(mu_r, sigma_r, mu_g, sigma_g),
             'random_init': bool(done['generated']['random_init']), 'checkpoint': str(ckpt),
             'reference_examples': n_r, 'generated_examples': n_g,
-            'reference_cached': 'reference' not in done,
+            'reference_cached': 'reference' not in done, 'beam': done['generated'].get('plan'),
             'skipped': [m for d in done.values() for m in d['failed']]}

@@ -3,6 +3,7 @@
     evaluate.every=N evaluate.metrics.fad=true          # VGGish-FAD via the TF env
     evaluate.metrics.fad_clap=true evaluate.metrics.clap_score=true
     metrics.fad.tf.model_path=PATH metrics.clap.model=... metrics.fad.stats_cache=DIR
+    metrics.fad.tf.runner=dask metrics.fad.tf.dask_address=tcp://host:8786   # where VGGish runs
 
 `fad` keeps AudioCraft's key name but runs od's VGGish pipeline (AudioCraft's needs
 google-research's scripts). Generated audio of the evaluate set is written to
@@ -16,6 +17,7 @@ import contextlib
 import typing as tp
 from pathlib import Path
 
+from ..fad_tf.runners import RunnerSpec
 from ..metrics import suite
 
 CONFIG_KEYS = {'fad': 'fad_vggish', 'fad_clap': 'fad_clap', 'clap_score': 'clap_score'}
@@ -27,14 +29,30 @@ def configured_metrics(cfg) -> tp.List[str]:
     return [name for key, name in CONFIG_KEYS.items() if enabled.get(key, False)]
 
 
+def vggish_runner(tf_cfg) -> RunnerSpec:
+    """`metrics.fad.tf.{runner, workers, dask_address, threads, batch_size, beam_args, work_dir}`
+    -> where the VGGish Beam job runs (od/fad_tf/runners.py)."""
+    threads, work_dir = tf_cfg.get('threads'), tf_cfg.get('work_dir')
+    if work_dir:
+        from dora import git_save  # Hydra moved the working directory: paths are the caller's
+        work_dir = git_save.to_absolute_path(work_dir)
+    return RunnerSpec(runner=str(tf_cfg.get('runner') or 'direct'), workers=int(tf_cfg.get('workers', 2)),
+                      dask_address=tf_cfg.get('dask_address') or None,
+                      tf_threads=None if threads is None else int(threads),
+                      batch_size=int(tf_cfg.get('batch_size', 64)),
+                      beam_args=tuple(str(a) for a in (tf_cfg.get('beam_args') or ())),
+                      work_dir=work_dir or None)
+
+
 def metric_options(cfg, xp_folder: Path) -> suite.MetricOptions:
     fad = cfg.get('metrics', {}).get('fad', {}) or {}
     tf_cfg = fad.get('tf', {}) or {}
     clap = cfg.get('metrics', {}).get('clap', {}) or {}
+    runner = vggish_runner(tf_cfg)
     return suite.MetricOptions(
         vggish_checkpoint=tf_cfg.get('model_path'), clap_model=clap.get('model'),
         stats_cache=fad.get('stats_cache') or str(xp_folder / 'fad_cache'),
-        workers=int(tf_cfg.get('workers', 2)), progress=False)
+        workers=runner.workers, progress=False, vggish_runner=runner)
 
 
 @contextlib.contextmanager
