@@ -284,3 +284,22 @@ def test_dask_runner_needs_dask_in_the_fad_environment(monkeypatch):
     with pytest.raises(vggish.FadEnvironmentError, match='dask distributed') as err:
         vggish.check_tf_env(RunnerSpec('dask'))
     assert 'make fad-env' in str(err.value)
+
+
+def test_listings_keep_any_file_name_and_stale_work_dirs_go(tmp_path):
+    """A name with a newline or bytes that are not UTF-8 stays one entry on its way to the TF
+    side; work folders of killed runs are removed, those of live ones kept."""
+    import json
+    import os
+
+    from od.fad_tf.__main__ import read_listing
+    from od.metrics.vggish import WORK_PREFIX, clean_stale_work_dirs
+    names = [str(tmp_path / 'two\nlines.wav'), os.fsdecode(str(tmp_path).encode() + b'/caf\xe9.wav'), 'it\'s "q".wav']
+    listing = tmp_path / 'set.json'
+    listing.write_text(json.dumps(names))
+    assert read_listing(str(listing)) == names
+    dead = tmp_path / f'{WORK_PREFIX}999999999-x'
+    alive = tmp_path / f'{WORK_PREFIX}{os.getpid()}-y'
+    dead.mkdir()
+    alive.mkdir()
+    assert clean_stale_work_dirs(str(tmp_path)) == 1 and not dead.exists() and alive.exists()

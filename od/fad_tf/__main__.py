@@ -7,7 +7,7 @@
     .venv-fad/bin/python -m od.fad_tf random-checkpoint --out /tmp/vggish_random.ckpt
     .venv-fad/bin/python -m od.fad_tf list-variables /tmp/vggish_random.ckpt
 
-`embed` reads one audio path per line. --runner direct (default) runs on this machine, in
+`embed` reads a listing: a JSON list of audio paths (what od writes), or one path per line. --runner direct (default) runs on this machine, in
 process when worker processes would not pay; --runner dask on a dask.distributed cluster (its
 workers must see the files and --out); any other Beam runner takes its options after `--`.
 """
@@ -23,6 +23,28 @@ from .runners import RunnerSpec
 
 warnings.filterwarnings('ignore', category=UserWarning)  # tf-slim's legacy-layer deprecations
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # TF's C++ start-up chatter is not progress
+
+
+def read_listing(path: str):
+    """Audio paths of a listing: a JSON list (what od writes: any file name survives), or one
+    path per line."""
+    with open(path, encoding='utf-8', errors='surrogateescape') as f:
+        text = f.read()
+    if path.endswith('.json'):
+        return [str(p) for p in json.loads(text)]
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _end_group_on_sigterm() -> None:
+    """od starts this process as a group leader: on SIGTERM (Ctrl-C or death of od's process)
+    the whole group goes, Beam's worker processes included."""
+    import signal
+
+    def stop(signum, frame):
+        if os.getpgrp() == os.getpid():
+            os.killpg(os.getpgrp(), signal.SIGKILL)
+        sys.exit(128 + signum)
+    signal.signal(signal.SIGTERM, stop)
 
 
 def main(argv=None) -> int:
@@ -58,7 +80,8 @@ def main(argv=None) -> int:
             sets['.'] = args.files
         if not sets:
             parser.error('embed needs --files LIST or --set NAME=LIST')
-        sets = {name: [line.strip() for line in open(listing) if line.strip()] for name, listing in sets.items()}
+        sets = {name: read_listing(listing) for name, listing in sets.items()}
+        _end_group_on_sigterm()
         try:
             spec = RunnerSpec.from_namespace(args)
         except ValueError as exc:

@@ -76,8 +76,11 @@ def to_mono_16k(wav: np.ndarray, sample_rate: int) -> np.ndarray:
 
 def load_audio(path: str) -> tp.Tuple[np.ndarray, int]:
     """[T, C] float32 and its sample rate (wav, flac, ogg, mp3 through libsndfile)."""
+    import os
+
     import soundfile as sf
-    wav, sr = sf.read(path, dtype='float32', always_2d=True)
+    # bytes: a file name that is not valid UTF-8 (a surrogate-escaped str) still opens.
+    wav, sr = sf.read(os.fsencode(path), dtype='float32', always_2d=True)
     return wav, sr
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -129,18 +130,27 @@ def embed_sets(sets: tp.Mapping[str, tp.Sequence[str]], out_dir: Path, checkpoin
     cmd = [str(tf_python()), '-m', 'od.fad_tf', 'embed', '--out', str(out_dir), '--checkpoint',
            str(checkpoint), *runner.cli_args()]
     for name, files in sets.items():
-        listing = write_text(out_dir / f'{name}.txt', ''.join(f'{Path(f).resolve()}\n' for f in files))
+        # JSON, not one path per line: a file name may hold a newline or bytes that are not UTF-8
+        # (kept as surrogate escapes, which ensure_ascii writes as \\udcXX and the TF side reads back).
+        listing = write_text(out_dir / f'{name}.json', json.dumps([str(Path(f).resolve()) for f in files]))
         cmd += ['--set', f'{name}={listing}']
     total = sum(len(files) for files in sets.values())
     with tempfile.TemporaryFile('w+') as log, \
             tqdm(total=total, desc=f"VGGish ({', '.join(sets)})", unit='file', disable=not progress) as bar:
-        proc = subprocess.Popen(cmd, env=tf_env(), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-        while proc.poll() is None:
-            time.sleep(0.5)
-            done = sum(1 for name in sets for sub, ext in (('embeddings', 'npy'), ('failed', 'txt'))
-                       for _ in (out_dir / name / sub).glob(f'[0-9]*.{ext}'))  # not atomic temporaries
-            if min(done, total) > bar.n:
-                bar.update(min(done, total) - bar.n)
+        # Its own process group (Beam's workers join it) that dies with this process: Ctrl-C, a
+        # SIGTERM or a kill -9 of od.eval / the solver never leaves TF or Beam processes running.
+        proc = subprocess.Popen(cmd, env=tf_env(), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, preexec_fn=_die_with_parent)
+        try:
+            while proc.poll() is None:
+                time.sleep(0.5)
+                done = sum(1 for name in sets for sub, ext in (('embeddings', 'npy'), ('failed', 'txt'))
+                           for _ in (out_dir / name / sub).glob(f'[0-9]*.{ext}'))  # not atomic temporaries
+                if min(done, total) > bar.n:
+                    bar.update(min(done, total) - bar.n)
+        except BaseException:
+            _kill_group(proc)
+            raise
         log.seek(0)
         output = log.read()
     if proc.returncode != 0:
@@ -155,6 +165,48 @@ def embed_sets(sets: tp.Mapping[str, tp.Sequence[str]], out_dir: Path, checkpoin
         if summary['failed']:
             print(f"[od.fad] {len(summary['failed'])} of {summary['files']} {name} file(s) skipped")
     return summaries
+
+
+def _die_with_parent() -> None:
+    """In the TF child, before exec: SIGTERM when the parent dies, however it dies (Linux)."""
+    try:
+        import ctypes
+        ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+
+WORK_PREFIX = 'od-fad-'
+
+
+def clean_stale_work_dirs(root: tp.Optional[str] = None) -> int:
+    """Remove `od-fad-<pid>-*` work folders whose process is gone (left by a kill -9)."""
+    import shutil
+    removed = 0
+    for folder in Path(root or tempfile.gettempdir()).glob(f'{WORK_PREFIX}*'):
+        try:
+            pid = int(folder.name[len(WORK_PREFIX):].split('-', 1)[0])
+            os.kill(pid, 0)
+        except ValueError:
+            continue
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+        except PermissionError:
+            continue
+    return removed
 
 
 def fad_vggish(reference_files: tp.Sequence[str], generated_files: tp.Sequence[str],
@@ -175,7 +227,8 @@ def fad_vggish(reference_files: tp.Sequence[str], generated_files: tp.Sequence[s
         sets['reference'] = reference_files
     if runner.work_dir:
         Path(runner.work_dir).mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix='od-fad-', dir=runner.work_dir) as tmp:  # the workers write here
+    clean_stale_work_dirs(runner.work_dir)
+    with tempfile.TemporaryDirectory(prefix=f'{WORK_PREFIX}{os.getpid()}-', dir=runner.work_dir) as tmp:  # workers write here
         done = embed_sets(sets, Path(tmp), ckpt, progress=progress, runner=runner)
         ref_stats = Path(done['reference']['stats']) if 'reference' in done else cached
         if 'reference' in done and cached is not None:  # atomic: no half-written cache
