@@ -1,0 +1,265 @@
+"""Media files read with PyAV: video frames by presentation timestamp, rotation applied, and
+what a file holds (streams, duration, tags).
+
+Why PyAV and not decord: decord picks frames as `floor(t * average_fps)`, which is wrong for
+variable-frame-rate video (phones, screen recordings, web uploads), ignores the rotation that
+phones store as display-matrix side data, mis-sizes frames narrower than 64 px and fails on
+AV1 webm. Here the frame shown at time t is the last frame whose presentation timestamp is
+<= t, decoded in one forward pass from the key frame before the first instant asked for
+(`benchmarks/frame_decoding.py` compares the speed with decord on H.264).
+
+Times are seconds from the video stream's first frame.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing as tp
+from pathlib import Path
+
+import numpy as np
+
+PathLike = tp.Union[str, Path]
+
+
+class MediaError(RuntimeError):
+    """A file that cannot give what was asked (missing, no such stream, corrupt)."""
+
+
+@dataclasses.dataclass
+class MediaInfo:
+    """What a media file holds (from its headers and, for the video end, its packets)."""
+    path: Path
+    video: bool
+    audio: bool
+    duration: float = 0.             # end of the video stream (last frame's pts + its duration), s
+    frames: int = 0                  # video packets
+    width: int = 0                   # as displayed (rotation applied)
+    height: int = 0
+    rotation: int = 0                # counter-clockwise degrees applied for display
+    video_codec: str = ''
+    average_fps: float = 0.
+    sample_rate: int = 0
+    channels: int = 0
+    audio_codec: str = ''
+    audio_duration: float = 0.
+    tags: tp.Dict[str, str] = dataclasses.field(default_factory=dict)  # container + stream metadata
+
+
+def _open(path: PathLike):
+    import av
+    path = Path(path)
+    if not path.exists():
+        raise MediaError(f"{path}: file not found")
+    try:
+        return av.open(str(path), metadata_errors='ignore')
+    except Exception as exc:  # av.error.InvalidDataError and friends
+        raise MediaError(f"{path}: cannot open ({_first_line(exc)})") from exc
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:160]
+
+
+def _rotation(stream) -> int:
+    """Counter-clockwise display rotation of a video stream, a multiple of 90 (0 if none)."""
+    try:
+        first = next(iter(stream.container.decode(stream)))
+        angle = float(first.rotation or 0)
+    except Exception:
+        angle = 0.
+    return int(round(angle / 90.)) % 4 * 90
+
+
+def _video_end(container, stream) -> tp.Tuple[float, int]:
+    """(end time in s from the first frame, packet count), from the packets alone (no decoding)."""
+    start, end, count = None, 0., 0
+    for packet in container.demux(stream):
+        if packet.pts is None:
+            continue
+        t = float(packet.pts * packet.time_base)
+        start = t if start is None else min(start, t)
+        end = max(end, t + float((packet.duration or 0) * packet.time_base))
+        count += 1
+    if start is None:
+        return 0., 0
+    if count > 1 and end - start <= 0:
+        end = start + count / float(stream.average_rate or 25)
+    return end - start, count
+
+
+def probe(path: PathLike) -> MediaInfo:
+    """Streams, duration and tags of `path`; MediaError when it cannot be opened."""
+    path = Path(path)
+    with _open(path) as container:
+        tags = {str(k).lower(): str(v) for k, v in (container.metadata or {}).items()}
+        info = MediaInfo(path=path, video=bool(container.streams.video), audio=bool(container.streams.audio),
+                         tags=tags)
+        if info.audio:
+            a = container.streams.audio[0]
+            info.sample_rate, info.channels = int(a.codec_context.sample_rate or 0), int(a.channels or 0)
+            info.audio_codec = a.codec_context.name
+            if a.duration is not None:
+                info.audio_duration = float(a.duration * a.time_base)
+            elif container.duration:
+                info.audio_duration = container.duration / 1e6
+            for k, v in (a.metadata or {}).items():
+                tags.setdefault(str(k).lower(), str(v))
+        if info.video:
+            v = container.streams.video[0]
+            info.video_codec = v.codec_context.name
+            info.average_fps = float(v.average_rate or 0)
+            for k, val in (v.metadata or {}).items():
+                tags.setdefault(str(k).lower(), str(val))
+            if v.duration and v.frames:  # mp4/mov headers carry both (exact, VFR included)
+                info.duration, info.frames = float(v.duration * v.time_base), int(v.frames)
+            else:  # mkv/webm/avi: read the packets' timestamps
+                info.duration, info.frames = _video_end(container, v)
+    if info.video:
+        with _open(path) as container:  # rotation lives on decoded frames (display matrix)
+            v = container.streams.video[0]
+            info.rotation = _rotation(v)
+            w, h = v.codec_context.width, v.codec_context.height
+            info.width, info.height = (h, w) if info.rotation in (90, 270) else (w, h)
+    return info
+
+
+def _rgb(frame, rotation: int) -> np.ndarray:
+    """[H, W, 3] uint8 of a decoded frame, turned as it is displayed."""
+    array = frame.to_ndarray(format='rgb24')
+    if rotation:
+        array = np.rot90(array, k=rotation // 90)
+    return np.ascontiguousarray(array)
+
+
+def frames_at(path: PathLike, times: tp.Sequence[float]) -> tp.Tuple[np.ndarray, np.ndarray, MediaInfo]:
+    """The frames shown at `times` (seconds from the first frame, any order).
+
+    Returns (frames [T, H, W, 3] uint8, the presentation time of each frame returned [T], the
+    file's MediaInfo). An instant before the first frame gets the first frame, one past the
+    end gets the last. Raises MediaError for a file without decodable video.
+    """
+    info = probe(path)
+    times = np.asarray(times, dtype=np.float64)
+    order = np.argsort(times, kind='stable')
+    frames = np.zeros((len(times), info.height, info.width, 3), np.uint8)
+    shown = np.zeros(len(times))
+    for start, batch, batch_shown in frame_batches(path, times[order], len(times) or 1, info):
+        frames[order[start:start + len(batch)]] = batch
+        shown[order[start:start + len(batch)]] = batch_shown
+    return frames, shown, info
+
+
+def frame_batches(path: PathLike, times: tp.Sequence[float], batch_size: int = 64,
+                  info: tp.Optional[MediaInfo] = None) -> tp.Iterator[tp.Tuple[int, np.ndarray, np.ndarray]]:
+    """(offset, frames [<= batch_size, H, W, 3], presentation times) for sorted `times`, in
+    one forward decoding pass: memory holds one batch, however long the video."""
+    info = info or probe(path)
+    if not info.video or info.frames == 0:
+        raise MediaError(f"{path}: no video stream" if not info.video else f"{path}: video stream has no frames")
+    wanted = np.asarray(times, dtype=np.float64)
+    if np.any(np.diff(wanted) < 0):
+        raise ValueError("frame_batches needs sorted times")
+    batch: tp.List[np.ndarray] = []
+    batch_t: tp.List[float] = []
+    offset = 0
+
+    def take(rgb, t):
+        nonlocal batch, batch_t, offset
+        batch.append(rgb)
+        batch_t.append(t)
+        if len(batch) == batch_size:
+            out = (offset, np.stack(batch), np.array(batch_t))
+            offset += len(batch)
+            batch, batch_t = [], []
+            return out
+        return None
+
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = 'AUTO'
+        origin = _first_pts(container, stream)
+        if len(wanted) and wanted[0] > 1.:  # jump to the key frame at or before the first instant
+            container.seek(int((wanted[0] + origin) / stream.time_base), stream=stream, backward=True)
+        i, prev, prev_t, prev_rgb = 0, None, 0., None
+        try:
+            for frame in container.decode(stream):
+                if frame.pts is None:
+                    continue
+                t = float(frame.pts * stream.time_base) - origin
+                while i < len(wanted) and wanted[i] < t and prev is not None:
+                    if prev_rgb is None:
+                        prev_rgb = _rgb(prev, info.rotation)
+                    full = take(prev_rgb, prev_t)
+                    i += 1
+                    if full:
+                        yield full
+                if i == len(wanted):
+                    break
+                prev, prev_t, prev_rgb = frame, t, None
+        except MediaError:
+            raise
+        except Exception as exc:  # a broken packet mid-stream: keep what decoded
+            if prev is None:
+                raise MediaError(f"{path}: cannot decode video ({_first_line(exc)})") from exc
+        if prev is None:
+            raise MediaError(f"{path}: no frame could be decoded")
+        while i < len(wanted):  # past the last frame
+            if prev_rgb is None:
+                prev_rgb = _rgb(prev, info.rotation)
+            full = take(prev_rgb, prev_t)
+            i += 1
+            if full:
+                yield full
+    if batch:
+        yield offset, np.stack(batch), np.array(batch_t)
+
+
+def _first_pts(container, stream) -> float:
+    """Presentation time (s) of the stream's first frame, the origin of od's frame times."""
+    if stream.start_time is not None:
+        return float(stream.start_time * stream.time_base)
+    return 0.
+
+
+def audio_stream_info(path: PathLike) -> tp.Tuple[int, int]:
+    """(sample rate, channels) of the first audio stream; MediaError when there is none."""
+    info = probe(path)
+    if not info.audio:
+        raise MediaError(f"{path}: no audio track")
+    return info.sample_rate, info.channels
+
+
+def extract_audio(source: PathLike, target: PathLike, chunk_seconds: float = 10.) -> Path:
+    """Decode the first audio stream of `source` (any container) into a 16-bit wav at `target`,
+    at its own sample rate and channel count, streaming (memory does not grow with length);
+    written atomically. The video stream is not touched."""
+    import av
+    import soundfile as sf
+
+    from ..atomic import atomic_path
+
+    source, target = Path(source), Path(target)
+    with _open(source) as container:
+        if not container.streams.audio:
+            raise MediaError(f"{source}: no audio track")
+        stream = container.streams.audio[0]
+        sr, channels = int(stream.codec_context.sample_rate), int(stream.channels)
+        resampler = av.AudioResampler(format='flt', layout=stream.layout, rate=sr)
+        written = 0
+        with atomic_path(target) as tmp:
+            with sf.SoundFile(str(tmp), 'w', samplerate=sr, channels=channels, subtype='PCM_16',
+                              format='WAV') as out:
+                try:
+                    for frame in container.decode(stream):
+                        for plane in resampler.resample(frame):
+                            block = plane.to_ndarray().reshape(-1, channels)  # packed flt: [T, C]
+                            out.write(block)
+                            written += len(block)
+                    for plane in resampler.resample(None):
+                        out.write(plane.to_ndarray().reshape(-1, channels))
+                except Exception as exc:
+                    raise MediaError(f"{source}: cannot decode audio ({_first_line(exc)})") from exc
+            if written == 0:
+                raise MediaError(f"{source}: audio track has no samples")
+    return target
