@@ -78,7 +78,7 @@ def window_indices(times: np.ndarray, rate: float, total: int) -> tp.Tuple[np.nd
 def video_duration(path: tp.Union[str, Path]) -> float:
     """Length of the video stream in seconds (its last frame's end)."""
     try:
-        info = probe(path)
+        info = probe(path, rotation=False)
     except MediaError as exc:
         raise FrameError(str(exc)) from exc
     if not info.video:

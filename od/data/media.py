@@ -13,6 +13,7 @@ Times are seconds from the video stream's first frame.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing as tp
 from pathlib import Path
 
@@ -72,25 +73,39 @@ def _rotation(stream) -> int:
 
 
 def _video_end(container, stream) -> tp.Tuple[float, int]:
-    """(end time in s from the first frame, packet count), from the packets alone (no decoding)."""
-    start, end, count = None, 0., 0
+    """(end time in s from the first frame, packet count), from the packets alone (no
+    decoding): the last frame's presentation time plus its duration."""
+    first, last, last_duration, count = None, None, 0., 0
     for packet in container.demux(stream):
         if packet.pts is None:
             continue
         t = float(packet.pts * packet.time_base)
-        start = t if start is None else min(start, t)
-        end = max(end, t + float((packet.duration or 0) * packet.time_base))
+        first = t if first is None else min(first, t)
+        if last is None or t >= last:
+            last, last_duration = t, float((packet.duration or 0) * packet.time_base)
         count += 1
-    if start is None:
+    if first is None:
         return 0., 0
-    if count > 1 and end - start <= 0:
-        end = start + count / float(stream.average_rate or 25)
-    return end - start, count
+    if last_duration <= 0:
+        last_duration = 1. / float(stream.average_rate or 25)
+    return last + last_duration - first, count
 
 
-def probe(path: PathLike) -> MediaInfo:
-    """Streams, duration and tags of `path`; MediaError when it cannot be opened."""
+def probe(path: PathLike, rotation: bool = True) -> MediaInfo:
+    """Streams, duration and tags of `path`; MediaError when it cannot be opened. `rotation`:
+    also decode the first frame for its display rotation (and the displayed width/height).
+    Remembered per (file, size, mtime): reading every packet of a long video is not free."""
     path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError:
+        raise MediaError(f"{path}: file not found") from None
+    return dataclasses.replace(_probe(str(path), stat.st_size, stat.st_mtime_ns, rotation))
+
+
+@functools.lru_cache(maxsize=256)
+def _probe(name: str, size: int, mtime_ns: int, rotation: bool) -> MediaInfo:
+    path = Path(name)
     with _open(path) as container:
         tags = {str(k).lower(): str(v) for k, v in (container.metadata or {}).items()}
         info = MediaInfo(path=path, video=bool(container.streams.video), audio=bool(container.streams.audio),
@@ -111,11 +126,10 @@ def probe(path: PathLike) -> MediaInfo:
             info.average_fps = float(v.average_rate or 0)
             for k, val in (v.metadata or {}).items():
                 tags.setdefault(str(k).lower(), str(val))
-            if v.duration and v.frames:  # mp4/mov headers carry both (exact, VFR included)
-                info.duration, info.frames = float(v.duration * v.time_base), int(v.frames)
-            else:  # mkv/webm/avi: read the packets' timestamps
-                info.duration, info.frames = _video_end(container, v)
-    if info.video:
+            # From the packets' timestamps: headers lie (an mp4 with B-frames and a variable
+            # rate can declare 3.5 s for frames shown until 5.1 s; webm/mkv declare nothing).
+            info.duration, info.frames = _video_end(container, v)
+    if info.video and rotation:
         with _open(path) as container:  # rotation lives on decoded frames (display matrix)
             v = container.streams.video[0]
             info.rotation = _rotation(v)
@@ -124,9 +138,10 @@ def probe(path: PathLike) -> MediaInfo:
     return info
 
 
-def _rgb(frame, rotation: int) -> np.ndarray:
-    """[H, W, 3] uint8 of a decoded frame, turned as it is displayed."""
+def _rgb(frame) -> np.ndarray:
+    """[H, W, 3] uint8 of a decoded frame, turned as it is displayed (its display matrix)."""
     array = frame.to_ndarray(format='rgb24')
+    rotation = int(round(float(frame.rotation or 0) / 90.)) % 4 * 90
     if rotation:
         array = np.rot90(array, k=rotation // 90)
     return np.ascontiguousarray(array)
@@ -139,14 +154,15 @@ def frames_at(path: PathLike, times: tp.Sequence[float]) -> tp.Tuple[np.ndarray,
     file's MediaInfo). An instant before the first frame gets the first frame, one past the
     end gets the last. Raises MediaError for a file without decodable video.
     """
-    info = probe(path)
+    info = probe(path, rotation=False)
     times = np.asarray(times, dtype=np.float64)
+    if len(times) == 0:
+        return np.zeros((0, info.height, info.width, 3), np.uint8), np.zeros(0), info
     order = np.argsort(times, kind='stable')
-    frames = np.zeros((len(times), info.height, info.width, 3), np.uint8)
-    shown = np.zeros(len(times))
-    for start, batch, batch_shown in frame_batches(path, times[order], len(times) or 1, info):
-        frames[order[start:start + len(batch)]] = batch
-        shown[order[start:start + len(batch)]] = batch_shown
+    _, frames, shown = next(frame_batches(path, times[order], len(times), info))
+    if np.any(order != np.arange(len(order))):  # back to the order asked for
+        inverse = np.argsort(order)
+        frames, shown = frames[inverse], shown[inverse]
     return frames, shown, info
 
 
@@ -154,7 +170,7 @@ def frame_batches(path: PathLike, times: tp.Sequence[float], batch_size: int = 6
                   info: tp.Optional[MediaInfo] = None) -> tp.Iterator[tp.Tuple[int, np.ndarray, np.ndarray]]:
     """(offset, frames [<= batch_size, H, W, 3], presentation times) for sorted `times`, in
     one forward decoding pass: memory holds one batch, however long the video."""
-    info = info or probe(path)
+    info = info or probe(path, rotation=False)
     if not info.video or info.frames == 0:
         raise MediaError(f"{path}: no video stream" if not info.video else f"{path}: video stream has no frames")
     wanted = np.asarray(times, dtype=np.float64)
@@ -177,7 +193,6 @@ def frame_batches(path: PathLike, times: tp.Sequence[float], batch_size: int = 6
 
     with _open(path) as container:
         stream = container.streams.video[0]
-        stream.thread_type = 'AUTO'
         origin = _first_pts(container, stream)
         if len(wanted) and wanted[0] > 1.:  # jump to the key frame at or before the first instant
             container.seek(int((wanted[0] + origin) / stream.time_base), stream=stream, backward=True)
@@ -189,7 +204,7 @@ def frame_batches(path: PathLike, times: tp.Sequence[float], batch_size: int = 6
                 t = float(frame.pts * stream.time_base) - origin
                 while i < len(wanted) and wanted[i] < t and prev is not None:
                     if prev_rgb is None:
-                        prev_rgb = _rgb(prev, info.rotation)
+                        prev_rgb = _rgb(prev)
                     full = take(prev_rgb, prev_t)
                     i += 1
                     if full:
@@ -206,7 +221,7 @@ def frame_batches(path: PathLike, times: tp.Sequence[float], batch_size: int = 6
             raise MediaError(f"{path}: no frame could be decoded")
         while i < len(wanted):  # past the last frame
             if prev_rgb is None:
-                prev_rgb = _rgb(prev, info.rotation)
+                prev_rgb = _rgb(prev)
             full = take(prev_rgb, prev_t)
             i += 1
             if full:
