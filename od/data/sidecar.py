@@ -2,8 +2,8 @@
 
 Fields come from what the file and its neighbours say, never from weights: the title and
 artist from the container's tags or the file name, `description` from a `<stem>.txt` beside
-the file or a caption-like tag, and tempo and key estimated from the audio with librosa (beat
-tracking; chroma correlated with the Krumhansl-Kessler key profiles), on at most
+the file or a caption-like tag, and tempo and key estimated from the audio with librosa (onset
+autocorrelation; chroma correlated with the Krumhansl-Kessler key profiles), on at most
 `ANALYSIS_SECONDS` of audio so memory does not grow with the file's length.
 """
 from __future__ import annotations
@@ -66,8 +66,10 @@ def analyse_audio(path: tp.Union[str, Path]) -> tp.Dict[str, tp.Any]:
         mono = librosa.resample(mono, orig_sr=sr, target_sr=ANALYSIS_SR)
     if len(mono) < ANALYSIS_SR or float(np.abs(mono).max()) < 1e-4:   # under 1 s, or silent
         return {'bpm': None, 'key': None}
-    tempo, _ = librosa.beat.beat_track(y=mono, sr=ANALYSIS_SR)
-    bpm = float(np.atleast_1d(tempo)[0])
+    # Tempo from the onset envelope's autocorrelation (librosa.beat.beat_track would also place
+    # the beats, but its first call compiles numba code for ~40 s in every process).
+    onset = librosa.onset.onset_strength(y=mono, sr=ANALYSIS_SR)
+    bpm = float(np.atleast_1d(librosa.feature.tempo(onset_envelope=onset, sr=ANALYSIS_SR))[0])
     chroma = librosa.feature.chroma_stft(y=mono, sr=ANALYSIS_SR)         # [12, frames]
     key, _ = estimate_key(chroma.mean(1))
     return {'bpm': round(bpm, 1) if bpm > 0 else None, 'key': key}
