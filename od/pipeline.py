@@ -77,7 +77,7 @@ class Pipeline:
     def base_overrides(self) -> tp.List[str]:
         """The overrides of this scale (before the user's own)."""
         if self.scale == 'debug':
-            args = ['solver=musicgen/debug', 'conditioner=clipemb2music']
+            args = ['solver=musicgen/video_debug']  # the debug MusicGen + clip_frames
         else:
             args = ['solver=musicgen/musicgen_base_32khz', f'model/lm/model_scale={self.scale}',
                     'conditioner=clipemb2music']
@@ -304,7 +304,9 @@ def stage_report(p: Pipeline) -> str:
         png = spectrogram_png(mp4.with_suffix('.wav'), p.report_dir / 'spectrograms' / f"{vid}.png", vid)
         sidecar = p.dataset / 'valid' / f"{vid}.json"
         source = json.loads(sidecar.read_text()).get('source', '') if sidecar.exists() else ''
-        scores = {f'sensitivity {k}': v for k, v in (per_video.get(vid) or {}).items()}
+        mine = per_video.get(vid) or {}
+        scores = {label: mine[k] for k, label in (('score', 'video sensitivity'), ('to_other_videos', 'distance to other videos'),
+                                                   ('between_seeds', 'distance between its seeds')) if k in mine}
         rows.append({'id': vid, 'source': source, 'video': mp4.relative_to(p.report_dir).as_posix(),
                      'spectrogram': png.relative_to(p.report_dir).as_posix(), 'scores': scores})
     curves = training_png(history(Path(xp.folder)), p.report_dir / 'training.png')
