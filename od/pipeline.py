@@ -360,13 +360,15 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser.add_argument('--valid-fraction', type=float, default=0.2)
     parser.add_argument('--audio-from', default=None, help="folder of <stem>.<audio> for videos without sound")
     parser.add_argument('--soundtrack-seconds', type=float, default=30., help="music per valid video, from its start")
+    parser.add_argument('--work', default=str(ROOT), help="where dataset/, egs/, checkpoints/ and reports/ go "
+                                                         "(default: the repository)")
     args = parser.parse_intermixed_args(argv)
     bad = [o for o in args.overrides if '=' not in o]
     if bad:
         parser.error(f"unexpected arguments {bad}: overrides are key=value (one raw folder only)")
     try:
         p = Pipeline(args.raw, args.name, args.scale, args.overrides, args.clip, args.valid_fraction,
-                     args.audio_from, args.soundtrack_seconds)
+                     args.audio_from, args.soundtrack_seconds, args.work)
         run(p)
     except (PipelineError, MissingWeightsError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

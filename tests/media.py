@@ -46,6 +46,15 @@ def write(path: tp.Union[str, Path], frames: tp.Optional[np.ndarray] = None,
     degrees, stored as side data), container from the suffix (`.av1.webm`: AV1 in webm)."""
     import av
     path = Path(path)
+    if path.suffix == '.avi' and codecs is None:  # as avi files are made: ffmpeg from another file
+        import subprocess
+
+        from od.environment import ffmpeg_exe
+        source = write(path.with_suffix('.src.mkv'), frames, times, fps, audio, sr, rotation, tags=tags)
+        subprocess.run([ffmpeg_exe(), '-y', '-loglevel', 'error', '-i', str(source), '-c:v', 'mpeg4', '-q:v', '3',
+                        '-c:a', 'libmp3lame', str(path)], check=True)
+        source.unlink()
+        return path
     key = '.av1.webm' if path.name.endswith('.av1.webm') else path.suffix
     vcodec, acodec = codecs or CODECS[key]
     with av.open(str(path), 'w') as out:

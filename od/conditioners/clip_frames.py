@@ -111,8 +111,9 @@ class CLIPFrameConditioner(MediaTokenConditioner):
         index, padded = window_indices(times, self.cache.fps, len(embeds))
         if padded:
             if not self.short_videos[str(media)]:
+                from ..data.frames import video_duration
                 logger.warning("%s: video is %.2f s long, window ends at %.2f s: repeating its last "
-                               "frame.", media, len(embeds) / self.cache.fps, start + duration)
+                               "frame.", media, video_duration(media), start + duration)
             self.short_videos[str(media)] += 1
         return embeds[torch.from_numpy(index)]
 

@@ -33,6 +33,7 @@ class MediaInfo:
     video: bool
     audio: bool
     duration: float = 0.             # end of the video stream (last frame's pts + its duration), s
+    start: float = 0.                # presentation time of the first frame (the origin of frame times), s
     frames: int = 0                  # video packets
     width: int = 0                   # as displayed (rotation applied)
     height: int = 0
@@ -72,9 +73,9 @@ def _rotation(stream) -> int:
     return int(round(angle / 90.)) % 4 * 90
 
 
-def _video_end(container, stream) -> tp.Tuple[float, int]:
-    """(end time in s from the first frame, packet count), from the packets alone (no
-    decoding): the last frame's presentation time plus its duration."""
+def _video_end(container, stream) -> tp.Tuple[float, int, float]:
+    """(end time in s from the first frame, packet count, first frame's time), from the packets
+    alone (no decoding): the last frame's presentation time plus its duration."""
     first, last, last_duration, count = None, None, 0., 0
     for packet in container.demux(stream):
         if packet.pts is None:
@@ -85,10 +86,10 @@ def _video_end(container, stream) -> tp.Tuple[float, int]:
             last, last_duration = t, float((packet.duration or 0) * packet.time_base)
         count += 1
     if first is None:
-        return 0., 0
+        return 0., 0, 0.
     if last_duration <= 0:
         last_duration = 1. / float(stream.average_rate or 25)
-    return last + last_duration - first, count
+    return last + last_duration - first, count, first
 
 
 def probe(path: PathLike, rotation: bool = True) -> MediaInfo:
@@ -128,7 +129,7 @@ def _probe(name: str, size: int, mtime_ns: int, rotation: bool) -> MediaInfo:
                 tags.setdefault(str(k).lower(), str(val))
             # From the packets' timestamps: headers lie (an mp4 with B-frames and a variable
             # rate can declare 3.5 s for frames shown until 5.1 s; webm/mkv declare nothing).
-            info.duration, info.frames = _video_end(container, v)
+            info.duration, info.frames, info.start = _video_end(container, v)
     if info.video and rotation:
         with _open(path) as container:  # rotation lives on decoded frames (display matrix)
             v = container.streams.video[0]
@@ -193,7 +194,7 @@ def frame_batches(path: PathLike, times: tp.Sequence[float], batch_size: int = 6
 
     with _open(path) as container:
         stream = container.streams.video[0]
-        origin = _first_pts(container, stream)
+        origin = info.start
         if len(wanted) and wanted[0] > 1.:  # jump to the key frame at or before the first instant
             container.seek(int((wanted[0] + origin) / stream.time_base), stream=stream, backward=True)
         i, prev, prev_t, prev_rgb = 0, None, 0., None
@@ -228,13 +229,6 @@ def frame_batches(path: PathLike, times: tp.Sequence[float], batch_size: int = 6
                 yield full
     if batch:
         yield offset, np.stack(batch), np.array(batch_t)
-
-
-def _first_pts(container, stream) -> float:
-    """Presentation time (s) of the stream's first frame, the origin of od's frame times."""
-    if stream.start_time is not None:
-        return float(stream.start_time * stream.time_base)
-    return 0.
 
 
 def audio_stream_info(path: PathLike) -> tp.Tuple[int, int]:
