@@ -82,7 +82,23 @@ def get_solver(cfg: omegaconf.DictConfig):
     for key, value in cfg.datasource.items():
         if isinstance(value, str):
             cfg.datasource[key] = git_save.to_absolute_path(value)
+    absolute_model_paths(cfg)
     return solvers.get_solver(cfg)
+
+
+def absolute_model_paths(cfg: omegaconf.DictConfig) -> None:
+    """Conditioner weights given as relative folders (`...clip_frames.name=checkpoints/tiny-clip`)
+    are found from where `dora run` was typed, not from the XP folder Hydra runs in."""
+    for spec in (cfg.get('conditioners') or {}).values():
+        args = spec.get(spec.get('model')) if isinstance(spec, omegaconf.DictConfig) else None
+        if not isinstance(args, omegaconf.DictConfig):
+            continue
+        for key in ('name', 'pretrained', 'checkpoint'):
+            value = args.get(key)
+            if isinstance(value, str) and not value.startswith(('//', 'hf-hub:', '/')):
+                candidate = git_save.to_absolute_path(value)
+                if os.path.exists(candidate):
+                    args[key] = candidate
 
 
 @hydra_main(config_path='../config', config_name='config', version_base='1.1')
