@@ -49,7 +49,8 @@ class Pipeline:
     def __init__(self, raw: tp.Union[str, Path], name: str, scale: str = 'debug', overrides: tp.Sequence[str] = (),
                  clip: tp.Optional[str] = None, valid_fraction: float = 0.2, audio_from: tp.Optional[str] = None,
                  soundtrack_seconds: float = 30., work: tp.Union[str, Path] = ROOT,
-                 log: tp.Callable[[str], None] = print):
+                 log: tp.Callable[[str], None] = print, clap_model: tp.Optional[str] = None,
+                 vggish_checkpoint: tp.Optional[str] = None):
         if scale not in SCALES:
             raise PipelineError(f"--scale must be one of {', '.join(SCALES)}")
         self.raw, self.name, self.scale = Path(raw).resolve(), name, scale
@@ -64,6 +65,7 @@ class Pipeline:
         self.export_dir = self.work / 'checkpoints' / name
         self.start_ckpt = self.work / 'checkpoints' / f'{name}_start.th'
         self.state_file = self.report_dir / 'pipeline.json'
+        self.clap_model, self.vggish_checkpoint = clap_model, vggish_checkpoint  # None: od's defaults
         self.state = json.loads(self.state_file.read_text()) if self.state_file.exists() else {}
 
     # ---- the training command ---------------------------------------------------------
@@ -249,7 +251,8 @@ def stage_evaluate(p: Pipeline) -> str:
     ids = [v for v in p.state.get('soundtrack', {}).get('videos', [])
            if all((soundtrack_dir(p, s) / f"{v}.wav").exists() for s in SEEDS)]
     generated = [soundtrack_dir(p, SEEDS[0]) / f"{v}.wav" for v in ids]
-    key = digest(files_key(generated + [soundtrack_dir(p, s) / f"{v}.wav" for v in ids for s in SEEDS[1:]]))
+    key = digest(files_key(generated + [soundtrack_dir(p, s) / f"{v}.wav" for v in ids for s in SEEDS[1:]]),
+                 p.clap_model, p.vggish_checkpoint)
     if p.up_to_date('evaluate', key) and (p.report_dir / 'metrics.json').exists():
         return 'up to date'
     started = time.time()
@@ -274,7 +277,8 @@ def weighted_metrics(p: Pipeline, generated: tp.List[str], skipped: tp.Dict[str,
 
     from .metrics import suite
     reference = [m.path for m in load_audio_meta(p.egs / 'valid' / 'data.jsonl', resolve=False)]
-    options = suite.MetricOptions(stats_cache=str(p.report_dir / 'fad_cache'), progress=False)
+    options = suite.MetricOptions(vggish_checkpoint=p.vggish_checkpoint, clap_model=p.clap_model,
+                                  stats_cache=str(p.report_dir / 'fad_cache'), progress=False)
     values = {}
     for name in ('fad_vggish', 'fad_clap'):
         try:
@@ -360,6 +364,9 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser.add_argument('--valid-fraction', type=float, default=0.2)
     parser.add_argument('--audio-from', default=None, help="folder of <stem>.<audio> for videos without sound")
     parser.add_argument('--soundtrack-seconds', type=float, default=30., help="music per valid video, from its start")
+    parser.add_argument('--clap-model', default=None, help="CLAP weights for fad_clap (default: od.metrics.clap's)")
+    parser.add_argument('--vggish-checkpoint', default=None,
+                        help="VGGish checkpoint for fad_vggish (default: //reference/fad/vggish_model.ckpt)")
     parser.add_argument('--work', default=str(ROOT), help="where dataset/, egs/, checkpoints/ and reports/ go "
                                                          "(default: the repository)")
     args = parser.parse_intermixed_args(argv)
@@ -368,7 +375,8 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         parser.error(f"unexpected arguments {bad}: overrides are key=value (one raw folder only)")
     try:
         p = Pipeline(args.raw, args.name, args.scale, args.overrides, args.clip, args.valid_fraction,
-                     args.audio_from, args.soundtrack_seconds, args.work)
+                     args.audio_from, args.soundtrack_seconds, args.work, clap_model=args.clap_model,
+                     vggish_checkpoint=args.vggish_checkpoint)
         run(p)
     except (PipelineError, MissingWeightsError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

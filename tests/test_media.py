@@ -2,6 +2,7 @@
 track, corrupt files; frames picked by presentation time everywhere; ingest of every kind."""
 from __future__ import annotations
 
+import collections
 import json
 import logging
 
@@ -92,7 +93,7 @@ def test_no_false_short_video_warning_for_a_video_as_long_as_its_audio(tmp_path,
     from od import registry
     from od.models.tiny import write_tiny_clip
     write_tiny_clip(tmp_path / 'clip')
-    video = M.write(tmp_path / 'seven.mp4', M.level_frames(np.linspace(0, 250, 105), (32, 32)), fps=15)  # 7.0 s
+    M.write(tmp_path / 'seven.mp4', M.level_frames(np.linspace(0, 250, 105), (32, 32)), fps=15)  # 7.0 s
     (tmp_path / 'seven.wav').write_bytes(b'')
     cond = registry.build_conditioner('clip_frames', 16, {'name': str(tmp_path / 'clip'), 'n_frames': 30,
                                                           'cache_dir': str(tmp_path / 'c')}, device='cpu', duration=4.0)
@@ -119,7 +120,7 @@ def test_walkers_take_opus_and_report_what_they_leave(tmp_path):
     (folder / 'b.json').write_text('{}')  # a companion: used, not ignored
     report = build_manifest(folder, tmp_path / 'egs', progress=False)
     assert report.kept == 2 and report.ignored == {'.aiff': 1} and '.aiff 1' in report.summary()
-    ignored = __import__('collections').Counter()
+    ignored = collections.Counter()
     assert [p.name for p in find_concepts(tmp_path / 'songs', ignored)['choir']] == ['a.opus', 'b.wav']
     assert ignored == {'.aiff': 1, '.json': 1}
     assert {p.name for p, _ in walk_dataset(tmp_path / 'songs')} == {'a.opus', 'b.wav'}

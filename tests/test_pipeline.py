@@ -134,3 +134,18 @@ def test_generate_stops_at_the_video_end(pipeline_run, tmp_path):
                  '--output', str(out)]) == 0
     seconds = sf.info(out).duration
     assert abs(seconds - (video_duration(video) - 2)) < 0.05, seconds  # like od.clip: not 10 s
+
+
+def test_weighted_metrics_join_the_report_when_their_weights_exist(pipeline_run, tmp_path):
+    """FAD on CLAP embeddings is computed with a (tiny) CLAP; without VGGish weights it is skipped, saying why."""
+    from od.models.tiny import write_tiny_clap
+    from od.pipeline import Pipeline, soundtrack_dir, weighted_metrics
+    clap = write_tiny_clap(tmp_path / 'clap')
+    p = Pipeline(pipeline_run['base'] / 'raw', pipeline_run['name'], 'debug', clip='tiny',
+                 work=pipeline_run['base'] / 'work', clap_model=str(clap),
+                 vggish_checkpoint=str(tmp_path / 'no_vggish.ckpt'))
+    generated = sorted(str(f) for f in soundtrack_dir(p, 0).glob('*.wav'))
+    skipped = {}
+    values = weighted_metrics(p, generated, skipped)
+    assert np.isfinite(values['fad_clap']) and 'fad_clap' not in skipped
+    assert 'fad_vggish' not in values and 'no_vggish.ckpt' in skipped['fad_vggish']

@@ -231,14 +231,6 @@ def frame_batches(path: PathLike, times: tp.Sequence[float], batch_size: int = 6
         yield offset, np.stack(batch), np.array(batch_t)
 
 
-def audio_stream_info(path: PathLike) -> tp.Tuple[int, int]:
-    """(sample rate, channels) of the first audio stream; MediaError when there is none."""
-    info = probe(path)
-    if not info.audio:
-        raise MediaError(f"{path}: no audio track")
-    return info.sample_rate, info.channels
-
-
 def extract_audio(source: PathLike, target: PathLike, chunk_seconds: float = 10.) -> Path:
     """Decode the first audio stream of `source` (any container) into a 16-bit wav at `target`,
     at its own sample rate and channel count, streaming (memory does not grow with length);
