@@ -189,6 +189,11 @@ def stage_train(p: Pipeline) -> str:
     done = len(history(Path(xp.folder)))
     p.log(f"[od.pipeline] XP {xp.sig}; the same run by hand:\n  {p.command()}")
     if done >= epochs:
+        manifest, checkpoint = p.egs / 'train' / 'data.jsonl', Path(xp.folder) / 'checkpoint.th'
+        if checkpoint.exists() and manifest.stat().st_mtime > checkpoint.stat().st_mtime:
+            p.log("[od.pipeline] WARNING: the dataset changed after this XP finished; like `dora run`, the "
+                  "same overrides name the same XP. Train on the new files with more epochs "
+                  "(optim.epochs=...) or under a new --name.")
         return f"up to date ({done}/{epochs} epochs)"
     if done:
         p.log(f"[od.pipeline] resuming at epoch {done + 1}/{epochs}")
