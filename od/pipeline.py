@@ -230,8 +230,18 @@ def soundtrack_dir(p: Pipeline, seed: int) -> Path:
     return p.report_dir / ('videos' if seed == SEEDS[0] else f'seed{seed}')
 
 
+BATCH = 8  # soundtracks generated together (one sequential pass of the LM for the whole batch)
+
+
 def stage_soundtrack(p: Pipeline) -> str:
-    from . import clip
+    """Two samples of music per valid video (the "seeds" of the video-sensitivity score: one
+    batch under seed 0, so each sample draws its own randomness), written and muxed as od.clip
+    does; videos of the same length share a batch, so the LM runs once per batch, not per video."""
+    import torch
+
+    from .cli import write_audio
+    from .clip import mux, window_of
+    from .data.frames import FrameError
     from .models import load
     videos = valid_videos(p)
     key = digest(files_key([p.export_dir / 'state_dict.bin']), files_key(videos), p.seconds, SEEDS)
@@ -241,12 +251,35 @@ def stage_soundtrack(p: Pipeline) -> str:
     started = time.time()
     model = load(str(p.export_dir))
     model.set_generation_params(use_sampling=True, top_k=250, cfg_coef=3.0, duration=p.seconds)
-    skipped = []
-    for seed in SEEDS:
-        _, failed = clip.run(model, videos, soundtrack_dir(p, seed), 0., p.seconds, seed=seed)
-        skipped += failed
-    p.record('soundtrack', key, started, videos=[v.stem for v in videos], skipped=skipped)
-    return f"{len(videos)} videos x {len(SEEDS)} seeds -> {soundtrack_dir(p, SEEDS[0])}/"
+    skipped, groups = [], {}
+    for video in videos:
+        try:
+            groups.setdefault(round(window_of(video, 0., p.seconds), 2), []).append(video)
+        except (FrameError, ValueError) as exc:
+            skipped.append((video.stem, str(exc)))
+    done = []
+    jobs = [(window, group[i:i + max(1, BATCH // len(SEEDS))]) for window, group in sorted(groups.items())
+            for i in range(0, len(group), max(1, BATCH // len(SEEDS)))]
+    from tqdm import tqdm
+    for window, group in tqdm(jobs, desc='soundtracks', unit='batch'):
+        model.duration = window
+        torch.manual_seed(SEEDS[0])
+        wavs = model.generate_from(None, [v for v in group for _ in SEEDS], start=0.)   # [B, C, T]
+        conditioners = model.lm.condition_provider.conditioners.values()
+        for i, video in enumerate(group):
+            if any(getattr(c, 'failures', {}).get(str(video)) for c in conditioners):
+                skipped.append((video.stem, "its frames could not be read (see the warning above)"))
+                continue
+            for k, seed in enumerate(SEEDS):
+                wav = write_audio(soundtrack_dir(p, seed) / f"{video.stem}.wav", wavs[i * len(SEEDS) + k],
+                                  model.sample_rate, length=round(window * model.sample_rate))
+                if k == 0:
+                    mux(video, wav, wav.with_suffix('.mp4'), 0., window)
+            done.append(video.stem)
+    for name, why in skipped:
+        p.log(f"  skipped {name}: {why}")
+    p.record('soundtrack', key, started, videos=done, skipped=skipped)
+    return f"{len(done)} videos x {len(SEEDS)} samples -> {soundtrack_dir(p, SEEDS[0])}/"
 
 
 def stage_evaluate(p: Pipeline) -> str:

@@ -61,8 +61,8 @@ def render(report: tp.Mapping[str, tp.Any]) -> str:
               else "<p class='note'>No training history yet.</p>")
     score = (f"<p class='score'>video sensitivity {sens['score']:.2f}</p>"
              f"<p class='note'>Mean distance between the music of two different videos "
-             f"({sens['between_videos']:.3f}) over the mean distance between two seeds of the same video "
-             f"({sens['between_seeds']:.3f}), on log-mel statistics; {sens['videos']} videos x {sens['seeds']} seeds. "
+             f"({sens['between_videos']:.3f}) over the mean distance between two samples (seeds) of the same video "
+             f"({sens['between_seeds']:.3f}), on log-mel statistics; {sens['videos']} videos x {sens['seeds']} samples. "
              "Above 1: the video steers the music.</p>") if sens else \
         f"<p class='note'>video sensitivity not measured: {_e(metrics.get('skipped', {}).get('video_sensitivity', ''))}</p>"
     return f"""<!DOCTYPE html>
