@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install fad-env example test
+.PHONY: install fad-env example example-genre test
 
 install:
 	./install.sh
@@ -13,8 +13,15 @@ install:
 fad-env:
 	./install-fad.sh
 
-# Main job: write the example dataset, then train the debug MusicGen with Dora (CPU, offline).
+# Main job: synthetic music videos (the colour decides the chord) -> od.pipeline: ingest, a tiny
+# CLIP-conditioned MusicGen trained with Dora, soundtracks for the held-out videos, a report.
+# CPU, offline: the debug MusicGen and a random tiny CLIP (checkpoints/tiny-clip), no weights.
 example: install
+	$(PY) -m od.data.example_video --raw dataset/colors_raw --per-class 6 0
+	$(PY) -m od.pipeline dataset/colors_raw --name example_video --scale debug --clip tiny
+
+# The first example: a genre lookup-table MusicGen on synthesised clips (dora run, debug solver).
+example-genre: install
 	$(PY) -m od.data.example
 	dora run solver=musicgen/debug dset=audio/example
 	@echo "[od] experiment folder: $$(ls -td logs/xps/*/ | head -1) (samples/, tensorboard/, checkpoint.th)"

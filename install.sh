@@ -71,5 +71,14 @@ if ! command -v fluidsynth >/dev/null 2>&1 || ! have_soundfont; then
   fi
 fi
 
+# Headless Chromium renders the run report in the tests (tests/test_pipeline.py). Installed from
+# Debian's packages only when it is missing and apt can be used (root); otherwise the report
+# test is skipped on a developer machine and fails under CI=true, saying so.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "[od] installing chromium (Debian package) for the report test"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+    || echo "[od] WARNING: could not install chromium; the report test will be skipped (fails under CI=true)" >&2
+fi
+
 # Self-check: fails (non-zero) when a core import is broken; warns when there is no GPU.
 "$VENV/bin/python" -m od.doctor

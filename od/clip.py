@@ -43,11 +43,8 @@ def list_videos(items: tp.Sequence[str]) -> tp.List[Path]:
 
 def window_of(video: Path, start: float, duration: tp.Optional[float]) -> float:
     """Length of the window to score (raises FrameError for an unreadable video)."""
-    from .data.frames import video_duration
-    total = video_duration(video)
-    if start >= total:
-        raise ValueError(f"{video}: --start {start:g} s is past the video's end ({total:.2f} s)")
-    return min(duration, total - start) if duration else total - start
+    from .data.frames import video_window
+    return video_window(video, start, duration)
 
 
 def soundtrack(model, media, start: float, window: float, prompt: tp.Optional[str] = None, seed: int = 0):

@@ -78,7 +78,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     media.add_argument('--image', help="condition on an image")
     media.add_argument('--audio', help="condition on a reference audio (models with a CLAP conditioner)")
     parser.add_argument('--start', type=float, default=0., help="window start in the video/audio, seconds")
-    parser.add_argument('--duration', type=float, default=10., help="seconds to generate (default: %(default)s)")
+    parser.add_argument('--duration', type=float, default=10., help="seconds to generate (default: %(default)s; with --video, at most to the video's end)")
     parser.add_argument('--output', help="wav to write (default: samples/<YYMMDD_HHMMSS>/<prompt>.wav)")
     parser.add_argument('--concepts', nargs='+', default=[], metavar='FILE',
                         help="learned concepts (textual inversion: checkpoints/concepts/<dataset>/<sig>/"
@@ -94,6 +94,12 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     output = Path(args.output) if args.output else default_output(args.prompt, source)
     try:
         denoiser = build_denoiser_for(args)
+        if args.video:  # stop at the video's end, like od.clip
+            from .data.frames import FrameError, video_window
+            try:
+                args.duration = video_window(args.video, args.start, args.duration)
+            except FrameError as exc:
+                raise ValueError(str(exc)) from exc
         model = load_for_generation(args, args.duration)
         if args.concepts or (args.prompt and PLACEHOLDER.search(args.prompt)):
             use_concepts(model, args.concepts, args.prompt)

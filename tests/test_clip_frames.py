@@ -88,6 +88,7 @@ def test_cache_hit_needs_no_decoding_and_misses_when_stale(media, tmp_path, monk
     def no_decoding(*args, **kwargs):
         raise AssertionError("decoded a video although it is cached")
     monkeypatch.setattr('od.conditioners.clip_frames.read_frames', no_decoding)
+    monkeypatch.setattr('od.data.frames.video_frame_batches', no_decoding)
     again = conditioner(media, cache_dir=str(tmp_path / 'cache')).video_embeddings(tmp_path / 'v.mp4')
     assert torch.equal(first, again)
     monkeypatch.undo()

@@ -8,7 +8,7 @@ from omegaconf import OmegaConf
 
 from od.environment import CONFIG_DIR
 
-MUSICGEN_SOLVERS = ['musicgen/debug', 'musicgen/musicgen_base_32khz']
+MUSICGEN_SOLVERS = ['musicgen/debug', 'musicgen/musicgen_base_32khz', 'musicgen/video_debug']
 
 
 def group_options(group: str):

@@ -30,19 +30,25 @@ logger = logging.getLogger(__name__)
 
 
 def walk_dataset(root: tp.Union[str, Path]) -> tp.List[tp.Tuple[Path, str]]:
-    """(file, category) for every media file under `<root>/<category>/` (hidden folders skipped)."""
+    """(file, category) for every media file under `<root>/<category>/` (hidden folders skipped);
+    files of other extensions are reported by extension (a warning)."""
+    import collections
+
+    from ..data.walk import describe_ignored, split_by_extension, walk_files
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"Dataset folder not found: {root}")
-    items = []
+    items, ignored = [], collections.Counter()
     for category in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith('.')):
-        for path in sorted(category.rglob('*')):
-            hidden = any(part.startswith('.') for part in path.relative_to(category).parts)
-            if path.is_file() and not hidden and path.suffix.lower() in MEDIA_EXTS:
-                items.append((path, category.name))
+        files, other = split_by_extension(walk_files(category), MEDIA_EXTS)
+        items += [(path, category.name) for path in files]
+        ignored.update(other)
+    note = describe_ignored(ignored, 'a media format')
+    if note:
+        logger.warning("%s: %s", root, note)
     if not items:
         raise FileNotFoundError(f"No media files ({', '.join(MEDIA_EXTS)}) in category folders under {root}; "
-                                "expected <root>/<category>/<files>.")
+                                "expected <root>/<category>/<files>." + (f" {note}." if note else ''))
     return items
 
 

@@ -126,19 +126,12 @@ def clip_encoder(arg: tp.Optional[str], context: EncoderContext) -> Encoder:
 def mel_encoder(arg: tp.Optional[str], context: EncoderContext) -> Encoder:
     """Mean and standard deviation of a 64-band log-mel spectrogram at 16 kHz (`mel=<bands>`):
     no weights, a baseline any learned space should beat."""
-    import librosa
-    from audiocraft.data.audio import audio_read
+    from ..metrics.audio_features import log_mel_stats
 
-    n_mels, sample_rate = int(arg or 64), 16000
+    n_mels = int(arg or 64)
 
     def embed(path: Path) -> np.ndarray:
-        wav, sr = audio_read(path)                                       # [C, T]
-        mono = wav.mean(0).numpy()
-        if sr != sample_rate:
-            mono = librosa.resample(mono, orig_sr=sr, target_sr=sample_rate)
-        mel = librosa.feature.melspectrogram(y=mono, sr=sample_rate, n_fft=1024, hop_length=256, n_mels=n_mels)
-        logmel = np.log(mel + 1e-6)                                      # [n_mels, frames]
-        return np.concatenate([logmel.mean(1), logmel.std(1)])           # [2 * n_mels]
+        return log_mel_stats(path, n_mels)                               # [2 * n_mels]
     return Encoder('mel' if arg is None else f'mel{n_mels}', tuple(AUDIO_EXTS), embed)
 
 

@@ -4,7 +4,7 @@ Design. AudioCraft's MusicDataset gives every segment a `self_wav` WavCondition 
 audio file's path and the segment's `seek_time` (even when training from AudioCraft's token
 cache), and classifier-free-guidance dropout nulls it (path None, length 0). So this conditioner
 is a WaveformConditioner on `self_wav`: it finds the video next to the audio file
-(`<id>.mp4` beside `<id>.wav`), takes the frames of the *same* window, and needs no fork of the
+(`<id>.mp4|.webm|.mkv|.mov|...` or an image beside `<id>.wav`), takes the frames of the *same* window, and needs no fork of the
 dataset, the conditioning provider or the solver. At inference the same WavCondition carries
 a video or image path and a start time.
 
@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from ..data.cache import EmbeddingCache
-from ..data.frames import (IMAGE_EXTS, VIDEO_EXTS, FrameError, frame_times, read_frames,
+from ..data.frames import (IMAGE_EXTS, VIDEO_EXTS, FrameError, companion, frame_times, read_frames,
                            read_image, window_indices)
 from ..models.clip import DEFAULT_CLIP, load_image_encoder
 from ..registry import register_conditioner
@@ -52,7 +52,8 @@ class CLIPFrameConditioner(MediaTokenConditioner):
         name, pretrained: which CLIP (see od.models.clip); ViT-B-32 by default.
         n_frames: frames per window, evenly spread (seed 003: 30). fps: or a fixed rate instead.
         pos_emb: learn a temporal position embedding per frame slot.
-        video_suffix: companion video of `<id>.<audio ext>`.
+        video_suffix: companion of `<id>.<audio ext>`; None (default): the first video or image
+            `<id>.<ext>` the frame reader decodes (od.data.frames.companion).
         cache_dir: where embeddings are cached (default: `.od_cache/` next to the videos).
         cache_fps: rate of the cached embeddings (default: the sampling density of a window, so
             each sampling instant reads the cached frame whose 1/cache_fps slot contains it).
@@ -65,7 +66,7 @@ class CLIPFrameConditioner(MediaTokenConditioner):
     def __init__(self, output_dim: int, device: str, duration: tp.Optional[float] = None,
                  name: str = DEFAULT_CLIP, pretrained: tp.Optional[str] = None,
                  n_frames: tp.Optional[int] = 30, fps: tp.Optional[float] = None, pos_emb: bool = True,
-                 video_suffix: str = '.mp4', cache_dir: tp.Optional[str] = None,
+                 video_suffix: tp.Optional[str] = None, cache_dir: tp.Optional[str] = None,
                  cache_fps: tp.Optional[float] = None, image_tokens: str = 'single', use_cache: bool = True):
         encoder = load_image_encoder(name, pretrained, device)
         segment = float(duration or 30.)
@@ -86,7 +87,11 @@ class CLIPFrameConditioner(MediaTokenConditioner):
     def media_for(self, path: tp.Union[str, Path]) -> Path:
         """The video/image for an audio path (or the path itself when it is one)."""
         path = Path(path)
-        return path if path.suffix.lower() in VIDEO_EXTS + IMAGE_EXTS else path.with_suffix(self.video_suffix)
+        if path.suffix.lower() in VIDEO_EXTS + IMAGE_EXTS:
+            return path
+        if self.video_suffix:
+            return path.with_suffix(self.video_suffix)
+        return companion(path) or path.with_suffix('.mp4')  # a missing one is named as <id>.mp4
 
     def video_embeddings(self, video: Path) -> torch.Tensor:
         """[N, D] embeddings of the whole video at the cache rate (computed once, then cached)."""
@@ -106,8 +111,9 @@ class CLIPFrameConditioner(MediaTokenConditioner):
         index, padded = window_indices(times, self.cache.fps, len(embeds))
         if padded:
             if not self.short_videos[str(media)]:
+                from ..data.frames import video_duration
                 logger.warning("%s: video is %.2f s long, window ends at %.2f s: repeating its last "
-                               "frame.", media, len(embeds) / self.cache.fps, start + duration)
+                               "frame.", media, video_duration(media), start + duration)
             self.short_videos[str(media)] += 1
         return embeds[torch.from_numpy(index)]
 

@@ -22,7 +22,8 @@ logger = logging.getLogger(__name__)
 
 class EmbeddingCache:
     def __init__(self, tag: str, fps: float, root: tp.Optional[tp.Union[str, Path]] = None):
-        self.key = f"{tag}-fps{fps:g}".replace('/', '--')
+        # "-pts": entries from the PyAV reader (frames by timestamp, last partial slot kept); older ones are ignored
+        self.key = f"{tag}-fps{fps:g}-pts".replace("/", "--")
         self.fps = float(fps)
         self.root = Path(root) if root else None
         self.hits = 0

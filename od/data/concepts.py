@@ -23,6 +23,7 @@ reported and skipped with counts; re-running skips chunks already cached.
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
 import json
 import logging
@@ -47,27 +48,38 @@ class PrepReport:
     encoded: int = 0                    # chunks encoded by this run
     cached: int = 0                     # chunks found already cached
     skipped: tp.Dict[str, str] = dataclasses.field(default_factory=dict)  # file -> reason
+    ignored: tp.Dict[str, int] = dataclasses.field(default_factory=dict)  # extension -> files not audio
 
     def summary(self) -> str:
         per = ', '.join(f"{c}: {n}" for c, n in sorted(self.chunks.items()))
         lines = [f"{self.egs}: {sum(self.chunks.values())} chunks ({per}); encoded {self.encoded}, "
                  f"already cached {self.cached}; {len(self.skipped)} files skipped"]
         lines += [f"  skipped {path}: {why}" for path, why in sorted(self.skipped.items())]
+        if self.ignored:
+            from .walk import describe_ignored
+            lines.append(f"  {describe_ignored(self.ignored, 'an audio format: ' + ' '.join(AUDIO_EXTS))}")
         return '\n'.join(lines)
 
 
-def find_concepts(audio_root: Path) -> tp.Dict[str, tp.List[Path]]:
-    """concept (sub-folder name) -> its audio files, sorted."""
+def find_concepts(audio_root: Path, ignored: tp.Optional[tp.Counter[str]] = None) -> tp.Dict[str, tp.List[Path]]:
+    """concept (sub-folder name) -> its audio files, sorted; files of other extensions are
+    counted by extension into `ignored`."""
+    from .walk import describe_ignored, split_by_extension, walk_files
     if not audio_root.is_dir():
         raise FileNotFoundError(f"Audio folder not found: {audio_root}")
-    out = {}
+    out, left = {}, collections.Counter()
     for folder in sorted(p for p in audio_root.iterdir() if p.is_dir() and not p.name.startswith('.')):
-        files = sorted(p for p in folder.rglob('*') if p.suffix.lower() in AUDIO_EXTS)
+        files, other = split_by_extension(walk_files(folder), AUDIO_EXTS)
+        left.update(other)
         if files:
             out[folder.name] = files
+    if ignored is not None:
+        ignored.update(left)
     if not out:
+        note = describe_ignored(left, 'an audio format')
         raise FileNotFoundError(f"No <concept>/*{'|'.join(AUDIO_EXTS)} under {audio_root}: put each "
-                                "concept's audio in its own sub-folder (e.g. {root}/8bit/track.wav).")
+                                "concept's audio in its own sub-folder (e.g. {root}/8bit/track.wav)."
+                                + (f" {note}." if note else ''))
     return out
 
 
@@ -120,7 +132,8 @@ def prepare_concepts(name: str, audio_root: tp.Union[str, Path], chunk_seconds: 
     from .example import write_wav_atomic
 
     audio_root = Path(audio_root)
-    concepts = find_concepts(audio_root)
+    ignored: tp.Counter[str] = collections.Counter()
+    concepts = find_concepts(audio_root, ignored)
     data_root, egs = Path(dataset_dir) / name, Path(egs_dir) / name
     spec = {'checkpoint': compression_model, 'seed': seed}
     previous = {}
@@ -141,7 +154,7 @@ def prepare_concepts(name: str, audio_root: tp.Union[str, Path], chunk_seconds: 
     else:
         sr, channels = get_codec().sample_rate, get_codec().channels
     chunk_len = int(round(chunk_seconds * sr))
-    report = PrepReport(egs, {c: 0 for c in concepts})
+    report = PrepReport(egs, {c: 0 for c in concepts}, ignored=dict(ignored))
     entries = []
     jobs = [(c, f) for c, files in concepts.items() for f in files]
     key = cache_key(compression_model, seed, chunk_seconds)
@@ -248,6 +261,22 @@ def read_manifests(egs: tp.Union[str, Path]) -> tp.Tuple[tp.List[dict], dict]:
     return json.loads(train.read_text()), json.loads(concepts.read_text())
 
 
+def next_steps(name: str, compression_model: str) -> str:
+    """The commands that train on this dataset, runnable as printed: with the debug codec, the
+    debug solver and a tiny random T5 (no weights); otherwise the full solver, which needs a
+    text-to-music starting checkpoint."""
+    if compression_model == DEBUG_CODEC:
+        return ("train (tiny CPU model, no weights needed):\n"
+                "  python -m od.models.tiny t5 checkpoints/tiny-t5\n"
+                f"  dora run solver=musicgen/textual_inversion_debug dset=concepts/{name} "
+                "conditioners.description.t5_ti.name=checkpoints/tiny-t5")
+    return ("train (needs a text-to-music starting checkpoint, see README 'Concepts'):\n"
+            "  python -m od.make_ckpt --from facebook/musicgen-small --out checkpoints/small_t5.th "
+            "solver=musicgen/musicgen_base_32khz model/lm/model_scale=small conditioner=text2music\n"
+            f"  dora run solver=musicgen/textual_inversion model/lm/model_scale=small "
+            f"continue_from=checkpoints/small_t5.th dset=concepts/{name}")
+
+
 def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog='python -m od.data.concepts',
@@ -286,7 +315,8 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         return 2
     print(report.summary())
     config = write_dset_config(args.name, Path(args.egs_dir) / args.name)
-    print(f"train with: dora run solver=musicgen/textual_inversion dset=concepts/{args.name}  ({config})")
+    print(f"dset config: {config}")
+    print(next_steps(args.name, args.compression_model))
     return 0
 
 

@@ -100,6 +100,38 @@ def write_video_dataset(root: tp.Union[str, Path] = ROOT / 'dataset' / 'colors',
             for split in ('train', 'test')}
 
 
+def write_raw_videos(folder: tp.Union[str, Path] = ROOT / 'dataset' / 'colors_raw',
+                     classes: tp.Sequence[str] = ('red', 'blue'), per_class: int = 6, duration: float = 6.0,
+                     fps: float = 8., size: int = 64, seed: int = 0, progress: bool = True) -> Path:
+    """The colour clips as a user has them: `<folder>/<class>_<i>.mp4`, each one music video
+    with its own AAC audio track (what `python -m od.pipeline` and `od.data.ingest` take)."""
+    import subprocess
+    import tempfile
+
+    from tqdm import tqdm
+
+    from ..atomic import atomic_path
+    from ..environment import ffmpeg_exe
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    jobs = [(cls, i) for i in range(per_class) for cls in classes]
+    for cls, i in tqdm(jobs, desc="synthesising music videos", unit='video', disable=not progress):
+        out = folder / f"{cls}_{i:02d}.mp4"
+        if out.exists():
+            continue
+        rng = np.random.default_rng([seed, list(CLASSES).index(cls), i, 7])
+        colour, note, wave, level = CLASSES[cls]
+        with tempfile.TemporaryDirectory(dir=folder, prefix='.tmp-') as work:
+            video, wav = Path(work) / 'video.mp4', Path(work) / 'audio.wav'
+            write_video(video, clip_frames(colour, duration, fps, size, rng), fps)
+            write_wav_atomic(wav, clip_audio(note, duration, rng, wave, level), SAMPLE_RATE)
+            with atomic_path(out) as tmp:
+                subprocess.run([ffmpeg_exe(), '-y', '-loglevel', 'error', '-i', str(video), '-i', str(wav),
+                                '-map', '0:v:0', '-map', '1:a:0', '-c:v', 'copy', '-c:a', 'aac', '-b:a', '96k',
+                                str(tmp)], check=True)
+    return folder
+
+
 def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog='python -m od.data.example_video',
@@ -112,7 +144,13 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser.add_argument('--per-class', nargs=2, type=int, default=(8, 4), metavar=('TRAIN', 'TEST'))
     parser.add_argument('--duration', type=float, default=6.0)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--raw', default=None, metavar='FOLDER',
+                        help="instead: write music videos with their own audio track into FOLDER "
+                             "(input for python -m od.pipeline)")
     args = parser.parse_args(argv)
+    if args.raw:
+        print(f"wrote {write_raw_videos(args.raw, list(CLASSES)[:args.classes], args.per_class[0], args.duration, seed=args.seed)}/")
+        return 0
     reports = write_video_dataset(args.root, args.egs, list(CLASSES)[:args.classes],
                                   tuple(args.per_class), args.duration, seed=args.seed)
     for report in reports.values():

@@ -1,11 +1,14 @@
-"""Video frames for an audio window, decoded with decord.
+"""Video frames for an audio window, picked by presentation timestamp (PyAV, od/data/media.py).
 
 A training segment is the audio window `[seek_time, seek_time + duration)`; its condition is
 the frames of the *same* window of the video, taken at the centres of `n_frames` equal slices
-(or at a fixed `fps`). Past the end of a video shorter than its audio, the last frame is
-repeated and `FrameWindow.padded` says how many; a file with no video stream or one that does
-not decode raises `FrameError` naming it, which callers count and skip. (decord 0.6 mis-sizes frames narrower than
-64 px; such videos raise FrameError too. Real sizes, e.g. 426x240 to 1920x1080, decode fine.)
+(or at a fixed `fps`): the frame shown at each instant, so variable-frame-rate video stays
+aligned, and turned as the file's rotation says. Past the end of a video shorter than its
+audio, the last frame is repeated and `FrameWindow.padded` says how many; a file with no video
+stream or one that does not decode raises `FrameError` naming it, which callers count and skip.
+
+A dataset's audio `<id>.wav` finds its picture by one rule (`companion`): the first
+`<id>.<ext>` beside it with a video or image extension this reader decodes.
 """
 from __future__ import annotations
 
@@ -19,14 +22,16 @@ from pathlib import Path
 import numpy as np
 
 from ..environment import ffmpeg_exe
+from .media import MediaError, frame_batches, frames_at, probe
 
 logger = logging.getLogger(__name__)
 
-VIDEO_EXTS = ('.mp4', '.mov', '.mkv', '.webm', '.avi')
+VIDEO_EXTS = ('.mp4', '.mov', '.mkv', '.webm', '.avi', '.m4v')
 IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.webp', '.bmp')
+VISUAL_EXTS = VIDEO_EXTS + IMAGE_EXTS
 
 
-class FrameError(RuntimeError):
+class FrameError(MediaError):
     """A video that cannot give frames (missing, no video stream, corrupt)."""
 
 
@@ -38,50 +43,58 @@ class FrameWindow:
     video_duration: float
 
 
+def companion(audio: tp.Union[str, Path], exts: tp.Sequence[str] = VISUAL_EXTS) -> tp.Optional[Path]:
+    """The video or image that goes with `audio` (`<stem><ext>` beside it, first of `exts`
+    that exists, any case of the extension), or None."""
+    audio = Path(audio)
+    for ext in exts:
+        for candidate in (audio.with_suffix(ext), audio.with_suffix(ext.upper())):
+            if candidate.exists():
+                return candidate
+    return None
+
+
 def frame_times(start: float, duration: float, n_frames: tp.Optional[int] = 30,
                 fps: tp.Optional[float] = None) -> np.ndarray:
-    """Sampling instants for a window: centres of `n_frames` slices, or every 1/fps seconds."""
+    """Sampling instants for a window: centres of `n_frames` slices, or every 1/fps seconds
+    (the last, partial slot included: a window of 6.93 s at 1 fps has 7 instants)."""
     if duration <= 0:
         raise ValueError(f"window duration must be positive, got {duration}")
     if fps is not None:
-        count = max(1, int(math.floor(duration * fps)))
+        count = max(1, int(math.ceil(duration * fps - 1e-6)))
         return start + (np.arange(count) + 0.5) / fps
     if not n_frames or n_frames < 1:
         raise ValueError("give n_frames >= 1 or fps")
     return start + (np.arange(n_frames) + 0.5) * duration / n_frames
 
 
-def open_video(path: tp.Union[str, Path]):
-    """decord VideoReader at native size (decord's own resize mis-sizes small outputs)."""
-    import decord
-    path = Path(path)
-    if not path.exists():
-        raise FrameError(f"{path}: video file not found")
-    try:
-        return decord.VideoReader(str(path), ctx=decord.cpu(0))
-    except Exception as exc:  # decord raises DECORDError / RuntimeError for bad files
-        raise FrameError(f"{path}: cannot decode video ({str(exc).strip().splitlines()[0][:160]})") from exc
-
-
 def window_indices(times: np.ndarray, rate: float, total: int) -> tp.Tuple[np.ndarray, int]:
     """Indices of the frames (at `rate` per second, `total` of them) that hold `times`, clipped to
     the last frame, and how many instants fell past the end."""
-    raw = np.floor(times * rate).astype(np.int64)
+    raw = np.floor(times * rate + 1e-9).astype(np.int64)
     return np.clip(raw, 0, total - 1), int((raw >= total).sum())
 
 
-def _open_with_frames(path: tp.Union[str, Path]) -> tp.Tuple[tp.Any, float, int]:
-    """(reader, fps, frame count) of a video that has at least one frame."""
-    reader = open_video(path)
-    if len(reader) == 0:
-        raise FrameError(f"{path}: video stream has no frames")
-    return reader, float(reader.get_avg_fps()) or 25., len(reader)
-
-
 def video_duration(path: tp.Union[str, Path]) -> float:
-    """Length of the video stream in seconds (frames / average fps)."""
-    _, video_fps, total = _open_with_frames(path)
-    return total / video_fps
+    """Length of the video stream in seconds (its last frame's end)."""
+    try:
+        info = probe(path, rotation=False)
+    except MediaError as exc:
+        raise FrameError(str(exc)) from exc
+    if not info.video:
+        raise FrameError(f"{path}: no video stream")
+    if info.frames == 0 or info.duration <= 0:
+        raise FrameError(f"{path}: video stream has no frames")
+    return info.duration
+
+
+def video_window(path: tp.Union[str, Path], start: float, duration: tp.Optional[float]) -> float:
+    """Length of the window `[start, start + duration)` that lies in the video (duration None:
+    to its end); the one rule od.clip and od.generate stop at. FrameError / ValueError."""
+    total = video_duration(path)
+    if start >= total:
+        raise ValueError(f"{path}: --start {start:g} s is past the video's end ({total:.2f} s)")
+    return min(duration, total - start) if duration else total - start
 
 
 def read_frames(path: tp.Union[str, Path], start: float, duration: tp.Optional[float],
@@ -89,21 +102,39 @@ def read_frames(path: tp.Union[str, Path], start: float, duration: tp.Optional[f
                 size: tp.Optional[int] = None) -> FrameWindow:
     """Frames of `path` for the window `[start, start + duration)` (duration None: to the end of
     the video), short side `size` if given."""
-    reader, video_fps, total = _open_with_frames(path)
-    if duration is None:
-        duration = total / video_fps - start
+    total = video_duration(path)
+    whole = duration is None
+    if whole:
+        duration = total - start
     times = frame_times(start, duration, n_frames, fps)
-    indices, padded = window_indices(times, video_fps, total)
+    if whole:  # the last partial slot shows the last frame, not "past the end"
+        times = np.minimum(times, max(start, total - 1e-3))
+    padded = int((times >= total + 1e-6).sum())
     if padded:
         logger.warning("%s: video is %.2f s long, window ends at %.2f s: %d of %d frames repeat the "
-                       "last frame.", path, total / video_fps, start + duration, padded, len(times))
+                       "last frame.", path, total, start + duration, padded, len(times))
     try:
-        frames = reader.get_batch(list(indices)).asnumpy()
-    except Exception as exc:
-        raise FrameError(f"{path}: cannot decode frames ({exc})") from exc
+        frames, _, _ = frames_at(path, times)
+    except MediaError as exc:
+        raise FrameError(str(exc)) from exc
     if size is not None:
         frames = resize_short_side(frames, size)
-    return FrameWindow(frames=frames, times=times, padded=padded, video_duration=total / video_fps)
+    return FrameWindow(frames=frames, times=times, padded=padded, video_duration=total)
+
+
+def video_frame_batches(path: tp.Union[str, Path], fps: float,
+                        batch_size: int = 64) -> tp.Iterator[np.ndarray]:
+    """The whole video sampled at `fps` (frame i at (i + 0.5) / fps, the last partial slot
+    included), in batches of frames [<= batch_size, H, W, 3]: memory holds one batch."""
+    total = video_duration(path)
+    times = np.minimum(frame_times(0., total, fps=fps), max(0., total - 1e-3))
+    try:
+        for _, frames, _ in frame_batches(path, times, batch_size):
+            yield frames
+    except FrameError:
+        raise
+    except MediaError as exc:
+        raise FrameError(str(exc)) from exc
 
 
 def read_image(path: tp.Union[str, Path]) -> np.ndarray:
@@ -129,14 +160,13 @@ def resize_short_side(frames: np.ndarray, size: int) -> np.ndarray:
 
 
 def write_video(path: tp.Union[str, Path], frames: np.ndarray, fps: float) -> Path:
-    """Encode `frames` [T, H, W, 3] uint8 to an H.264 mp4 (atomically: tmp file + rename)."""
+    """Encode `frames` [T, H, W, 3] uint8 to an H.264 mp4, atomically."""
+    from ..atomic import atomic_path
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     t, h, w, _ = frames.shape
-    tmp = path.with_name(path.stem + '.tmp' + path.suffix)
-    cmd = [ffmpeg_exe(), '-y', '-loglevel', 'error', '-f', 'rawvideo', '-pix_fmt', 'rgb24',
-           '-s', f'{w}x{h}', '-r', str(fps), '-i', '-', '-c:v', 'libx264', '-preset', 'ultrafast',
-           '-pix_fmt', 'yuv420p', str(tmp)]
-    subprocess.run(cmd, input=np.ascontiguousarray(frames, dtype=np.uint8).tobytes(), check=True)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        cmd = [ffmpeg_exe(), '-y', '-loglevel', 'error', '-f', 'rawvideo', '-pix_fmt', 'rgb24',
+               '-s', f'{w}x{h}', '-r', str(fps), '-i', '-', '-c:v', 'libx264', '-preset', 'ultrafast',
+               '-pix_fmt', 'yuv420p', str(tmp)]
+        subprocess.run(cmd, input=np.ascontiguousarray(frames, dtype=np.uint8).tobytes(), check=True)
     return path

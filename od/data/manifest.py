@@ -19,7 +19,9 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-AUDIO_EXTS = ('.wav', '.mp3', '.flac', '.ogg', '.m4a')
+AUDIO_EXTS = ('.wav', '.mp3', '.flac', '.ogg', '.opus', '.m4a')
+SIDECAR_EXTS = ('.json', '.txt')
+VIDEO_COMPANION = 'video'  # in `require`: any video or image beside the audio that the frame reader decodes
 
 
 @dataclasses.dataclass
@@ -28,10 +30,14 @@ class ManifestReport:
     manifest: Path
     kept: int
     skipped: tp.Dict[str, str]
+    ignored: tp.Dict[str, int] = dataclasses.field(default_factory=dict)  # extension -> files not audio
 
     def summary(self) -> str:
+        from .walk import describe_ignored
         lines = [f"{self.manifest}: {self.kept} files kept, {len(self.skipped)} skipped"]
         lines += [f"  skipped {path}: {why}" for path, why in sorted(self.skipped.items())]
+        if self.ignored:
+            lines.append(f"  {describe_ignored(self.ignored, 'an audio format: ' + ' '.join(AUDIO_EXTS))}")
         return '\n'.join(lines)
 
 
@@ -57,38 +63,30 @@ def build_manifest(audio_dir: tp.Union[str, Path], out_dir: tp.Union[str, Path],
     """Scan `audio_dir` recursively and write `out_dir/data.jsonl`.
 
     Args:
-        require: companion suffixes each audio file must have next to it (e.g. `.json`, `.mp4`);
-            files missing one are skipped and reported. A required `.mp4` must also decode.
+        require: companions each audio file must have next to it: suffixes (e.g. `.json`, `.mp4`)
+            or `video` for any video/image `<id>.<ext>` the frame reader decodes (what
+            `conditioner=clipemb2music` reads); files missing one are skipped and reported. A
+            required video or image must also decode.
         min_duration: shorter files are skipped.
     """
     import flashy
     from tqdm import tqdm
 
+    from .frames import VISUAL_EXTS
+    from .walk import split_by_extension, walk_files
+
     audio_dir, out_dir = Path(audio_dir), Path(out_dir)
     if not audio_dir.is_dir():
         raise FileNotFoundError(f"Audio folder not found: {audio_dir}")
-    files = sorted(p for p in audio_dir.rglob('*') if p.suffix.lower() in AUDIO_EXTS)
+    files, ignored = split_by_extension(walk_files(audio_dir), AUDIO_EXTS, SIDECAR_EXTS + VISUAL_EXTS)
     if not files:
         raise FileNotFoundError(f"No audio files ({', '.join(AUDIO_EXTS)}) under {audio_dir}")
     metas, skipped = [], {}
     for path in tqdm(files, desc=f"manifest {audio_dir}", unit='file', disable=not progress):
-        missing = [suffix for suffix in require if not path.with_suffix(suffix).exists()]
-        if missing:
-            skipped[str(path)] = f"missing companion {', '.join(path.with_suffix(s).name for s in missing)}"
+        why = check_companions(path, require)
+        if why:
+            skipped[str(path)] = why
             continue
-        if '.json' in require:
-            try:
-                json.loads(path.with_suffix('.json').read_text())
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                skipped[str(path)] = f"unreadable sidecar {path.with_suffix('.json').name}: {exc}"
-                continue
-        if '.mp4' in require:
-            from .frames import FrameError, video_duration
-            try:
-                video_duration(path.with_suffix('.mp4'))  # opens it; raises when it has no frames
-            except FrameError as exc:
-                skipped[str(path)] = f"unusable video: {exc}"
-                continue
         try:
             metas.append(probe_audio(path, min_duration))
         except ValueError as exc:
@@ -103,7 +101,29 @@ def build_manifest(audio_dir: tp.Union[str, Path], out_dir: tp.Union[str, Path],
     with flashy.utils.write_and_rename(manifest, mode='w') as f:  # atomic: tmp file + rename
         for meta in metas:
             f.write(json.dumps(meta.to_dict()) + '\n')
-    return ManifestReport(manifest, len(metas), skipped)
+    return ManifestReport(manifest, len(metas), skipped, dict(ignored))
+
+
+def check_companions(path: Path, require: tp.Sequence[str]) -> tp.Optional[str]:
+    """Why `path` lacks a usable required companion, or None when it has them all."""
+    from .frames import IMAGE_EXTS, VISUAL_EXTS, FrameError, companion, read_image, video_duration
+    for need in require:
+        found = companion(path) if need == VIDEO_COMPANION else path.with_suffix(need)
+        if found is None or not found.exists():
+            wanted = f"{path.stem}.<{'|'.join(e[1:] for e in VISUAL_EXTS)}>" if need == VIDEO_COMPANION \
+                else path.with_suffix(need).name
+            return f"missing companion {wanted}"
+        if found.suffix.lower() == '.json':
+            try:
+                json.loads(found.read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                return f"unreadable sidecar {found.name}: {exc}"
+        elif found.suffix.lower() in VISUAL_EXTS:
+            try:  # the reader training uses (od.data.frames, PyAV)
+                read_image(found) if found.suffix.lower() in IMAGE_EXTS else video_duration(found)
+            except FrameError as exc:
+                return f"unusable video: {exc}"
+    return None
 
 
 def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
@@ -112,11 +132,12 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         description="Write an AudioCraft manifest (data.jsonl) for a folder of audio, leaving out "
                     "files that do not decode (each reported).",
         epilog="example: python -m od.data.manifest dataset/ytcharts/train egs/ytcharts/train "
-               "--require .json .mp4")
+               "--require .json video")
     parser.add_argument('audio_dir', help="folder scanned recursively for audio")
     parser.add_argument('out_dir', help="folder that receives data.jsonl")
     parser.add_argument('--require', nargs='*', default=[],
-                        help="companion suffixes every audio file needs (e.g. .json .mp4)")
+                        help="companions every audio file needs: suffixes (e.g. .json .mp4), or `video` "
+                             "for any video/image the frame reader decodes (.mp4 .webm .mkv .mov .avi .png ...)")
     parser.add_argument('--min-duration', type=float, default=0.1, help="seconds (default 0.1)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(message)s')

@@ -63,11 +63,12 @@ class ImageEncoder:
         With an `od.data.cache.EmbeddingCache` (built with this encoder's tag and the same fps)
         the video is decoded and embedded once; what is returned is the same on a miss and a hit.
         """
-        from ..data.frames import read_frames
+        from ..data.frames import video_frame_batches
         cached = cache.get(video) if cache is not None else None
         if cached is not None:
             return cached.float()
-        embeds = self.encode(read_frames(video, 0., None, fps=fps).frames, device).cpu()
+        # batch by batch: memory holds one batch of frames, however long the video
+        embeds = torch.cat([self.encode(frames, device).cpu() for frames in video_frame_batches(video, fps)])
         if cache is None:
             return embeds
         cache.put(video, embeds)

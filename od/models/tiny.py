@@ -1,10 +1,16 @@
 """Tiny randomly initialised models saved in the same formats as real weights.
 
 Tests (and CPU smoke runs) load these through exactly the code real weights go through; only
-the folder differs. Nothing here downloads anything.
+the folder differs. Nothing here downloads anything. From the shell:
+
+    python -m od.models.tiny clip checkpoints/tiny-clip     # then ...clip_frames.name=checkpoints/tiny-clip
+    python -m od.models.tiny t5 checkpoints/tiny-t5         # ...t5_ti.name= / ...t5.name=
+    python -m od.models.tiny clap checkpoints/tiny-clap     # ...clap_audio.name=
 """
 from __future__ import annotations
 
+import argparse
+import sys
 import typing as tp
 from pathlib import Path
 
@@ -133,3 +139,44 @@ def write_tiny_clap(folder: tp.Union[str, Path], dim: int = 32, seed: int = 0) -
     (folder / clap.CLAP_CONFIG).write_text(json.dumps({'model_cfg': model_cfg, 'htsat': htsat}, indent=1))
     torch.save(model.state_dict(), folder / clap.CLAP_WEIGHTS)
     return folder
+
+
+# kind -> (writer, the override that points a run at the folder, what it stands in for)
+KINDS: tp.Dict[str, tp.Tuple[tp.Callable[..., Path], str, str]] = {
+    'clip': (write_tiny_clip, 'conditioners.self_wav.clip_frames.name={folder}', 'a CLIP image tower (32-d)'),
+    'random-clip': (write_random_clip, 'conditioners.self_wav.clip_frames.name={folder}',
+                    'ViT-B-32 at full size, random weights (benchmarks)'),
+    't5': (write_tiny_t5, 'conditioners.description.t5_ti.name={folder} (or conditioners.description.t5.name=)',
+           'a T5 encoder with its own tokenizer (32-d)'),
+    'clap': (write_tiny_clap, 'conditioners.self_wav.clap_audio.name={folder}', 'a LAION-CLAP model (32-d)'),
+}
+
+
+def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog='python -m od.models.tiny',
+        description="Write a tiny randomly initialised model in the real format, to try od without "
+                    "pretrained weights (CPU, offline). Music made with it is noise-like: it shows that "
+                    "the pipeline runs, not what real weights sound like.",
+        epilog="example: python -m od.models.tiny clip checkpoints/tiny-clip\n" + '\n'.join(
+            f"  {kind:<12} {what}" for kind, (_, _, what) in KINDS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('kind', choices=list(KINDS))
+    parser.add_argument('folder', help="where to write it (created)")
+    parser.add_argument('--seed', type=int, default=0)
+    args = parser.parse_args(argv)
+    folder = Path(args.folder)
+    if folder.exists() and any(folder.iterdir()):
+        print(f"error: {folder} exists and is not empty; choose a new folder.", file=sys.stderr)
+        return 2
+    writer, override, _ = KINDS[args.kind]
+    from ..atomic import atomic_dir
+    with atomic_dir(folder, overwrite=folder.exists()) as tmp:
+        writer(tmp, seed=args.seed)
+    print(f"wrote a tiny random {args.kind} to {folder}/")
+    print(f"use it with: {override.format(folder=folder)}")
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,431 @@
+"""From a folder of videos to scored soundtracks, in one command.
+
+    python -m od.pipeline ~/videos --name myclips                  # facebook/musicgen-small + CLIP
+    python -m od.pipeline ~/videos --name myclips --scale debug --clip tiny optim.epochs=4
+
+Stages, each skipped when its output is up to date (rerun the same command after a kill or
+Ctrl-C and it resumes at the stage it was in; training resumes from its last epoch):
+
+  ingest      od.data.ingest: dataset/<name>/, egs/<name>/, config/dset/audio/<name>.yaml
+  checkpoint  od.make_ckpt from facebook/musicgen-<scale> (HF cache or reference dir); the
+              debug scale starts from the random debug model and needs none
+  cache       od.prep: CLIP embeddings of every video
+  train       a real `dora run` XP (printed: typing it by hand gives the same signature)
+  export      od.export -> checkpoints/<name>/
+  soundtrack  od.clip on every valid video, with two seeds
+  evaluate    video sensitivity (always), VGGish-FAD and CLAP metrics when their weights exist
+  report      reports/<name>/index.html
+
+Options after the folder that contain '=' are Dora overrides (optim.epochs=4, ...): they are
+part of the XP signature, as with `dora run`.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+import typing as tp
+from pathlib import Path
+
+from .environment import ROOT, MissingWeightsError
+
+STAGES = ('ingest', 'checkpoint', 'cache', 'train', 'export', 'soundtrack', 'evaluate', 'report')
+SCALES = ('debug', 'small', 'medium')
+TINY_CLIP = ROOT / 'checkpoints' / 'tiny-clip'
+SEEDS = (0, 1)
+
+
+class PipelineError(RuntimeError):
+    """A user-facing stop: the message says what to do."""
+
+
+class Pipeline:
+    """One run's paths, its stage records (`reports/<name>/pipeline.json`) and its Dora command."""
+
+    def __init__(self, raw: tp.Union[str, Path], name: str, scale: str = 'debug', overrides: tp.Sequence[str] = (),
+                 clip: tp.Optional[str] = None, valid_fraction: float = 0.2, audio_from: tp.Optional[str] = None,
+                 soundtrack_seconds: float = 30., work: tp.Union[str, Path] = ROOT,
+                 log: tp.Callable[[str], None] = print, clap_model: tp.Optional[str] = None,
+                 vggish_checkpoint: tp.Optional[str] = None):
+        if scale not in SCALES:
+            raise PipelineError(f"--scale must be one of {', '.join(SCALES)}")
+        self.raw, self.name, self.scale = Path(raw).resolve(), name, scale
+        self.user_overrides = list(overrides)
+        self.clip = clip
+        self.valid_fraction, self.audio_from, self.seconds = valid_fraction, audio_from, soundtrack_seconds
+        # dataset/, egs/, checkpoints/, reports/ live under `work` (the repository by default);
+        # the dset config and `dora run` are always the repository's (Dora runs from its root).
+        self.work, self.log = Path(work).resolve(), log
+        self.dataset, self.egs = self.work / 'dataset' / name, self.work / 'egs' / name
+        self.report_dir = self.work / 'reports' / name
+        self.export_dir = self.work / 'checkpoints' / name
+        self.start_ckpt = self.work / 'checkpoints' / f'{name}_start.th'
+        self.state_file = self.report_dir / 'pipeline.json'
+        self.clap_model, self.vggish_checkpoint = clap_model, vggish_checkpoint  # None: od's defaults
+        self.state = json.loads(self.state_file.read_text()) if self.state_file.exists() else {}
+
+    # ---- the training command ---------------------------------------------------------
+    def clip_name(self) -> tp.Optional[str]:
+        if self.clip == 'tiny':
+            return str(TINY_CLIP)
+        if self.clip and Path(self.clip).exists():
+            return str(Path(self.clip).resolve())  # dora run changes directory: absolute paths only
+        return self.clip
+
+    def base_overrides(self) -> tp.List[str]:
+        """The overrides of this scale (before the user's own)."""
+        if self.scale == 'debug':
+            args = ['solver=musicgen/video_debug']  # the debug MusicGen + clip_frames
+        else:
+            args = ['solver=musicgen/musicgen_base_32khz', f'model/lm/model_scale={self.scale}',
+                    'conditioner=clipemb2music']
+        if self.clip_name():
+            args.append(f'conditioners.self_wav.clip_frames.name={self.clip_name()}')
+        return args
+
+    def train_args(self) -> tp.List[str]:
+        args = self.base_overrides() + [f'dset=audio/{self.name}']
+        if self.scale != 'debug':
+            args += [f'continue_from={self.start_ckpt}', 'trainable=[condition_provider,cross_attention]']
+        return args + self.user_overrides
+
+    def command(self) -> str:
+        import shlex
+        return f"cd {shlex.quote(str(ROOT))} && dora run " + ' '.join(shlex.quote(a) for a in self.train_args())
+
+    def xp(self):
+        from . import train
+        return train.main.get_xp(self.train_args())
+
+    # ---- stage records ------------------------------------------------------------------
+    def up_to_date(self, stage: str, key: str) -> bool:
+        return self.state.get(stage, {}).get('key') == key
+
+    def record(self, stage: str, key: str, started: float, **outputs: tp.Any) -> None:
+        from .atomic import write_json
+        self.state[stage] = {'key': key, 'seconds': round(time.time() - started, 1), **outputs}
+        write_json(self.state_file, self.state)
+
+    def check(self) -> None:
+        """Inputs and weights, before any model is loaded (clear errors, nothing written)."""
+        if not self.raw.is_dir():
+            raise PipelineError(f"{self.raw}: no such folder (give the folder of your videos)")
+        if self.clip == 'tiny':
+            return
+        from .models.clip import DEFAULT_CLIP, _locate
+        _locate(self.clip_name() or DEFAULT_CLIP, None)  # MissingWeightsError says where to put it
+        if self.scale != 'debug':
+            from .models.loaders import locate_model
+            locate_model(f'facebook/musicgen-{self.scale}')
+
+
+def digest(*parts: tp.Any) -> str:
+    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def files_key(paths: tp.Iterable[Path]) -> tp.List[tp.Tuple[str, int, int]]:
+    return [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(paths) if p.is_file()]
+
+
+# ---- stages ---------------------------------------------------------------------------
+def stage_ingest(p: Pipeline) -> str:
+    from .data.ingest import ingest
+    from .data.walk import walk_files
+    key = digest(files_key(walk_files(p.raw)), p.valid_fraction, p.audio_from, 'ingest-1')
+    if p.up_to_date('ingest', key) and (p.egs / 'valid' / 'data.jsonl').exists():
+        return 'up to date'
+    started = time.time()
+    report = ingest(p.raw, p.name, p.valid_fraction, p.audio_from, p.work / 'dataset', p.work / 'egs',
+                    ROOT / 'config' / 'dset' / 'audio')
+    p.log(report.summary())
+    if report.dset_config is None:
+        raise PipelineError(f"{p.raw}: need at least 2 usable videos (one goes to valid to be soundtracked).")
+    if report.kind != 'video':
+        raise PipelineError(f"{p.raw} holds no video or image: od.pipeline trains video -> music. "
+                            "Audio-only folders: python -m od.data.ingest, then dora run with a text/CLAP conditioner.")
+    p.record('ingest', key, started, kept={s: r.kept for s, r in report.manifests.items()},
+             skipped=len(report.skipped), summary=report.summary())
+    return f"{sum(r.kept for r in report.manifests.values())} items"
+
+
+def stage_checkpoint(p: Pipeline) -> str:
+    if p.scale == 'debug':
+        return 'not needed (the debug model starts from random weights)'
+    from .make_ckpt import make_checkpoint
+    source = f'facebook/musicgen-{p.scale}'
+    overrides = p.base_overrides() + [o for o in p.user_overrides if o.startswith(('model/', 'transformer_lm.'))]
+    key = digest(source, overrides)
+    if p.up_to_date('checkpoint', key) and p.start_ckpt.exists():
+        return 'up to date'
+    started = time.time()
+    out, _ = make_checkpoint(source, p.start_ckpt, overrides)
+    p.record('checkpoint', key, started, file=str(out))
+    return str(out)
+
+
+def stage_cache(p: Pipeline) -> str:
+    from .prep import prepare
+    key = digest(files_key(p.egs.glob('*/data.jsonl')), p.train_args())
+    if p.up_to_date('cache', key):
+        return 'up to date'
+    started = time.time()
+    report = prepare(p.train_args())
+    p.record('cache', key, started, report=report)
+    return '; '.join(f"{c['items']} videos, {c['embedded']} embedded now, {c['failed']} skipped" for c in report.values())
+
+
+def history(folder: Path) -> tp.List[dict]:
+    path = folder / 'history.json'
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+def stage_train(p: Pipeline) -> str:
+    xp = p.xp()
+    epochs = int(xp.cfg.optim.epochs)
+    done = len(history(Path(xp.folder)))
+    p.log(f"[od.pipeline] XP {xp.sig}; the same run by hand:\n  {p.command()}")
+    if done >= epochs:
+        manifest, checkpoint = p.egs / 'train' / 'data.jsonl', Path(xp.folder) / 'checkpoint.th'
+        if checkpoint.exists() and manifest.stat().st_mtime > checkpoint.stat().st_mtime:
+            p.log("[od.pipeline] WARNING: the dataset changed after this XP finished; like `dora run`, the "
+                  "same overrides name the same XP. Train on the new files with more epochs "
+                  "(optim.epochs=...) or under a new --name.")
+        return f"up to date ({done}/{epochs} epochs)"
+    if done:
+        p.log(f"[od.pipeline] resuming at epoch {done + 1}/{epochs}")
+    env = dict(os.environ)
+    env['PATH'] = str(Path(sys.executable).parent) + os.pathsep + env.get('PATH', '')
+    proc = subprocess.run([sys.executable, '-m', 'dora', 'run', *p.train_args()], cwd=ROOT, env=env)
+    if proc.returncode != 0:
+        raise PipelineError(f"training stopped (dora run exited with {proc.returncode}); its log: "
+                            f"{xp.folder}/solver.log.0. Fix the cause and rerun the same command to resume.")
+    return f"{len(history(Path(xp.folder)))}/{epochs} epochs in {xp.folder}"
+
+
+def stage_export(p: Pipeline) -> str:
+    from .export import export
+    checkpoint = Path(p.xp().folder) / 'checkpoint.th'
+    key = digest(files_key([checkpoint]))
+    if p.up_to_date('export', key) and (p.export_dir / 'state_dict.bin').exists():
+        return 'up to date'
+    started = time.time()
+    export(checkpoint, p.name, p.export_dir.parent, overwrite=True)
+    p.record('export', key, started, folder=str(p.export_dir))
+    return str(p.export_dir)
+
+
+def valid_videos(p: Pipeline) -> tp.List[Path]:
+    from audiocraft.data.audio_dataset import load_audio_meta
+
+    from .data.frames import VIDEO_EXTS, companion
+    metas = load_audio_meta(p.egs / 'valid' / 'data.jsonl', resolve=False)
+    return [v for v in (companion(m.path, VIDEO_EXTS) for m in metas) if v is not None]
+
+
+def soundtrack_dir(p: Pipeline, seed: int) -> Path:
+    return p.report_dir / ('videos' if seed == SEEDS[0] else f'seed{seed}')
+
+
+BATCH = 8  # soundtracks generated together (one sequential pass of the LM for the whole batch)
+
+
+def stage_soundtrack(p: Pipeline) -> str:
+    """Two samples of music per valid video (the "seeds" of the video-sensitivity score: one
+    batch under seed 0, so each sample draws its own randomness), written and muxed as od.clip
+    does; videos of the same length share a batch, so the LM runs once per batch, not per video."""
+    import torch
+
+    from .cli import write_audio
+    from .clip import mux, window_of
+    from .data.frames import FrameError
+    from .models import load
+    videos = valid_videos(p)
+    key = digest(files_key([p.export_dir / 'state_dict.bin']), files_key(videos), p.seconds, SEEDS)
+    if p.up_to_date('soundtrack', key) and all((soundtrack_dir(p, s) / f"{v.stem}.wav").exists()
+                                               for v in videos for s in SEEDS):
+        return 'up to date'
+    started = time.time()
+    model = load(str(p.export_dir))
+    model.set_generation_params(use_sampling=True, top_k=250, cfg_coef=3.0, duration=p.seconds)
+    skipped, groups = [], {}
+    for video in videos:
+        try:
+            groups.setdefault(round(window_of(video, 0., p.seconds), 2), []).append(video)
+        except (FrameError, ValueError) as exc:
+            skipped.append((video.stem, str(exc)))
+    done = []
+    jobs = [(window, group[i:i + max(1, BATCH // len(SEEDS))]) for window, group in sorted(groups.items())
+            for i in range(0, len(group), max(1, BATCH // len(SEEDS)))]
+    from tqdm import tqdm
+    for window, group in tqdm(jobs, desc='soundtracks', unit='batch'):
+        model.duration = window
+        torch.manual_seed(SEEDS[0])
+        wavs = model.generate_from(None, [v for v in group for _ in SEEDS], start=0.)   # [B, C, T]
+        conditioners = model.lm.condition_provider.conditioners.values()
+        for i, video in enumerate(group):
+            if any(getattr(c, 'failures', {}).get(str(video)) for c in conditioners):
+                skipped.append((video.stem, "its frames could not be read (see the warning above)"))
+                continue
+            for k, seed in enumerate(SEEDS):
+                wav = write_audio(soundtrack_dir(p, seed) / f"{video.stem}.wav", wavs[i * len(SEEDS) + k],
+                                  model.sample_rate, length=round(window * model.sample_rate))
+                if k == 0:
+                    mux(video, wav, wav.with_suffix('.mp4'), 0., window)
+            done.append(video.stem)
+    for name, why in skipped:
+        p.log(f"  skipped {name}: {why}")
+    p.record('soundtrack', key, started, videos=done, skipped=skipped)
+    return f"{len(done)} videos x {len(SEEDS)} samples -> {soundtrack_dir(p, SEEDS[0])}/"
+
+
+def stage_evaluate(p: Pipeline) -> str:
+    from .atomic import write_json
+    from .metrics.audio_features import log_mel_stats
+    from .metrics.video_sensitivity import video_sensitivity
+    ids = [v for v in p.state.get('soundtrack', {}).get('videos', [])
+           if all((soundtrack_dir(p, s) / f"{v}.wav").exists() for s in SEEDS)]
+    generated = [soundtrack_dir(p, SEEDS[0]) / f"{v}.wav" for v in ids]
+    key = digest(files_key(generated + [soundtrack_dir(p, s) / f"{v}.wav" for v in ids for s in SEEDS[1:]]),
+                 p.clap_model, p.vggish_checkpoint)
+    if p.up_to_date('evaluate', key) and (p.report_dir / 'metrics.json').exists():
+        return 'up to date'
+    started = time.time()
+    metrics: tp.Dict[str, tp.Any] = {'values': {}, 'skipped': {}, 'files': {}}
+    try:
+        feats = {v: [log_mel_stats(soundtrack_dir(p, s) / f"{v}.wav") for s in SEEDS] for v in ids}
+        metrics['video_sensitivity'] = video_sensitivity(feats)
+        metrics['values']['video_sensitivity'] = metrics['video_sensitivity']['score']
+        metrics['files']['video_sensitivity'] = {v: [str(soundtrack_dir(p, s) / f"{v}.wav") for s in SEEDS] for v in ids}
+    except ValueError as exc:
+        metrics['skipped']['video_sensitivity'] = str(exc)
+    metrics['values'].update(weighted_metrics(p, [str(g) for g in generated], metrics['skipped']))
+    write_json(p.report_dir / 'metrics.json', metrics)
+    p.record('evaluate', key, started)
+    return ', '.join(f"{k} {v:.3f}" for k, v in metrics['values'].items()) or 'nothing measured'
+
+
+def weighted_metrics(p: Pipeline, generated: tp.List[str], skipped: tp.Dict[str, str]) -> tp.Dict[str, float]:
+    """VGGish-FAD and CLAP-FAD of the soundtracks against the valid audio, when their weights
+    are here; each one left out is named in `skipped` with the reason."""
+    from audiocraft.data.audio_dataset import load_audio_meta
+
+    from .metrics import suite
+    reference = [m.path for m in load_audio_meta(p.egs / 'valid' / 'data.jsonl', resolve=False)]
+    options = suite.MetricOptions(vggish_checkpoint=p.vggish_checkpoint, clap_model=p.clap_model,
+                                  stats_cache=str(p.report_dir / 'fad_cache'), progress=False)
+    values = {}
+    for name in ('fad_vggish', 'fad_clap'):
+        try:
+            suite.check_metrics([name], options)
+            values[name] = suite.compute_metrics([name], reference, generated, None, options)[name]
+        except Exception as exc:  # missing TF env / weights, or a failure inside the metric
+            skipped[name] = str(exc).strip().splitlines()[0][:300]
+    skipped['clap_score'] = "needs a text per soundtrack; video-conditioned music has no prompt to score against"
+    return values
+
+
+def stage_report(p: Pipeline) -> str:
+    from .report.page import write_page
+    from .report.plots import spectrogram_png, training_png
+    metrics = json.loads((p.report_dir / 'metrics.json').read_text())
+    xp = p.xp()
+    key = digest(files_key([p.report_dir / 'metrics.json', Path(xp.folder) / 'history.json']), 'report-1')
+    if p.up_to_date('report', key) and (p.report_dir / 'index.html').exists():
+        return 'up to date'
+    started = time.time()
+    per_video = (metrics.get('video_sensitivity') or {}).get('per_video', {})
+    rows = []
+    for vid in p.state.get('soundtrack', {}).get('videos', []):
+        mp4 = soundtrack_dir(p, SEEDS[0]) / f"{vid}.mp4"
+        if not mp4.exists():
+            continue
+        png = spectrogram_png(mp4.with_suffix('.wav'), p.report_dir / 'spectrograms' / f"{vid}.png", vid)
+        sidecar = p.dataset / 'valid' / f"{vid}.json"
+        source = json.loads(sidecar.read_text()).get('source', '') if sidecar.exists() else ''
+        mine = per_video.get(vid) or {}
+        scores = {label: mine[k] for k, label in (('score', 'video sensitivity'), ('to_other_videos', 'distance to other videos'),
+                                                   ('between_seeds', 'distance between its seeds')) if k in mine}
+        rows.append({'id': vid, 'source': source, 'video': mp4.relative_to(p.report_dir).as_posix(),
+                     'spectrogram': png.relative_to(p.report_dir).as_posix(), 'scores': scores})
+    curves = training_png(history(Path(xp.folder)), p.report_dir / 'training.png')
+    write_page(p.report_dir, {
+        'name': p.name, 'scale': p.scale, 'sig': xp.sig, 'command': p.command(), 'rows': rows,
+        'metrics': metrics, 'curves': curves.name if curves else None,
+        'config': {'overrides': p.train_args(), 'epochs': int(xp.cfg.optim.epochs),
+                   'segment_duration': float(xp.cfg.dataset.segment_duration),
+                   'soundtrack_seconds': p.seconds, 'seeds': list(SEEDS)},
+        'dataset_summary': p.state.get('ingest', {}).get('summary', '')})
+    p.record('report', key, started)
+    return str(p.report_dir / 'index.html')
+
+
+STAGE_FUNCS = {'ingest': stage_ingest, 'checkpoint': stage_checkpoint, 'cache': stage_cache, 'train': stage_train,
+               'export': stage_export, 'soundtrack': stage_soundtrack, 'evaluate': stage_evaluate,
+               'report': stage_report}
+
+
+def run(p: Pipeline) -> tp.Dict[str, str]:
+    """Every stage in order; returns stage -> what it did ('up to date ...' when skipped)."""
+    from .environment import setup
+    setup()
+    p.check()
+    if p.clip == 'tiny' and not TINY_CLIP.exists():
+        from .atomic import atomic_dir
+        from .models.tiny import write_tiny_clip
+        with atomic_dir(TINY_CLIP) as tmp:
+            write_tiny_clip(tmp)
+        p.log(f"[od.pipeline] wrote a tiny random CLIP to {TINY_CLIP} (no weights needed; real CLIP: --clip <name>)")
+    done = {}
+    for stage in STAGES:
+        p.log(f"[od.pipeline] {stage} ...")
+        started = time.time()
+        done[stage] = STAGE_FUNCS[stage](p)
+        p.log(f"[od.pipeline] {stage}: {done[stage]} ({time.time() - started:.0f} s)")
+    return done
+
+
+def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog='python -m od.pipeline', description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split('\n\n', 1)[1])
+    parser.add_argument('raw', help="folder of videos (their own audio tracks, or <stem>.wav beside them)")
+    parser.add_argument('overrides', nargs='*', help="Dora overrides for training (key=value)")
+    parser.add_argument('--name', required=True, help="dataset/report name")
+    parser.add_argument('--scale', default='small', choices=SCALES,
+                        help="MusicGen to start from: facebook/musicgen-<scale>, or the random debug model (default %(default)s)")
+    parser.add_argument('--clip', default=None, help="CLIP for the frames: a hub name, a folder, or 'tiny' "
+                                                     "(a random one written to checkpoints/tiny-clip; no weights)")
+    parser.add_argument('--valid-fraction', type=float, default=0.2)
+    parser.add_argument('--audio-from', default=None, help="folder of <stem>.<audio> for videos without sound")
+    parser.add_argument('--soundtrack-seconds', type=float, default=30., help="music per valid video, from its start")
+    parser.add_argument('--clap-model', default=None, help="CLAP weights for fad_clap (default: od.metrics.clap's)")
+    parser.add_argument('--vggish-checkpoint', default=None,
+                        help="VGGish checkpoint for fad_vggish (default: //reference/fad/vggish_model.ckpt)")
+    parser.add_argument('--work', default=str(ROOT), help="where dataset/, egs/, checkpoints/ and reports/ go "
+                                                         "(default: the repository)")
+    args = parser.parse_intermixed_args(argv)
+    bad = [o for o in args.overrides if '=' not in o]
+    if bad:
+        parser.error(f"unexpected arguments {bad}: overrides are key=value (one raw folder only)")
+    try:
+        p = Pipeline(args.raw, args.name, args.scale, args.overrides, args.clip, args.valid_fraction,
+                     args.audio_from, args.soundtrack_seconds, args.work, clap_model=args.clap_model,
+                     vggish_checkpoint=args.vggish_checkpoint)
+        run(p)
+    except (PipelineError, MissingWeightsError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\n[od.pipeline] interrupted: run the same command again to resume where it stopped.", file=sys.stderr)
+        return 130
+    videos = soundtrack_dir(p, SEEDS[0])
+    print(f"\n[od.pipeline] soundtracked videos: {videos}/*.mp4\n[od.pipeline] report: {p.report_dir / 'index.html'}")
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
