@@ -38,10 +38,14 @@ def audio_files(source: tp.Union[str, Path]) -> tp.List[str]:
             return [json.loads(line)['path'] for line in f if line.strip()]
     if not source.is_dir():
         raise FileNotFoundError(f"{source} is neither an audio folder nor a manifest (data.jsonl)")
-    files = sorted(str(p) for p in source.rglob('*') if p.suffix.lower() in AUDIO_EXTS)
-    if not files:
+    from .data.walk import describe_ignored, split_by_extension, walk_files
+    # walk_files: symlink loops and broken links are not files; names need not be UTF-8.
+    taken, ignored = split_by_extension(walk_files(source), AUDIO_EXTS, companions=('.json', '.txt'))
+    if ignored:
+        print(f"[od.eval] {source}: {describe_ignored(ignored, 'audio')}", file=sys.stderr)
+    if not taken:
         raise FileNotFoundError(f"no audio files ({', '.join(AUDIO_EXTS)}) under {source}")
-    return files
+    return [str(p) for p in taken]
 
 
 def descriptions(files: tp.Sequence[str]) -> tp.List[str]:

@@ -104,6 +104,16 @@ def test_eval_inputs_from_folders_and_manifests(tmp_path):
     egs.mkdir()
     (egs / 'data.jsonl').write_text(''.join(json.dumps({'path': f}) + '\n' for f in files))
     assert audio_files(egs) == files
+    # A symlink loop, a name with a newline and one that is not UTF-8 neither abort nor split.
+    odd = tmp_path / 'odd'
+    odd.mkdir()
+    (odd / 'loop.wav').symlink_to(odd / 'loop.wav')
+    (odd / 'sub').mkdir()
+    (odd / 'sub' / 'up').symlink_to(odd, target_is_directory=True)
+    (odd / 'two\nlines.wav').write_bytes(b'')
+    open(os.fsencode(str(odd)) + b'/caf\xe9.wav', 'wb').close()
+    found = audio_files(odd)
+    assert len(found) == 2 and str(odd / 'two\nlines.wav') in found
     (tmp_path / '1.json').unlink()
     with pytest.raises(FileNotFoundError, match='1.wav'):
         descriptions(files)
