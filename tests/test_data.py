@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -89,3 +90,44 @@ def test_cli_help_has_an_example(capsys):
         with pytest.raises(SystemExit):
             cli(['--help'])
         assert 'example:' in capsys.readouterr().out
+
+
+def test_sidecars_and_audio_that_would_crash_training_are_refused(tmp_path):
+    """Sidecars AudioCraft's dataset cannot read, NaN/Inf or silent audio are left out with the
+    reason; a truncated file is kept with the length that really decodes; float and 6-channel
+    wavs are fine; 8-bit wav (AudioCraft cannot read it) is refused with the fix."""
+    folder = tmp_path / 'audio'
+    folder.mkdir()
+    t = np.arange(3 * 16000) / 16000
+    tone = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    sidecars = {'array': '[1, 2]', 'string': '"a title"', 'null': 'null', 'typed': '{"bpm": "fast"}',
+                'nanbpm': '{"bpm": NaN}', 'moods': '{"moods": [1, 2]}', 'good': '{"bpm": 120, "moods": ["calm"]}'}
+    for name, text in sidecars.items():
+        sf.write(folder / f'{name}.wav', tone, 16000)
+        (folder / f'{name}.json').write_text(text)
+    sf.write(folder / 'dir.wav', tone, 16000)
+    (folder / 'dir.json').mkdir()
+    nan = tone.copy()
+    nan[100] = np.nan
+    for name, wav, subtype in [('nan', nan, 'FLOAT'), ('silent', np.zeros_like(tone), 'PCM_16'),
+                               ('u8', tone, 'PCM_U8'), ('float', tone, 'FLOAT')]:
+        sf.write(folder / f'{name}.wav', wav, 16000, subtype=subtype)
+    sf.write(folder / 'six.wav', np.repeat(tone[:, None], 6, 1), 16000)
+    sf.write(folder / 'cut.flac', np.concatenate([tone, tone]), 16000)
+    data = (folder / 'cut.flac').read_bytes()
+    (folder / 'cut.flac').write_bytes(data[:len(data) // 2])  # a download that stopped half-way
+    for name in ('nan', 'silent', 'u8', 'float', 'six', 'cut'):
+        (folder / f'{name}.json').write_text('{}')
+    report = build_manifest(folder, tmp_path / 'egs', require=('.json',), progress=False)
+    skipped = {Path(k).stem: v for k, v in report.skipped.items()}
+    assert 'must be a JSON object' in skipped['array'] and 'not str' in skipped['string']
+    assert 'not null' in skipped['null'] and "'bpm' must be int or float" in skipped['typed']
+    assert 'finite' in skipped['nanbpm'] and 'list of strings' in skipped['moods']
+    assert 'missing companion dir.json' in skipped['dir']
+    assert 'NaN/Inf' in skipped['nan'] and 'silent' in skipped['silent']
+    kept = {Path(json.loads(line)['path']).stem: json.loads(line)
+            for line in (tmp_path / 'egs' / 'data.jsonl').read_text().splitlines()}
+    assert sorted(kept) == ['cut', 'float', 'good', 'six']
+    assert 'convert it to 16-bit' in skipped['u8']  # AudioCraft's reader refuses 8-bit wav: said how to fix
+    assert 'truncated' in report.notes[str(folder / 'cut.flac')]
+    assert kept['cut']['duration'] < 5.5 and kept['six']['duration'] == pytest.approx(3.0)

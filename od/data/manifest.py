@@ -31,18 +31,29 @@ class ManifestReport:
     kept: int
     skipped: tp.Dict[str, str]
     ignored: tp.Dict[str, int] = dataclasses.field(default_factory=dict)  # extension -> files not audio
+    notes: tp.Dict[str, str] = dataclasses.field(default_factory=dict)    # kept, with a remark (truncated)
 
     def summary(self) -> str:
         from .walk import describe_ignored
         lines = [f"{self.manifest}: {self.kept} files kept, {len(self.skipped)} skipped"]
         lines += [f"  skipped {path}: {why}" for path, why in sorted(self.skipped.items())]
+        lines += [f"  kept {path}: {note}" for path, note in sorted(self.notes.items())]
         if self.ignored:
             lines.append(f"  {describe_ignored(self.ignored, 'an audio format: ' + ' '.join(AUDIO_EXTS))}")
         return '\n'.join(lines)
 
 
-def probe_audio(path: Path, min_duration: float = 0.1):
-    """AudioMeta for a file that really decodes; raises ValueError saying why it does not."""
+TRUNCATION_S = 0.5  # decoded audio this much shorter than the header says: a truncated file
+
+
+def probe_audio(path: Path, min_duration: float = 0.1, full: bool = True,
+                notes: tp.Optional[tp.Dict[str, str]] = None):
+    """AudioMeta for a file that really decodes; raises ValueError saying why it does not.
+
+    `full`: decode the whole file (default), so that NaN/Inf or silent audio is refused and a
+    truncated file is kept with the length that really decodes (noted in `notes`), not the
+    length its header promises; otherwise only the header and the first second are read.
+    """
     from audiocraft.data.audio import audio_info, audio_read
     from audiocraft.data.audio_dataset import AudioMeta
 
@@ -50,16 +61,37 @@ def probe_audio(path: Path, min_duration: float = 0.1):
         info = audio_info(path)
         wav, _ = audio_read(path, seek_time=0., duration=min(1., info.duration or 1.))
     except Exception as exc:  # decoder errors come in many types (av, soundfile, RuntimeError)
+        if 'Unsupported wav dtype' in str(exc):
+            raise ValueError(f"AudioCraft cannot read this wav's sample format ({exc}): convert it to 16-bit "
+                             "(`ffmpeg -i in.wav -c:a pcm_s16le out.wav`), or let `python -m od.data.ingest` "
+                             "do it") from exc
         raise ValueError(f"cannot decode ({type(exc).__name__}: {str(exc).strip()[:120]})") from exc
     if info.duration is None or info.duration < min_duration or wav.numel() == 0:
         raise ValueError(f"too short ({info.duration or 0:.2f} s < {min_duration} s)")
-    return AudioMeta(path=str(path.resolve()), duration=float(info.duration),
-                     sample_rate=int(info.sample_rate))
+    duration = float(info.duration)
+    if full:
+        from .media import MediaError, scan_audio
+        try:
+            scan = scan_audio(path)
+        except MediaError as exc:
+            raise ValueError(str(exc).split(': ', 1)[-1]) from exc
+        if scan.nonfinite:
+            raise ValueError(f"{scan.nonfinite} NaN/Inf samples (would poison training)")
+        if scan.peak == 0.:
+            raise ValueError("silent (every sample is zero)")
+        if scan.seconds < min_duration:
+            raise ValueError(f"too short once decoded ({scan.seconds:.2f} s < {min_duration} s)")
+        if scan.seconds < duration - TRUNCATION_S:
+            if notes is not None:
+                notes[str(path)] = (f"truncated: decodes to {scan.seconds:.2f} s of the {duration:.2f} s its header "
+                                    f"says{' (' + scan.error + ')' if scan.error else ''}; kept with the decoded length")
+            duration = scan.seconds
+    return AudioMeta(path=str(path.resolve()), duration=duration, sample_rate=int(info.sample_rate))
 
 
 def build_manifest(audio_dir: tp.Union[str, Path], out_dir: tp.Union[str, Path],
                    require: tp.Sequence[str] = (), min_duration: float = 0.1,
-                   progress: bool = True) -> ManifestReport:
+                   progress: bool = True, full: bool = True) -> ManifestReport:
     """Scan `audio_dir` recursively and write `out_dir/data.jsonl`.
 
     Args:
@@ -68,9 +100,12 @@ def build_manifest(audio_dir: tp.Union[str, Path], out_dir: tp.Union[str, Path],
             `conditioner=clipemb2music` reads); files missing one are skipped and reported. A
             required video or image must also decode.
         min_duration: shorter files are skipped.
+        full: decode every file to its end (NaN/Inf, silence and truncation are found); False
+            reads headers and the first second only (`--fast`, for huge trusted collections).
     """
-    import flashy
     from tqdm import tqdm
+
+    from .. import atomic
 
     from .frames import VISUAL_EXTS
     from .walk import split_by_extension, walk_files
@@ -81,14 +116,14 @@ def build_manifest(audio_dir: tp.Union[str, Path], out_dir: tp.Union[str, Path],
     files, ignored = split_by_extension(walk_files(audio_dir), AUDIO_EXTS, SIDECAR_EXTS + VISUAL_EXTS)
     if not files:
         raise FileNotFoundError(f"No audio files ({', '.join(AUDIO_EXTS)}) under {audio_dir}")
-    metas, skipped = [], {}
+    metas, skipped, notes = [], {}, {}
     for path in tqdm(files, desc=f"manifest {audio_dir}", unit='file', disable=not progress):
         why = check_companions(path, require)
         if why:
             skipped[str(path)] = why
             continue
         try:
-            metas.append(probe_audio(path, min_duration))
+            metas.append(probe_audio(path, min_duration, full=full, notes=notes))
         except ValueError as exc:
             skipped[str(path)] = str(exc)
     for path, why in sorted(skipped.items()):
@@ -96,12 +131,38 @@ def build_manifest(audio_dir: tp.Union[str, Path], out_dir: tp.Union[str, Path],
     if not metas:
         raise ValueError(f"Every audio file under {audio_dir} was skipped:\n" +
                          ManifestReport(out_dir / 'data.jsonl', 0, skipped).summary())
-    out_dir.mkdir(parents=True, exist_ok=True)
+    for path, note in sorted(notes.items()):
+        logger.warning("Keeping %s: %s", path, note)
     manifest = out_dir / 'data.jsonl'
-    with flashy.utils.write_and_rename(manifest, mode='w') as f:  # atomic: tmp file + rename
+    atomic.clean_stale(out_dir)  # temporaries of killed runs
+    with atomic.atomic_open(manifest, 'w') as f:
         for meta in metas:
             f.write(json.dumps(meta.to_dict()) + '\n')
-    return ManifestReport(manifest, len(metas), skipped, dict(ignored))
+    return ManifestReport(manifest, len(metas), skipped, dict(ignored), notes)
+
+
+# AudioCraft's MusicInfo fields a sidecar may set, and what each must hold (None is always fine).
+SIDECAR_TYPES = {'title': (str,), 'artist': (str,), 'key': (str,), 'genre': (str,), 'description': (str,),
+                 'name': (str,), 'instrument': (str,), 'bpm': (int, float), 'moods': (list, str),
+                 'keywords': (list, str)}
+
+
+def sidecar_problem(data: tp.Any) -> tp.Optional[str]:
+    """Why a parsed sidecar would crash AudioCraft's dataset (MusicInfo.from_dict), or None."""
+    import math
+    if not isinstance(data, dict):
+        return f"must be a JSON object of music metadata, not {type(data).__name__ if data is not None else 'null'}"
+    for key, types in SIDECAR_TYPES.items():
+        value = data.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, types):
+            return f"'{key}' must be {' or '.join(t.__name__ for t in types)} (got {json.dumps(value)[:40]})"
+        if key == 'bpm' and not math.isfinite(value):
+            return f"'bpm' must be a finite number (got {value})"
+        if isinstance(value, list) and not all(isinstance(v, str) for v in value):
+            return f"'{key}' must be a list of strings"
+    return None
 
 
 def check_companions(path: Path, require: tp.Sequence[str]) -> tp.Optional[str]:
@@ -109,15 +170,17 @@ def check_companions(path: Path, require: tp.Sequence[str]) -> tp.Optional[str]:
     from .frames import IMAGE_EXTS, VISUAL_EXTS, FrameError, companion, read_image, video_duration
     for need in require:
         found = companion(path) if need == VIDEO_COMPANION else path.with_suffix(need)
-        if found is None or not found.exists():
+        if found is None or not found.is_file():  # (a folder named like a sidecar is no sidecar)
             wanted = f"{path.stem}.<{'|'.join(e[1:] for e in VISUAL_EXTS)}>" if need == VIDEO_COMPANION \
                 else path.with_suffix(need).name
             return f"missing companion {wanted}"
         if found.suffix.lower() == '.json':
             try:
-                json.loads(found.read_text())
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                why = sidecar_problem(json.loads(found.read_text()))
+            except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
                 return f"unreadable sidecar {found.name}: {exc}"
+            if why:
+                return f"sidecar {found.name}: {why}"
         elif found.suffix.lower() in VISUAL_EXTS:
             try:  # the reader training uses (od.data.frames, PyAV)
                 read_image(found) if found.suffix.lower() in IMAGE_EXTS else video_duration(found)
@@ -139,10 +202,13 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
                         help="companions every audio file needs: suffixes (e.g. .json .mp4), or `video` "
                              "for any video/image the frame reader decodes (.mp4 .webm .mkv .mov .avi .png ...)")
     parser.add_argument('--min-duration', type=float, default=0.1, help="seconds (default 0.1)")
+    parser.add_argument('--fast', action='store_true',
+                        help="read headers and the first second only, instead of decoding every file to its "
+                             "end (faster on huge collections; truncated or NaN files then go unnoticed)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(message)s')
     try:
-        report = build_manifest(args.audio_dir, args.out_dir, args.require, args.min_duration)
+        report = build_manifest(args.audio_dir, args.out_dir, args.require, args.min_duration, full=not args.fast)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -264,3 +264,47 @@ def extract_audio(source: PathLike, target: PathLike, chunk_seconds: float = 10.
             if written == 0:
                 raise MediaError(f"{source}: audio track has no samples")
     return target
+
+
+@dataclasses.dataclass
+class AudioScan:
+    """What decoding a whole audio stream found."""
+    seconds: float          # audio actually decoded
+    sample_rate: int
+    channels: int
+    nonfinite: int          # NaN/Inf samples (float formats only)
+    peak: float             # max |sample| (full scale 1.0 for integer formats)
+    error: str = ''         # the decoder's error when it stopped early ('' when it reached the end)
+
+
+def scan_audio(path: PathLike) -> AudioScan:
+    """Decode the first audio stream of `path` to its end, streaming (memory flat in length), to
+    find files whose headers promise more than they hold (truncated downloads), NaN/Inf or
+    all-silent audio. Raises MediaError when nothing decodes at all."""
+    with _open(path) as container:
+        if not container.streams.audio:
+            raise MediaError(f"{path}: no audio track")
+        stream = container.streams.audio[0]
+        sr, channels = int(stream.codec_context.sample_rate or 0), int(stream.channels or 0)
+        samples, nonfinite, peak, error = 0, 0, 0.0, ''
+        try:
+            for frame in container.decode(stream):
+                data = frame.to_ndarray()
+                if data.dtype.kind == 'f':
+                    finite = np.isfinite(data)
+                    nonfinite += int(data.size - finite.sum())
+                    data = np.where(finite, data, 0.)
+                    scale = 1.0
+                elif data.dtype.kind == 'u':  # unsigned PCM (8-bit wav) is centred on its midpoint
+                    scale = (float(np.iinfo(data.dtype).max) + 1) / 2
+                    data = data.astype(np.float64) - scale
+                else:
+                    scale = float(np.iinfo(data.dtype).max) if data.dtype.kind == 'i' else 1.0
+                if data.size:
+                    peak = max(peak, float(np.abs(data.astype(np.float64)).max()) / scale)
+                samples += int(frame.samples)
+        except Exception as exc:  # a corrupt tail: keep what decoded, say where it stopped
+            error = _first_line(exc)
+        if samples == 0:
+            raise MediaError(f"{path}: no audio decodes" + (f" ({error})" if error else ''))
+    return AudioScan(samples / max(1, sr), sr, channels, nonfinite, peak, error)
