@@ -10,6 +10,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from ..metrics import suite
 from ..models.loaders import resolve_compression_checkpoint
 from . import evaluation
+from .accumulate import accumulate_steps, accumulated_train_step
 from .samples import media_sample_names
 from .trainable import freeze_except, only_trainable, trainable_patterns
 
@@ -40,6 +41,18 @@ class MusicGenSolver(ac_musicgen.MusicGenSolver):
             with open_dict(self.cfg):
                 self.cfg.compression_model_checkpoint = original
         self._apply_trainable()
+        self.accumulate = accumulate_steps(self.cfg)
+        if self.accumulate > 1:
+            batch = self.cfg.dataset.batch_size
+            self.logger.info("Gradient accumulation: %d micro-batches of %d per update (batch %d per process).",
+                             self.accumulate, batch // self.accumulate, batch)
+
+    def run_step(self, idx: int, batch, metrics: dict) -> dict:
+        """AudioCraft's step, or with `optim.accumulate=N` one update from N micro-batches
+        (see accumulate.py). Validation always runs the whole batch (no gradients to keep)."""
+        if self.is_training and getattr(self, 'accumulate', 1) > 1:
+            return accumulated_train_step(self, batch, metrics, self.accumulate)
+        return super().run_step(idx, batch, metrics)
 
     def evaluate_audio_generation(self) -> dict:
         """AudioCraft's generation metrics (kld, text_consistency, ...) plus od's suite."""
