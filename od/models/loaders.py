@@ -115,12 +115,14 @@ def _torch_load(file: Path) -> tp.Any:
 
 
 def build_lm(cfg_dict: dict, state: dict, device: str = 'cpu', cache: bool = False):
-    """The LM of `cfg_dict` (conditioners from od's registry) holding `state` (strict)."""
+    """The LM of `cfg_dict` (conditioners from od's registry) holding `state` (strict); an LM
+    trained with LoRA gets its adapters (unmerged; `od.export --merge-lora` folds them in)."""
     import torch
     from audiocraft.models import builders
     from omegaconf import OmegaConf
 
     from .. import registry
+    from . import lora
     cfg = OmegaConf.create(cfg_dict)
     cfg.device = str(device)
     cfg.dtype = 'float32' if str(device) == 'cpu' else 'float16'
@@ -133,6 +135,9 @@ def build_lm(cfg_dict: dict, state: dict, device: str = 'cpu', cache: bool = Fal
     with torch.random.fork_rng():
         torch.manual_seed(int(cfg.get('seed', 0)))
         lm = builders.get_lm_model(cfg)
+    settings = lora.settings_from_cfg(cfg)
+    if settings is not None:  # trained with LoRA: the same adapters, then its tensors
+        lora.apply(lm, settings)  # adapters on the device and dtype of the layers they wrap
     lm.load_state_dict(state)
     lm.cfg = cfg
     return lm.eval()
