@@ -78,7 +78,6 @@ def test_checkpoint_keeps_the_trained_tensors_and_loads_everywhere(lora_xp):
 def test_merged_export_generates_the_unmerged_tokens(lora_xp, colors, tmp_path):
     solver = lora_xp['solver']
     checkpoint = solver.checkpoint_path()
-    plain = od_export.export(checkpoint, 'plain', tmp_path)
     merged = od_export.export(checkpoint, 'merged', tmp_path, merge_lora=True)
     state = torch.load(merged / 'state_dict.bin', weights_only=True)
     base = torch.load(lora_xp['base_file'], weights_only=True)['best_state']['model']
@@ -89,9 +88,9 @@ def test_merged_export_generates_the_unmerged_tokens(lora_xp, colors, tmp_path):
     assert not lora.uses_lora(cfg.trainable)
     video = next((colors[0] / 'dataset' / 'test').glob('*.mp4'))
     tokens = []
-    for export in (plain, merged):
-        model = load(str(export), device='cpu')
-        assert (getattr(model.lm, 'od_lora', None) is not None) == (export == plain)
+    for source in (checkpoint, merged):  # the XP's checkpoint: unmerged adapters
+        model = load(str(source), device='cpu')
+        assert (getattr(model.lm, 'od_lora', None) is not None) == (source == checkpoint)
         model.set_generation_params(duration=1.0, top_k=50)
         torch.manual_seed(3)
         tokens.append(model.generate_from(media=[str(video)], return_tokens=True)[1])
