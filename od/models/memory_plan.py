@@ -50,6 +50,7 @@ class Plan:
     cpu_copies: int             # best state (+ EMA on CPU) in host memory
     activations_per_sample: int
     workspace_per_sample: int
+    encode_per_sample: int      # the compression model's largest transient while encoding (no grad)
     micro_batch: int
     batch: int
     accumulate: int
@@ -64,7 +65,9 @@ class Plan:
 
     @property
     def per_micro_batch(self) -> int:
-        return (self.activations_per_sample + self.workspace_per_sample) * self.micro_batch
+        """The larger of encoding the micro-batch and its LM forward + backward."""
+        lm = (self.activations_per_sample + self.workspace_per_sample) * self.micro_batch
+        return max(lm, self.encode_per_sample * self.micro_batch)
 
     @property
     def total(self) -> int:
@@ -158,16 +161,64 @@ def _frame_rate(cfg) -> float:
     return 50.0  # facebook/encodec_32khz (MusicGen's codec) and AudioCraft's 32 kHz models
 
 
+class LiveBytes:
+    """Peak bytes of the tensors alive while ops run on the meta device: every op's outputs are
+    counted until Python frees them (as it would the real tensors), so padding copies, residual
+    branches and activations that overlap are all in the peak."""
+
+    def __init__(self):
+        self.live = self.peak = 0
+
+    def __enter__(self):
+        import weakref
+
+        from torch.utils._python_dispatch import TorchDispatchMode
+        owner = self
+
+        class Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                out = func(*args, **(kwargs or {}))
+                for t in (out if isinstance(out, (tuple, list)) else (out,)):
+                    if isinstance(t, torch.Tensor) and t._base is None:
+                        n = t.numel() * t.element_size()
+                        owner.live += n
+                        owner.peak = max(owner.peak, owner.live)
+                        weakref.finalize(t, owner._free, n)
+                return out
+
+        self.mode = Mode()
+        self.mode.__enter__()
+        return self
+
+    def _free(self, n: int) -> None:
+        self.live -= n
+
+    def __exit__(self, *exc):
+        self.mode.__exit__(*exc)
+
+
+def encode_transient_bytes(compression_model, samples: int, channels: int) -> int:
+    """Peak memory of `compression_model` encoding one sample of `samples` audio samples, input
+    included (simulated on a meta copy: nothing is allocated)."""
+    import copy
+    meta = copy.deepcopy(compression_model).to('meta')
+    with torch.no_grad(), LiveBytes() as live:
+        audio = torch.zeros(1, channels, samples, device='meta')
+        meta.encode(audio)
+    return live.peak
+
+
 def plan(cfg, lm=None, device_is_gpu: tp.Optional[bool] = None,
-         compression_params: tp.Optional[int] = None) -> Plan:
+         compression_params: tp.Optional[int] = None, compression_model=None) -> Plan:
     """The memory plan of an XP config. `lm`: the solver's model (exact counts); else the LM is
-    built on the meta device. `compression_params`: the codec's size when known."""
+    built on the meta device. `compression_params`: the codec's size when known;
+    `compression_model`: the codec itself (its encoding transient is measured on meta)."""
     from . import lora
     notes: tp.List[str] = []
     meta = build_meta_lm(cfg)
+    _freeze_like_the_solver(meta, cfg)  # what trains decides what autograd keeps
     counted = lm if lm is not None else meta
     if lm is None:
-        _freeze_like_the_solver(meta, cfg)
         if cross_attributes(cfg):
             notes.append("conditioner projections not counted (their frozen encoders are not loaded)")
     params = sum(p.numel() for p in counted.parameters())
@@ -188,13 +239,19 @@ def plan(cfg, lm=None, device_is_gpu: tp.Optional[bool] = None,
     frames = int(round(segment * _frame_rate(cfg)))
     activations, workspace = saved_activation_bytes(meta, frames, cross_attributes(cfg), half=autocast)
     compression = 4 * (compression_params if compression_params is not None else _codec_params(cfg))
+    encode = 0
+    if compression_model is not None:
+        encode = encode_transient_bytes(compression_model, int(segment * cfg.sample_rate), int(cfg.channels))
+    else:
+        notes.append("the compression model's encoding transient is not counted (codec not loaded)")
     if lora.uses_lora(cfg.get('trainable', 'all')):
         notes.append(getattr(counted, 'od_lora').describe())
     return Plan(params=params, trainable=trainable, weights=bytes_of + compression,
                 gradients=trainable * 4, optimizer=states * trainable * 4,
                 autocast_cache=2 * trainable if autocast else 0, ema_device=ema_on_device,
                 cpu_copies=params * 4 + (ema_bytes - ema_on_device),
-                activations_per_sample=activations, workspace_per_sample=workspace, micro_batch=micro,
+                activations_per_sample=activations, workspace_per_sample=workspace, encode_per_sample=encode,
+                micro_batch=micro,
                 batch=batch, accumulate=accumulate, segment=segment, frames=frames, autocast=autocast,
                 notes=notes)
 
@@ -231,7 +288,7 @@ def suggestion(cfg, result: Plan, device_bytes: int) -> tp.Optional[str]:
     if result.fits(device_bytes):
         return None
     room = 0.9 * device_bytes - result.static
-    per_sample = result.activations_per_sample + result.workspace_per_sample
+    per_sample = max(result.activations_per_sample + result.workspace_per_sample, result.encode_per_sample)
     if room > per_sample:
         fit = int(room // per_sample)
         for n in range(1, result.batch + 1):
@@ -252,7 +309,8 @@ def describe(result: Plan, device_bytes: tp.Optional[int], device_name: str = ''
         + (f" + EMA {_gib(result.ema_device)}" if result.ema_device else ''),
         f"activations {_gib(result.activations_per_sample)} per sample ({result.segment:g} s = {result.frames} frames"
         f"{', autocast' if result.autocast else ', float32'}) + workspace {_gib(result.workspace_per_sample)}"
-        f" x micro-batch {result.micro_batch} (batch {result.batch} / accumulate {result.accumulate})",
+        f" x micro-batch {result.micro_batch} (batch {result.batch} / accumulate {result.accumulate})"
+        + (f"; encoding {_gib(result.encode_per_sample)} per sample" if result.encode_per_sample else ''),
         f"total {_gib(result.total)} on the training device; host copies (best state{', EMA' if result.cpu_copies > result.params * 4 else ''}) {_gib(result.cpu_copies)}",
     ]
     lines += [f"note: {n}" for n in result.notes]

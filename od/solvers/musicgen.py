@@ -53,6 +53,25 @@ class MusicGenSolver(ac_musicgen.MusicGenSolver):
             batch = self.cfg.dataset.batch_size
             self.logger.info("Gradient accumulation: %d micro-batches of %d per update (batch %d per process).",
                              self.accumulate, batch // self.accumulate, batch)
+        self.log_memory_plan()
+
+    def log_memory_plan(self) -> None:
+        """The lines of `python -m od.doctor --plan` for this run (od/models/memory_plan.py)."""
+        from ..models import memory_plan
+        try:
+            gpu = str(self.device).startswith('cuda')
+            codec = sum(p.numel() for p in self.compression_model.parameters())
+            self.memory_plan = memory_plan.plan(self.cfg, lm=self.model, device_is_gpu=gpu, compression_params=codec,
+                                                compression_model=self.compression_model)
+        except Exception as exc:  # the plan informs; it never stops a run
+            self.logger.warning("Memory plan unavailable: %s: %s", type(exc).__name__, exc)
+            return
+        total = torch.cuda.get_device_properties(0).total_memory if gpu else None
+        for line in memory_plan.describe(self.memory_plan, total, torch.cuda.get_device_name(0) if gpu else ''):
+            self.logger.info("Memory plan: %s", line)
+        fix = memory_plan.suggestion(self.cfg, self.memory_plan, total) if total else None
+        if fix:
+            self.logger.warning("Memory plan: to fit this GPU: %s", fix)
 
     def run_step(self, idx: int, batch, metrics: dict) -> dict:
         """AudioCraft's step, or with `optim.accumulate=N` one update from N micro-batches
