@@ -4,7 +4,8 @@ against what a step really takes.
 Every setting uses the same solver, LM, data and batch (solver=musicgen/debug with the LM scale
 of --scale on AudioCraft's own attention, the genre conditioner, the example dataset), continues
 from the same base LM, and runs in its own process. Reported per setting: mean training-step
-time, the process's peak RSS growth during the steps (on CUDA: torch.cuda.max_memory_allocated),
+time, the peak growth of the process's heap in use during the steps (glibc's mallinfo2; on CUDA:
+torch.cuda.max_memory_allocated),
 the checkpoint bytes one epoch writes (trained-only checkpoints for frozen runs), each as a ratio
 to full fine-tuning; and the memory plan's estimate of the step (gradients + optimizer state +
 activations + workspace, od/models/memory_plan.py) over the measured growth.
@@ -15,6 +16,7 @@ activations + workspace, od/models/memory_plan.py) over the measured growth.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import subprocess
 import sys
@@ -41,22 +43,39 @@ def solver_args(work: Path, args) -> list:
             f'device={args.device}']
 
 
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                ('arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks', 'fsmblks', 'uordblks', 'fordblks', 'keepcost')]
+
+
+def heap_in_use() -> int:
+    """Bytes malloc has handed out and not had back (glibc's mallinfo2: small + mmapped blocks).
+    Unlike RSS it grows even when a step reuses memory an earlier, freed allocation left mapped
+    (loading the base checkpoint frees gigabytes that glibc keeps)."""
+    libc = ctypes.CDLL(None)
+    libc.mallinfo2.restype = _MallInfo2
+    info = libc.mallinfo2()
+    return info.uordblks + info.hblkhd
+
+
 class PeakRSS:
-    """Highest resident set size seen while running (sampled every 2 ms in a thread)."""
+    """Highest heap in use (and resident set size) seen while running, sampled every 2 ms."""
 
     def __init__(self):
         import psutil
-        self.process, self.peak, self._stop = psutil.Process(), 0, threading.Event()
+        self.process, self._stop = psutil.Process(), threading.Event()
 
     def __enter__(self):
-        self.start = self.peak = self.process.memory_info().rss
+        self.start = self.peak = heap_in_use()
+        self.rss_start = self.rss_peak = self.process.memory_info().rss
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
         return self
 
     def _run(self):
         while not self._stop.is_set():
-            self.peak = max(self.peak, self.process.memory_info().rss)
+            self.peak = max(self.peak, heap_in_use())
+            self.rss_peak = max(self.rss_peak, self.process.memory_info().rss)
             time.sleep(0.002)
 
     def __exit__(self, *exc):

@@ -49,6 +49,7 @@ class Plan:
     ema_device: int             # EMA copy on the training device (0 when on CPU or off)
     cpu_copies: int             # best state (+ EMA on CPU) in host memory
     activations_per_sample: int
+    activations_per_step: int   # saved tensors that do not grow with the batch (LoRA's W + BA)
     workspace_per_sample: int
     encode_per_sample: int      # the compression model's largest transient while encoding (no grad)
     micro_batch: int
@@ -66,7 +67,7 @@ class Plan:
     @property
     def per_micro_batch(self) -> int:
         """The larger of encoding the micro-batch and its LM forward + backward."""
-        lm = (self.activations_per_sample + self.workspace_per_sample) * self.micro_batch
+        lm = self.activations_per_step + (self.activations_per_sample + self.workspace_per_sample) * self.micro_batch
         return max(lm, self.encode_per_sample * self.micro_batch)
 
     @property
@@ -112,14 +113,24 @@ def cross_attributes(cfg) -> tp.List[str]:
     return [str(a) for a in (fuser.get('cross') or [])]
 
 
-def saved_activation_bytes(lm, frames: int, cross: tp.Sequence[str], half: bool) -> tp.Tuple[int, int]:
-    """(bytes autograd keeps for one sample of `frames` steps, workspace of the backward).
+def activation_bytes(lm, frames: int, cross: tp.Sequence[str], half: bool) -> tp.Tuple[int, int, int]:
+    """(per sample, per step, workspace per sample) of what autograd keeps: measured at batch 1
+    and 2, so tensors that do not grow with the batch (LoRA's adapted weights W + BA, kept for
+    the backward of each wrapped layer) are counted once per micro-batch, not per sample."""
+    one, workspace = saved_activation_bytes(lm, frames, cross, half, batch=1)
+    two, _ = saved_activation_bytes(lm, frames, cross, half, batch=2)
+    per_sample = max(0, two - one)
+    return per_sample, max(0, one - per_sample), workspace
 
-    `half`: autocast (float16 matmul inputs) -- counted as 2 bytes per transformer value."""
+
+def saved_activation_bytes(lm, frames: int, cross: tp.Sequence[str], half: bool,
+                           batch: int = 1) -> tp.Tuple[int, int]:
+    """(bytes autograd keeps for `batch` samples of `frames` steps, workspace of the backward
+    per sample). `half`: autocast (float16 matmul inputs): 2 bytes per transformer value."""
     K, card, dim = lm.num_codebooks, lm.card, lm.dim
-    codes = torch.zeros(1, K, frames, dtype=torch.long, device='meta')
-    conditions = {a: (torch.zeros(1, COND_TOKENS, dim, device='meta'),
-                      torch.ones(1, COND_TOKENS, device='meta')) for a in cross}
+    codes = torch.zeros(batch, K, frames, dtype=torch.long, device='meta')
+    conditions = {a: (torch.zeros(batch, COND_TOKENS, dim, device='meta'),
+                      torch.ones(batch, COND_TOKENS, device='meta')) for a in cross}
     params = {id(p) for p in lm.parameters()} | {id(b) for b in lm.buffers()}
     seen: tp.Set[tp.Tuple[int, tp.Tuple[int, ...], tp.Tuple[int, ...], int]] = set()
     totals = {'transformer': 0, 'loss': 0}
@@ -237,7 +248,7 @@ def plan(cfg, lm=None, device_is_gpu: tp.Optional[bool] = None,
     micro = max(1, batch // accumulate)
     segment = float(cfg.dataset.segment_duration)
     frames = int(round(segment * _frame_rate(cfg)))
-    activations, workspace = saved_activation_bytes(meta, frames, cross_attributes(cfg), half=autocast)
+    activations, fixed, workspace = activation_bytes(meta, frames, cross_attributes(cfg), half=autocast)
     compression = 4 * (compression_params if compression_params is not None else _codec_params(cfg))
     encode = 0
     if compression_model is not None:
@@ -250,7 +261,8 @@ def plan(cfg, lm=None, device_is_gpu: tp.Optional[bool] = None,
                 gradients=trainable * 4, optimizer=states * trainable * 4,
                 autocast_cache=2 * trainable if autocast else 0, ema_device=ema_on_device,
                 cpu_copies=params * 4 + (ema_bytes - ema_on_device),
-                activations_per_sample=activations, workspace_per_sample=workspace, encode_per_sample=encode,
+                activations_per_sample=activations, activations_per_step=fixed, workspace_per_sample=workspace,
+                encode_per_sample=encode,
                 micro_batch=micro,
                 batch=batch, accumulate=accumulate, segment=segment, frames=frames, autocast=autocast,
                 notes=notes)
@@ -287,7 +299,7 @@ def suggestion(cfg, result: Plan, device_bytes: int) -> tp.Optional[str]:
     """The override that makes `cfg` fit `device_bytes`, or None when it fits already."""
     if result.fits(device_bytes):
         return None
-    room = 0.9 * device_bytes - result.static
+    room = 0.9 * device_bytes - result.static - result.activations_per_step
     per_sample = max(result.activations_per_sample + result.workspace_per_sample, result.encode_per_sample)
     if room > per_sample:
         fit = int(room // per_sample)
@@ -310,6 +322,7 @@ def describe(result: Plan, device_bytes: tp.Optional[int], device_name: str = ''
         f"activations {_gib(result.activations_per_sample)} per sample ({result.segment:g} s = {result.frames} frames"
         f"{', autocast' if result.autocast else ', float32'}) + workspace {_gib(result.workspace_per_sample)}"
         f" x micro-batch {result.micro_batch} (batch {result.batch} / accumulate {result.accumulate})"
+        + (f" + {_gib(result.activations_per_step)} per micro-batch" if result.activations_per_step else '')
         + (f"; encoding {_gib(result.encode_per_sample)} per sample" if result.encode_per_sample else ''),
         f"total {_gib(result.total)} on the training device; host copies (best state{', EMA' if result.cpu_copies > result.params * 4 else ''}) {_gib(result.cpu_copies)}",
     ]
