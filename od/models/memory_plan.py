@@ -177,8 +177,9 @@ class LiveBytes:
     counted until Python frees them (as it would the real tensors), so padding copies, residual
     branches and activations that overlap are all in the peak."""
 
-    def __init__(self):
+    def __init__(self, conv_columns: bool = False):
         self.live = self.peak = 0
+        self.conv_columns = conv_columns  # CPU convolutions unfold their input (im2col) first
 
     def __enter__(self):
         import weakref
@@ -189,6 +190,10 @@ class LiveBytes:
         class Mode(TorchDispatchMode):
             def __torch_dispatch__(self, func, types, args=(), kwargs=None):
                 out = func(*args, **(kwargs or {}))
+                if owner.conv_columns and func is torch.ops.aten.convolution.default:
+                    weight = args[1]  # [C_out, C_in / groups, k]: the columns are [B, C_in * k, T_out]
+                    columns = out.shape[0] * weight[0].numel() * out.shape[-1] * out.element_size()
+                    owner.peak = max(owner.peak, owner.live + columns)
                 for t in (out if isinstance(out, (tuple, list)) else (out,)):
                     if isinstance(t, torch.Tensor) and t._base is None:
                         n = t.numel() * t.element_size()
@@ -208,12 +213,13 @@ class LiveBytes:
         self.mode.__exit__(*exc)
 
 
-def encode_transient_bytes(compression_model, samples: int, channels: int) -> int:
+def encode_transient_bytes(compression_model, samples: int, channels: int, cpu: bool = False) -> int:
     """Peak memory of `compression_model` encoding one sample of `samples` audio samples, input
-    included (simulated on a meta copy: nothing is allocated)."""
+    included (simulated on a meta copy: nothing is allocated). `cpu`: with the im2col buffers
+    of CPU convolutions (GPU libraries bound their workspace)."""
     import copy
     meta = copy.deepcopy(compression_model).to('meta')
-    with torch.no_grad(), LiveBytes() as live:
+    with torch.no_grad(), LiveBytes(conv_columns=cpu) as live:
         audio = torch.zeros(1, channels, samples, device='meta')
         meta.encode(audio)
     return live.peak
@@ -252,7 +258,8 @@ def plan(cfg, lm=None, device_is_gpu: tp.Optional[bool] = None,
     compression = 4 * (compression_params if compression_params is not None else _codec_params(cfg))
     encode = 0
     if compression_model is not None:
-        encode = encode_transient_bytes(compression_model, int(segment * cfg.sample_rate), int(cfg.channels))
+        encode = encode_transient_bytes(compression_model, int(segment * cfg.sample_rate), int(cfg.channels),
+                                        cpu=not gpu)
     else:
         notes.append("the compression model's encoding transient is not counted (codec not loaded)")
     if lora.uses_lora(cfg.get('trainable', 'all')):
