@@ -1,14 +1,77 @@
-"""Self-check of an od environment: versions, imports that must work, GPU or not.
+"""Self-check of an od environment (versions, imports that must work, GPU or not), and the
+memory plan of a training run before it starts.
 
     python -m od.doctor
+    python -m od.doctor --plan solver=musicgen/finetune model/lm/model_scale=small conditioner=clipemb2music
+    python -m od.doctor --plan --gpu-memory 24 solver=musicgen/finetune_lora model/lm/model_scale=medium
 """
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
+import typing as tp
 
 
-def main() -> int:
+def parse_args(argv: tp.Optional[tp.Sequence[str]]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog='python -m od.doctor', description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  python -m od.doctor\n"
+               "  python -m od.doctor --plan solver=musicgen/finetune model/lm/model_scale=small conditioner=clipemb2music\n"
+               "  python -m od.doctor --plan --gpu-memory 24 solver=musicgen/finetune_lora model/lm/model_scale=medium\n"
+               "The plan's lines are also printed at the start of every `dora run` of a MusicGen solver.")
+    parser.add_argument('--plan', action='store_true',
+                        help="print the memory plan of the run the dora overrides describe (see od/models/memory_plan.py)")
+    parser.add_argument('--gpu-memory', type=float, default=None, metavar='GIB',
+                        help="compare against a GPU of this many GiB (default: the visible GPU)")
+    parser.add_argument('overrides', nargs='*', help="dora run overrides, e.g. solver=musicgen/finetune")
+    args = parser.parse_args(argv)
+    if args.overrides and not args.plan:
+        parser.error("overrides are read only with --plan")
+    return args
+
+
+def print_plan(overrides: tp.Sequence[str], gpu_memory: tp.Optional[float]) -> int:
+    """Compose the run's config as `dora run` would and print its memory plan."""
+    import torch
+
+    from . import environment
+    environment.setup()
+    import od.train
+    from .models import memory_plan
+    try:
+        cfg = od.train.main.get_xp(list(overrides)).cfg
+    except Exception as exc:  # Hydra's composition errors name the bad override
+        print(f"error: these overrides do not compose: {str(exc).splitlines()[0]} (the plan reads the "
+              "same config as `dora run`: give the run's overrides, dset=audio/<name> included).", file=sys.stderr)
+        return 2
+    if cfg.get('solver') not in ('musicgen', 'lm', 'textual_inversion'):
+        print(f"error: --plan covers MusicGen solvers (solver=musicgen/...), not {cfg.get('solver')}.", file=sys.stderr)
+        return 2
+    gpu = gpu_memory is not None or torch.cuda.is_available()
+    result = memory_plan.plan(cfg, device_is_gpu=gpu)
+    if gpu_memory is not None:
+        device, name = int(gpu_memory * memory_plan.GiB), f"a {gpu_memory:g} GiB GPU"
+    elif torch.cuda.is_available():
+        device, name = torch.cuda.get_device_properties(0).total_memory, torch.cuda.get_device_name(0)
+    else:
+        device, name = None, ''
+    for line in memory_plan.describe(result, device, name):
+        print(f"[od plan] {line}")
+    if device:
+        fix = memory_plan.suggestion(cfg, result, device)
+        if fix:
+            print(f"[od plan] to fit: {fix}")
+    else:
+        print("[od plan] no GPU visible: pass --gpu-memory 24 to compare with a 24 GiB card")
+    return 0
+
+
+def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.plan:
+        return print_plan(args.overrides, args.gpu_memory)
     from . import __version__, environment
     environment.setup()
     problems = []

@@ -6,7 +6,9 @@
 
 writes `checkpoints/<name>/state_dict.bin` (the LM's best state — the EMA weights when EMA is
 configured, since AudioCraft records the best state under EMA — and the resolved config that
-rebuilds it, conditioners included; AudioCraft's export format) and `compression_state_dict.bin`
+rebuilds it, conditioners included; AudioCraft's export format; an LM trained with LoRA keeps
+its adapters beside the base weights, or `--merge-lora` folds them in: plain AudioCraft weights)
+and `compression_state_dict.bin`
 (the compression model's weights with what rebuilds it, see od/models/compression.py), plus
 `export.json` (where it came from, which frozen encoders it needs). Then:
 
@@ -50,14 +52,17 @@ def checkpoint_of(sig: tp.Optional[str] = None, xp: tp.Optional[str] = None,
     return path
 
 
-def build_export(checkpoint: Path, plugins: tp.Sequence[str] = ()) -> tp.Tuple[dict, dict, dict]:
+def build_export(checkpoint: Path, plugins: tp.Sequence[str] = (),
+                 merge_lora: bool = False) -> tp.Tuple[dict, dict, dict]:
     """(state_dict.bin package, compression package, export.json content), checked to load.
 
-    `plugins`: modules (the user's choice) registering conditioners the checkpoint needs."""
+    `plugins`: modules (the user's choice) registering conditioners the checkpoint needs.
+    `merge_lora`: fold LoRA adapters into the weights (od/models/lora.py) and drop them."""
     import torch
     from audiocraft import __version__
     from omegaconf import OmegaConf
 
+    from .models import lora
     from .models.compression import build_compression_model, compression_package
     from .models.loaders import build_lm, read_model_files
 
@@ -73,6 +78,12 @@ def build_export(checkpoint: Path, plugins: tp.Sequence[str] = ()) -> tp.Tuple[d
     except RuntimeError as exc:
         raise ValueError(f"{checkpoint} does not load into the model its config describes "
                          f"(partial or foreign checkpoint): {str(exc)[:600]}") from exc
+    adapters = getattr(lm, 'od_lora', None)
+    if merge_lora:
+        if adapters is None:
+            raise ValueError(f"{checkpoint} has no LoRA adapters to merge (drop --merge-lora).")
+        lora.merge(lm)
+        resolved = lora.without_lora(resolved)
     spec = str(resolved['compression_model_checkpoint'])
     compression = build_compression_model(spec, seed=int(resolved.get('seed', 0)))
     lm_pkg = {'best_state': {k: v.detach().cpu() for k, v in lm.state_dict().items()},
@@ -82,6 +93,7 @@ def build_export(checkpoint: Path, plugins: tp.Sequence[str] = ()) -> tp.Tuple[d
                 if isinstance(c, dict) and 'model' in c}
     meta = {'source': str(checkpoint.resolve()), 'exported_at': datetime.datetime.now().isoformat(timespec='seconds'),
             'parameters': sum(v.numel() for v in lm_pkg['best_state'].values()),
+            'lora': ('merged' if merge_lora else adapters.describe()) if adapters is not None else None,
             'compression_model_checkpoint': spec, 'sample_rate': int(compression.sample_rate),
             'segment_duration': resolved.get('dataset', {}).get('segment_duration'),
             'conditioners': {name: {'model': resolved['conditioners'][name]['model'], **_encoder_names(args)}
@@ -110,9 +122,9 @@ def write_export(out: Path, lm_pkg: dict, compression_pkg: dict, meta: dict, ove
 
 
 def export(checkpoint: Path, name: str, out_root: tp.Union[str, Path] = DEFAULT_OUT,
-           overwrite: bool = False, plugins: tp.Sequence[str] = ()) -> Path:
+           overwrite: bool = False, plugins: tp.Sequence[str] = (), merge_lora: bool = False) -> Path:
     """Library entry point: `checkpoint.th` -> `<out_root>/<name>/`."""
-    lm_pkg, compression_pkg, meta = build_export(Path(checkpoint), plugins)
+    lm_pkg, compression_pkg, meta = build_export(Path(checkpoint), plugins, merge_lora)
     return write_export(Path(out_root) / name, lm_pkg, compression_pkg, meta, overwrite)
 
 
@@ -122,6 +134,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  python -m od.export --sig 2e5708a4 --name mymodel\n"
                "  python -m od.export --checkpoint logs/xps/2e5708a4/checkpoint.th --name mymodel --overwrite\n"
+               "  python -m od.export --sig 2e5708a4 --name mymodel_merged --merge-lora\n"
                "  python -m od.export --sig 2e5708a4 --name mymodel-hf --format transformers   # T5 text models")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument('--sig', help="Dora signature of the XP (logs/xps/<sig>/)")
@@ -131,6 +144,8 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser.add_argument('--name', help="export name (default: the signature or folder name)")
     parser.add_argument('--out', default=str(DEFAULT_OUT), help="root folder (default: %(default)s)")
     parser.add_argument('--overwrite', action='store_true', help="replace an existing export of that name")
+    parser.add_argument('--merge-lora', action='store_true',
+                        help="fold LoRA adapters into the weights: plain AudioCraft weights, same tokens")
     add_plugin_arg(parser)
     hf = parser.add_argument_group("--format transformers (T5 text models; see od/models/hf_export.py)")
     hf.add_argument('--format', choices=('audiocraft', 'transformers'), default='audiocraft',
@@ -153,7 +168,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         name = args.name or args.sig or checkpoint.parent.name
         if args.format == 'transformers':
             return _export_transformers(checkpoint, Path(args.out) / name, args)
-        out = export(checkpoint, name, args.out, args.overwrite, plugins=args.plugin)
+        out = export(checkpoint, name, args.out, args.overwrite, plugins=args.plugin, merge_lora=args.merge_lora)
     except (ValueError, FileNotFoundError, FileExistsError, MissingWeightsError, DiskFullError) as exc:
         print(f"error: {exc}\nNothing was written.", file=sys.stderr)
         return 2

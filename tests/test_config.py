@@ -8,7 +8,8 @@ from omegaconf import OmegaConf
 
 from od.environment import CONFIG_DIR
 
-MUSICGEN_SOLVERS = ['musicgen/debug', 'musicgen/musicgen_base_32khz', 'musicgen/video_debug']
+MUSICGEN_SOLVERS = ['musicgen/debug', 'musicgen/musicgen_base_32khz', 'musicgen/video_debug',
+                    'musicgen/finetune', 'musicgen/finetune_lora']
 
 
 def group_options(group: str):
@@ -43,6 +44,24 @@ def test_composes(overrides):
     xp = compose(*overrides)
     assert xp.cfg.solver == ('textual_inversion' if 'textual_inversion' in overrides[0] else 'musicgen')
     assert xp.cfg.sample_rate == 32000
+
+
+@pytest.mark.parametrize('solver', ['finetune', 'finetune_lora'])
+@pytest.mark.parametrize('scale', ['small', 'medium'])
+@pytest.mark.parametrize('conditioner', ['clipemb2music', 'clapemb2music', 'text2music'])
+def test_finetune_presets(solver, scale, conditioner):
+    """The one-GPU presets compose for each scale and conditioner: autocast, no FSDP, a batch of
+    16 per update split into per-scale micro-batches, LoRA only in the LoRA preset."""
+    cfg = compose(f'solver=musicgen/{solver}', f'model/lm/model_scale={scale}', f'conditioner={conditioner}',
+                  'dset=audio/example').cfg
+    assert cfg.autocast and not cfg.fsdp.use and cfg.optim.optimizer == 'adamw'
+    assert cfg.dataset.batch_size == 16 and cfg.dataset.batch_size % cfg.optim.accumulate == 0
+    assert cfg.schedule.lr_scheduler == 'cosine' and cfg.schedule.cosine.warmup > 0
+    assert cfg.optim.ema.use == (solver == 'finetune') and cfg.optim.ema.device == 'cpu'
+    assert (list(cfg.trainable) == ['lora', 'condition_provider']) == (solver == 'finetune_lora')
+    micro = {('finetune', 'small'): 4, ('finetune', 'medium'): 2, ('finetune_lora', 'small'): 8,
+             ('finetune_lora', 'medium'): 2}[(solver, scale)]
+    assert cfg.dataset.batch_size // cfg.optim.accumulate == micro
 
 
 def test_model_scales_set_sizes():

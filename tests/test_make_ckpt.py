@@ -82,7 +82,13 @@ def test_seed_003_workflow(video_data, tmp_path, capsys, monkeypatch):
     log = (xp / 'solver.log.0').read_text()
     assert 'Continuing from provided checkpoint' in log and 'Training ' in log
     assert not list(xp.rglob('cache'))  # nothing resolved inside the XP folder
-    trained = torch.load(xp / 'checkpoint.th', weights_only=True)['model']
+    from od.models import frozen_base
+    saved = torch.load(xp / 'checkpoint.th', weights_only=True)
+    # Only what trains is written; the frozen backbone is named and read back from start.th.
+    assert saved[frozen_base.FROZEN_BASE]['source'] == str((tmp_path / 'start.th').resolve())
+    assert saved['model'] and all('condition_provider' in n or 'cross_attention' in n for n in saved['model'])
+    trained = frozen_base.fill(saved)['model']
+    assert set(trained) == set(start)
     for name, tensor in trained.items():
         if 'condition_provider' in name or 'cross_attention' in name:
             continue

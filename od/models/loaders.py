@@ -112,7 +112,8 @@ def _torch_load(file: Path) -> tp.Any:
 
 def build_lm(cfg_dict: dict, state: dict, device: str = 'cpu', cache: bool = False,
              plugins: tp.Sequence[str] = (), source: tp.Any = 'this model'):
-    """The LM of `cfg_dict` (conditioners from od's registry) holding `state` (strict).
+    """The LM of `cfg_dict` (conditioners from od's registry) holding `state` (strict); an LM
+    trained with LoRA gets its adapters (unmerged; `od.export --merge-lora` folds them in).
 
     `cfg_dict` was read from a file (`source`): the modules its `registry_modules` lists are
     never imported; `plugins` (the user's own choice) are, and every conditioner must then be
@@ -123,6 +124,7 @@ def build_lm(cfg_dict: dict, state: dict, device: str = 'cpu', cache: bool = Fal
     from omegaconf import OmegaConf
 
     from .. import registry
+    from . import lora
     cfg = OmegaConf.create(cfg_dict)
     cfg.device = str(device)
     cfg.dtype = 'float32' if str(device) == 'cpu' else 'float16'
@@ -136,6 +138,9 @@ def build_lm(cfg_dict: dict, state: dict, device: str = 'cpu', cache: bool = Fal
     with torch.random.fork_rng():
         torch.manual_seed(int(cfg.get('seed', 0)))
         lm = builders.get_lm_model(cfg)
+    settings = lora.settings_from_cfg(cfg)
+    if settings is not None:  # trained with LoRA: the same adapters, then its tensors
+        lora.apply(lm, settings)  # adapters on the device and dtype of the layers they wrap
     lm.load_state_dict(state)
     lm.cfg = cfg
     return lm.eval()

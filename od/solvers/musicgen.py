@@ -1,6 +1,9 @@
-"""od's MusicGen solver: AudioCraft's, with weights resolved offline and checkpoints that load
-with `torch.load(weights_only=True)`."""
+"""od's MusicGen solver: AudioCraft's, with weights resolved offline, checkpoints that load
+with `torch.load(weights_only=True)` and keep only what trains (trained_only.py), `trainable`
+patterns and LoRA adapters (od/models/lora.py), and gradient accumulation (accumulate.py)."""
 from __future__ import annotations
+
+import typing as tp
 
 import torch
 from audiocraft.solvers import builders
@@ -8,8 +11,11 @@ from audiocraft.solvers import musicgen as ac_musicgen
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ..metrics import suite
+from ..models import frozen_base
+from ..models import lora as lora_lib
 from ..models.loaders import resolve_compression_checkpoint
-from . import evaluation
+from . import evaluation, trained_only
+from .accumulate import accumulate_steps, accumulated_train_step
 from .samples import media_sample_names
 from .trainable import freeze_except, only_trainable, trainable_patterns
 
@@ -57,7 +63,40 @@ class MusicGenSolver(ac_musicgen.MusicGenSolver):
         finally:
             with open_dict(self.cfg):
                 self.cfg.compression_model_checkpoint = original
+        self._continue_best_source_keys.append(frozen_base.FROZEN_BASE)  # kept for continue_from
+        self._frozen_meta: tp.Optional[tp.Tuple[str, str]] = None  # (base source, digest)
         self._apply_trainable()
+        self.accumulate = accumulate_steps(self.cfg)
+        if self.accumulate > 1:
+            batch = self.cfg.dataset.batch_size
+            self.logger.info("Gradient accumulation: %d micro-batches of %d per update (batch %d per process).",
+                             self.accumulate, batch // self.accumulate, batch)
+        self.log_memory_plan()
+
+    def log_memory_plan(self) -> None:
+        """The lines of `python -m od.doctor --plan` for this run (od/models/memory_plan.py)."""
+        from ..models import memory_plan
+        try:
+            gpu = str(self.device).startswith('cuda')
+            codec = sum(p.numel() for p in self.compression_model.parameters())
+            self.memory_plan = memory_plan.plan(self.cfg, lm=self.model, device_is_gpu=gpu, compression_params=codec,
+                                                compression_model=self.compression_model)
+        except Exception as exc:  # the plan informs; it never stops a run
+            self.logger.warning("Memory plan unavailable: %s: %s", type(exc).__name__, exc)
+            return
+        total = torch.cuda.get_device_properties(0).total_memory if gpu else None
+        for line in memory_plan.describe(self.memory_plan, total, torch.cuda.get_device_name(0) if gpu else ''):
+            self.logger.info("Memory plan: %s", line)
+        fix = memory_plan.suggestion(self.cfg, self.memory_plan, total) if total else None
+        if fix:
+            self.logger.warning("Memory plan: to fit this GPU: %s", fix)
+
+    def run_step(self, idx: int, batch, metrics: dict) -> dict:
+        """AudioCraft's step, or with `optim.accumulate=N` one update from N micro-batches
+        (see accumulate.py). Validation always runs the whole batch (no gradients to keep)."""
+        if self.is_training and getattr(self, 'accumulate', 1) > 1:
+            return accumulated_train_step(self, batch, metrics, self.accumulate)
+        return super().run_step(idx, batch, metrics)
 
     def build_dataloaders(self) -> None:
         check_manifests(self.cfg)
@@ -78,21 +117,32 @@ class MusicGenSolver(ac_musicgen.MusicGenSolver):
             return super().generate_audio()
 
     def _apply_trainable(self) -> None:
-        """Freeze all but `cfg.trainable` and rebuild the optimizer over what trains."""
-        patterns = trainable_patterns(self.cfg.get('trainable', 'all'))
+        """Add LoRA adapters when `trainable` names `lora`, freeze all but `cfg.trainable`, and
+        rebuild the optimizer over what trains."""
+        spec = self.cfg.get('trainable', 'all')
+        patterns = trainable_patterns(spec)
         if patterns is None:
             n = sum(p.numel() for p in self.model.parameters())
             self.logger.info("Training all %d LM parameters (trainable=all).", n)
             return
         if self.cfg.fsdp.use:
-            raise ValueError("trainable patterns are not supported with FSDP; use trainable=all.")
-        n_train, n_total = freeze_except(self.model, patterns)
+            raise ValueError("trainable patterns and LoRA are not supported with FSDP; use trainable=all.")
+        rename = None
+        if lora_lib.uses_lora(spec):
+            settings = lora_lib.settings_from_cfg(self.cfg)
+            adapters = lora_lib.apply(self.model, settings)
+            self.best_state.update('model', self.model)  # its copy gets the adapter tensors too
+            patterns = [lora_lib.ADAPTER_PATTERN if p == lora_lib.LORA else p for p in patterns]
+            rename = trained_only.plain_names(self.model)
+            kinds = {t.split('.')[-1] for t in adapters.linears} | ({lora_lib.FUSED_PARAMETER} if adapters.fused else set())
+            self.logger.info("%s (%s).", adapters.describe(), ', '.join(sorted(kinds)))
+        n_train, n_total = freeze_except(self.model, patterns, rename=rename)
         groups = only_trainable(builders.get_optim_parameter_groups(self.model))
         # The attributes are registered as stateful by name: replacing them is enough.
         self.optimizer = builders.get_optimizer(groups, self.cfg.optim)
         self.lr_scheduler = builders.get_lr_scheduler(self.optimizer, self.cfg.schedule, self.total_updates)
         self.logger.info("Training %d of %d LM parameters (%.2f%%) matching %s; the rest is frozen.",
-                         n_train, n_total, 100 * n_train / max(1, n_total), patterns)
+                         n_train, n_total, 100 * n_train / max(1, n_total), list(spec) if not isinstance(spec, str) else spec)
 
     def state_dict(self) -> dict:
         # flashy stores the XP config as an omegaconf DictConfig, whose pickled metadata holds a
@@ -102,4 +152,32 @@ class MusicGenSolver(ac_musicgen.MusicGenSolver):
         state = super().state_dict()
         if isinstance(state.get('xp.cfg'), DictConfig):
             state['xp.cfg'] = OmegaConf.to_container(state['xp.cfg'], resolve=False)
-        return state
+        if self._frozen_meta is None:  # nothing frozen, or no base loaded (yet): stays whole
+            return state
+        return trained_only.strip(state, self.model, self._frozen_meta)
+
+    def load_state_dict(self, state: dict) -> None:
+        """AudioCraft's, after completing a trained-only checkpoint from its frozen base; a plain
+        base loaded into a LoRA run gets the fresh adapters."""
+        meta = state.get(frozen_base.FROZEN_BASE)
+        state = frozen_base.fill(state)
+        best = frozen_base.lm_state(state, 'best_state')
+        if self.cfg.continue_from and 'model' not in state and best and trained_only.has_frozen(self.model):
+            # Another checkpoint (AudioCraft passes only its best state): it becomes this run's
+            # frozen base, named with a digest of what stays frozen, in every checkpoint written.
+            self._frozen_meta = trained_only.base_meta_for_continue(self.cfg.continue_from, best, self.model)
+        elif meta:
+            self._frozen_meta = (meta['source'], meta['digest'])
+        for key in frozen_base.LM_HOLDERS:
+            lm = frozen_base.lm_state(state, key)
+            if lm is not None:
+                self.fit_loaded_lm(lm)
+        state.pop(frozen_base.FROZEN_BASE, None)
+        super().load_state_dict(state)
+        if meta:
+            trained_only.resync_frozen_ema(self.ema, self.model)
+
+    def fit_loaded_lm(self, lm_state: dict) -> None:
+        """Adjust loaded LM tensors to this run's model, in place (LoRA adapters)."""
+        trained_only.refuse_foreign_adapters(lm_state, self.model)
+        trained_only.add_missing_adapters(lm_state, self.model)

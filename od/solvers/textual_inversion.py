@@ -150,9 +150,7 @@ class TextualInversionSolver(MusicGenSolver):
             'valid': torch.utils.data.DataLoader(valid, batch, collate_fn=collate, num_workers=0)}
 
     def build_model(self) -> None:
-        super().build_model()
-        self._continue_best_source_keys.append(frozen_base.FROZEN_BASE)  # kept for continue_from
-        self._frozen_meta: tp.Optional[tp.Tuple[str, str]] = None
+        super().build_model()  # trained-only checkpoints: od/solvers/trained_only.py
         self.check_codec()
         self.ti_conditioner = self.model.condition_provider.conditioners[ti_attribute(self.cfg)]
         self.initial_rows = self.ti_conditioner.concept_rows()
@@ -178,36 +176,13 @@ class TextualInversionSolver(MusicGenSolver):
                 f"`python -m od.data.concepts ... --compression-model {self.cfg.compression_model_checkpoint} "
                 f"--seed {self.cfg.seed}`.")
 
-    def state_dict(self) -> dict:
-        """Only the trained rows of the LM (model and best state) once the frozen base is known."""
-        state = super().state_dict()
-        if self._frozen_meta is None:  # no base loaded (yet): rows on a random LM stay whole
-            return state
-        trained = {n for n, p in self.model.named_parameters() if p.requires_grad}
-        return frozen_base.strip(state, trained, *self._frozen_meta)
-
-    def load_state_dict(self, state: dict) -> None:
-        meta = state.get(frozen_base.FROZEN_BASE)
-        state = frozen_base.fill(state)  # a trained-only checkpoint: frozen tensors from its base
-        best = (state.get('best_state') or {}).get('model')
-        if meta:
-            self._frozen_meta = (meta['source'], meta['digest'])
-        elif self.cfg.continue_from and 'model' not in state and isinstance(best, dict):
-            # The continue_from base itself (AudioCraft passes only its best state): name it,
-            # with a digest of what stays frozen, for every checkpoint this run writes.
-            trained = {n for n, p in self.model.named_parameters() if p.requires_grad}
-            self._frozen_meta = (frozen_base.base_source(self.cfg.continue_from),
-                                 frozen_base.digest(best, [k for k in best if k not in trained]))
+    def fit_loaded_lm(self, lm_state: dict) -> None:
         # A continue_from base may hold rows for other concepts or another tokens_num: those
         # are dropped, and this run's fresh rows are kept (see TextualInversionT5's load hook).
         name = f'condition_provider.conditioners.{ti_attribute(self.cfg)}.concept_embeds'
-        shape = self.ti_conditioner.concept_embeds.shape
-        for key in frozen_base.LM_HOLDERS:
-            model = frozen_base.lm_state(state, key) or {}
-            if name in model and model[name].shape != shape:
-                del model[name]
-        state.pop(frozen_base.FROZEN_BASE, None)
-        super().load_state_dict(state)
+        if name in lm_state and lm_state[name].shape != self.ti_conditioner.concept_embeds.shape:
+            del lm_state[name]
+        super().fit_loaded_lm(lm_state)
 
     def train(self):
         # MusicGenSolver.train expects an AudioDataset; ours is ConceptTokens.

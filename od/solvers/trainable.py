@@ -4,6 +4,7 @@
 parameter name of the LM (`condition_provider`, `cross_attention`, `transformer.layers.2[34]`),
 trains only the matches: the rest get `requires_grad=False` and are left out of the optimizer,
 which saves the optimizer state (2 x params for Adam) and the gradients of frozen weights.
+The word `lora` in the list adds low-rank adapters (od/models/lora.py) and trains them.
 """
 from __future__ import annotations
 
@@ -23,9 +24,11 @@ def trainable_patterns(spec: tp.Any) -> tp.Optional[tp.List[str]]:
     return patterns
 
 
-def freeze_except(model: nn.Module, patterns: tp.Sequence[str]) -> tp.Tuple[int, int]:
+def freeze_except(model: nn.Module, patterns: tp.Sequence[str],
+                  rename: tp.Optional[tp.Callable[[str], str]] = None) -> tp.Tuple[int, int]:
     """Set requires_grad from the patterns; returns (trainable, total) parameter counts.
 
+    `rename` maps parameter names before matching (a LoRA-wrapped LM: peft's names -> AudioCraft's).
     Raises ValueError naming any pattern that matches nothing (a typo would otherwise silently
     freeze the whole model).
     """
@@ -33,6 +36,7 @@ def freeze_except(model: nn.Module, patterns: tp.Sequence[str]) -> tp.Tuple[int,
     hits = {p: 0 for p in patterns}
     trainable = total = 0
     for name, param in model.named_parameters():
+        name = rename(name) if rename else name
         matched = [p for p, rx in compiled if rx.search(name)]
         for p in matched:
             hits[p] += 1
