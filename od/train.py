@@ -147,7 +147,7 @@ def lock_xp(folder: 'os.PathLike[str]') -> None:
     _XP_LOCK = handle
 
 
-def _main(cfg):
+def main(cfg):
     """`dora run`: user errors (missing weights, manifests, plugins) end the run with their
     message and a non-zero code instead of a traceback."""
     try:
@@ -179,7 +179,9 @@ def _run(cfg):
     return solver.run()
 
 
-main = ODHydraMain(_main, config_name='config', config_path='../config', version_base='1.1')
+# Dora pickles its main as '<module>.<function name>' and reloads that attribute: the function is
+# named `main` and the module attribute `main` is the ODHydraMain wrapping it.
+main = ODHydraMain(main, config_name='config', config_path='../config', version_base='1.1')
 main.dora.dir = AudioCraftEnvironment.get_dora_dir()
 main._base_cfg.slurm = get_slurm_parameters(main._base_cfg.slurm)
 
