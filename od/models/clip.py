@@ -57,14 +57,15 @@ class ImageEncoder:
         return torch.cat(out) if out else torch.zeros(0, self.dim)
 
     def embed_video(self, video, fps: float, cache=None,
-                    device: tp.Union[str, torch.device] = 'cpu') -> torch.Tensor:
+                    device: tp.Union[str, torch.device] = 'cpu', lookup: bool = True) -> torch.Tensor:
         """[N, dim] embeddings of a whole video sampled at `fps` (frame i at (i + 0.5) / fps).
 
         With an `od.data.cache.EmbeddingCache` (built with this encoder's tag and the same fps)
         the video is decoded and embedded once; what is returned is the same on a miss and a hit.
+        `lookup=False`: the caller already missed the cache; only write it.
         """
         from ..data.frames import video_frame_batches
-        cached = cache.get(video) if cache is not None else None
+        cached = cache.get(video) if cache is not None and lookup else None
         if cached is not None:
             return cached.float()
         # batch by batch: memory holds one batch of frames, however long the video
