@@ -10,11 +10,12 @@ from audiocraft.solvers import builders
 from audiocraft.solvers import musicgen as ac_musicgen
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from ..conditioners.media_tokens import drop_unread_audio
 from ..metrics import suite
 from ..models import frozen_base
 from ..models import lora as lora_lib
 from ..models.loaders import resolve_compression_checkpoint
-from . import evaluation, trained_only
+from . import evaluation, token_cache, trained_only
 from .accumulate import accumulate_steps, accumulated_train_step
 from .samples import media_sample_names
 from .trainable import freeze_except, only_trainable, trainable_patterns
@@ -40,6 +41,10 @@ def check_manifests(cfg) -> None:
 
 class MusicGenSolver(ac_musicgen.MusicGenSolver):
     """MusicGen training through od's conditioner registry (installed by od.train)."""
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        token_cache.install(self)  # cache.path: AudioCraft's token cache with plain-data entries
 
     def build_model(self) -> None:
         # Fail first, not at the first evaluation hours from here: TF env, checkpoints, CLAP.
@@ -97,6 +102,14 @@ class MusicGenSolver(ac_musicgen.MusicGenSolver):
         if self.is_training and getattr(self, 'accumulate', 1) > 1:
             return accumulated_train_step(self, batch, metrics, self.accumulate)
         return super().run_step(idx, batch, metrics)
+
+    def _prepare_tokens_and_attributes(self, batch, check_synchronization_points: bool = False):
+        """AudioCraft's, once the segment audio that `self_wav` carries for od's media
+        conditioners (which read their own file) is out of the conditions: otherwise AudioCraft's
+        attribute dropout deep-copies it and its provider stacks it for every batch."""
+        if isinstance(batch, (tuple, list)) and len(batch) == 2:
+            drop_unread_audio(batch[1], self.model.condition_provider)
+        return super()._prepare_tokens_and_attributes(batch, check_synchronization_points)
 
     def build_dataloaders(self) -> None:
         check_manifests(self.cfg)
