@@ -31,19 +31,6 @@ def media_condition(path: tp.Any, start: float, duration: float, sample_rate: in
                            [sample_rate], [path], [float(start)])
 
 
-def drop_unread_audio(infos: tp.Sequence[tp.Any], provider: ac.ConditioningProvider) -> None:
-    """Replace, in place, the segment audio a training batch's `self_wav` carries by a [1, 1, 1]
-    placeholder when its conditioner does not read it (od's media conditioners): AudioCraft's
-    dropout modules deep-copy every batch's conditions and its provider stacks their audio."""
-    from .provider import placeholder, unread_wav_attributes
-    if 'self_wav' not in unread_wav_attributes(provider):
-        return
-    for info in infos:
-        cond = getattr(info, 'self_wav', None)
-        if isinstance(cond, ac.WavCondition):
-            info.self_wav = placeholder(cond)
-
-
 class MediaTokenConditioner(ac.WaveformConditioner):
     media_errors: tp.Tuple[tp.Type[Exception], ...] = (ValueError,)  # what nulls a sample
     media_noun = 'media'  # for the warning: "No <noun> for <path>, using the null condition"

@@ -10,7 +10,7 @@ from audiocraft.solvers import builders
 from audiocraft.solvers import musicgen as ac_musicgen
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from ..conditioners.media_tokens import drop_unread_audio
+from ..conditioners import provider as od_provider
 from ..metrics import suite
 from ..models import frozen_base
 from ..models import lora as lora_lib
@@ -70,6 +70,7 @@ class MusicGenSolver(ac_musicgen.MusicGenSolver):
                 self.cfg.compression_model_checkpoint = original
         self._continue_best_source_keys.append(frozen_base.FROZEN_BASE)  # kept for continue_from
         self._frozen_meta: tp.Optional[tp.Tuple[str, str]] = None  # (base source, digest)
+        od_provider.install(self.model)  # unread segment audio out of the conditions before dropout copies it
         self._apply_trainable()
         self.accumulate = accumulate_steps(self.cfg)
         if self.accumulate > 1:
@@ -102,14 +103,6 @@ class MusicGenSolver(ac_musicgen.MusicGenSolver):
         if self.is_training and getattr(self, 'accumulate', 1) > 1:
             return accumulated_train_step(self, batch, metrics, self.accumulate)
         return super().run_step(idx, batch, metrics)
-
-    def _prepare_tokens_and_attributes(self, batch, check_synchronization_points: bool = False):
-        """AudioCraft's, once the segment audio that `self_wav` carries for od's media
-        conditioners (which read their own file) is out of the conditions: otherwise AudioCraft's
-        attribute dropout deep-copies it and its provider stacks it for every batch."""
-        if isinstance(batch, (tuple, list)) and len(batch) == 2:
-            drop_unread_audio(batch[1], self.model.condition_provider)
-        return super()._prepare_tokens_and_attributes(batch, check_synchronization_points)
 
     def build_dataloaders(self) -> None:
         check_manifests(self.cfg)
