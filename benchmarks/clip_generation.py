@@ -50,6 +50,7 @@ def main() -> int:
     parser.add_argument('--repeats', type=int, default=3)
     parser.add_argument('--clip', choices=['vit-b-32', 'tiny'], default='vit-b-32')
     parser.add_argument('--scale', default='xsmall', help="model/lm/model_scale (xsmall, small, ...)")
+    parser.add_argument('--threads', type=int, default=None, help="torch threads (default: all cores)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix='od-bench-'))
     os.environ.setdefault('AUDIOCRAFT_DORA_DIR', str(work / 'xps'))
@@ -65,7 +66,7 @@ def main() -> int:
     video = write_video(work / 'video.mp4', rng.integers(0, 255, (int(args.duration * 25), 240, 320, 3), np.uint8), 25)
     model = build_model(clip, max(args.duration, 1.0), args.scale)
     model.set_generation_params(duration=args.duration, top_k=250)
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(args.threads or os.cpu_count() or 1)
 
     def baseline():
         return model.generate([None])       # AudioCraft's MusicGen.generate
