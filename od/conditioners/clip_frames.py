@@ -140,6 +140,36 @@ class CLIPFrameConditioner(MediaTokenConditioner):
         owners = [j * len(parts) // total for j in range(total)]            # slot -> part
         return torch.stack([parts[k][min(j, len(parts[k]) - 1)] for j, k in enumerate(owners)])
 
+    def embed_missing(self, paths: tp.Sequence[tp.Any]) -> int:
+        """Embed the not yet cached videos among `paths` (a batch's) together, in shared encoder
+        batches (`ImageEncoder.embed_videos`), into the cache; returns how many. With fewer than
+        two, or when one of them does not decode, nothing is done here: the per-sample path
+        embeds (and reports) each one. At inference only (eval mode): in training the cache is
+        filled by od.prep, and the lookups would cost every step."""
+        if self.training or not self.use_cache or self.cache.write_failures:
+            return 0
+        missing: tp.Dict[str, Path] = {}
+        for path in paths:
+            if path is None:
+                continue
+            media = self._media(path)
+            for part in (media if isinstance(media, MediaMix) else [media]):
+                part = self.media_for(part)
+                if (str(part) not in missing and part.suffix.lower() in VIDEO_EXTS and part.is_file()
+                        and self.cache.get(part) is None):
+                    missing[str(part)] = part
+        if len(missing) < 2:
+            return 0
+        try:
+            self.encoder.embed_videos(list(missing.values()), self.cache.fps, self.cache, self.device)
+        except self.media_errors:
+            return 0
+        return len(missing)
+
+    def tokenize(self, x):
+        self.embed_missing([p for p, n in zip(x.path, x.length) if int(n) > 0])
+        return super().tokenize(x)
+
     # ---- MediaTokenConditioner API -------------------------------------------------------
     def _media(self, path) -> tp.Union[Path, MediaMix]:
         return path if isinstance(path, MediaMix) else self.media_for(path)
