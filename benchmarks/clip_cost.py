@@ -114,7 +114,8 @@ def main() -> int:
         dmed = {k: statistics.median(v) for k, v in paths.items()}
         print(f"batch {batch_size:3d} (a) step, cached CLIP vs LUT: {med['clip'] * 1e3:7.0f} ms vs "
               f"{med['lut'] * 1e3:7.0f} ms -> ratio {med['clip'] / med['lut']:.3f} "
-              f"(per-repeat ratios {', '.join(f'{c / l:.2f}' for c, l in zip(steps['clip'], steps['lut']))})")
+              f"(per-repeat ratios {', '.join(f'{c / l:.2f}' for c, l in zip(steps['clip'], steps['lut']))}; "
+              f"their median {statistics.median(c / l for c, l in zip(steps['clip'], steps['lut'])):.3f})")
         print(f"batch {batch_size:3d} (b) data path (attributes + dropout + tokenize): CLIP {dmed['clip'] * 1e3:7.2f} ms "
               f"vs LUT {dmed['lut'] * 1e3:6.2f} ms per batch -> ratio {dmed['clip'] / dmed['lut']:.1f}; "
               f"CLIP share of its step {dmed['clip'] / med['clip'] * 100:.1f} %")
