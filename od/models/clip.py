@@ -35,9 +35,9 @@ class ImageEncoder:
     tag: str  # identifies model + weights, part of cache keys
 
     def preprocess(self, frames: np.ndarray, device: tp.Union[str, torch.device],
-                   max_pixels: int = 1 << 24) -> torch.Tensor:
+                   max_pixels: int = 1 << 22) -> torch.Tensor:
         """[T, H, W, 3] uint8 -> [T, 3, size, size] normalised (short-side resize + centre crop).
-        Frames are converted to float `max_pixels` pixels at a time (8 frames of 1080p), so a
+        Frames are converted to float `max_pixels` pixels at a time (2 frames of 1080p), so a
         batch of large frames never needs all of them as float at once."""
         step = max(1, max_pixels // max(1, frames.shape[1] * frames.shape[2]))
         if len(frames) > step:
