@@ -57,7 +57,7 @@ def prepare(argv: tp.Sequence[str], progress: bool = True, tokens: bool = False,
     cfg = train.main.get_xp(list(argv)).cfg
     train.resolve_device(cfg)
     environment.absolute_user_paths(cfg)
-    registry.import_modules(cfg.get('registry_modules') or [])
+    registry.setup(cfg.get('registry_modules') or [])
     if tokens and not cfg.cache.path:
         raise environment.ConfigError("--tokens needs cache.path=<folder>: where the codec tokens go (give the "
                                       "run the same cache.path)")

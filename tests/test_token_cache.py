@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .conftest import build_solver, colors_data
+from .helpers import build_solver, colors_data
 
 
 def test_train_step_from_token_cache_finds_the_window(tmp_path, monkeypatch):
