@@ -1,4 +1,4 @@
-"""Seed 004's study in one command: symbolic (MIDI) embeddings vs audio embeddings of the same songs.
+"""Symbolic (MIDI) embeddings vs audio embeddings of the same songs,: plots, centroids, cosines, variance, silhouette and retrieval, in one command.
 
     python -m od.analysis.symbolic --dataset songs/ --encoders mel,clap,vggish --out results/songs/
 
