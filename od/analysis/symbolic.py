@@ -1,4 +1,4 @@
-"""Symbolic (MIDI) embeddings vs audio embeddings of the same songs,: plots, centroids, cosines, variance, silhouette and retrieval, in one command.
+"""Symbolic (MIDI) vs audio embeddings of the same songs: plots, centroids, cosines, variance, retrieval.
 
     python -m od.analysis.symbolic --dataset songs/ --encoders mel,clap,vggish --out results/songs/
 
