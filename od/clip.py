@@ -11,7 +11,7 @@ sampled as in training (the CLIP conditioner's frames per window), music is gene
 window's length — beyond the model's max duration by AudioCraft's extension stride, each chunk
 conditioned on its own part of the video — and muxed with the video (video stream copied,
 music encoded as AAC) into `<out>/<YYMMDD_HHMMSS>/<video name>.mp4`, the wav beside it.
-`--transition` (seed 003's transition test): for consecutive videos a and b, the first half of
+`--transition` (does the music follow a cut?): for consecutive videos a and b, the first half of
 the frames comes from a, the second half from b (`a__to__b.mp4`, video re-encoded). A video
 that cannot be read is reported and skipped.
 

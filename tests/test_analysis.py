@@ -93,6 +93,7 @@ def test_shuffled_labels_show_no_separation(vector_run):
     assert space.silhouette(X, labels) < 0.05
 
 
+@pytest.mark.slow
 def test_audio_and_images_with_tiny_clip_through_the_cli(tmp_path, capsys, tiny_clip):
     """Real adapters on real files: a tiny random CLIP (loaded like real weights) on images and
     videos, the mel baseline on audio; each skips what it cannot read; vectors are reusable."""
@@ -214,6 +215,7 @@ def tiny_clap(tmp_path_factory):
     return write_tiny_clap(tmp_path_factory.mktemp('tiny_clap'))
 
 
+@pytest.mark.slow
 def test_clap_adapter_with_a_tiny_clap(genre_audio, tmp_path, tiny_clap):
     """LAION-CLAP through od.models.clap's loader (tiny random weights in od's CLAP format)."""
     report = embeddings.analyse(genre_audio, [f'clap={tiny_clap}'], tmp_path / 'out', progress=False)
@@ -231,6 +233,7 @@ def test_vggish_adapter_through_the_tf_env(genre_audio, tmp_path, random_ckpt):
     assert report['encoders']['vggish']['dim'] == 128
 
 
+@pytest.mark.slow
 def test_cond_encoder_on_audio_with_the_clap_conditioner(genre_audio, tmp_path, tiny_clap):
     """`cond` on an audio conditioner (clap_audio): it reads audio files, and a file it cannot
     read (null condition) is reported instead of embedded as zeros."""

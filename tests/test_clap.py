@@ -85,6 +85,7 @@ def test_embed_audio_files_skips_unreadable(media, clap, caplog):
     assert 'broken.wav' in caplog.text and 'skipped 1 of 3' in caplog.text
 
 
+@pytest.mark.slow
 def test_fad_clap_and_clap_score(media, clap, tmp_path):
     from od.metrics.clap import check_clap, clap_score, fad_clap
     check_clap(str(media / 'clap'))
@@ -168,6 +169,7 @@ def test_a_full_disk_under_the_cache_is_reported_and_training_goes_on(media, tmp
     assert len([r for r in caplog.records if 'Cannot write the embedding cache' in r.getMessage()]) == 1
 
 
+@pytest.mark.slow
 def test_prep_fills_the_clap_cache(example_data, media, tmp_path):
     from od.prep import prepare
 

@@ -90,6 +90,7 @@ def test_denoise_file_keeps_the_original_and_training_samples_get_copies(tmp_pat
     assert not (tmp_path / 'xp2' / 'samples' / '1' / 'denoised').exists()
 
 
+@pytest.mark.slow
 def test_generate_cli_denoise(tmp_path, capsys):
     from od.generate import main
 

@@ -16,12 +16,14 @@ def dora_fails(args, tmp_path) -> str:
     return proc.stderr
 
 
+@pytest.mark.slow
 def test_a_mistyped_dataset_lists_the_real_ones(tmp_path):
     err = dora_fails(['solver=musicgen/debug', 'dset=audio/exmaple'], tmp_path)
     assert 'dset=audio/exmaple: there is no config/dset/audio/exmaple.yaml' in err
     assert 'audio/example' in err and 'audio/colors' in err and 'od.data.ingest' in err
 
 
+@pytest.mark.slow
 def test_a_missing_manifest_says_how_to_write_it(tmp_path):
     err = dora_fails(['solver=musicgen/debug', 'dset=audio/example', f'datasource.train={tmp_path}/egs/train'],
                      tmp_path)
@@ -36,6 +38,7 @@ def test_in_process_config_errors_are_config_errors():
         od.train.main.get_xp(['solver=musicgen/nope'])
 
 
+@pytest.mark.slow
 def test_a_second_run_of_a_running_xp_refuses(example_data, tmp_path, monkeypatch):
     """Two identical `dora run` at once would interleave one XP's epochs and checkpoints: the
     second stops with who holds the XP (here: this test process, which took the XP's lock)."""

@@ -70,6 +70,7 @@ CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('kind', list(CASES))
 def test_generation_extends_past_the_segment(kind, weights):
     overrides, prompt, media = CASES[kind]

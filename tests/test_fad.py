@@ -119,6 +119,7 @@ def test_eval_inputs_from_folders_and_manifests(tmp_path):
         descriptions(files)
 
 
+@pytest.mark.slow
 def test_od_eval_clap_metrics_with_a_tiny_clap(tmp_path):
     """fad_clap + clap_score through the suite and the CLI (main env; a tiny random CLAP)."""
     import soundfile as sf

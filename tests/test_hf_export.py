@@ -145,6 +145,7 @@ def test_refused_models_write_nothing(hf_export, tmp_path, capsys):
     assert 'pass --overwrite' in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_codec_conversion_is_exact_or_refused():
     from audiocraft.models.encodec import EncodecModel, HFEncodecCompressionModel
     from audiocraft.modules.seanet import SEANetDecoder, SEANetEncoder

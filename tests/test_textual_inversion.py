@@ -100,6 +100,7 @@ def test_prep_chunks_encodes_once_and_reports(concepts_data, monkeypatch):
     assert all(os.stat(p).st_mtime_ns == t for p, t in stamp.items())
 
 
+@pytest.mark.slow
 def test_prep_cache_keys_hold_everything_the_tokens_depend_on(tmp_path):
     """Same-named files stay apart, and a rerun with another seed (after a kill: no manifest
     yet) or another chunk length never reuses tokens made another way."""

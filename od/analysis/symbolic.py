@@ -1,4 +1,4 @@
-"""Seed 004's study in one command: symbolic (MIDI) embeddings vs audio embeddings of the same songs.
+"""Symbolic (MIDI) vs audio embeddings of the same songs: plots, centroids, cosines, variance, retrieval.
 
     python -m od.analysis.symbolic --dataset songs/ --encoders mel,clap,vggish --out results/songs/
 

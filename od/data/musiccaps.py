@@ -157,7 +157,6 @@ def _remove_clip(folder: Path, clip_id: str) -> None:
 
 def _write_problems(path: Path, problems: tp.Sequence[tp.Tuple[str, str]]) -> None:
     """`record<TAB>reason` per line (empty file when all went well), written atomically."""
-    from .. import atomic
     clean = lambda text: ' '.join(str(text).split())  # noqa: E731  (a tab or newline in a value: one line)
     atomic.write_text(path, ''.join(f"{clean(record)}\t{clean(why)}\n" for record, why in problems))
 
@@ -247,7 +246,6 @@ def import_musiccaps(csv_path: tp.Union[str, Path], audio_dir: tp.Union[str, Pat
         manifests.append(report.manifest)
     _write_problems(problems_file, problems)
     dset_yaml = config_dir / 'dset' / 'audio' / f"{name}.yaml"
-    from .. import atomic
     atomic.write_text(dset_yaml, DSET_YAML.format(name=name))
     return ImportReport(imported, problems, problems_file, manifests, dset_yaml)
 
