@@ -46,6 +46,7 @@ def videos(tmp_path_factory):
     return base, out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('attention', ['torch_mha', 'memory_efficient'])
 def test_cross_attention_kv_once_gives_the_same_tokens(videos, attention):
     base, video = videos
@@ -75,6 +76,7 @@ def test_cross_attention_kv_once_gives_the_same_tokens(videos, attention):
     assert torch.equal(cached, plain)
 
 
+@pytest.mark.slow
 def test_clip_batches_same_length_videos_through_the_cache(videos, tmp_path, monkeypatch):
     from od import clip
     base, video = videos

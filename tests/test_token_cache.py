@@ -2,11 +2,13 @@
 step, and the media conditioner still finds each segment's own window."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from .helpers import build_solver, colors_data
 
 
+@pytest.mark.slow
 def test_train_step_from_token_cache_finds_the_window(tmp_path, monkeypatch):
     from od.prep import prepare
     from od.solvers import token_cache
