@@ -1,28 +1,33 @@
 """What `od.clip` generation costs against AudioCraft's `MusicGen.generate`, same model, same run.
 
-od.clip's time covers decoding the video window's frames, CLIP embedding, the LM and EnCodec
-decoding (muxing excluded); the baseline is AudioCraft's `MusicGen.generate` of the same model
-for the same duration (null video condition, so LM + decoding only). Runs alternate and the
-median of `--repeats` is used. Also prints the real-time factor (generation time / audio time).
-The CLIP is a randomly initialised ViT-B-32 (real compute, no weights needed) or --clip tiny;
-the LM is the debug solver's (xsmall) unless --scale says otherwise.
+`--videos N` videos (default 8) go through od.clip's generation (`od.clip.soundtracks`: one
+generate call per `--batch-size` videos, frame embeddings from the conditioner's cache, the
+LM, EnCodec decoding; muxing excluded); the baseline is one AudioCraft `MusicGen.generate` call
+of batch N on the same model for the same duration (null video condition: LM + decoding only).
+Warm: the embedding cache holds the videos (a second od.clip run on them); cold: the cache is
+emptied before each od.clip run, and the CLIP encoder's share of that run is printed. Runs
+alternate and medians of `--repeats` are used. The CLIP is a randomly initialised ViT-B-32
+(real compute, no weights needed) or --clip tiny; the LM is the debug solver's (xsmall) unless
+--scale says otherwise.
 
-    .venv/bin/python benchmarks/clip_generation.py --duration 8 --repeats 3
+    .venv/bin/python benchmarks/clip_generation.py --duration 4 --videos 8 --repeats 3 --threads 1
 """
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
 import time
+import typing as tp
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def build_model(clip: Path, segment: float, scale: str):
+def build_model(clip: Path, segment: float, scale: str, cache_dir: tp.Optional[Path] = None):
     """A randomly initialised CLIP-conditioned MusicGen (timing does not need trained weights)."""
     import torch
     from audiocraft.models import builders
@@ -33,7 +38,8 @@ def build_model(clip: Path, segment: float, scale: str):
     from od.models.musicgen import ODMusicGen
     cfg = od.train.main.get_xp(['solver=musicgen/debug', 'conditioner=clipemb2music',
                                 f'model/lm/model_scale={scale}', f'conditioners.self_wav.clip_frames.name={clip}',
-                                'conditioners.self_wav.clip_frames.use_cache=false',
+                                f'conditioners.self_wav.clip_frames.use_cache={cache_dir is not None}',
+                                f'conditioners.self_wav.clip_frames.cache_dir={cache_dir}',
                                 f'dataset.segment_duration={segment}']).cfg
     cfg.device = 'cpu'
     registry.install()
@@ -48,44 +54,81 @@ def main() -> int:
                                      epilog="example: benchmarks/clip_generation.py --duration 8 --repeats 3")
     parser.add_argument('--duration', type=float, default=8.0, help="seconds of music per generation")
     parser.add_argument('--repeats', type=int, default=3)
+    parser.add_argument('--videos', type=int, default=8, help="videos per run (default: %(default)s)")
+    parser.add_argument('--batch-size', type=int, default=8, help="od.clip's --batch-size (default: %(default)s)")
     parser.add_argument('--clip', choices=['vit-b-32', 'tiny'], default='vit-b-32')
     parser.add_argument('--scale', default='xsmall', help="model/lm/model_scale (xsmall, small, ...)")
+    parser.add_argument('--threads', type=int, default=None, help="torch threads (default: all cores)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix='od-bench-'))
     os.environ.setdefault('AUDIOCRAFT_DORA_DIR', str(work / 'xps'))
+    os.environ.setdefault('HF_HUB_OFFLINE', '1')
     sys.path.insert(0, str(ROOT))
     import numpy as np
     import torch
 
-    from od.clip import soundtrack
+    from od.clip import batches, soundtracks
     from od.data.frames import write_video
     from od.models.tiny import write_random_clip, write_tiny_clip
     clip = write_random_clip(work / 'clip') if args.clip == 'vit-b-32' else write_tiny_clip(work / 'clip')
     rng = np.random.default_rng(0)
-    video = write_video(work / 'video.mp4', rng.integers(0, 255, (int(args.duration * 25), 240, 320, 3), np.uint8), 25)
-    model = build_model(clip, max(args.duration, 1.0), args.scale)
+    frames = int(args.duration * 25)
+    videos = [write_video(work / f'video{i}.mp4', rng.integers(0, 255, (frames, 240, 320, 3), np.uint8), 25)
+              for i in range(args.videos)]
+    cache = work / 'cache'
+    model = build_model(clip, max(args.duration, 1.0), args.scale, cache)
     model.set_generation_params(duration=args.duration, top_k=250)
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    encoder = model.lm.condition_provider.conditioners['self_wav'].encoder
+    encoder_time = [0.]
+    embed_videos = encoder.embed_videos
+
+    def timed_embed(*a, **k):
+        start = time.perf_counter()
+        try:
+            return embed_videos(*a, **k)
+        finally:
+            encoder_time[0] += time.perf_counter() - start
+    encoder.embed_videos = timed_embed
 
     def baseline():
-        return model.generate([None])       # AudioCraft's MusicGen.generate
+        return model.generate([None] * len(videos))       # AudioCraft's MusicGen.generate, one call
 
     def od_clip():
-        return soundtrack(model, video, 0., args.duration)
+        jobs = [(v.stem, [v], args.duration) for v in videos]
+        return [soundtracks(model, [g[0] for _, g, _ in batch], 0., args.duration) for batch in batches(jobs, args.batch_size)]
 
-    od_clip(), baseline()                   # warm-up: imports, allocator, CLIP's first call
-    times = {'audiocraft': [], 'od.clip': []}
-    for _ in range(args.repeats):
-        for name, fn in (('audiocraft', baseline), ('od.clip', od_clip)):
+    def od_clip_cold():
+        shutil.rmtree(cache, ignore_errors=True)
+        encoder_time[0] = 0.
+        start = time.perf_counter()
+        od_clip()
+        cold_share.append(encoder_time[0] / (time.perf_counter() - start))
+
+    cold_share: tp.List[float] = []
+    od_clip(), baseline()                   # warm-up: imports, allocator, CLIP's first call; fills the cache
+    cold_share.clear()
+    times = {'audiocraft': [], 'od.clip warm': [], 'od.clip cold': []}
+    for r in range(args.repeats):
+        order = [('audiocraft', baseline), ('od.clip warm', od_clip), ('od.clip cold', od_clip_cold)]
+        for name, fn in (order if r % 2 == 0 else order[::-1]):
+            if name == 'od.clip warm' and not any(cache.rglob('*.pt')):
+                od_clip()                   # refill after a cold run
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
-    base, ours = statistics.median(times['audiocraft']), statistics.median(times['od.clip'])
-    print(f"{args.duration:g} s of music, LM scale {args.scale}, CLIP {args.clip}, {torch.get_num_threads()} threads")
-    print(f"od.clip generation (frames + CLIP + LM + decode) vs MusicGen.generate: {ours:.2f} s vs {base:.2f} s "
-          f"-> ratio {ours / base:.3f}")
-    print(f"real-time factor (generation time / audio time): od.clip {ours / args.duration:.2f}, "
-          f"MusicGen.generate {base / args.duration:.2f}")
+    med = {k: statistics.median(v) for k, v in times.items()}
+    base = med['audiocraft']
+    print(f"{args.videos} videos x {args.duration:g} s of music, od.clip --batch-size {args.batch_size}, LM scale "
+          f"{args.scale}, CLIP {args.clip}, {torch.get_num_threads()} thread(s), load average {os.getloadavg()[0]:.1f}")
+    print(f"od.clip warm cache (CLIP cache + LM + decode) vs one MusicGen.generate of batch {args.videos}: "
+          f"{med['od.clip warm']:.2f} s vs {base:.2f} s -> ratio {med['od.clip warm'] / base:.3f}")
+    print(f"od.clip cold cache (frames decoded + CLIP + LM + decode) vs MusicGen.generate: "
+          f"{med['od.clip cold']:.2f} s vs {base:.2f} s -> ratio {med['od.clip cold'] / base:.3f}; "
+          f"CLIP encoder share of the cold run {statistics.median(cold_share) * 100:.0f} %")
+    print(f"real-time factor (generation time / audio time): od.clip warm "
+          f"{med['od.clip warm'] / (args.duration * args.videos):.2f}, MusicGen.generate "
+          f"{base / (args.duration * args.videos):.2f}")
     return 0
 
 

@@ -58,10 +58,11 @@ def build_denoiser_for(args: argparse.Namespace):
     return build_denoiser(args.denoise, args.denoise_strength, device=args.device or 'cpu')
 
 
-def load_for_generation(args: argparse.Namespace, duration: float):
-    """The model of `args.model` with the generation parameters of `args` set."""
+def load_for_generation(args: argparse.Namespace, duration: float, cache: bool = False):
+    """The model of `args.model` with the generation parameters of `args` set (`cache`: its
+    frozen encoders read and write their embedding caches)."""
     from .models import load
-    model = load(args.model, device=args.device, plugins=args.plugin)
+    model = load(args.model, device=args.device, plugins=args.plugin, cache=cache)
     model.set_generation_params(use_sampling=not args.greedy, top_k=args.top_k, top_p=args.top_p,
                                 temperature=args.temperature, duration=duration, cfg_coef=args.cfg_coef,
                                 extend_stride=args.extend_stride)

@@ -4,6 +4,7 @@
     python -m od.clip --model checkpoints/mymodel --videos clips/ --start 5 --duration 20 --cfg 4
     python -m od.clip --model checkpoints/mymodel --videos a.mp4 b.mp4 --transition
     python -m od.clip --model checkpoints/mymodel --videos my.mp4 --denoise   # cleaned music, .raw.wav kept
+    python -m od.clip --model checkpoints/mymodel --videos clips/ --batch-size 16
 
 For each video, the window `[--start, --start + --duration)` (default: the whole video) is
 sampled as in training (the CLIP conditioner's frames per window), music is generated for the
@@ -13,6 +14,11 @@ music encoded as AAC) into `<out>/<YYMMDD_HHMMSS>/<video name>.mp4`, the wav bes
 `--transition` (does the music follow a cut?): for consecutive videos a and b, the first half of
 the frames comes from a, the second half from b (`a__to__b.mp4`, video re-encoded). A video
 that cannot be read is reported and skipped.
+
+Videos whose windows have the same length are generated `--batch-size` at a time (one generate
+call; their frames embedded in shared CLIP batches). Frame embeddings are read from the
+conditioner's cache (as `python -m od.prep` and training write it) and written there when
+missing, so a second run on the same videos decodes no frames; `--no-cache` turns that off.
 """
 from __future__ import annotations
 
@@ -49,15 +55,36 @@ def window_of(video: Path, start: float, duration: tp.Optional[float]) -> float:
 
 def soundtrack(model, media, start: float, window: float, prompt: tp.Optional[str] = None, seed: int = 0):
     """[C, T] music for the window of `media` (a video, or a list of videos to mix)."""
+    return soundtracks(model, [media], start, window, prompt, seed)[0]
+
+
+def soundtracks(model, media: tp.Sequence, start: float, window: float, prompt: tp.Optional[str] = None,
+                seed: int = 0):
+    """[B, C, T] music for the same-length windows of several videos, in one generate call
+    (their frames embedded together, the extension loop following each video's own window)."""
     import torch
     model.duration = window  # the other generation parameters stay as set
     torch.manual_seed(seed)
-    return model.generate_from([prompt], [media], start=start)[0]
+    return model.generate_from([prompt] * len(media), list(media), start=start)
 
 
-def media_failures(model) -> int:
-    """Windows nulled so far because a video could not be read (counted by the conditioner)."""
-    return sum(sum(getattr(c, 'failures', {}).values()) for c in model.lm.condition_provider.conditioners.values())
+def media_failures(model) -> tp.Dict[str, int]:
+    """Windows nulled so far, per media key, because a video could not be read (counted by the conditioner)."""
+    out: tp.Dict[str, int] = {}
+    for c in model.lm.condition_provider.conditioners.values():
+        for key, count in getattr(c, 'failures', {}).items():
+            out[key] = out.get(key, 0) + count
+    return out
+
+
+def batches(todo: tp.Sequence[tp.Tuple[str, tp.List[Path], float]], batch_size: int):
+    """Jobs (name, videos, window) grouped by window length, then cut into batches of `batch_size`."""
+    groups: tp.Dict[float, list] = {}
+    for job in todo:
+        groups.setdefault(round(job[2], 3), []).append(job)
+    for jobs_ in groups.values():
+        for i in range(0, len(jobs_), max(1, batch_size)):
+            yield jobs_[i:i + max(1, batch_size)]
 
 
 def mux(video: Path, wav: Path, out: Path, start: float, window: float) -> Path:
@@ -105,36 +132,59 @@ def jobs(videos: tp.Sequence[Path], transition: bool) -> tp.List[tp.Tuple[str, t
 
 def run(model, videos: tp.Sequence[Path], out_dir: Path, start: float = 0., duration: tp.Optional[float] = None,
         prompt: tp.Optional[str] = None, seed: int = 0, transition: bool = False,
-        progress: bool = True, denoiser=None) -> tp.Tuple[tp.List[Path], tp.List[tp.Tuple[str, str]]]:
-    """Score every job; returns (mp4s written, [(name, reason)] skipped). With a `denoiser`
-    (od.audio.denoise) the music is cleaned before muxing, the original kept as <name>.raw.wav."""
+        progress: bool = True, denoiser=None, batch_size: int = 1) -> tp.Tuple[tp.List[Path], tp.List[tp.Tuple[str, str]]]:
+    """Score every job, `batch_size` videos of the same window length per generate call; returns
+    (mp4s written, [(name, reason)] skipped). With a `denoiser` (od.audio.denoise) the music is
+    cleaned before muxing, the original kept as <name>.raw.wav."""
     from tqdm import tqdm
 
     from .data.frames import FrameError
+    from .models.musicgen import _mix
     written, skipped = [], []
     todo = jobs(videos, transition)
     if transition and not todo:
         raise ValueError("--transition needs at least two videos")
-    for name, group in tqdm(todo, desc='od.clip', unit='video', disable=not progress):
+    windows = []
+    for name, group in todo:
         try:
-            window = min(window_of(v, start, duration) for v in group)
-            failures = media_failures(model)
-            wav = soundtrack(model, group[0] if len(group) == 1 else group, start, window, prompt, seed)
-            if media_failures(model) > failures:
-                raise FrameError("its frames could not be read (see the warning above)")
-            out_dir.mkdir(parents=True, exist_ok=True)
-            wav_path = write_audio(out_dir / f'{name}.wav', wav, model.sample_rate,
-                                   length=round(window * model.sample_rate))
-            if denoiser is not None:
-                from .audio.denoise import denoise_file
-                denoise_file(wav_path, denoiser)
-            if len(group) == 1:
-                written.append(mux(group[0], wav_path, out_dir / f'{name}.mp4', start, window))
-            else:
-                written.append(mux_transition(group[0], group[1], wav_path, out_dir / f'{name}.mp4', start, window))
+            windows.append((name, group, min(window_of(v, start, duration) for v in group)))
         except (FrameError, ValueError, RuntimeError) as exc:
             skipped.append((name, str(exc)))
             tqdm.write(f"skipped {name}: {exc}")
+    bar = tqdm(total=len(windows), desc='od.clip', unit='video', disable=not progress)
+    for batch in batches(windows, batch_size):
+        window = batch[0][2]
+        before = media_failures(model)
+        try:
+            wavs = soundtracks(model, [g[0] if len(g) == 1 else g for _, g, _ in batch], start, window, prompt, seed)
+        except (FrameError, ValueError, RuntimeError) as exc:
+            for name, _, _ in batch:
+                skipped.append((name, str(exc)))
+                tqdm.write(f"skipped {name}: {exc}")
+            bar.update(len(batch))
+            continue
+        after = media_failures(model)
+        failed = {key for key, count in after.items() if count > before.get(key, 0)}
+        for (name, group, _), wav in zip(batch, wavs):
+            try:
+                keys = {str(v) for v in group} | {str(_mix(group))}
+                if keys & failed:
+                    raise FrameError("its frames could not be read (see the warning above)")
+                out_dir.mkdir(parents=True, exist_ok=True)
+                wav_path = write_audio(out_dir / f'{name}.wav', wav, model.sample_rate,
+                                       length=round(window * model.sample_rate))
+                if denoiser is not None:
+                    from .audio.denoise import denoise_file
+                    denoise_file(wav_path, denoiser)
+                if len(group) == 1:
+                    written.append(mux(group[0], wav_path, out_dir / f'{name}.mp4', start, window))
+                else:
+                    written.append(mux_transition(group[0], group[1], wav_path, out_dir / f'{name}.mp4', start, window))
+            except (FrameError, ValueError, RuntimeError) as exc:
+                skipped.append((name, str(exc)))
+                tqdm.write(f"skipped {name}: {exc}")
+            bar.update(1)
+    bar.close()
     return written, skipped
 
 
@@ -152,22 +202,29 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
                         help="a transition between consecutive videos a and b: the first half of each window's "
                              "frames from a, the second half from b (writes a__to__b.mp4)")
     parser.add_argument('--out', default='samples', help="root of the output folders (default: %(default)s)")
+    parser.add_argument('--batch-size', type=int, default=8,
+                        help="videos of the same window length per generate call (default: %(default)s)")
+    parser.add_argument('--no-cache', action='store_true',
+                        help="do not read or write the frame-embedding cache (.od_cache/ beside the videos, "
+                             "or the model's cache_dir)")
     add_generation_args(parser)
     add_denoise_args(parser)
     args = parser.parse_args(argv)
     from .environment import setup
     setup()
+    if args.batch_size < 1:
+        return fail(f"--batch-size must be at least 1, got {args.batch_size}")
     videos = list_videos(args.videos)
     if not videos:
         return fail(f"no videos in {args.videos} (extensions: {', '.join(VIDEO_EXTS)})")
     out_dir = Path(args.out) / datetime.datetime.now().strftime('%y%m%d_%H%M%S')
     try:
         denoiser = build_denoiser_for(args)
-        model = load_for_generation(args, duration=args.duration or 10.)
+        model = load_for_generation(args, duration=args.duration or 10., cache=not args.no_cache)
         if not model.supports('video'):
             return fail(f"{args.model} has no video conditioner (train one with conditioner=clipemb2music)")
         written, skipped = run(model, videos, out_dir, args.start, args.duration, args.prompt, args.seed,
-                               args.transition, denoiser=denoiser)
+                               args.transition, denoiser=denoiser, batch_size=args.batch_size)
     except (ValueError, FileNotFoundError, MissingWeightsError) as exc:
         return fail(str(exc))
     print(f"wrote {len(written)} video(s) to {out_dir}/" + (f"; skipped {len(skipped)}:" if skipped else ''))

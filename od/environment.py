@@ -198,7 +198,7 @@ def require_file(path: tp.Union[str, Path], what: str, hint: str = '') -> Path:
 # `ViT-B-32`, a CLAP file name looked up in the reference dir), so it becomes a path only when
 # such a file or folder exists relative to the caller.
 USER_PATH_KEYS = {
-    'always': ('continue_from', 'datasource.train', 'datasource.valid', 'datasource.evaluate',
+    'always': ('continue_from', 'cache.path', 'datasource.train', 'datasource.valid', 'datasource.evaluate',
                'datasource.generate', 'conditioners.*.*.cache_dir', 'metrics.fad.stats_cache',
                'metrics.fad.tf.bin', 'textual_inversion.embeds_dir', 'textual_inversion.embeds_folder'),
     'if_exists': ('compression_model_checkpoint', 'conditioners.*.*.name', 'conditioners.*.*.pretrained',

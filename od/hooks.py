@@ -108,6 +108,33 @@ def _check_version() -> None:
         f"od's hooks are written against audiocraft {AUDIOCRAFT_VERSION}, found {audiocraft.__version__}")
 
 
+def _check_cross_attention() -> None:
+    from audiocraft.modules import transformer
+    assert transformer._efficient_attention_backend in ('torch', 'xformers')
+    _names_in(transformer.StreamingMultiheadAttention.forward, 'self.custom', 'self.cross_attention',
+              'self.in_proj_weight', 'self.qk_layer_norm', 'self.mha(', 'self.out_proj', 'self.memory_efficient',
+              'self.attention_as_float32')
+    _names_in(transformer.StreamingTransformerLayer._cross_attention_block, 'self.cross_attention(')
+    _names_in(transformer.StreamingModule.reset_streaming, '_streaming_state')
+
+
+def _check_cfg_dropout() -> None:
+    from audiocraft.solvers import musicgen
+    _names_in(musicgen.MusicGenSolver._prepare_tokens_and_attributes, 'self.model.cfg_dropout(',
+              'to_condition_attributes', 'WavCondition(')
+
+
+def _check_token_cache() -> None:
+    from audiocraft.solvers import musicgen
+    from audiocraft.utils.cache import CachedBatchLoader, CachedBatchWriter
+    _names_in(musicgen.MusicGenSolver.__init__, 'self._cached_batch_writer', 'self._cached_batch_loader',
+              "self.dataloaders['original_train']")
+    _names_in(musicgen.MusicGenSolver.train, '_cached_batch_loader.start_epoch')
+    _params(CachedBatchLoader.__init__, 'cache_folder', 'batch_size', 'num_workers', 'min_length')
+    assert hasattr(CachedBatchLoader, '_zip_path') and hasattr(CachedBatchLoader, '_load_one')
+    _params(CachedBatchWriter.save, 'content')
+
+
 HOOKS: tp.List[Hook] = [
     Hook('od/hooks.py', 'audiocraft.__version__', "every hook below is pinned to this release", _check_version),
     Hook('od/registry.py:install', 'audiocraft.models.builders.get_conditioner_provider',
@@ -134,6 +161,17 @@ HOOKS: tp.List[Hook] = [
          "laion_clap/__init__ and CLAP.__init__ download tokenizers and RoBERTa weights; od imports only "
          "clap_module (appending its folder to sys.path, lowest priority, because laion's modules import it "
          "top-level) and builds RoBERTa from a local config while a CLAP is built", _check_laion_clap),
+    Hook('od/models/cross_attention.py:install', 'audiocraft.modules.transformer.StreamingMultiheadAttention '
+         '(class swapped to CrossAttentionKV; its projections, mha and streaming state)',
+         "cross-attention keys/values are projected once per generate call, not at every decoding step",
+         _check_cross_attention),
+    Hook('od/conditioners/provider.py:install', 'audiocraft.models.lm.LMModel.cfg_dropout (wrapped)',
+         "segment audio od's media conditioners never read is dropped before AudioCraft's dropouts deep-copy it",
+         _check_cfg_dropout),
+    Hook('od/solvers/token_cache.py', 'audiocraft.utils.cache.CachedBatchWriter/CachedBatchLoader, '
+         'MusicGenSolver._cached_batch_writer/_cached_batch_loader',
+         "AudioCraft's codec-token cache with weights-only plain-data entries in place of pickled MusicInfo",
+         _check_token_cache),
 ]
 
 

@@ -1,17 +1,25 @@
-"""Fill the conditioners' embedding caches ahead of training.
+"""Fill the caches a training run reads, ahead of it: frame/audio embeddings, codec tokens.
 
     python -m od.prep solver=musicgen/musicgen_base_32khz conditioner=clipemb2music dset=audio/<name>
 
     python -m od.prep solver=musicgen/musicgen_base_32khz conditioner=clapemb2music dset=audio/<name>
 
+    python -m od.prep --tokens --token-epochs 4 solver=musicgen/debug conditioner=clipemb2music \\
+        dset=audio/<name> cache.path=cache/tokens/<name>
+
 Takes the same overrides as `dora run`, so it builds the very conditioners (same CLIP/CLAP, same
 rates) the run will build, walks every manifest of the dataset, and embeds each video (CLIP) or
 audio file (CLAP) once into the cache, with a progress bar. Training then reads embeddings only.
 Files that cannot be read are listed and counted, never fatal.
+
+`--tokens` also fills AudioCraft's codec-token cache at `cache.path` (od/solvers/token_cache.py):
+`--token-epochs` epochs of `optim.updates_per_epoch` training batches, encoded once by the run's
+compression model. Give the run the same `cache.path=...`: its steps then encode no audio
+(epochs beyond those cached reuse them in turn), and the media conditioners still read each
+segment's own window.
 """
 from __future__ import annotations
 
-import json
 import sys
 import typing as tp
 from pathlib import Path
@@ -20,24 +28,28 @@ USAGE = __doc__
 
 
 def manifest_paths(cfg) -> tp.List[str]:
-    """Audio paths of every split's manifest (each file once)."""
+    """Audio paths of every split's manifest (each file once; `.jsonl` or `.jsonl.gz`)."""
+    from audiocraft.data.audio_dataset import load_audio_meta
     from dora import git_save
     seen: tp.Dict[str, None] = {}
     for split in ('train', 'valid', 'evaluate', 'generate'):
         folder = cfg.datasource.get(split)
         if not folder:
             continue
-        manifest = Path(git_save.to_absolute_path(folder)) / 'data.jsonl'
-        if not manifest.exists():
-            raise FileNotFoundError(f"{manifest} not found: write it with python -m od.data.manifest")
-        for line in manifest.read_text().splitlines():
-            seen.setdefault(json.loads(line)['path'], None)
+        folder = Path(git_save.to_absolute_path(folder))
+        manifest = next((m for m in (folder, folder / 'data.jsonl', folder / 'data.jsonl.gz') if m.is_file()), None)
+        if manifest is None:
+            raise FileNotFoundError(f"{folder / 'data.jsonl'} not found: write it with python -m od.data.manifest")
+        for meta in load_audio_meta(manifest, resolve=False):
+            seen.setdefault(meta.path, None)
     return list(seen)
 
 
-def prepare(argv: tp.Sequence[str], progress: bool = True) -> tp.Dict[str, tp.Dict[str, int]]:
+def prepare(argv: tp.Sequence[str], progress: bool = True, tokens: bool = False,
+            token_epochs: int = 1) -> tp.Dict[str, tp.Dict[str, tp.Any]]:
     """Embed every video (clip_frames) or audio file (clap_audio) of the dataset for each caching
-    conditioner; returns counts per attribute."""
+    conditioner, and with `tokens` fill the codec-token cache; returns counts per attribute
+    (and under 'tokens')."""
     from tqdm import tqdm
 
     from . import environment, registry, train
@@ -46,8 +58,11 @@ def prepare(argv: tp.Sequence[str], progress: bool = True) -> tp.Dict[str, tp.Di
     train.resolve_device(cfg)
     environment.absolute_user_paths(cfg)
     registry.setup(cfg.get('registry_modules') or [])
+    if tokens and not cfg.cache.path:
+        raise environment.ConfigError("--tokens needs cache.path=<folder>: where the codec tokens go (give the "
+                                      "run the same cache.path)")
     paths = manifest_paths(cfg)
-    report = {}
+    report: tp.Dict[str, tp.Dict[str, tp.Any]] = {}
     for attribute, spec in (cfg.conditioners or {}).items():
         model = spec['model']
         cond = registry.build_conditioner(model, int(cfg.transformer_lm.dim), dict(spec.get(model) or {}),
@@ -70,7 +85,32 @@ def prepare(argv: tp.Sequence[str], progress: bool = True) -> tp.Dict[str, tp.Di
                              'embedded': cond.cache.misses - len(failed), 'failed': len(failed)}
         for line in failed:
             print(f"  skipped {line}", file=sys.stderr)
+        del cond
+    if tokens:
+        from .solvers import token_cache
+        solver = train.build_solver(list(argv))
+        report['tokens'] = {**token_cache.fill(solver, token_epochs, progress), 'folder': str(cfg.cache.path)}
     return report
+
+
+def parse(argv: tp.Sequence[str]) -> tp.Tuple[tp.List[str], bool, int]:
+    """(Dora overrides, --tokens, --token-epochs) from the command line."""
+    overrides, tokens, epochs = [], False, 1
+    items = list(argv)
+    while items:
+        item = items.pop(0)
+        if item == '--tokens':
+            tokens = True
+        elif item == '--token-epochs' or item.startswith('--token-epochs='):
+            value = item.split('=', 1)[1] if '=' in item else (items.pop(0) if items else '')
+            if not value.isdigit() or int(value) < 1:
+                raise ValueError(f"--token-epochs needs a whole number >= 1, got {value!r}")
+            epochs, tokens = int(value), True
+        elif item.startswith('--'):
+            raise ValueError(f"unknown option {item} (options: --tokens, --token-epochs N; the rest are Dora overrides)")
+        else:
+            overrides.append(item)
+    return overrides, tokens, epochs
 
 
 def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
@@ -82,13 +122,18 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     from .environment import ConfigError, MissingWeightsError
     from .registry import PluginRequiredError
     try:
-        report = prepare(argv)
-    except (ConfigError, MissingWeightsError, PluginRequiredError, FileNotFoundError) as exc:
+        overrides, tokens, epochs = parse(argv)
+        report = prepare(overrides, tokens=tokens, token_epochs=epochs)
+    except (ConfigError, MissingWeightsError, PluginRequiredError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not report:
         print("No conditioner of this config caches embeddings (e.g. conditioner=clipemb2music or clapemb2music).")
     for attribute, counts in report.items():
+        if attribute == 'tokens':
+            print(f"codec tokens: {counts['batches']} batches ({counts['samples']} segments, {counts['epochs']} "
+                  f"epoch(s)) in {counts['folder']}; train with cache.path={counts['folder']}")
+            continue
         print(f"{attribute}: {counts['items']} {counts['unit']}s, {counts['cached_before']} already cached, "
               f"{counts['embedded']} embedded now, {counts['failed']} skipped")
     return 0

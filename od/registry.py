@@ -74,8 +74,9 @@ def build_conditioner(model_type: str, output_dim: int, model_args: tp.Dict[str,
 
 def get_conditioner_provider(output_dim: int, cfg):
     """Registry-backed replacement for AudioCraft's `get_conditioner_provider` (same contract)."""
-    from audiocraft.modules.conditioners import ConditioningProvider
     from audiocraft.utils.utils import dict_from_config
+
+    from .conditioners.provider import ODConditioningProvider  # AudioCraft's, without unread audio copies
 
     device = cfg.device
     duration = cfg.dataset.segment_duration
@@ -90,7 +91,7 @@ def get_conditioner_provider(output_dim: int, cfg):
         model_type = spec['model']
         conditioners[str(attribute)] = build_conditioner(
             model_type, output_dim, spec.get(model_type) or {}, device=device, duration=duration)
-    return ConditioningProvider(conditioners, device=device, **provider_args)
+    return ODConditioningProvider(conditioners, device=device, **provider_args)
 
 
 class PluginRequiredError(ValueError):

@@ -70,9 +70,10 @@ class CLAPAudioConditioner(MediaTokenConditioner):
         count = 1 + max(0, math.floor((duration - self.window) / self.stride + 1e-6))
         return [start + k * self.stride for k in range(min(count, self.max_tokens))]
 
-    def file_embeddings(self, path: Path) -> torch.Tensor:
-        """[N, D] embeddings of the windows starting every cache hop over the whole file."""
-        cached = self.cache.get(path)
+    def file_embeddings(self, path: Path, lookup: bool = True) -> torch.Tensor:
+        """[N, D] embeddings of the windows starting every cache hop over the whole file
+        (`lookup=False`: the cache was just missed)."""
+        cached = self.cache.get(path) if lookup else None
         if cached is not None:
             return cached.float()
         wav = read_audio(path)
@@ -89,9 +90,11 @@ class CLAPAudioConditioner(MediaTokenConditioner):
         if not self.use_cache:
             wav = read_audio(path, starts[0], starts[-1] - starts[0] + self.window)
             return self.encoder.embed_at(wav, [s - starts[0] for s in starts], self.window)
-        embeds = self.file_embeddings(path)
+        embeds = self.cache.get(path)  # a hit: the memory-mapped fp16 entry; only these rows are converted
+        if embeds is None:
+            embeds = self.file_embeddings(path, lookup=False)
         index = [min(len(embeds) - 1, round(s * self.cache.fps)) for s in starts]
-        return embeds[index]
+        return embeds[index].float()
 
     def media_tokens(self, path, start: float, duration: float) -> torch.Tensor:
         return self.reference_embeddings(Path(path), start, duration)

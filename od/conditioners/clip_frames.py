@@ -82,21 +82,32 @@ class CLIPFrameConditioner(MediaTokenConditioner):
         self.cache = EmbeddingCache(encoder.tag, cache_fps or density, cache_dir)
         self.use_cache = use_cache
         self.short_videos: tp.Counter[str] = collections.Counter()  # media -> windows padded
+        self._companions: tp.Dict[str, Path] = {}  # audio path -> its video/image
 
     # ---- where the pixels come from -------------------------------------------------------
     def media_for(self, path: tp.Union[str, Path]) -> Path:
-        """The video/image for an audio path (or the path itself when it is one)."""
+        """The video/image for an audio path (or the path itself when it is one). A companion
+        found is remembered (the search stats up to 22 names per call; training asks per sample)."""
+        found = self._companions.get(str(path))
+        if found is not None:
+            return found
         path = Path(path)
         if path.suffix.lower() in VIDEO_EXTS + IMAGE_EXTS:
             return path
         if self.video_suffix:
             return path.with_suffix(self.video_suffix)
-        return companion(path) or path.with_suffix('.mp4')  # a missing one is named as <id>.mp4
+        found = companion(path)
+        if found is None:
+            return path.with_suffix('.mp4')  # a missing one is named as <id>.mp4 (looked for again next time)
+        if path.is_absolute() and len(self._companions) < 1_000_000:
+            self._companions[str(path)] = found
+        return found
 
-    def video_embeddings(self, video: Path) -> torch.Tensor:
-        """[N, D] embeddings of the whole video at the cache rate (computed once, then cached)."""
+    def video_embeddings(self, video: Path, lookup: bool = True) -> torch.Tensor:
+        """[N, D] embeddings of the whole video at the cache rate (computed once, then cached;
+        `lookup=False`: the cache was just missed)."""
         return self.encoder.embed_video(video, self.cache.fps, self.cache if self.use_cache else None,
-                                        self.device)
+                                        self.device, lookup=lookup)
 
     def window_embeddings(self, media: Path, start: float, duration: float) -> torch.Tensor:
         """[T, D] CLIP tokens of the window `[start, start + duration)` of `media`."""
@@ -106,7 +117,10 @@ class CLIPFrameConditioner(MediaTokenConditioner):
         if not self.use_cache:  # decode and embed just this window's frames
             window = read_frames(media, start, duration, self.n_frames, self.fps)
             return self.encoder.encode(window.frames[:self.max_tokens], self.device).cpu()
-        embeds = self.video_embeddings(media)
+        # A hit is the cache's memory-mapped fp16 entry: only the window's rows are converted.
+        embeds = self.cache.get(media)
+        if embeds is None:
+            embeds = self.video_embeddings(media, lookup=False)
         times = frame_times(start, duration, self.n_frames, self.fps)[:self.max_tokens]
         index, padded = window_indices(times, self.cache.fps, len(embeds))
         if padded:
@@ -115,7 +129,7 @@ class CLIPFrameConditioner(MediaTokenConditioner):
                 logger.warning("%s: video is %.2f s long, window ends at %.2f s: repeating its last "
                                "frame.", media, video_duration(media), start + duration)
             self.short_videos[str(media)] += 1
-        return embeds[torch.from_numpy(index)]
+        return embeds[torch.from_numpy(index)].float()
 
     def mixed_embeddings(self, media: tp.Union[Path, MediaMix], start: float, duration: float) -> torch.Tensor:
         """`window_embeddings` of one file, or of a MediaMix (slot j from part j * k // T)."""
@@ -125,6 +139,36 @@ class CLIPFrameConditioner(MediaTokenConditioner):
         total = max(len(p) for p in parts)
         owners = [j * len(parts) // total for j in range(total)]            # slot -> part
         return torch.stack([parts[k][min(j, len(parts[k]) - 1)] for j, k in enumerate(owners)])
+
+    def embed_missing(self, paths: tp.Sequence[tp.Any]) -> int:
+        """Embed the not yet cached videos among `paths` (a batch's) together, in shared encoder
+        batches (`ImageEncoder.embed_videos`), into the cache; returns how many. With fewer than
+        two, or when one of them does not decode, nothing is done here: the per-sample path
+        embeds (and reports) each one. At inference only (eval mode): in training the cache is
+        filled by od.prep, and the lookups would cost every step."""
+        if self.training or not self.use_cache or self.cache.write_failures:
+            return 0
+        missing: tp.Dict[str, Path] = {}
+        for path in paths:
+            if path is None:
+                continue
+            media = self._media(path)
+            for part in (media if isinstance(media, MediaMix) else [media]):
+                part = self.media_for(part)
+                if (str(part) not in missing and part.suffix.lower() in VIDEO_EXTS and part.is_file()
+                        and self.cache.get(part) is None):
+                    missing[str(part)] = part
+        if len(missing) < 2:
+            return 0
+        try:
+            self.encoder.embed_videos(list(missing.values()), self.cache.fps, self.cache, self.device)
+        except self.media_errors:
+            return 0
+        return len(missing)
+
+    def tokenize(self, x):
+        self.embed_missing([p for p, n in zip(x.path, x.length) if int(n) > 0])
+        return super().tokenize(x)
 
     # ---- MediaTokenConditioner API -------------------------------------------------------
     def _media(self, path) -> tp.Union[Path, MediaMix]:

@@ -34,6 +34,7 @@ def media_condition(path: tp.Any, start: float, duration: float, sample_rate: in
 class MediaTokenConditioner(ac.WaveformConditioner):
     media_errors: tp.Tuple[tp.Type[Exception], ...] = (ValueError,)  # what nulls a sample
     media_noun = 'media'  # for the warning: "No <noun> for <path>, using the null condition"
+    reads_waveform = False  # only path/seek_time/length of the WavCondition: its audio may be dropped
 
     def __init__(self, dim: int, output_dim: int, device: str, max_tokens: int, pos_emb: bool):
         super().__init__(dim, output_dim, device)

@@ -5,11 +5,20 @@ One entry per (video, encoder tag, frame rate): the embeddings of the whole vide
 decoding video. By default entries live next to the dataset: `<video dir>/.od_cache/<key>/<stem>.pt`;
 `root=` puts them under one folder instead (named by a hash of the video path). An entry whose
 video changed (size or mtime) or whose file is unreadable counts as a miss and is rewritten.
+
+Reads are for the training step (issue 14): an entry is loaded once per process, memory-mapped
+(`torch.load(mmap=True)`: its pages are the OS's file cache, shared and evictable, not this
+process's heap), and each later `get` only checks the video's and the entry's `stat` and returns
+the mapped fp16 tensor, so a step slices the rows of its window instead of unpickling and
+converting the whole entry per sample (`benchmarks/clip_cost.py`). A rewritten or truncated entry
+file has a new size/mtime/inode: its old mapping is dropped without being read.
 """
 from __future__ import annotations
 
+import collections
 import hashlib
 import logging
+import os
 import typing as tp
 from pathlib import Path
 
@@ -21,7 +30,8 @@ logger = logging.getLogger(__name__)
 
 
 class EmbeddingCache:
-    def __init__(self, tag: str, fps: float, root: tp.Optional[tp.Union[str, Path]] = None):
+    def __init__(self, tag: str, fps: float, root: tp.Optional[tp.Union[str, Path]] = None,
+                 max_mapped: int = 4096):
         # "-pts": entries from the PyAV reader (frames by timestamp, last partial slot kept); older ones are ignored
         self.key = f"{tag}-fps{fps:g}-pts".replace("/", "--")
         self.fps = float(fps)
@@ -29,8 +39,22 @@ class EmbeddingCache:
         self.hits = 0
         self.misses = 0
         self.write_failures = 0
+        self.max_mapped = int(max_mapped)  # entries kept mapped (least recently used dropped first)
+        # entry -> ((inode, size, mtime) of the entry, video stamp, embeds [N, D] fp16, memory-mapped)
+        self._mapped: tp.OrderedDict[Path, tp.Tuple[tp.Tuple[int, int, int], tp.Tuple[int, int], torch.Tensor]] = \
+            collections.OrderedDict()
+        self._entries: tp.Dict[str, Path] = {}  # video as given -> its entry (resolving a path costs syscalls)
 
     def path_for(self, video: tp.Union[str, Path]) -> Path:
+        known = self._entries.get(str(video))
+        if known is not None:
+            return known
+        entry = self._path_for(video)
+        if os.path.isabs(video) and len(self._entries) < 1_000_000:  # a relative one depends on the cwd
+            self._entries[str(video)] = entry
+        return entry
+
+    def _path_for(self, video: tp.Union[str, Path]) -> Path:
         video = Path(video).resolve()
         if self.root is None:
             return video.parent / '.od_cache' / self.key / f"{video.stem}.pt"
@@ -43,16 +67,33 @@ class EmbeddingCache:
         return stat.st_size, stat.st_mtime_ns
 
     def get(self, video: tp.Union[str, Path]) -> tp.Optional[torch.Tensor]:
-        """[N, D] embeddings of `video`, or None (miss, stale or unreadable entry)."""
+        """[N, D] fp16 embeddings of `video` (memory-mapped: read them, do not write into them), or
+        None (miss, stale or unreadable entry)."""
         entry = self.path_for(video)
-        if entry.exists():
-            try:
-                data = torch_load(entry, 'embedding cache entry')
-                if tuple(data['stamp']) == self._stamp(Path(video)) and data['fps'] == self.fps:
-                    self.hits += 1
-                    return data['embeds']
-            except Exception as exc:  # a truncated, foreign or pickled-code file (never run): recompute it
-                logger.warning("Ignoring unreadable cache entry %s (%s)", entry, exc)
+        try:
+            st = os.stat(entry)
+            stamp = self._stamp(Path(video))
+        except OSError:
+            self._mapped.pop(entry, None)
+            self.misses += 1
+            return None
+        signature = (st.st_ino, st.st_size, st.st_mtime_ns)
+        mapped = self._mapped.get(entry)
+        if mapped is not None and mapped[0] == signature and mapped[1] == stamp:
+            self._mapped.move_to_end(entry)
+            self.hits += 1
+            return mapped[2]
+        self._mapped.pop(entry, None)  # stale or rewritten: dropped without reading it
+        try:
+            data = torch_load(entry, 'embedding cache entry', mmap=True)
+            if tuple(data['stamp']) == stamp and data['fps'] == self.fps:
+                self.hits += 1
+                self._mapped[entry] = (signature, stamp, data['embeds'])
+                while len(self._mapped) > self.max_mapped:
+                    self._mapped.popitem(last=False)
+                return data['embeds']
+        except Exception as exc:  # a truncated, foreign or pickled-code file (never run): recompute it
+            logger.warning("Ignoring unreadable cache entry %s (%s)", entry, exc)
         self.misses += 1
         return None
 
@@ -63,6 +104,7 @@ class EmbeddingCache:
         skipped: the embeddings are still returned to training, which goes on uncached."""
         from .. import atomic
         entry = self.path_for(video)
+        self._mapped.pop(entry, None)
         data = {'embeds': embeds.detach().to('cpu', torch.float16), 'fps': self.fps,
                 'stamp': list(self._stamp(Path(video))), 'video': str(Path(video).resolve())}
         try:

@@ -119,14 +119,21 @@ def read_frames(path: tp.Union[str, Path], start: float, duration: tp.Optional[f
     return FrameWindow(frames=frames, times=times, padded=padded, video_duration=total)
 
 
+BATCH_BYTES = 64 << 20  # decoded frames held at once by video_frame_batches (~10 frames of 1080p)
+
+
 def video_frame_batches(path: tp.Union[str, Path], fps: float,
                         batch_size: int = 64) -> tp.Iterator[np.ndarray]:
     """The whole video sampled at `fps` (frame i at (i + 0.5) / fps, the last partial slot
-    included), in batches of frames [<= batch_size, H, W, 3]: memory holds one batch."""
+    included), in batches of frames [<= batch_size, H, W, 3]: memory holds one batch, of at
+    most `BATCH_BYTES` (fewer frames per batch for large frames), however long the video."""
     total = video_duration(path)
     times = np.minimum(frame_times(0., total, fps=fps), max(0., total - 1e-3))
     try:
-        for _, frames, _ in frame_batches(path, times, batch_size):
+        info = probe(path, rotation=False)
+        frame_bytes = max(1, info.width * info.height * 3)
+        batch_size = max(1, min(batch_size, BATCH_BYTES // frame_bytes))
+        for _, frames, _ in frame_batches(path, times, batch_size, info=info):
             yield frames
     except FrameError:
         raise

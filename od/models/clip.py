@@ -34,8 +34,15 @@ class ImageEncoder:
     dim: int
     tag: str  # identifies model + weights, part of cache keys
 
-    def preprocess(self, frames: np.ndarray, device: tp.Union[str, torch.device]) -> torch.Tensor:
-        """[T, H, W, 3] uint8 -> [T, 3, size, size] normalised (short-side resize + centre crop)."""
+    def preprocess(self, frames: np.ndarray, device: tp.Union[str, torch.device],
+                   max_pixels: int = 1 << 22) -> torch.Tensor:
+        """[T, H, W, 3] uint8 -> [T, 3, size, size] normalised (short-side resize + centre crop).
+        Frames are converted to float `max_pixels` pixels at a time (2 frames of 1080p), so a
+        batch of large frames never needs all of them as float at once."""
+        step = max(1, max_pixels // max(1, frames.shape[1] * frames.shape[2]))
+        if len(frames) > step:
+            return torch.cat([self.preprocess(frames[i:i + step], device, max_pixels)
+                              for i in range(0, len(frames), step)])
         x = torch.from_numpy(np.ascontiguousarray(frames)).to(device).permute(0, 3, 1, 2).float() / 255.
         h, w = x.shape[-2:]
         scale = self.size / min(h, w)
@@ -56,23 +63,58 @@ class ImageEncoder:
             out.append(self.visual(self.preprocess(frames[i:i + batch_size], device)).float())
         return torch.cat(out) if out else torch.zeros(0, self.dim)
 
+    @torch.no_grad()
+    def embed_videos(self, videos: tp.Sequence, fps: float, cache=None,
+                     device: tp.Union[str, torch.device] = 'cpu', max_frames: int = 1024,
+                     batch_size: int = 64) -> tp.List[torch.Tensor]:
+        """`embed_video` of several videos with their frames embedded together: each video is
+        decoded batch by batch and preprocessed (to [n, 3, size, size]), and the frames of all
+        videos go through the image tower in shared batches (one call per `max_frames` frames,
+        the memory bound). Writes the cache when given; the caller looks it up first."""
+        from ..data.frames import video_frame_batches
+        out: tp.List[tp.Optional[torch.Tensor]] = [None] * len(videos)
+        pending: tp.List[tp.Tuple[int, torch.Tensor]] = []  # (video index, preprocessed frames)
+
+        def flush():
+            if not pending:
+                return
+            pixels = torch.cat([x for _, x in pending])
+            embeds = torch.cat([self.visual(pixels[i:i + batch_size]).float().cpu()
+                                for i in range(0, len(pixels), batch_size)])
+            offset = 0
+            for k, x in pending:
+                part = embeds[offset:offset + len(x)]
+                out[k] = part if out[k] is None else torch.cat([out[k], part])
+                offset += len(x)
+            pending.clear()
+
+        for k, video in enumerate(videos):
+            for frames in video_frame_batches(video, fps):
+                pending.append((k, self.preprocess(frames, device)))
+                if sum(len(x) for _, x in pending) >= max_frames:
+                    flush()
+        flush()
+        result = []
+        for video, embeds in zip(videos, out):
+            embeds = embeds if embeds is not None else torch.zeros(0, self.dim)
+            if cache is not None:
+                cache.put(video, embeds)
+                embeds = embeds.half().float()  # exactly what a cache hit returns
+            result.append(embeds)
+        return result
+
     def embed_video(self, video, fps: float, cache=None,
-                    device: tp.Union[str, torch.device] = 'cpu') -> torch.Tensor:
+                    device: tp.Union[str, torch.device] = 'cpu', lookup: bool = True) -> torch.Tensor:
         """[N, dim] embeddings of a whole video sampled at `fps` (frame i at (i + 0.5) / fps).
 
         With an `od.data.cache.EmbeddingCache` (built with this encoder's tag and the same fps)
         the video is decoded and embedded once; what is returned is the same on a miss and a hit.
+        `lookup=False`: the caller already missed the cache; only write it.
         """
-        from ..data.frames import video_frame_batches
-        cached = cache.get(video) if cache is not None else None
+        cached = cache.get(video) if cache is not None and lookup else None
         if cached is not None:
             return cached.float()
-        # batch by batch: memory holds one batch of frames, however long the video
-        embeds = torch.cat([self.encode(frames, device).cpu() for frames in video_frame_batches(video, fps)])
-        if cache is None:
-            return embeds
-        cache.put(video, embeds)
-        return embeds.half().float()  # exactly what a cache hit returns
+        return self.embed_videos([video], fps, cache, device)[0]
 
 
 def _locate(name: str, pretrained: tp.Optional[str]) -> tp.Tuple[str, tp.Optional[str], str]:

@@ -10,6 +10,9 @@ gets its null form, as classifier-free guidance does.
 Longer than the model's `max_duration`: generation continues with AudioCraft's extension
 stride (the last `max_duration - extend_stride` seconds prompt the next chunk), and each chunk
 is conditioned on *its own* window of the media, so the music follows the video.
+
+The LM's cross-attention projects the conditions to keys/values once per generate call
+(od/models/cross_attention.py), not at every decoding step; the tokens are the same.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from audiocraft.modules.conditioners import ConditioningAttributes, JointEmbedCo
 
 from ..conditioners.media_tokens import media_condition
 from ..data.formats import AUDIO_EXTS, IMAGE_EXTS, VIDEO_EXTS
+from . import cross_attention
 
 Media = tp.Union[str, Path, tp.Sequence[tp.Union[str, Path]]]
 
@@ -38,6 +42,10 @@ def media_kind(path: tp.Union[str, Path]) -> str:
 
 class ODMusicGen(MusicGen):
     """AudioCraft's MusicGen with media conditioning through od's registry conditioners."""
+
+    def __init__(self, name: str, compression_model, lm, max_duration: tp.Optional[float] = None):
+        super().__init__(name, compression_model, lm, max_duration)
+        cross_attention.install(self.lm)
 
     def set_generation_params(self, use_sampling: bool = True, top_k: int = 250, top_p: float = 0.0,
                               temperature: float = 1.0, duration: float = 30.0, cfg_coef: float = 3.0,

@@ -10,12 +10,13 @@ from audiocraft.solvers import builders
 from audiocraft.solvers import musicgen as ac_musicgen
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from ..conditioners import provider as od_provider
 from ..metrics import suite
 from ..models import frozen_base
 from ..models import lora as lora_lib
 from ..models.compression import resolve_compression_checkpoint
 from ..models.loaders import complete_checkpoint
-from . import evaluation, trained_only
+from . import evaluation, token_cache, trained_only
 from .accumulate import accumulate_steps, accumulated_train_step
 from .samples import media_sample_names
 from .trainable import freeze_except, only_trainable, trainable_patterns
@@ -42,6 +43,10 @@ def check_manifests(cfg) -> None:
 class MusicGenSolver(ac_musicgen.MusicGenSolver):
     """MusicGen training through od's conditioner registry (installed by od.train)."""
 
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        token_cache.install(self)  # cache.path: AudioCraft's token cache with plain-data entries
+
     def build_model(self) -> None:
         # Fail first, not at the first evaluation hours from here: TF env, checkpoints, CLAP.
         self.od_metrics = evaluation.configured_metrics(self.cfg)
@@ -66,6 +71,7 @@ class MusicGenSolver(ac_musicgen.MusicGenSolver):
                 self.cfg.compression_model_checkpoint = original
         self._continue_best_source_keys.append(frozen_base.FROZEN_BASE)  # kept for continue_from
         self._frozen_meta: tp.Optional[tp.Tuple[str, str]] = None  # (base source, digest)
+        od_provider.install(self.model)  # unread segment audio out of the conditions before dropout copies it
         self._apply_trainable()
         self.accumulate = accumulate_steps(self.cfg)
         if self.accumulate > 1:

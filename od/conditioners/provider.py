@@ -1,0 +1,69 @@
+"""The copies of segment audio that no conditioner reads, dropped before they are copied.
+
+AudioCraft's MusicDataset hands every segment's own audio to `self_wav` (the carrier od's media
+conditioners use for path + window); from its token cache the step puts a NaN tensor of the same
+size there. Its attribute dropouts then deep-copy those waveforms for every batch and its
+provider averages and stacks them before `tokenize`. od's media conditioners
+(`reads_waveform = False`: clip_frames, clap_audio) read their file themselves, so for their
+attributes the audio is dead weight (~33 MB per batch of 64 four-second segments). Here those
+waveforms become a [1, 1, 1] placeholder first: lengths, sample rates, paths and seek times,
+all the conditioner reads, are kept as they are. Attributes of conditioners that read audio
+(chroma_stem) are untouched.
+
+- `ODConditioningProvider` (od.registry builds it): before `tokenize`, for every caller.
+- `DropUnreadAudio` (od's solver wraps the LM's `cfg_dropout` in it): before the dropouts'
+  deep copies in the training step.
+"""
+from __future__ import annotations
+
+import typing as tp
+
+import torch
+from audiocraft.modules import conditioners as ac
+
+
+def unread_wav_attributes(provider: ac.ConditioningProvider) -> tp.List[str]:
+    """Waveform attributes whose conditioner never reads the waveform itself."""
+    return [name for name in provider.wav_conditions
+            if not getattr(provider.conditioners[name], 'reads_waveform', True)]
+
+
+def placeholder(cond: ac.WavCondition) -> ac.WavCondition:
+    """`cond` with its waveform replaced by a [1, 1, 1] zero (length, path, window kept)."""
+    if cond.wav.shape[-1] <= 1 and cond.wav.shape[1] <= 1:
+        return cond
+    return cond._replace(wav=torch.zeros(1, 1, 1, device=cond.wav.device))
+
+
+def drop_unread(samples: tp.Sequence[ac.ConditioningAttributes], names: tp.Sequence[str]) -> None:
+    """In place: the waveforms of attributes `names` become placeholders."""
+    for name in names:
+        for sample in samples:
+            if name in sample.wav:
+                sample.wav[name] = placeholder(sample.wav[name])
+
+
+class ODConditioningProvider(ac.ConditioningProvider):
+    def tokenize(self, inputs: tp.List[ac.ConditioningAttributes]) -> tp.Dict[str, tp.Any]:
+        drop_unread(inputs, unread_wav_attributes(self))
+        return super().tokenize(inputs)
+
+
+class DropUnreadAudio(torch.nn.Module):
+    """`dropout` (AudioCraft's first attribute dropout) once the unread waveforms are placeholders."""
+
+    def __init__(self, dropout: torch.nn.Module, names: tp.Sequence[str]):
+        super().__init__()
+        self.dropout = dropout
+        self.names = list(names)
+
+    def forward(self, samples: tp.List[ac.ConditioningAttributes]) -> tp.List[ac.ConditioningAttributes]:
+        drop_unread(samples, self.names)
+        return self.dropout(samples)
+
+
+def install(lm: torch.nn.Module) -> None:
+    """Wrap `lm.cfg_dropout` in `DropUnreadAudio` when it has media attributes (idempotent)."""
+    names = unread_wav_attributes(lm.condition_provider)
+    if names and not isinstance(lm.cfg_dropout, DropUnreadAudio):
+        lm.cfg_dropout = DropUnreadAudio(lm.cfg_dropout, names)
