@@ -1,10 +1,13 @@
-"""Per-video frame-embedding cache, written atomically and checked against the video file.
+"""Embedding cache for media files (video frames and audio windows), written atomically and
+checked against the media file.
 
-One entry per (video, encoder tag, frame rate): the embeddings of the whole video sampled at
-`fps` (frame i at time (i + 0.5) / fps), so any training window reads its frames from it without
-decoding video. By default entries live next to the dataset: `<video dir>/.od_cache/<key>/<stem>.pt`;
-`root=` puts them under one folder instead (named by a hash of the video path). An entry whose
-video changed (size or mtime) or whose file is unreadable counts as a miss and is rewritten.
+One entry per (media file, encoder tag, rate): the embeddings of the whole file sampled at `fps`
+rows per second (row i at time (i + 0.5) / fps): CLIP embeddings of a video's frames
+(clip_frames) or CLAP embeddings of an audio file's windows (clap_audio, one row per hop). Any
+training window reads its rows from it without decoding. By default entries live next to the
+dataset: `<media dir>/.od_cache/<key>/<stem>.pt`; `root=` puts them under one folder instead
+(named by a hash of the media path). An entry whose media file changed (size or mtime) or whose
+file is unreadable counts as a miss and is rewritten.
 
 Reads are for the training step (issue 14): an entry is loaded once per process, memory-mapped
 (`torch.load(mmap=True)`: its pages are the OS's file cache, shared and evictable, not this
@@ -40,39 +43,39 @@ class EmbeddingCache:
         self.misses = 0
         self.write_failures = 0
         self.max_mapped = int(max_mapped)  # entries kept mapped (least recently used dropped first)
-        # entry -> ((inode, size, mtime) of the entry, video stamp, embeds [N, D] fp16, memory-mapped)
+        # entry -> ((inode, size, mtime) of the entry, media stamp, embeds [N, D] fp16, memory-mapped)
         self._mapped: tp.OrderedDict[Path, tp.Tuple[tp.Tuple[int, int, int], tp.Tuple[int, int], torch.Tensor]] = \
             collections.OrderedDict()
-        self._entries: tp.Dict[str, Path] = {}  # video as given -> its entry (resolving a path costs syscalls)
+        self._entries: tp.Dict[str, Path] = {}  # media as given -> its entry (resolving a path costs syscalls)
 
-    def path_for(self, video: tp.Union[str, Path]) -> Path:
-        known = self._entries.get(str(video))
+    def path_for(self, media: tp.Union[str, Path]) -> Path:
+        known = self._entries.get(str(media))
         if known is not None:
             return known
-        entry = self._path_for(video)
-        if os.path.isabs(video) and len(self._entries) < 1_000_000:  # a relative one depends on the cwd
-            self._entries[str(video)] = entry
+        entry = self._path_for(media)
+        if os.path.isabs(media) and len(self._entries) < 1_000_000:  # a relative one depends on the cwd
+            self._entries[str(media)] = entry
         return entry
 
-    def _path_for(self, video: tp.Union[str, Path]) -> Path:
-        video = Path(video).resolve()
+    def _path_for(self, media: tp.Union[str, Path]) -> Path:
+        media = Path(media).resolve()
         if self.root is None:
-            return video.parent / '.od_cache' / self.key / f"{video.stem}.pt"
-        digest = hashlib.sha1(str(video).encode()).hexdigest()[:16]
-        return self.root / self.key / f"{video.stem}-{digest}.pt"
+            return media.parent / '.od_cache' / self.key / f"{media.stem}.pt"
+        digest = hashlib.sha1(str(media).encode()).hexdigest()[:16]
+        return self.root / self.key / f"{media.stem}-{digest}.pt"
 
     @staticmethod
-    def _stamp(video: Path) -> tp.Tuple[int, int]:
-        stat = video.stat()
+    def _stamp(media: Path) -> tp.Tuple[int, int]:
+        stat = media.stat()
         return stat.st_size, stat.st_mtime_ns
 
-    def get(self, video: tp.Union[str, Path]) -> tp.Optional[torch.Tensor]:
-        """[N, D] fp16 embeddings of `video` (memory-mapped: read them, do not write into them), or
+    def get(self, media: tp.Union[str, Path]) -> tp.Optional[torch.Tensor]:
+        """[N, D] fp16 embeddings of `media` (memory-mapped: read them, do not write into them), or
         None (miss, stale or unreadable entry)."""
-        entry = self.path_for(video)
+        entry = self.path_for(media)
         try:
             st = os.stat(entry)
-            stamp = self._stamp(Path(video))
+            stamp = self._stamp(Path(media))
         except OSError:
             self._mapped.pop(entry, None)
             self.misses += 1
@@ -97,16 +100,17 @@ class EmbeddingCache:
         self.misses += 1
         return None
 
-    def put(self, video: tp.Union[str, Path], embeds: torch.Tensor) -> tp.Optional[Path]:
-        """Store `embeds` [N, D] for `video`; a kill mid-write leaves no entry that looks whole.
+    def put(self, media: tp.Union[str, Path], embeds: torch.Tensor) -> tp.Optional[Path]:
+        """Store `embeds` [N, D] for `media`; a kill mid-write leaves no entry that looks whole.
 
         A cache that cannot be written (full disk, read-only folder) is reported once and
         skipped: the embeddings are still returned to training, which goes on uncached."""
         from .. import atomic
-        entry = self.path_for(video)
+        entry = self.path_for(media)
         self._mapped.pop(entry, None)
+        # the 'video' key is kept for any media file, so entries written before stay valid
         data = {'embeds': embeds.detach().to('cpu', torch.float16), 'fps': self.fps,
-                'stamp': list(self._stamp(Path(video))), 'video': str(Path(video).resolve())}
+                'stamp': list(self._stamp(Path(media))), 'video': str(Path(media).resolve())}
         try:
             atomic.torch_save(data, entry)
         except (OSError, RuntimeError) as exc:  # torch.save wraps ENOSPC in a RuntimeError
