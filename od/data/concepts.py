@@ -218,8 +218,9 @@ def write_dset_config(name: str, egs: Path, config_dir: Path = ROOT / 'config' /
     if not path.exists():
         egs = egs.resolve()
         rel = egs.relative_to(ROOT) if egs.is_relative_to(ROOT) else egs
-        path.write_text(f"# @package _global_\n# Written by python -m od.data.concepts {name} ...\n"
-                        f"datasource:\n  train: {rel}\n  valid: null\n  evaluate: null\n  generate: null\n")
+        from .. import atomic
+        atomic.write_text(path, f"# @package _global_\n# Written by python -m od.data.concepts {name} ...\n"
+                                f"datasource:\n  train: {rel}\n  valid: null\n  evaluate: null\n  generate: null\n")
     return path
 
 
@@ -298,6 +299,8 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--dataset-dir', default=str(ROOT / 'dataset'))
     parser.add_argument('--egs-dir', default=str(ROOT / 'egs'))
+    parser.add_argument('--config-dir', default=str(ROOT / 'config' / 'dset' / 'concepts'),
+                        help="folder that gets <name>.yaml (default: %(default)s)")
     parser.add_argument('--synthesise', nargs='+', metavar='GENRE', default=None,
                         help="first write synthetic concepts (od.data.example genres, e.g. chiptune ambient) "
                              "into <audio-root>: a dataset to try the pipeline on")
@@ -314,7 +317,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(report.summary())
-    config = write_dset_config(args.name, Path(args.egs_dir) / args.name)
+    config = write_dset_config(args.name, Path(args.egs_dir) / args.name, Path(args.config_dir))
     print(f"dset config: {config}")
     print(next_steps(args.name, args.compression_model))
     return 0

@@ -338,6 +338,8 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser.add_argument('--audio-from', default=None, help="folder holding <stem>.<audio ext> for videos without audio")
     parser.add_argument('--dataset-dir', default=str(ROOT / 'dataset'))
     parser.add_argument('--egs-dir', default=str(ROOT / 'egs'))
+    parser.add_argument('--config-dir', default=str(ROOT / 'config' / 'dset' / 'audio'),
+                        help="folder that gets <name>.yaml (default: %(default)s)")
     parser.add_argument('--no-analysis', action='store_true', help="skip the tempo/key estimate")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(message)s')
@@ -345,7 +347,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     setup()
     try:
         report = ingest(args.raw, args.name, args.valid_fraction, args.audio_from, args.dataset_dir,
-                        args.egs_dir, analyse=not args.no_analysis)
+                        args.egs_dir, args.config_dir, analyse=not args.no_analysis)
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
