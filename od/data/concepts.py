@@ -155,6 +155,9 @@ def prepare_concepts(name: str, audio_root: tp.Union[str, Path], chunk_seconds: 
         sr, channels = get_codec().sample_rate, get_codec().channels
     chunk_len = int(round(chunk_seconds * sr))
     report = PrepReport(egs, {c: 0 for c in concepts}, ignored=dict(ignored))
+    from .walk import strays
+    for concept in concepts:  # broken links, link loops, folders named like audio: named, not lost
+        report.skipped.update(strays(audio_root / concept, AUDIO_EXTS))
     entries = []
     jobs = [(c, f) for c, files in concepts.items() for f in files]
     key = cache_key(compression_model, seed, chunk_seconds)
@@ -175,9 +178,11 @@ def prepare_concepts(name: str, audio_root: tp.Union[str, Path], chunk_seconds: 
         if todo:
             try:
                 wav, file_sr = audio_read(path)
-                wav = convert_audio(wav, file_sr, sr, channels)  # [C, T]
+                wav = convert_audio(wav.float(), file_sr, sr, channels)  # [C, T]; float64 wavs read as double
                 if wav.shape[-1] < chunk_len * n_chunks or not torch.isfinite(wav).all():
                     raise ValueError("decoded audio is shorter than its header says, or not finite")
+                if not wav.abs().max() > 0:
+                    raise ValueError("silent (every sample is zero)")
             except Exception as exc:
                 report.skipped[str(path)] = f"cannot decode ({type(exc).__name__}: {str(exc).strip()[:100]})"
                 continue

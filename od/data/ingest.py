@@ -183,7 +183,7 @@ def ingest_item(item: Item, folder: Path, analyse: bool = True) -> Path:
     """Write one item's audio, video/image and sidecar into `folder`; ValueError says why not."""
     from ..atomic import write_json
     from .frames import FrameError, read_image
-    from .manifest import probe_audio
+    from .manifest import UnusableAudio, probe_audio
     from .media import MediaError, extract_audio, probe
     from .sidecar import analyse_audio, description_from, music_sidecar, title_from
 
@@ -217,6 +217,8 @@ def ingest_item(item: Item, folder: Path, analyse: bool = True) -> Path:
                 probe_audio(item.audio)  # AudioCraft reads it as it is: keep the user's file
                 audio_ext = item.audio.suffix.lower()
                 audio_out = _copy(item.audio, folder / f"{item.id}{audio_ext}")
+            except UnusableAudio:
+                raise  # NaN/Inf, silence: a 16-bit copy would hide it, not fix it
             except ValueError:
                 audio_out = extract_audio(item.audio, folder / f"{item.id}.wav")
             tags = {**probe(item.audio, rotation=False).tags, **tags}

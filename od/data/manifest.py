@@ -46,6 +46,11 @@ class ManifestReport:
 TRUNCATION_S = 0.5  # decoded audio this much shorter than the header says: a truncated file
 
 
+class UnusableAudio(ValueError):
+    """The audio itself is unusable (NaN/Inf, silent, too short): converting it would not help,
+    unlike a format AudioCraft's reader does not take."""
+
+
 def probe_audio(path: Path, min_duration: float = 0.1, full: bool = True,
                 notes: tp.Optional[tp.Dict[str, str]] = None):
     """AudioMeta for a file that really decodes; raises ValueError saying why it does not.
@@ -67,7 +72,7 @@ def probe_audio(path: Path, min_duration: float = 0.1, full: bool = True,
                              "do it") from exc
         raise ValueError(f"cannot decode ({type(exc).__name__}: {str(exc).strip()[:120]})") from exc
     if info.duration is None or info.duration < min_duration or wav.numel() == 0:
-        raise ValueError(f"too short ({info.duration or 0:.2f} s < {min_duration} s)")
+        raise UnusableAudio(f"too short ({info.duration or 0:.2f} s < {min_duration} s)")
     duration = float(info.duration)
     if full:
         from .media import MediaError, scan_audio
@@ -76,12 +81,19 @@ def probe_audio(path: Path, min_duration: float = 0.1, full: bool = True,
         except MediaError as exc:
             raise ValueError(str(exc).split(': ', 1)[-1]) from exc
         if scan.nonfinite:
-            raise ValueError(f"{scan.nonfinite} NaN/Inf samples (would poison training)")
+            raise UnusableAudio(f"{scan.nonfinite} NaN/Inf samples (would poison training)")
         if scan.peak == 0.:
-            raise ValueError("silent (every sample is zero)")
+            raise UnusableAudio("silent (every sample is zero)")
         if scan.seconds < min_duration:
-            raise ValueError(f"too short once decoded ({scan.seconds:.2f} s < {min_duration} s)")
+            raise UnusableAudio(f"too short once decoded ({scan.seconds:.2f} s < {min_duration} s)")
         if scan.seconds < duration - TRUNCATION_S:
+            try:  # AudioCraft's dataset seeks: libsndfile cannot seek far into a truncated flac
+                audio_read(path, seek_time=max(0., scan.seconds - 1.), duration=1.)
+            except Exception as exc:
+                raise ValueError(f"truncated (decodes to {scan.seconds:.2f} s of {duration:.2f} s) and AudioCraft's "
+                                 f"reader cannot seek in it ({type(exc).__name__}: {str(exc).strip()[:80]}): "
+                                 "re-encode it (`ffmpeg -i in.flac out.wav`) or let `python -m od.data.ingest` "
+                                 "do it") from exc
             if notes is not None:
                 notes[str(path)] = (f"truncated: decodes to {scan.seconds:.2f} s of the {duration:.2f} s its header "
                                     f"says{' (' + scan.error + ')' if scan.error else ''}; kept with the decoded length")
@@ -108,7 +120,7 @@ def build_manifest(audio_dir: tp.Union[str, Path], out_dir: tp.Union[str, Path],
     from .. import atomic
 
     from .frames import VISUAL_EXTS
-    from .walk import split_by_extension, walk_files
+    from .walk import split_by_extension, strays, walk_files
 
     audio_dir, out_dir = Path(audio_dir), Path(out_dir)
     if not audio_dir.is_dir():
@@ -116,7 +128,7 @@ def build_manifest(audio_dir: tp.Union[str, Path], out_dir: tp.Union[str, Path],
     files, ignored = split_by_extension(walk_files(audio_dir), AUDIO_EXTS, SIDECAR_EXTS + VISUAL_EXTS)
     if not files:
         raise FileNotFoundError(f"No audio files ({', '.join(AUDIO_EXTS)}) under {audio_dir}")
-    metas, skipped, notes = [], {}, {}
+    metas, skipped, notes = [], strays(audio_dir, AUDIO_EXTS), {}
     for path in tqdm(files, desc=f"manifest {audio_dir}", unit='file', disable=not progress):
         why = check_companions(path, require)
         if why:
