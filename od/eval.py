@@ -15,7 +15,6 @@ the audio and --work-dir); reference statistics are cached in --stats-cache and 
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import sys
 import typing as tp
@@ -33,9 +32,8 @@ def audio_files(source: tp.Union[str, Path]) -> tp.List[str]:
     manifests = [source] if source.suffix in ('.jsonl', '.gz') else \
         [source / n for n in ('data.jsonl', 'data.jsonl.gz') if (source / n).is_file()]
     if manifests:
-        opener = gzip.open if manifests[0].suffix == '.gz' else open
-        with opener(manifests[0], 'rt') as f:  # path-only lines are enough here (AudioCraft's loader wants durations)
-            return [json.loads(line)['path'] for line in f if line.strip()]
+        from .data.manifest import read_manifest
+        return [e['path'] for e in read_manifest(manifests[0], durations=False)]  # paths are enough here
     if not source.is_dir():
         raise FileNotFoundError(f"{source} is neither an audio folder nor a manifest (data.jsonl)")
     from .data.walk import describe_ignored, split_by_extension, walk_files
@@ -112,11 +110,17 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         print(f"error: {exc}\nNothing was computed.", file=sys.stderr)
         return 2
     print(f"[od.eval] {len(reference)} reference, {len(generated)} generated file(s); metrics: {', '.join(names)}")
-    report = suite.compute_metrics(names, reference, generated, texts, options)
-    report.update(reference=str(args.reference), generated=str(args.generated))
-    if args.out:
-        from .atomic import write_text
-        write_text(args.out, json.dumps(report, indent=2, default=str))  # a NaN metric is still written
+    try:
+        report = suite.compute_metrics(names, reference, generated, texts, options)
+        report.update(reference=str(args.reference), generated=str(args.generated))
+        if args.out:
+            from .atomic import write_text
+            write_text(args.out, json.dumps(report, indent=2, default=str))  # a NaN metric is still written
+    except (OSError, RuntimeError, ValueError) as exc:  # a full disk (DiskFullError says so), a failed job
+        message = ' '.join(str(exc).split()) or type(exc).__name__
+        print(f"error: {message}\nNo report was written{' to ' + str(args.out) if args.out else ''}; "
+              "fix the cause and run the same command again.", file=sys.stderr)
+        return 1
     print(suite.summary(report))
     if args.out:
         print(f"[od.eval] report: {args.out}")

@@ -11,7 +11,6 @@ Files that cannot be read are listed and counted, never fatal.
 """
 from __future__ import annotations
 
-import json
 import sys
 import typing as tp
 from pathlib import Path
@@ -22,6 +21,8 @@ USAGE = __doc__
 def manifest_paths(cfg) -> tp.List[str]:
     """Audio paths of every split's manifest (each file once)."""
     from dora import git_save
+
+    from .data.manifest import read_manifest
     seen: tp.Dict[str, None] = {}
     for split in ('train', 'valid', 'evaluate', 'generate'):
         folder = cfg.datasource.get(split)
@@ -30,8 +31,8 @@ def manifest_paths(cfg) -> tp.List[str]:
         manifest = Path(git_save.to_absolute_path(folder)) / 'data.jsonl'
         if not manifest.exists():
             raise FileNotFoundError(f"{manifest} not found: write it with python -m od.data.manifest")
-        for line in manifest.read_text().splitlines():
-            seen.setdefault(json.loads(line)['path'], None)
+        for entry in read_manifest(manifest):
+            seen.setdefault(entry['path'], None)
     return list(seen)
 
 
@@ -55,19 +56,28 @@ def prepare(argv: tp.Sequence[str], progress: bool = True) -> tp.Dict[str, tp.Di
         if hasattr(cond, 'file_embeddings'):  # clap_audio: each audio file's windows
             items, embed, errors, unit = [Path(p) for p in paths], cond.file_embeddings, (ValueError,), 'file'
         elif hasattr(cond, 'video_embeddings'):  # clip_frames: each video's frames
-            from .data.frames import IMAGE_EXTS, FrameError
-            items = [v for v in dict.fromkeys(cond.media_for(p) for p in paths) if v.suffix.lower() not in IMAGE_EXTS]
+            from .data.frames import IMAGE_EXTS, FrameError, read_image
+            media = list(dict.fromkeys(cond.media_for(p) for p in paths))
+            items = [v for v in media if v.suffix.lower() not in IMAGE_EXTS]
             embed, errors, unit = cond.video_embeddings, (FrameError,), 'video'
         else:
             continue
-        failed = []
+        failed, unreadable_images = [], 0
+        if unit == 'video':  # images are embedded in training (not cached): check that they decode now
+            for image in (v for v in media if v.suffix.lower() in IMAGE_EXTS):
+                try:
+                    read_image(image)
+                except FrameError as exc:
+                    failed.append(f"{image}: {exc} (trains with the null condition)")
+        unreadable_images = len(failed)
         for item in tqdm(items, desc=f"embedding {attribute} ({model})", unit=unit, disable=not progress):
             try:
                 embed(item)
             except errors as exc:
                 failed.append(f"{item}: {exc}")
         report[attribute] = {'items': len(items), 'unit': unit, 'cached_before': cond.cache.hits,
-                             'embedded': cond.cache.misses - len(failed), 'failed': len(failed)}
+                             'embedded': cond.cache.misses - (len(failed) - unreadable_images),
+                             'failed': len(failed)}
         for line in failed:
             print(f"  skipped {line}", file=sys.stderr)
     return report
@@ -79,11 +89,12 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         print(USAGE)
         print("example: python -m od.prep solver=musicgen/debug conditioner=clipemb2music dset=audio/colors")
         return 0
+    from .data.manifest import ManifestError
     from .environment import ConfigError, MissingWeightsError
     from .registry import PluginRequiredError
     try:
         report = prepare(argv)
-    except (ConfigError, MissingWeightsError, PluginRequiredError, FileNotFoundError) as exc:
+    except (ConfigError, MissingWeightsError, PluginRequiredError, FileNotFoundError, ManifestError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not report:

@@ -69,3 +69,30 @@ def test_prep_reports_missing_weights_and_configs_as_messages(example_data, tmp_
                       *datasource_overrides(example_data)]) == 2
     err = capsys.readouterr().err
     assert f'{tmp_path}/no-clip' in err and 'Traceback' not in err
+
+
+@pytest.mark.parametrize('line, says', [
+    ('{"path": "/x.wav", "duration": 3', 'line 2 is not JSON'),
+    ('[1, 2, 3]', "line 2 is not an object with 'path' and a numeric 'duration'"),
+    ('{"duration": 3.0}', "line 2 is not an object with 'path'")])
+def test_manifest_lines_that_would_crash_the_loader_are_named(example_data, tmp_path, capsys, line, says):
+    """A hand-edited manifest: dora run (before the model is built) and od.prep name the file and line."""
+    import json
+
+    from omegaconf import OmegaConf
+
+    from od.environment import ConfigError
+    from od.prep import main as prep_main
+    from od.solvers.musicgen import check_manifests
+    good = (example_data / 'egs' / 'train' / 'data.jsonl').read_text().splitlines()[0]
+    (tmp_path / 'data.jsonl').write_text(good + '\n' + line + '\n')
+    with pytest.raises(ConfigError, match=f"datasource.train: {tmp_path}/data.jsonl {says}"):
+        check_manifests(OmegaConf.create({'datasource': {'train': str(tmp_path)}}))
+    clip = ['solver=musicgen/debug', 'conditioner=clipemb2music', 'dset=audio/example', f'datasource.train={tmp_path}']
+    assert prep_main(clip) == 2
+    err = capsys.readouterr().err
+    assert f'{tmp_path}/data.jsonl {says}' in err and 'python -m od.data.manifest' in err
+    gone = json.dumps({**json.loads(good), 'path': str(tmp_path / 'gone.wav')})
+    (tmp_path / 'data.jsonl').write_text(good + '\n' + gone + '\n')
+    with pytest.raises(ConfigError, match=f"1 of 2 files listed in {tmp_path} are gone .{tmp_path}/gone.wav"):
+        check_manifests(OmegaConf.create({'datasource': {'train': str(tmp_path)}}))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import typing as tp
 from pathlib import Path
 
@@ -31,7 +32,10 @@ class EmbeddingCache:
         self.write_failures = 0
 
     def path_for(self, video: tp.Union[str, Path]) -> Path:
-        video = Path(video).resolve()
+        try:
+            video = Path(video).resolve()
+        except (RuntimeError, OSError):  # a symlink loop (RuntimeError on Python 3.11): its reader will say so
+            video = Path(os.path.abspath(video))
         if self.root is None:
             return video.parent / '.od_cache' / self.key / f"{video.stem}.pt"
         digest = hashlib.sha1(str(video).encode()).hexdigest()[:16]

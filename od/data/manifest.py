@@ -159,6 +159,49 @@ SIDECAR_TYPES = {'title': (str,), 'artist': (str,), 'key': (str,), 'genre': (str
                  'keywords': (list, str)}
 
 
+class ManifestError(ValueError):
+    """A manifest line AudioCraft's loader would crash on. The message names the file and line."""
+
+
+def read_manifest(path: tp.Union[str, Path], durations: bool = True) -> tp.List[dict]:
+    """The entries of a `data.jsonl[.gz]` (a folder holding one, or the file), each checked as
+    AudioCraft's loader will use it: a JSON object with a `path` (and a numeric `duration` when
+    `durations`). Raises ManifestError naming the file and the line, never a bare JSONDecodeError."""
+    import gzip
+    path = Path(path)
+    if path.is_dir():
+        path = next((path / n for n in ('data.jsonl', 'data.jsonl.gz') if (path / n).is_file()), path / 'data.jsonl')
+    hint = "rewrite it from the audio files with `python -m od.data.manifest <audio folder> <this folder>`"
+    opener = gzip.open if path.suffix == '.gz' else open
+    entries = []
+    try:
+        with opener(path, 'rt', encoding='utf-8', errors='surrogateescape') as f:
+            for number, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ManifestError(f"{path} line {number} is not JSON ({exc.msg}): {hint}") from None
+                ok = isinstance(entry, dict) and isinstance(entry.get('path'), str) and (
+                    not durations or (isinstance(entry.get('duration'), (int, float))
+                                      and not isinstance(entry.get('duration'), bool)))
+                if not ok:
+                    need = "'path' and a numeric 'duration'" if durations else "'path'"
+                    raise ManifestError(f"{path} line {number} is not an object with {need} "
+                                        f"({line.strip()[:80]}): {hint}")
+                entries.append(entry)
+    except (OSError, EOFError) as exc:  # a missing file, a truncated .gz
+        raise ManifestError(f"cannot read the manifest {path} ({exc}): {hint}") from exc
+    return entries
+
+
+def missing_files(entries: tp.Sequence[dict]) -> tp.List[str]:
+    """Paths of manifest entries whose audio file is gone (not a readable file)."""
+    import os
+    return [e['path'] for e in entries if not os.path.isfile(e['path'])]
+
+
 def sidecar_problem(data: tp.Any) -> tp.Optional[str]:
     """Why a parsed sidecar would crash AudioCraft's dataset (MusicInfo.from_dict), or None."""
     import math
