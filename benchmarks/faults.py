@@ -1,6 +1,7 @@
 """Fault and bad-input suite: od's data tools and CLIs fed what users and accidents give them.
 
-    .venv/bin/python benchmarks/faults.py                       # everything (about 20 min here)
+    .venv/bin/python benchmarks/faults.py                       # everything, one file per kind of fault
+    .venv/bin/python benchmarks/faults.py --full                # every bad file through every command
     .venv/bin/python benchmarks/faults.py --only inputs         # or faults, races, disk
     .venv/bin/python benchmarks/faults.py --only od.eval od.clip --work /tmp/faults --keep
 
@@ -59,11 +60,16 @@ class Result:
 class Suite:
     """Collects one result per input, fault and race; prints each failure as it happens."""
 
-    def __init__(self, seed: int = 0, kills_per_tool: int = 2):
+    def __init__(self, seed: int = 0, kills_per_tool: int = 1, full: bool = False):
         self.results: tp.List[Result] = []
         self.notes: tp.List[str] = []
         self.rng = random.Random(seed)
         self.kills = kills_per_tool
+        self.full = full  # False: single-input commands get one file per kind of fault, not every file
+
+    def sample(self, items: tp.Sequence, names: tp.Sequence[str], key=lambda item: item.name) -> tp.List:
+        """All of `items` with --full, else those whose name is in `names` (one per kind of fault)."""
+        return list(items) if self.full else [item for item in items if key(item) in names]
 
     def _add(self, result: Result) -> None:
         self.results.append(result)
@@ -121,14 +127,17 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser.add_argument('--work', default=None, help="work folder (default: a fresh temporary one)")
     parser.add_argument('--keep', action='store_true', help="keep the work folder")
     parser.add_argument('--seed', type=int, default=0, help="seed of the kill times (default %(default)s)")
-    parser.add_argument('--kills', type=int, default=2, help="kills at random points per tool (default %(default)s)")
+    parser.add_argument('--kills', type=int, default=1, help="kills at random points per tool (default %(default)s)")
+    parser.add_argument('--full', action='store_true',
+                        help="single-input commands (od.generate, od.export, od.clip's refusals, bad manifest "
+                             "lines) get every bad file, not one per kind of fault (about 3x longer)")
     parser.add_argument('--json', default=None, help="also write every result to this JSON file")
     args = parser.parse_args(argv)
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix='od-faults-'))
     work.mkdir(parents=True, exist_ok=True)
     for stale in ('inputs', 'outputs', 'faults', 'races', 'disk'):
         shutil.rmtree(work / stale, ignore_errors=True)
-    suite, fx = Suite(args.seed, args.kills), Fixtures(work)
+    suite, fx = Suite(args.seed, args.kills, args.full), Fixtures(work)
     start = time.time()
     print(f"[faults] work folder {work}", flush=True)
     for group, cases in GROUPS.items():

@@ -41,6 +41,44 @@ def list_videos(items: tp.Sequence[str]) -> tp.List[Path]:
     return out
 
 
+def check_videos(videos: tp.Sequence[Path], start: float = 0.,
+                 duration: tp.Optional[float] = None) -> tp.Tuple[tp.List[Path], tp.List[tp.Tuple[str, str]]]:
+    """(videos that open and hold the window, [(name, why)] for the others): what od.clip checks
+    before a model loads (half a minute), so a typo or a text file is refused at once."""
+    from .data.frames import FrameError
+    usable, problems = [], []
+    for video in videos:
+        if not video.exists():
+            why = 'not found'
+        elif not video.is_file():
+            why = 'not a file'
+        elif video.suffix.lower() not in VIDEO_EXTS:
+            why = f"not a video (extensions: {' '.join(VIDEO_EXTS)})"
+        elif not os.access(video, os.R_OK):
+            why = 'not readable (permissions)'
+        else:
+            try:
+                window_of(video, start, duration)
+                usable.append(video)
+                continue
+            except (FrameError, ValueError) as exc:
+                why = str(exc).replace(f"{video}: ", '')
+        problems.append((str(video), why))
+    return usable, problems
+
+
+def check_out_dir(out: Path) -> tp.Optional[str]:
+    """Why `out` cannot receive outputs (a file in the way, no write permission), or None."""
+    existing = next((p for p in [out, *out.parents] if p.exists()), None)
+    if existing is None:
+        return None
+    if not existing.is_dir():
+        return f"--out {out}: {existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"--out {out}: {existing} is not writable"
+    return None
+
+
 def window_of(video: Path, start: float, duration: tp.Optional[float]) -> float:
     """Length of the window to score (raises FrameError for an unreadable video)."""
     from .data.frames import video_window
@@ -158,15 +196,25 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     setup()
     videos = list_videos(args.videos)
     if not videos:
-        return fail(f"no videos in {args.videos} (extensions: {', '.join(VIDEO_EXTS)})")
+        return fail(f"no videos in {' '.join(args.videos)} (extensions: {', '.join(VIDEO_EXTS)})")
+    # Inputs first, then the model: nothing loads for half a minute to refuse a typo.
+    videos, problems = check_videos(videos, args.start, args.duration)
+    if not videos:
+        return fail("no usable video:\n" + '\n'.join(f"  {name}: {why}" for name, why in problems))
+    why = check_out_dir(Path(args.out))
+    if why:
+        return fail(why)
     out_dir = Path(args.out) / datetime.datetime.now().strftime('%y%m%d_%H%M%S')
     try:
+        from .models.loaders import locate_model
+        locate_model(args.model)  # a missing model is named before anything loads
         denoiser = build_denoiser_for(args)
         model = load_for_generation(args, duration=args.duration or 10.)
         if not model.supports('video'):
             return fail(f"{args.model} has no video conditioner (train one with conditioner=clipemb2music)")
         written, skipped = run(model, videos, out_dir, args.start, args.duration, args.prompt, args.seed,
                                args.transition, denoiser=denoiser)
+        skipped = problems + skipped
     except (ValueError, FileNotFoundError, MissingWeightsError) as exc:
         return fail(str(exc))
     print(f"wrote {len(written)} video(s) to {out_dir}/" + (f"; skipped {len(skipped)}:" if skipped else ''))

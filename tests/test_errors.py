@@ -96,3 +96,29 @@ def test_manifest_lines_that_would_crash_the_loader_are_named(example_data, tmp_
     (tmp_path / 'data.jsonl').write_text(good + '\n' + gone + '\n')
     with pytest.raises(ConfigError, match=f"1 of 2 files listed in {tmp_path} are gone .{tmp_path}/gone.wav"):
         check_manifests(OmegaConf.create({'datasource': {'train': str(tmp_path)}}))
+
+
+def test_od_clip_refuses_bad_inputs_before_any_model_loads(tmp_path):
+    """A text file, a missing video, a missing model or an --out that is a file: the message at
+    once, with AudioCraft never imported (loading it and the model takes half a minute)."""
+    import json
+    import sys
+
+    from tests import media as M
+    notes, video = tmp_path / 'notes.txt', tmp_path / 'clip.mp4'
+    notes.write_text('not a video\n')
+    M.write(video, M.level_frames([40., 120., 200.], (64, 48)), fps=2.)
+    (tmp_path / 'taken').write_text('')
+    cases = [([str(notes), str(tmp_path / 'gone.mp4')], [f'{notes}: not a video', f'{tmp_path}/gone.mp4: not found']),
+             ([str(video)], [f'Model not found: {tmp_path}/nope']),
+             ([str(video), '--out', str(tmp_path / 'taken' / 'x')], [f'{tmp_path}/taken is a file'])]
+    code = ("import json, sys; from od import clip\n"
+            "for args in json.loads(sys.argv[1]):\n"
+            "    print('RC', clip.main(['--model', sys.argv[2], '--videos', *args]), flush=True)\n"
+            "    print('<end>', file=sys.stderr, flush=True)\n"
+            "print('audiocraft imported:', 'audiocraft.models' in sys.modules)")
+    proc = subprocess.run([sys.executable, '-c', code, json.dumps([a for a, _ in cases]), str(tmp_path / 'nope')],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.stdout.count('RC 2') == 3 and 'audiocraft imported: False' in proc.stdout, proc.stdout + proc.stderr
+    for (_, says), err in zip(cases, proc.stderr.split('<end>')):
+        assert all(s in err for s in says) and 'Traceback' not in err, err
