@@ -104,11 +104,10 @@ def mux(video: Path, wav: Path, out: Path, start: float, window: float) -> Path:
     The copied video starts at the key frame at or before `start` (stream copy cannot cut
     between key frames); with the default window (whole video) it is the input stream as is.
     """
-    tmp = out.with_name(f'.{out.stem}.{os.getpid()}.tmp{out.suffix}')
     seek = ['-ss', f'{start:.3f}'] if start > 0 else []
     cmd = [ffmpeg_exe(), '-y', '-loglevel', 'error', *seek, '-i', str(video), '-i', str(wav),
-           '-map', '0:v:0', '-map', '1:a:0', '-c:v', 'copy', '-c:a', 'aac', '-t', f'{window:.3f}', str(tmp)]
-    return _run_ffmpeg(cmd, tmp, out)
+           '-map', '0:v:0', '-map', '1:a:0', '-c:v', 'copy', '-c:a', 'aac', '-t', f'{window:.3f}']
+    return _run_ffmpeg(cmd, out)
 
 
 def mux_transition(first: Path, second: Path, wav: Path, out: Path, start: float, window: float) -> Path:
@@ -118,19 +117,19 @@ def mux_transition(first: Path, second: Path, wav: Path, out: Path, start: float
     graph = (f'[0:v]trim=start={start:.3f}:duration={half:.3f},setpts=PTS-STARTPTS[a];'
              f'[1:v]trim=start={start + half:.3f}:duration={half:.3f},setpts=PTS-STARTPTS[b0];'
              '[b0][a]scale2ref[b][a2];[a2][b]concat=n=2:v=1:a=0,format=yuv420p[v]')
-    tmp = out.with_name(f'.{out.stem}.{os.getpid()}.tmp{out.suffix}')
     cmd = [ffmpeg_exe(), '-y', '-loglevel', 'error', '-i', str(first), '-i', str(second), '-i', str(wav),
            '-filter_complex', graph, '-map', '[v]', '-map', '2:a:0', '-c:v', 'libx264', '-preset', 'veryfast',
-           '-c:a', 'aac', '-t', f'{window:.3f}', str(tmp)]
-    return _run_ffmpeg(cmd, tmp, out)
+           '-c:a', 'aac', '-t', f'{window:.3f}']
+    return _run_ffmpeg(cmd, out)
 
 
-def _run_ffmpeg(cmd: tp.List[str], tmp: Path, out: Path) -> Path:
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        tmp.unlink(missing_ok=True)
-        raise RuntimeError(f"ffmpeg failed muxing {out.name}: {proc.stderr.strip()[-500:]}")
-    os.replace(tmp, out)
+def _run_ffmpeg(cmd: tp.List[str], out: Path) -> Path:
+    """`cmd` + a temporary output beside `out` (od.atomic), renamed over `out` when ffmpeg succeeds."""
+    from .atomic import atomic_path
+    with atomic_path(out) as tmp:
+        proc = subprocess.run([*cmd, str(tmp)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"ffmpeg failed muxing {out.name}: {proc.stderr.strip()[-500:]}")
     return out
 
 

@@ -76,7 +76,6 @@ def format_table(rows: tp.Sequence[tuple], init_note: str) -> str:
 def make_checkpoint(source: str, out: tp.Union[str, Path], overrides: tp.Sequence[str],
                     allow_new: tp.Sequence[str] = DEFAULT_NEW, seed: int = 0) -> tp.Tuple[Path, str]:
     """Build the target LM from `overrides`, merge `source` into it, save for `continue_from`."""
-    import flashy
     from audiocraft.models import builders
     from omegaconf import OmegaConf
 
@@ -98,8 +97,9 @@ def make_checkpoint(source: str, out: tp.Union[str, Path], overrides: tp.Sequenc
              'xp.cfg': OmegaConf.to_container(cfg, resolve=False),
              'od.make_ckpt': {'source': str(source), 'overrides': list(overrides),
                               'copied': sum(r[0] == 'copied' for r in rows)}}
-    with flashy.utils.write_and_rename(out) as f:
-        torch.save(state, f)
+    from .atomic import clean_stale, torch_save
+    clean_stale(out.parent)  # temporaries of killed runs
+    torch_save(state, out)
     return out, format_table(rows, init)
 
 

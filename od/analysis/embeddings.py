@@ -34,12 +34,14 @@ def walk_dataset(root: tp.Union[str, Path]) -> tp.List[tp.Tuple[Path, str]]:
     files of other extensions are reported by extension (a warning)."""
     import collections
 
-    from ..data.walk import describe_ignored, split_by_extension, walk_files
+    from ..data.walk import describe_ignored, split_by_extension, strays, walk_files
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"Dataset folder not found: {root}")
     items, ignored = [], collections.Counter()
     for category in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith('.')):
+        for path, why in strays(category, MEDIA_EXTS).items():
+            logger.warning("Skipping %s: %s", path, why)
         files, other = split_by_extension(walk_files(category), MEDIA_EXTS)
         items += [(path, category.name) for path in files]
         ignored.update(other)
@@ -88,17 +90,13 @@ def embed_dataset(encoder: Encoder, items: tp.Sequence[tp.Tuple[Path, str]], pro
 
 
 def _write_text(path: Path, text: str) -> None:
-    import flashy
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with flashy.utils.write_and_rename(path, mode='w', pid=True) as f:
-        f.write(text)
+    from ..atomic import write_text
+    write_text(path, text)
 
 
 def _write_npy(path: Path, array: np.ndarray) -> None:
-    import flashy
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with flashy.utils.write_and_rename(path, mode='wb', pid=True) as f:
-        np.save(f, array)
+    from ..atomic import np_save
+    np_save(path, array)
 
 
 def cosine_csv(matrix: np.ndarray, categories: tp.Sequence[str]) -> str:

@@ -38,7 +38,7 @@ class EmbeddingCache:
             video = Path(os.path.abspath(video))
         if self.root is None:
             return video.parent / '.od_cache' / self.key / f"{video.stem}.pt"
-        digest = hashlib.sha1(str(video).encode()).hexdigest()[:16]
+        digest = hashlib.sha1(os.fsencode(video)).hexdigest()[:16]  # (names need not be UTF-8)
         return self.root / self.key / f"{video.stem}-{digest}.pt"
 
     @staticmethod

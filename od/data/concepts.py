@@ -105,10 +105,11 @@ def file_id(path: Path, concept_dir: Path) -> str:
     """`<stem>-<hash>`: unique per file inside its concept (nested folders and suffixes count)
     and per content version (size and modification time)."""
     import hashlib
+    import os
     import re
     stat = path.stat()
     rel = path.relative_to(concept_dir).as_posix()
-    digest = hashlib.sha1(f"{rel}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:8]
+    digest = hashlib.sha1(os.fsencode(f"{rel}:{stat.st_size}:{stat.st_mtime_ns}")).hexdigest()[:8]  # any name
     return f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', path.stem)[:60]}-{digest}"
 
 
