@@ -122,3 +122,28 @@ def test_od_clip_refuses_bad_inputs_before_any_model_loads(tmp_path):
     assert proc.stdout.count('RC 2') == 3 and 'audiocraft imported: False' in proc.stdout, proc.stdout + proc.stderr
     for (_, says), err in zip(cases, proc.stderr.split('<end>')):
         assert all(s in err for s in says) and 'Traceback' not in err, err
+
+
+def test_writers_that_hide_a_full_disk_say_disk_full(tmp_path, monkeypatch):
+    """torch.save ('enforce fail at inline_container.cc') and libsndfile ('System error') do not
+    raise ENOSPC: a write that fails with (almost) no space left says so, and leaves nothing."""
+    import numpy as np
+    import soundfile as sf
+
+    from od import atomic
+
+    def write_fails(tmp):
+        sf.write(tmp, np.zeros(16000, np.float32), 16000)
+        raise RuntimeError('System error.')
+    for full, expected in [(True, atomic.DiskFullError), (False, RuntimeError)]:
+        monkeypatch.setattr(atomic, '_nearly_full', lambda folder: full)
+        with pytest.raises(expected) as info:
+            with atomic.atomic_path(tmp_path / 'out.wav') as tmp:
+                write_fails(tmp)
+        assert list(tmp_path.iterdir()) == []
+    assert str(info.value) == 'System error.'
+    monkeypatch.setattr(atomic, '_nearly_full', lambda folder: True)
+    with pytest.raises(atomic.DiskFullError, match=f'No space left on the device holding {tmp_path}: m was not'):
+        with atomic.atomic_dir(tmp_path / 'm'):
+            raise RuntimeError('[enforce fail at inline_container.cc:664] . unexpected pos 1 vs 0')
+    assert list(tmp_path.iterdir()) == []
