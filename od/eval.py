@@ -110,6 +110,10 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         print(f"error: {exc}\nNothing was computed.", file=sys.stderr)
         return 2
     print(f"[od.eval] {len(reference)} reference, {len(generated)} generated file(s); metrics: {', '.join(names)}")
+    from .atomic import clean_stale
+    for folder in (args.stats_cache, args.out and Path(args.out).parent):
+        if folder:
+            clean_stale(folder)  # temporaries of killed runs
     try:
         report = suite.compute_metrics(names, reference, generated, texts, options)
         report.update(reference=str(args.reference), generated=str(args.generated))

@@ -62,6 +62,9 @@ def prepare(argv: tp.Sequence[str], progress: bool = True) -> tp.Dict[str, tp.Di
             embed, errors, unit = cond.video_embeddings, (FrameError,), 'video'
         else:
             continue
+        from .atomic import clean_stale
+        for folder in {cond.cache.path_for(item).parent for item in items}:
+            clean_stale(folder)  # entries half-written by killed runs
         failed, unreadable_images = [], 0
         if unit == 'video':  # images are embedded in training (not cached): check that they decode now
             for image in (v for v in media if v.suffix.lower() in IMAGE_EXTS):

@@ -135,6 +135,8 @@ def analyse(dataset: tp.Union[str, Path], encoders: tp.Sequence[tp.Union[str, En
         ValueError when no encoder could embed enough files to measure anything.
     """
     root, out = Path(dataset), Path(out)
+    from ..atomic import clean_stale
+    clean_stale(out, recursive=True)  # temporaries of killed runs
     items = walk_dataset(root)
     context = EncoderContext(root=root, device=device, cache_dir=Path(cache_dir) if cache_dir else None,
                              use_cache=use_cache, fps=fps, options=dict(options or {}), progress=progress)

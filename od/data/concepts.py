@@ -155,6 +155,8 @@ def prepare_concepts(name: str, audio_root: tp.Union[str, Path], chunk_seconds: 
     else:
         sr, channels = get_codec().sample_rate, get_codec().channels
     chunk_len = int(round(chunk_seconds * sr))
+    from ..atomic import clean_stale
+    clean_stale(data_root, recursive=True)  # chunks and tokens of killed runs
     report = PrepReport(egs, {c: 0 for c in concepts}, ignored=dict(ignored))
     from .walk import strays
     for concept in concepts:  # broken links, link loops, folders named like audio: named, not lost

@@ -201,7 +201,10 @@ def import_musiccaps(csv_path: tp.Union[str, Path], audio_dir: tp.Union[str, Pat
     from audiocraft.data.audio import audio_info
     from tqdm import tqdm
 
+    from ..atomic import DiskFullError, clean_stale
     from .manifest import build_manifest
+    for split in SPLITS:
+        clean_stale(out_dir / split)  # temporaries of killed runs
     for pattern in patterns:  # a typo in a placeholder is the user's to fix, not 5,000 skipped records
         try:
             pattern.format(**{c: '' for c in columns}, start=0, end=0)
@@ -235,6 +238,8 @@ def import_musiccaps(csv_path: tp.Union[str, Path], audio_dir: tp.Union[str, Pat
             sample_rate = int(audio_info(path).sample_rate)
             write_json_atomic(path.with_suffix('.json'),
                               sidecar(clip_id, row, parse_aspects(row['aspect_list']), duration, sample_rate))
+        except DiskFullError:
+            raise  # not this record's fault: every later one would fail too
         except (ValueError, KeyError, TypeError, AttributeError, RuntimeError, OSError, OverflowError) as exc:
             problems.append((record, str(exc)))
             logger.warning("Skipping %s: %s", record, exc)
@@ -257,6 +262,7 @@ def import_musiccaps(csv_path: tp.Union[str, Path], audio_dir: tp.Union[str, Pat
 
 
 def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
+    from ..atomic import DiskFullError
     from ..environment import setup
     parser = argparse.ArgumentParser(
         prog='python -m od.data.musiccaps',
@@ -286,7 +292,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
                                   config_dir=args.config_dir,
                                   patterns=args.pattern or DEFAULT_PATTERNS, valid_percent=args.valid_percent,
                                   valid_column=args.valid_column)
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, DiskFullError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(report.summary())
