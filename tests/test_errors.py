@@ -1,6 +1,7 @@
 """Errors a user meets often are one-paragraph messages with a non-zero exit, not tracebacks (issue 15)."""
 from __future__ import annotations
 
+import re
 import subprocess
 
 import pytest
@@ -147,3 +148,26 @@ def test_writers_that_hide_a_full_disk_say_disk_full(tmp_path, monkeypatch):
         with atomic.atomic_dir(tmp_path / 'm'):
             raise RuntimeError('[enforce fail at inline_container.cc:664] . unexpected pos 1 vs 0')
     assert list(tmp_path.iterdir()) == []
+
+
+def test_od_generate_refuses_a_reference_that_would_give_unconditioned_music(tmp_path):
+    """--audio that is corrupt, NaN or silent, an --image that does not decode: a message before
+    the model loads (it used to warn, write unconditioned music and exit 0)."""
+    import os
+
+    import numpy as np
+    import soundfile as sf
+
+    from od.generate import check_source
+    (tmp_path / 'c.wav').write_bytes(b'RIFF0000WAVEjunk' * 100)
+    (tmp_path / 'b.png').write_bytes(b'\x89PNG\r\n\x1a\n0000')
+    os.symlink('loop.wav', tmp_path / 'loop.wav')
+    wav = np.zeros((16000, 1), np.float32)
+    sf.write(tmp_path / 'silent.wav', wav, 16000)
+    wav[::7] = np.nan
+    sf.write(tmp_path / 'nan.wav', wav, 16000, subtype='FLOAT')
+    for image, audio, says in [(None, 'c.wav', 'c.wav: cannot open'), ('b.png', None, 'b.png: cannot read image'),
+                               (None, 'loop.wav', 'leads nowhere'), (None, 'nan.wav', '2286 NaN/Inf samples'),
+                               (None, 'silent.wav', 'silent (every sample is zero); it would give unconditioned')]:
+        with pytest.raises(ValueError, match=re.escape(says)):
+            check_source(image and str(tmp_path / image), audio and str(tmp_path / audio))

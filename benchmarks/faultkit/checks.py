@@ -215,8 +215,9 @@ def outputs_problems(folder: Path, strict: bool = True, allow_tmp: bool = False,
     for path in _walk(folder):
         if any(path == e or e in path.parents for e in excluded):
             continue
-        if TMP_NAME.search(path.name):
-            if not allow_tmp:
+        inside_tmp = any(TMP_NAME.search(part) for part in path.relative_to(folder).parts[:-1])
+        if TMP_NAME.search(path.name) or inside_tmp:  # (a file inside a temporary folder is part of it)
+            if not allow_tmp and not inside_tmp:
                 problems.append(f"{path}: temporary left behind")
             continue
         why = check_file(path, strict)

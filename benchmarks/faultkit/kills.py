@@ -81,9 +81,13 @@ def _rand_kills(suite, fx: Fixtures, tool: str, cmd_for: tp.Callable[[Path], tp.
         return
     expected = result_of(ref)
     for i in range(suite.kills):
-        work = fx.path('faults', tool.replace(' ', '_'), f'kill{i}')
         at = res.wall * suite.rng.uniform(lo, hi)
-        killed, _ = kill_at(cmd_for(work), after(at), environ)
+        for attempt in range(3):  # a busy machine runs at another pace: earlier if it ended first
+            work = fx.path('faults', tool.replace(' ', '_'), f'kill{i}-{attempt}')
+            killed, _ = kill_at(cmd_for(work), after(at), environ)
+            if killed:
+                break
+            at *= 0.7
         survived(suite, tool, f'kill -9 at {at:.1f} s of {res.wall:.1f}', out_of(work), cmd_for(work), environ,
                  lambda: None if result_of(work) == expected else f"rerun result differs from a clean run's: "
                  f"{str(result_of(work))[:200]} vs {str(expected)[:200]}", killed)
@@ -168,11 +172,12 @@ def export_kills(suite, fx: Fixtures) -> None:
     killed, at = kill_at(cmd(base / 'mid'), appears(base / 'mid', '.m.*.tmp/*'))
     survived(suite, tool, f'kill -9 while writing the folder ({at:.1f} s)', base / 'mid', cmd(base / 'mid'),
              killed=killed, same=lambda: _export_loads(base / 'mid' / 'm'))
-    res = run(cmd(base / 'ref'))
-    at = res.wall * suite.rng.uniform(0.5, 0.98)
-    killed, _ = kill_at(cmd(base / 'rand'), after(at))
-    survived(suite, tool, f'kill -9 at {at:.1f} s of {res.wall:.1f}', base / 'rand', cmd(base / 'rand'),
-             killed=killed, same=lambda: _export_loads(base / 'rand' / 'm'))
+    if suite.full:
+        res = run(cmd(base / 'ref'))
+        at = res.wall * suite.rng.uniform(0.5, 0.98)
+        killed, _ = kill_at(cmd(base / 'rand'), after(at))
+        survived(suite, tool, f'kill -9 at {at:.1f} s of {res.wall:.1f}', base / 'rand', cmd(base / 'rand'),
+                 killed=killed, same=lambda: _export_loads(base / 'rand' / 'm'))
 
 
 def _export_loads(folder: Path) -> tp.Optional[str]:
