@@ -80,7 +80,8 @@ def prepare(argv: tp.Sequence[str], progress: bool = True) -> tp.Dict[str, tp.Di
                 failed.append(f"{item}: {exc}")
         report[attribute] = {'items': len(items), 'unit': unit, 'cached_before': cond.cache.hits,
                              'embedded': cond.cache.misses - (len(failed) - unreadable_images),
-                             'failed': len(failed)}
+                             'failed': len(failed), 'unwritten': cond.cache.write_failures,
+                             'cache': str(cond.cache.path_for(items[0]).parent) if items else ''}
         for line in failed:
             print(f"  skipped {line}", file=sys.stderr)
     return report
@@ -105,7 +106,12 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     for attribute, counts in report.items():
         print(f"{attribute}: {counts['items']} {counts['unit']}s, {counts['cached_before']} already cached, "
               f"{counts['embedded']} embedded now, {counts['failed']} skipped")
-    return 0
+    unwritten = {a: c for a, c in report.items() if c['unwritten']}
+    for attribute, counts in unwritten.items():  # od.prep's one job is the cache: a full disk is a failure
+        print(f"error: {attribute}: {counts['unwritten']} cache entries could not be written under {counts['cache']} "
+              "(see the warning above: a full disk?); free space or set cache_dir elsewhere, then run the "
+              "same command again (entries already written are kept).", file=sys.stderr)
+    return 1 if unwritten else 0
 
 
 if __name__ == '__main__':

@@ -171,3 +171,14 @@ def test_od_generate_refuses_a_reference_that_would_give_unconditioned_music(tmp
                                (None, 'silent.wav', 'silent (every sample is zero); it would give unconditioned')]:
         with pytest.raises(ValueError, match=re.escape(says)):
             check_source(image and str(tmp_path / image), audio and str(tmp_path / audio))
+
+
+def test_od_prep_fails_when_its_cache_cannot_be_written(monkeypatch, capsys):
+    """Training goes on uncached when the cache cannot be written; od.prep, whose one job is the
+    cache, says so and exits 1 (it printed its counts and exited 0 on a full disk)."""
+    import od.prep
+    counts = {'items': 3, 'unit': 'video', 'cached_before': 0, 'embedded': 3, 'failed': 0, 'unwritten': 3,
+              'cache': '/full/.od_cache/clip'}
+    monkeypatch.setattr(od.prep, 'prepare', lambda argv: {'self_wav': counts})
+    assert od.prep.main(['solver=musicgen/debug']) == 1
+    assert 'self_wav: 3 cache entries could not be written under /full/.od_cache/clip' in capsys.readouterr().err
