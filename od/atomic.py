@@ -47,7 +47,8 @@ def tmp_sibling(path: PathLike) -> Path:
 FULL_BELOW = 1 << 20  # a failed write with less free space than this on its device: a full disk
 
 
-def _nearly_full(folder: Path) -> bool:
+def nearly_full(folder: PathLike) -> bool:
+    """Whether the device holding `folder` has less than FULL_BELOW bytes free."""
     try:
         stat = os.statvfs(folder)
     except OSError:
@@ -100,7 +101,7 @@ def atomic_path(path: PathLike, mode: tp.Optional[int] = None) -> tp.Iterator[Pa
         os.replace(tmp, path)
         _fsync_dir(path.parent)
     except BaseException as exc:
-        full = _nearly_full(path.parent)  # measured before the temporary gives its space back
+        full = nearly_full(path.parent)  # measured before the temporary gives its space back
         tmp.unlink(missing_ok=True)
         _raise_if_disk_full(exc, path, full)
         raise
@@ -175,7 +176,7 @@ def atomic_dir(path: PathLike, overwrite: bool = False) -> tp.Iterator[Path]:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException as exc:
-        full = _nearly_full(path.parent)
+        full = nearly_full(path.parent)
         shutil.rmtree(tmp, ignore_errors=True)
         _raise_if_disk_full(exc, path, full)
         raise

@@ -24,6 +24,7 @@ import sys
 import typing as tp
 from pathlib import Path
 
+from .atomic import DiskFullError
 from .cli import add_denoise_args, add_generation_args, build_denoiser_for, fail, load_for_generation, write_audio
 from .data.frames import VIDEO_EXTS
 from .environment import MissingWeightsError, ffmpeg_exe
@@ -214,7 +215,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         written, skipped = run(model, videos, out_dir, args.start, args.duration, args.prompt, args.seed,
                                args.transition, denoiser=denoiser)
         skipped = problems + skipped
-    except (ValueError, FileNotFoundError, MissingWeightsError) as exc:
+    except (ValueError, FileNotFoundError, MissingWeightsError, DiskFullError) as exc:
         return fail(str(exc))
     print(f"wrote {len(written)} video(s) to {out_dir}/" + (f"; skipped {len(skipped)}:" if skipped else ''))
     for name, reason in skipped:

@@ -20,6 +20,7 @@ import sys
 import typing as tp
 from pathlib import Path
 
+from .atomic import DiskFullError
 from .cli import add_denoise_args, add_generation_args, build_denoiser_for, fail, load_for_generation, write_audio
 from .environment import MissingWeightsError
 from .models.concepts import PLACEHOLDER
@@ -131,9 +132,9 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         if args.concepts or (args.prompt and PLACEHOLDER.search(args.prompt)):
             use_concepts(model, args.concepts, args.prompt)
         wav = generate(model, args.prompt, source, args.start, args.seed, progress=sys.stderr.isatty())
-    except (ValueError, FileNotFoundError, MissingWeightsError) as exc:
+        write_audio(output, wav, model.sample_rate, length=round(args.duration * model.sample_rate))
+    except (ValueError, FileNotFoundError, MissingWeightsError, DiskFullError) as exc:
         return fail(f"{exc}\nNothing was written.")
-    write_audio(output, wav, model.sample_rate, length=round(args.duration * model.sample_rate))
     print(f"wrote {output} ({args.duration:g} s, {model.sample_rate} Hz)")
     if denoiser is not None:
         from .audio.denoise import denoise_file

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import torch
 
+from .atomic import DiskFullError
+
 DEFAULT_NEW = ('condition_provider', 'cross_attention')
 
 
@@ -120,7 +122,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     from .environment import MissingWeightsError
     try:
         out, table = make_checkpoint(args.source, args.out, args.overrides, args.allow_new, args.seed)
-    except (ValueError, FileNotFoundError, MissingWeightsError) as exc:
+    except (ValueError, FileNotFoundError, MissingWeightsError, DiskFullError) as exc:
         print(f"error: {exc}\nNothing was written.", file=sys.stderr)
         return 2
     print(table)

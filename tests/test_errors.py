@@ -137,13 +137,13 @@ def test_writers_that_hide_a_full_disk_say_disk_full(tmp_path, monkeypatch):
         sf.write(tmp, np.zeros(16000, np.float32), 16000)
         raise RuntimeError('System error.')
     for full, expected in [(True, atomic.DiskFullError), (False, RuntimeError)]:
-        monkeypatch.setattr(atomic, '_nearly_full', lambda folder: full)
+        monkeypatch.setattr(atomic, 'nearly_full', lambda folder: full)
         with pytest.raises(expected) as info:
             with atomic.atomic_path(tmp_path / 'out.wav') as tmp:
                 write_fails(tmp)
         assert list(tmp_path.iterdir()) == []
     assert str(info.value) == 'System error.'
-    monkeypatch.setattr(atomic, '_nearly_full', lambda folder: True)
+    monkeypatch.setattr(atomic, 'nearly_full', lambda folder: True)
     with pytest.raises(atomic.DiskFullError, match=f'No space left on the device holding {tmp_path}: m was not'):
         with atomic.atomic_dir(tmp_path / 'm'):
             raise RuntimeError('[enforce fail at inline_container.cc:664] . unexpected pos 1 vs 0')
@@ -182,3 +182,22 @@ def test_od_prep_fails_when_its_cache_cannot_be_written(monkeypatch, capsys):
     monkeypatch.setattr(od.prep, 'prepare', lambda argv: {'self_wav': counts})
     assert od.prep.main(['solver=musicgen/debug']) == 1
     assert 'self_wav: 3 cache entries could not be written under /full/.od_cache/clip' in capsys.readouterr().err
+
+
+def test_a_training_run_that_fills_its_disk_says_so(tmp_path, monkeypatch):
+    """ffmpeg writing samples raises CalledProcessError on a full disk: dora run ends with a
+    message about space and how to resume instead of a traceback."""
+    import types
+
+    import dora
+
+    import od.train
+    from od import atomic
+    monkeypatch.setattr(dora, 'get_xp', lambda: types.SimpleNamespace(folder=tmp_path))
+    exc = subprocess.CalledProcessError(1, ['ffmpeg', '-f', 'wav', 'x.wav'])
+    monkeypatch.setattr(atomic, 'nearly_full', lambda folder: False)
+    assert od.train._full_disk_message(exc) is None
+    monkeypatch.setattr(atomic, 'nearly_full', lambda folder: True)
+    message = od.train._full_disk_message(exc)
+    assert message.startswith(f'error: no space left on the device holding the XP folder {tmp_path} (CalledProcessError')
+    assert 'resumes from the last complete checkpoint' in message

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import DiskFullError
 from . import plots, space
 from .encoders import ENCODERS, MEDIA_EXTS, Encoder, EncoderContext, build_encoder, pooled
 
@@ -242,7 +243,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         report = analyse(args.dataset, [s for s in args.encoders.split(',') if s.strip()], args.out,
                          device=args.device, cache_dir=args.cache_dir, use_cache=not args.no_cache,
                          fps=args.fps, options=options, seed=args.seed, save_vectors=not args.no_vectors)
-    except (FileNotFoundError, ValueError, RuntimeError, MissingWeightsError) as exc:  # RuntimeError: FAD env
+    except (FileNotFoundError, ValueError, RuntimeError, MissingWeightsError, DiskFullError) as exc:  # RuntimeError: FAD env
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(summary(report))

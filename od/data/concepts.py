@@ -31,6 +31,7 @@ import sys
 import typing as tp
 from pathlib import Path
 
+from ..atomic import DiskFullError
 from ..environment import ROOT
 from .manifest import AUDIO_EXTS
 
@@ -321,7 +322,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
             write_synthetic_concepts(args.audio_root, args.synthesise)
         report = prepare_concepts(args.name, args.audio_root, args.chunk, args.compression_model, args.seed,
                                   args.device, args.dataset_dir, args.egs_dir)
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, DiskFullError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(report.summary())

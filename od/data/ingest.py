@@ -36,6 +36,7 @@ import sys
 import typing as tp
 from pathlib import Path
 
+from ..atomic import DiskFullError
 from ..environment import ROOT
 from .frames import IMAGE_EXTS, VIDEO_EXTS, VISUAL_EXTS
 from .manifest import AUDIO_EXTS, VIDEO_COMPANION, ManifestReport
@@ -350,7 +351,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     try:
         report = ingest(args.raw, args.name, args.valid_fraction, args.audio_from, args.dataset_dir,
                         args.egs_dir, args.config_dir, analyse=not args.no_analysis)
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, DiskFullError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(report.summary())

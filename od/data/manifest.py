@@ -17,6 +17,8 @@ import sys
 import typing as tp
 from pathlib import Path
 
+from ..atomic import DiskFullError
+
 logger = logging.getLogger(__name__)
 
 AUDIO_EXTS = ('.wav', '.mp3', '.flac', '.ogg', '.opus', '.m4a')
@@ -264,7 +266,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(message)s')
     try:
         report = build_manifest(args.audio_dir, args.out_dir, args.require, args.min_duration, full=not args.fast)
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, DiskFullError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(report.summary())
