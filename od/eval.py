@@ -36,7 +36,9 @@ def audio_files(source: tp.Union[str, Path]) -> tp.List[str]:
         return [e['path'] for e in read_manifest(manifests[0], durations=False)]  # paths are enough here
     if not source.is_dir():
         raise FileNotFoundError(f"{source} is neither an audio folder nor a manifest (data.jsonl)")
-    from .data.walk import describe_ignored, split_by_extension, walk_files
+    from .data.walk import describe_ignored, split_by_extension, strays, walk_files
+    for path, why in strays(source, AUDIO_EXTS).items():
+        print(f"[od.eval] skipped {path}: {why}", file=sys.stderr)
     # walk_files: symlink loops and broken links are not files; names need not be UTF-8.
     taken, ignored = split_by_extension(walk_files(source), AUDIO_EXTS, companions=('.json', '.txt'))
     if ignored:

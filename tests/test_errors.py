@@ -201,3 +201,17 @@ def test_a_training_run_that_fills_its_disk_says_so(tmp_path, monkeypatch):
     message = od.train._full_disk_message(exc)
     assert message.startswith(f'error: no space left on the device holding the XP folder {tmp_path} (CalledProcessError')
     assert 'resumes from the last complete checkpoint' in message
+
+
+def test_nan_audio_is_named_not_embedded(tmp_path):
+    """One NaN in a reference file made the CLAP statistics, hence fad_clap, NaN (VGGish's side
+    refuses such files the same way, od/fad_tf/pipeline.py)."""
+    import numpy as np
+    import soundfile as sf
+
+    from od.models.clap import read_audio
+    wav = np.full((16000, 1), 0.1, np.float32)
+    wav[100] = np.inf
+    sf.write(tmp_path / 'inf.wav', wav, 16000, subtype='FLOAT')
+    with pytest.raises(ValueError, match=re.escape(f'{tmp_path}/inf.wav: 1 NaN/Inf samples')):
+        read_audio(tmp_path / 'inf.wav')

@@ -48,6 +48,9 @@ def examples_of(path: str) -> np.ndarray:
     """Audio file -> VGGish examples [N, 96, 64]; a file too short for one example raises."""
     from .frontend import MIN_SECONDS, load_audio, waveform_to_examples
     wav, sr = load_audio(path)
+    bad = int(np.size(wav) - np.isfinite(wav).sum())
+    if bad:  # one NaN would make the whole set's statistics (and the FAD) NaN
+        raise ValueError(f"{bad} NaN/Inf samples")
     examples = waveform_to_examples(wav, sr)
     if len(examples) == 0:
         raise ValueError(f"too short: {wav.shape[0] / sr:.3f} s < {MIN_SECONDS:.3f} s "
