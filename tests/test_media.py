@@ -136,10 +136,14 @@ def test_links_loops_and_folders_named_like_audio_are_named_not_lost(tmp_path):
     os.symlink('nowhere.wav', folder / 'broken.wav')
     os.symlink('loop.wav', folder / 'loop.wav')
     (folder / 'album.flac').mkdir()
+    expected = {'broken.wav': 'a broken symbolic link', 'loop.wav': 'a symbolic link loop',
+                'album.flac': 'a folder, not a file'}
     report = build_manifest(folder, tmp_path / 'egs', progress=False)
     assert report.kept == 1
-    assert {os.path.basename(k): v.split(' (')[0] for k, v in report.skipped.items()} == {
-        'broken.wav': 'a broken symbolic link', 'loop.wav': 'a symbolic link loop', 'album.flac': 'a folder, not a file'}
+    assert {os.path.basename(k): v.split(' (')[0] for k, v in report.skipped.items()} == expected
+    from od.data.ingest import find_items
+    items, skipped, _, _ = find_items(folder)
+    assert len(items) == 1 and {os.path.basename(k): v.split(' (')[0] for k, v in skipped.items()} == expected
 
 
 def test_truncated_flac_the_dataset_cannot_seek_in_is_refused_and_ingest_converts_it(tmp_path):

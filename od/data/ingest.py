@@ -105,12 +105,12 @@ def split_of(clip_id: str, valid_fraction: float) -> str:
 def find_items(raw: Path, audio_from: tp.Optional[Path] = None) -> tp.Tuple[tp.List[Item], tp.Dict[str, str],
                                                                             tp.Dict[str, int], str]:
     """(items, skipped {file: reason}, ignored {ext: n}, dataset kind) of a raw folder."""
-    from .walk import split_by_extension, walk_files
+    from .walk import split_by_extension, strays, walk_files
     files, ignored = split_by_extension(walk_files(raw), AUDIO_EXTS + VISUAL_EXTS + (CAPTION_EXT,))
     groups: tp.Dict[str, tp.List[Path]] = {}
     for path in files:
         groups.setdefault(path.relative_to(raw).with_suffix('').as_posix(), []).append(path)
-    items, skipped, ids = [], {}, set()
+    items, skipped, ids = [], strays(raw, AUDIO_EXTS + VISUAL_EXTS), set()
     for key, paths in sorted(groups.items()):
         by_kind = {kind: [p for p in paths if p.suffix.lower() in exts]
                    for kind, exts in (('audio', AUDIO_EXTS), ('video', VIDEO_EXTS), ('image', IMAGE_EXTS),
