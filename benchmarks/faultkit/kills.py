@@ -129,12 +129,18 @@ def ingest_kills(suite, fx: Fixtures) -> None:
     _rand_kills(suite, fx, 'od.data.ingest', cmd, lambda w: w, result, lo=0.4, hi=0.98)
 
 
-def concepts_kills(suite, fx: Fixtures) -> None:
+def concept_audio(fx: Fixtures) -> Path:
+    """Two concepts of three 4-s tracks each."""
     root = fx.path('faults', 'concept_audio')
     if not root.exists():
         for c in ('calm', 'busy'):
             for i in range(3):
                 write_audio(root / c / f'{c}_{i}.wav', seconds=4.0, seed=i + (c == 'busy') * 7)
+    return root
+
+
+def concepts_kills(suite, fx: Fixtures) -> None:
+    root = concept_audio(fx)
 
     def cmd(w: Path) -> tp.List[str]:
         return od('od.data.concepts', 'k', str(root), '--chunk', '1', '--compression-model',
@@ -370,7 +376,7 @@ def disk_cases(suite, fx: Fixtures) -> None:
     disk_case(suite, 'od.data.ingest', 'dataset folder', fx,
               lambda d: od('od.data.ingest', str(raw), '--name', 'k', '--no-analysis', '--dataset-dir', str(d / 'ds'),
                            '--egs-dir', str(d / 'egs'), '--config-dir', str(d / 'config')), lambda d: d, 8 * 1024, 600)
-    root = fx.path('faults', 'concept_audio')
+    root = concept_audio(fx)
     if root.exists():
         disk_case(suite, 'od.data.concepts', 'chunks and tokens', fx,
                   lambda d: od('od.data.concepts', 'k', str(root), '--chunk', '1', '--compression-model',

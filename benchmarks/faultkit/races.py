@@ -11,7 +11,7 @@ from pathlib import Path
 from . import checks
 from .checks import od, run
 from .fixtures import DEBUG_FAST, Fixtures, datasource
-from .kills import _entries, _raw_media
+from .kills import _entries, _raw_media, concept_audio
 
 
 def pair(cmd: tp.Sequence[str], environ=None, log_dir: tp.Optional[Path] = None,
@@ -66,7 +66,7 @@ def all_races(suite, fx: Fixtures) -> None:
         return sorted(p.relative_to(folder).as_posix() for p in folder.rglob('*') if p.is_file())
     race(suite, 'od.prep', 'two at once on one embedding cache', od('od.prep', *fx.clip_args(fx.colors / 'egs', cache)),
          cache, result=lambda: files(cache))
-    root = fx.path('faults', 'concept_audio')
+    root = concept_audio(fx)
     concepts = base / 'concepts'
     if root.exists():
         race(suite, 'od.data.concepts', 'two at once on one token cache',
