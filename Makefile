@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install fad-env example example-genre test
+.PHONY: install fad-env example example-genre test test-fast
 
 install:
 	./install.sh
@@ -26,5 +26,10 @@ example-genre: install
 	dora run solver=musicgen/debug dset=audio/example
 	@echo "[od] experiment folder: $$(ls -td logs/xps/*/ | head -1) (samples/, tensorboard/, checkpoint.th)"
 
+# The full suite (what CI runs).
 test: install fad-env
 	$(PY) -m pytest
+
+# The quick loop while editing: everything but the `slow` (training) and `tf` (.venv-fad) tests.
+test-fast: install
+	$(PY) -m pytest -m "not slow and not tf"

@@ -29,7 +29,7 @@ def main() -> int:
     parser.add_argument('--work', default=None, help="working folder (default: a temporary one)")
     args = parser.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix='od-ab-'))
-    from od.metrics.conditioning_ab import train_and_measure
+    from od.experiments.conditioning_ab import train_and_measure
     result = train_and_measure(work, args.updates, args.classes, args.segment, conditioner=args.conditioner)
     print(f"[{args.conditioner}] conditioned accuracy {result['conditioned']:.3f} | nulled accuracy {result['nulled']:.3f} | "
           f"chance {result['chance']:.3f} | ratio conditioned/nulled "

@@ -31,7 +31,7 @@ def main() -> int:
     parser.add_argument('--work', default=None, help="working folder (default: a temporary one)")
     args = parser.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix='od-ti-ab-'))
-    from od.metrics.concept_accuracy import CONCEPTS, learn_and_measure
+    from od.experiments.concept_accuracy import CONCEPTS, learn_and_measure
     r = learn_and_measure(work, args.pretrain_updates, args.ti_updates, args.tokens_num, samples=args.samples,
                           lr=args.lr)
     for concept in CONCEPTS:

@@ -219,3 +219,12 @@ def clean_stale(folder: PathLike, recursive: bool = False) -> int:
             entry.unlink(missing_ok=True)
         removed += 1
     return removed
+
+
+def write_wav(path: PathLike, wav: tp.Any, sample_rate: int, subtype: str = 'PCM_16') -> Path:
+    """A wav ([T] or [T, C] float samples) written atomically; concurrent writers never share a
+    temporary name."""
+    import soundfile as sf
+    with atomic_path(path) as tmp:
+        sf.write(tmp, wav, int(sample_rate), subtype=subtype, format='WAV')
+    return Path(path)

@@ -10,7 +10,7 @@ sampled as in training (the CLIP conditioner's frames per window), music is gene
 window's length — beyond the model's max duration by AudioCraft's extension stride, each chunk
 conditioned on its own part of the video — and muxed with the video (video stream copied,
 music encoded as AAC) into `<out>/<YYMMDD_HHMMSS>/<video name>.mp4`, the wav beside it.
-`--transition` reproduces seed 003's test: for consecutive videos a and b, the first half of
+`--transition` (seed 003's transition test): for consecutive videos a and b, the first half of
 the frames comes from a, the second half from b (`a__to__b.mp4`, video re-encoded). A video
 that cannot be read is reported and skipped.
 """
@@ -187,7 +187,8 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser.add_argument('--duration', type=float, default=None, help="window length (default: to the video's end)")
     parser.add_argument('--prompt', default=None, help="text too, for models with a text conditioner")
     parser.add_argument('--transition', action='store_true',
-                        help="seed 003's test: half the frames from each of two consecutive videos")
+                        help="a transition between consecutive videos a and b: the first half of each window's "
+                             "frames from a, the second half from b (writes a__to__b.mp4)")
     parser.add_argument('--out', default='samples', help="root of the output folders (default: %(default)s)")
     add_generation_args(parser)
     add_denoise_args(parser)

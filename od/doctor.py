@@ -90,6 +90,9 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         versions['conditioners'] = ','.join(registry.registered())
     except Exception as exc:
         problems.append(f"import od.train: {type(exc).__name__}: {exc}")
+    if not problems:  # od's declared hooks into AudioCraft / laion-clap (od/hooks.py)
+        from . import hooks
+        problems += [f"hook {p}" for p in hooks.verify()]
     print('[od] ' + '  '.join(f"{k}={v}" for k, v in versions.items()))
     try:
         from xformers import _cpp_lib

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import typing as tp
+import warnings
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -59,7 +60,24 @@ def setup() -> None:
     # another torch, and od trains with the `torch` attention backend, so its load warning on
     # every import is noise. `python -m od.doctor` still reports it.
     logging.getLogger('xformers').setLevel(logging.ERROR)
+    for message, category, module in KNOWN_WARNINGS:
+        warnings.filterwarnings('ignore', message=message, category=category, module=module)
     _done = True
+
+
+# Third-party warnings a user can do nothing about, each silenced by the module that raises it and
+# its message (never a whole category: a new warning after an upgrade still shows). pytest.ini
+# lists the same ones.
+KNOWN_WARNINGS = (
+    # open_clip imports timm's pre-0.9 module path
+    ('Importing from timm.models.layers is deprecated', FutureWarning, r'timm\.models\.layers'),
+    # Dora relies on Hydra changing the working directory into the XP folder
+    ('Future Hydra versions will no longer change working directory', UserWarning, r'hydra\._internal\.hydra'),
+    # a changelog note AudioCraft prints at every training start
+    ('Up to version 1.0.1, the _prepare_tokens_and_attributes', UserWarning, r'audiocraft\.solvers\.musicgen'),
+    # flashy's running average takes float() of the loss it is given
+    ('Converting a tensor with requires_grad=True to a scalar', UserWarning, r'flashy\.utils'),
+)
 
 
 def _ensure_ffmpeg_on_path() -> None:

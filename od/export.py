@@ -40,8 +40,8 @@ def checkpoint_of(sig: tp.Optional[str] = None, xp: tp.Optional[str] = None,
     if sum(x is not None for x in (sig, xp, checkpoint)) != 1:
         raise ValueError("give exactly one of --sig, --xp or --checkpoint")
     if sig is not None:
-        from . import train
-        path = Path(train.main.dora.dir) / 'xps' / sig / 'checkpoint.th'
+        from .xps import sig_checkpoint
+        return sig_checkpoint(sig)
     elif xp is not None:
         path = Path(xp) / 'checkpoint.th'
     else:
@@ -58,7 +58,6 @@ def build_export(checkpoint: Path, plugins: tp.Sequence[str] = (),
 
     `plugins`: modules (the user's choice) registering conditioners the checkpoint needs.
     `merge_lora`: fold LoRA adapters into the weights (od/models/lora.py) and drop them."""
-    import torch
     from audiocraft import __version__
     from omegaconf import OmegaConf
 

@@ -31,10 +31,7 @@ from .atomic import DiskFullError
 DEFAULT_NEW = ('condition_provider', 'cross_attention')
 
 
-def load_source_state(source: str) -> tp.Dict[str, torch.Tensor]:
-    """LM state dict of a MusicGen source (see module doc), found by od's model loader."""
-    from .models.loaders import locate_model, read_model_files
-    return read_model_files(locate_model(source))[0]
+from .models.loaders import load_lm_state as load_source_state  # noqa: E402  (the source's LM tensors)
 
 
 def merge(target: tp.Dict[str, torch.Tensor], source: tp.Dict[str, torch.Tensor],
@@ -78,17 +75,15 @@ def format_table(rows: tp.Sequence[tuple], init_note: str) -> str:
 def make_checkpoint(source: str, out: tp.Union[str, Path], overrides: tp.Sequence[str],
                     allow_new: tp.Sequence[str] = DEFAULT_NEW, seed: int = 0) -> tp.Tuple[Path, str]:
     """Build the target LM from `overrides`, merge `source` into it, save for `continue_from`."""
-    from audiocraft.models import builders
     from omegaconf import OmegaConf
 
     from . import environment, registry, train
+    from .models.loaders import new_lm
     cfg = train.main.get_xp(list(overrides)).cfg
     cfg.device = 'cpu'
     environment.absolute_user_paths(cfg)
-    registry.import_modules(cfg.get('registry_modules') or [])
-    registry.install()
-    torch.manual_seed(seed)
-    lm = builders.get_lm_model(cfg)
+    registry.setup(cfg.get('registry_modules') or [])
+    lm = new_lm(cfg, seed)
     merged, rows = merge(lm.state_dict(), load_source_state(source), allow_new)
     lm.load_state_dict(merged)  # strict: the file must load into exactly this model
     init = (f"built by get_lm_model with seed {seed}: transformer_lm.weight_init="

@@ -24,8 +24,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-import subprocess
 import sys
 import time
 import typing as tp
@@ -197,9 +195,8 @@ def stage_train(p: Pipeline) -> str:
         return f"up to date ({done}/{epochs} epochs)"
     if done:
         p.log(f"[od.pipeline] resuming at epoch {done + 1}/{epochs}")
-    env = dict(os.environ)
-    env['PATH'] = str(Path(sys.executable).parent) + os.pathsep + env.get('PATH', '')
-    proc = subprocess.run([sys.executable, '-m', 'dora', 'run', *p.train_args()], cwd=ROOT, env=env)
+    from .launch import run_dora
+    proc = run_dora(p.train_args())
     if proc.returncode != 0:
         raise PipelineError(f"training stopped (dora run exited with {proc.returncode}); its log: "
                             f"{xp.folder}/solver.log.0. Fix the cause and rerun the same command to resume.")

@@ -46,7 +46,7 @@ def prepare(argv: tp.Sequence[str], progress: bool = True) -> tp.Dict[str, tp.Di
     cfg = train.main.get_xp(list(argv)).cfg
     train.resolve_device(cfg)
     environment.absolute_user_paths(cfg)
-    registry.import_modules(cfg.get('registry_modules') or [])
+    registry.setup(cfg.get('registry_modules') or [])
     paths = manifest_paths(cfg)
     report = {}
     for attribute, spec in (cfg.conditioners or {}).items():

@@ -5,7 +5,9 @@ closed if/elif. Every AudioCraft path that builds an LM (`builders.get_lm_model`
 MusicGen solver's `build_model`, by `continue_from`, and by `models.loaders.load_lm_model`)
 looks that function up through the module global at call time, so `install()` rebinding that
 one name is enough for training and inference to go through this registry. It is the only
-place od touches AudioCraft's namespace; nothing in site-packages is edited.
+AudioCraft name od rebinds for good; the other places od relies on AudioCraft or laion-clap
+internals are declared, with their reasons and pinned checks, in od/hooks.py. Nothing in
+site-packages is edited.
 
 Adding a conditioner = one class + one `@register_conditioner('name')` + one YAML in
 `config/conditioner/`. Modules outside `od` can register too: list them in the config key
@@ -28,7 +30,6 @@ logger = logging.getLogger(__name__)
 
 Factory = tp.Callable[..., tp.Any]  # (output_dim, [device], [duration], **yaml_args) -> BaseConditioner
 _FACTORIES: tp.Dict[str, Factory] = {}
-_upstream_get_conditioner_provider: tp.Optional[Factory] = None
 
 
 def register_conditioner(name: str, *, replace: bool = False) -> tp.Callable[[Factory], Factory]:
@@ -130,13 +131,18 @@ def require_registered(cfg: tp.Any, source: tp.Any) -> None:
         f"pass {plugin} (od.models.load(..., plugins=[...]) from Python).")
 
 
+def setup(modules: tp.Iterable[str] = ()) -> None:
+    """Import the user's plugin `modules`, then route AudioCraft's LM builder through the registry:
+    what every process does before it builds an LM."""
+    import_modules(modules)
+    install()
+
+
 def install() -> None:
     """Route AudioCraft's LM builder through this registry. Idempotent."""
-    global _upstream_get_conditioner_provider
     from audiocraft.models import builders
     _ensure_builtin()
-    if builders.get_conditioner_provider is not get_conditioner_provider:
-        _upstream_get_conditioner_provider = builders.get_conditioner_provider
+    if builders.get_conditioner_provider is not get_conditioner_provider:  # declared in od/hooks.py
         builders.get_conditioner_provider = get_conditioner_provider
 
 

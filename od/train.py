@@ -9,6 +9,7 @@ od's solvers. XPs land in `logs/xps/<signature>/`.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import multiprocessing
@@ -17,7 +18,7 @@ import sys
 import typing as tp
 import warnings
 
-from . import environment
+from . import environment, xps
 
 environment.setup()  # before AudioCraft reads its team config
 
@@ -69,8 +70,7 @@ def get_solver(cfg: omegaconf.DictConfig):
     """Build the solver for `cfg` in this process (batch sizes are per process under DDP)."""
     from . import registry, solvers
 
-    registry.import_modules(cfg.get('registry_modules') or [])
-    registry.install()
+    registry.setup(cfg.get('registry_modules') or [])
     world = flashy.distrib.world_size()
     if cfg.dataset.batch_size % world:
         raise ValueError(f"dataset.batch_size={cfg.dataset.batch_size} must be divisible by the "
@@ -206,6 +206,7 @@ def _run(cfg):
 # named `main` and the module attribute `main` is the ODHydraMain wrapping it.
 main = ODHydraMain(main, config_name='config', config_path='../config', version_base='1.1')
 main.dora.dir = AudioCraftEnvironment.get_dora_dir()
+xps.bind(main)  # library readers of XPs (od.xps) follow main.dora.dir from now on
 main._base_cfg.slurm = get_slurm_parameters(main._base_cfg.slurm)
 
 
@@ -231,6 +232,18 @@ def get_solver_from_xp(xp: XP, override_cfg: tp.Optional[dict] = None, restore: 
         hydra.core.global_hydra.GlobalHydra.instance().clear()
 
 
+@contextlib.contextmanager
+def dora_dir_at(folder: 'os.PathLike[str]'):
+    """XPs of this process live under `folder` inside the block (experiments, tests, benchmarks
+    that keep their XPs in a work folder); od.xps follows, since it reads main.dora.dir."""
+    from pathlib import Path
+    previous, main.dora.dir = main.dora.dir, Path(folder)
+    try:
+        yield main.dora.dir
+    finally:
+        main.dora.dir = previous
+
+
 def build_solver(argv: tp.Sequence[str]):
     """The solver `dora run <argv>` would build, in this process (tests, benchmarks, notebooks)."""
     xp = main.get_xp(list(argv))
@@ -247,7 +260,7 @@ def get_solver_from_sig(sig: str, *args, **kwargs):
 # AudioCraft resolves `//sig/...` checkpoints and `continue_from` through `audiocraft.train.main`,
 # whose module cannot import without upstream's config dir (not installed by pip). od's Dora main
 # is the one that owns the XPs, so AudioCraft is pointed at this module.
-sys.modules.setdefault('audiocraft.train', sys.modules[__name__])
+sys.modules.setdefault('audiocraft.train', sys.modules[__name__])  # declared in od/hooks.py
 
 if __name__ == '__main__':
     main()

@@ -6,7 +6,7 @@ import torch
 
 from od.solvers.accumulate import accumulate_steps, split_batch
 
-from .conftest import build_solver, datasource_overrides
+from .helpers import build_solver, datasource_overrides
 
 # Adam's first step is lr * g / (|g| + eps): with eps=1 it is about lr * g, so a wrongly scaled
 # gradient (summed instead of averaged, a micro-batch counted twice) moves the weights
@@ -22,6 +22,7 @@ def one_update(solver, batch, accumulate: int) -> dict:
     return {n: p.detach().clone() for n, p in solver.model.named_parameters()}
 
 
+@pytest.mark.slow
 def test_accumulated_update_matches_the_batch(example_data):
     solver = build_solver(['solver=musicgen/debug', 'dataset.batch_size=8', 'dataset.num_workers=0',
                            'optim.accumulate=4', *SCALE_SENSITIVE, *datasource_overrides(example_data)])

@@ -222,6 +222,7 @@ def test_clap_adapter_with_a_tiny_clap(genre_audio, tmp_path, tiny_clap):
     assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-3)  # CLAP metrics' normalised file embedding
 
 
+@pytest.mark.tf
 def test_vggish_adapter_through_the_tf_env(genre_audio, tmp_path, random_ckpt):
     """VGGish in the separate TensorFlow env (random checkpoint), one Beam run for all files."""
     report = embeddings.analyse(genre_audio, [f'vggish={random_ckpt}'], tmp_path / 'out', progress=False,

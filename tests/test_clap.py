@@ -10,7 +10,7 @@ import torch
 from audiocraft.modules.conditioners import ClassifierFreeGuidanceDropout
 
 from od import registry
-from od.data.example import write_wav_atomic
+from od import atomic
 from od.data.example_video import CLASSES, SAMPLE_RATE, clip_audio
 from od.environment import MissingWeightsError
 from od.models.clap import embed_audio_files, load_clap
@@ -28,7 +28,7 @@ def media(tmp_path_factory):
         _, note, wave, level = CLASSES[cls]
         for i in range(3):
             wav = clip_audio(note, 2.5, np.random.default_rng([i, len(cls)]), wave, level)
-            write_wav_atomic(base / f'{cls}{i}.wav', wav, SAMPLE_RATE)
+            atomic.write_wav(base / f'{cls}{i}.wav', wav, SAMPLE_RATE)
     (base / 'broken.wav').write_bytes(b'RIFF not really a wav')
     return base
 
@@ -171,7 +171,7 @@ def test_a_full_disk_under_the_cache_is_reported_and_training_goes_on(media, tmp
 def test_prep_fills_the_clap_cache(example_data, media, tmp_path):
     from od.prep import prepare
 
-    from .conftest import datasource_overrides
+    from .helpers import datasource_overrides
     args = ['solver=musicgen/debug', 'conditioner=clapemb2music', 'dset=audio/example',
             f'conditioners.self_wav.clap_audio.name={media / "clap"}',
             f'conditioners.self_wav.clap_audio.cache_dir={tmp_path / "cache"}', *datasource_overrides(example_data)]
@@ -180,12 +180,13 @@ def test_prep_fills_the_clap_cache(example_data, media, tmp_path):
     assert prepare(args, progress=False)['self_wav']['embedded'] == 0  # all cached now
 
 
+@pytest.mark.slow
 def test_reference_audio_condition_is_learned(tmp_path, capsys):
     """Trained with `dora run` on the colour set, generations from a red vs a blue reference are
     told apart by their codes far above chance, and not when nulled (benchmarks/conditioning_ab.py).
     Then `python -m od.generate --audio ref.wav` generates from that checkpoint through od's loader."""
     from od import generate
-    from od.metrics.conditioning_ab import train_and_measure
+    from od.experiments.conditioning_ab import train_and_measure
     from od.models import load
     result = train_and_measure(tmp_path, updates=UPDATES, classes=2, segment=1.0, per_class=(8, 4), conditioner='clap')
     print(result)

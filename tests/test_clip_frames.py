@@ -102,10 +102,11 @@ def test_cache_hit_needs_no_decoding_and_misses_when_stale(media, tmp_path, monk
     assert cond.cache.get(video) is not None
 
 
+@pytest.mark.slow
 def test_video_condition_is_learned(tmp_path):
     """Trained with `dora run`, generations from red vs blue videos are told apart by their codes
     far above chance, and not when the condition is nulled (see benchmarks/conditioning_ab.py)."""
-    from od.metrics.conditioning_ab import train_and_measure
+    from od.experiments.conditioning_ab import train_and_measure
     result = train_and_measure(tmp_path, updates=150, classes=2, segment=1.0, per_class=(8, 4))
     assert result['conditioned'] >= 0.9, result
     assert result['nulled'] <= 0.75, result

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from .conftest import ROOT, dora_cmd, dora_env
+from .helpers import ROOT, dora_cmd, dora_env
 
 
 def dora_fails(args, tmp_path) -> str:
@@ -44,7 +44,7 @@ def test_a_second_run_of_a_running_xp_refuses(example_data, tmp_path, monkeypatc
 
     import od.train
 
-    from .conftest import datasource_overrides
+    from .helpers import datasource_overrides
     args = ['solver=musicgen/debug', *datasource_overrides(example_data)]
     sig = od.train.main.get_xp(args).sig
     monkeypatch.setattr(od.train, '_XP_LOCK', None)
@@ -60,7 +60,7 @@ def test_a_second_run_of_a_running_xp_refuses(example_data, tmp_path, monkeypatc
 def test_prep_reports_missing_weights_and_configs_as_messages(example_data, tmp_path, capsys):
     from od.prep import main as prep_main
 
-    from .conftest import datasource_overrides
+    from .helpers import datasource_overrides
     assert prep_main(['solver=musicgen/debug', 'dset=audio/nope']) == 2
     assert 'there is no config/dset/audio/nope.yaml' in capsys.readouterr().err
     clip = ['solver=musicgen/debug', 'conditioner=clipemb2music', 'dset=audio/example']

@@ -285,6 +285,7 @@ def test_solver_config_chooses_the_vggish_runner(tmp_path):
     assert options.workers == 8
 
 
+@pytest.mark.tf
 def test_dask_runner_needs_dask_in_the_fad_environment(monkeypatch):
     """A runner's own packages are checked at start-up: a python without dask is refused by name."""
     import sys

@@ -15,6 +15,8 @@ import pytest
 
 from od.metrics import vggish
 
+pytestmark = pytest.mark.tf
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # The official VGGish variables (name, shape), as stored in Google's vggish_model.ckpt.
@@ -208,7 +210,7 @@ def test_dask_runner_on_a_local_cluster_matches_the_direct_runner(random_ckpt, t
 
 
 def solver_args(example_data, ckpt) -> list:
-    from .conftest import FAST, datasource_overrides
+    from .helpers import FAST, datasource_overrides
     return ['solver=musicgen/debug', *FAST, *datasource_overrides(example_data), 'optim.epochs=1',
             'optim.updates_per_epoch=2', 'generate.every=0', 'evaluate.every=1',
             'evaluate.metrics.fad=true', f'metrics.fad.tf.model_path={ckpt}', 'metrics.fad.tf.workers=1',
@@ -216,14 +218,15 @@ def solver_args(example_data, ckpt) -> list:
 
 
 def test_solver_fails_at_start_without_the_tf_env(example_data, tmp_path, monkeypatch):
-    from .conftest import build_solver
+    from .helpers import build_solver
     monkeypatch.setenv('TF_PYTHON_EXE', str(tmp_path / 'no-env' / 'python'))
     with pytest.raises(vggish.FadEnvironmentError, match='make fad-env'):
         build_solver(solver_args(example_data, tmp_path / 'x.ckpt'))
 
 
+@pytest.mark.slow
 def test_dora_run_logs_fad_in_history(example_data, random_ckpt, tmp_path):
-    from .conftest import dora_run, only_xp, read_history
+    from .helpers import dora_run, only_xp, read_history
     dora_run(solver_args(example_data, random_ckpt), tmp_path)
     xp = only_xp(tmp_path)
     history = read_history(xp)

@@ -5,9 +5,12 @@ import json
 import subprocess
 import sys
 
-from .conftest import ROOT, dora_env
+import pytest
+
+from .helpers import ROOT, dora_env
 
 
+@pytest.mark.slow
 def test_textual_inversion_grid_lists_its_sweep(tmp_path):
     """Seed 000's sweep as a grid: tokens_num 5/10/20 x two learning rates x three concept sets."""
     proc = subprocess.run([sys.executable, '-m', 'dora', 'grid', 'textual_inversion', '--dry_run', '--init'],

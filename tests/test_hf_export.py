@@ -60,6 +60,7 @@ def hf_export(tmp_path_factory):
     return {'base': base, 'checkpoint': checkpoint, 'folder': base / 'out' / 'hf'}
 
 
+@pytest.mark.slow
 def test_transformers_logits_and_greedy_generation_match_od(hf_export):
     from audiocraft.modules.conditioners import ConditioningAttributes
     from transformers import AutoProcessor, MusicgenForConditionalGeneration
@@ -102,6 +103,7 @@ def test_transformers_logits_and_greedy_generation_match_od(hf_export):
     assert torch.allclose(audio, expected, atol=1e-5 * float(expected.abs().max()))
 
 
+@pytest.mark.slow
 def test_generate_with_transformers_alone(hf_export):
     env = dict(os.environ, HF_HUB_OFFLINE='1', PYTHONPATH='')
     proc = subprocess.run([sys.executable, '-c', HF_ONLY, str(hf_export['folder'])], capture_output=True, text=True,
@@ -112,6 +114,7 @@ def test_generate_with_transformers_alone(hf_export):
     assert out['finite'] and out['rms'] > 0 and not out['od_imported']
 
 
+@pytest.mark.slow
 def test_refused_models_write_nothing(hf_export, tmp_path, capsys):
     import od.train
     good = hf_export['checkpoint']
@@ -174,6 +177,7 @@ def test_codec_conversion_is_exact_or_refused():
         to_hf_encodec(torch.nn.Linear(2, 2))
 
 
+@pytest.mark.slow
 def test_upstream_musicgen_with_a_hf_encodec_exports(tmp_path, monkeypatch):
     """facebook/musicgen-small's layout (tiny weights) in a Hugging Face cache, exported by hub id:
     its compression model is a transformers EnCodec already, taken as it is."""

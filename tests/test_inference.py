@@ -17,7 +17,7 @@ from od.data.frames import write_video
 from od.models import load
 from od.models.tiny import write_tiny_t5
 
-from .conftest import ROOT, colors_data, dora_run, hub_snapshot, only_xp
+from .helpers import ROOT, colors_data, dora_run, hub_snapshot, only_xp
 
 SR = 32000
 
@@ -46,8 +46,9 @@ def solver_of(trained):
         od.train.main.dora.dir = previous
 
 
+@pytest.mark.slow
 def test_export_round_trip_gives_the_solvers_tokens(trained):
-    from od.metrics.conditioning_ab import _attributes
+    from od.metrics.code_classes import media_attributes as _attributes
     export = trained['export']
     assert sorted(p.name for p in export.iterdir()) == ['compression_state_dict.bin', 'export.json', 'state_dict.bin']
     assert not list(export.parent.glob('.*tmp*'))
@@ -78,6 +79,7 @@ def test_export_round_trip_gives_the_solvers_tokens(trained):
         assert torch.equal(tokens, expected)
 
 
+@pytest.mark.slow
 def test_export_refuses_bad_checkpoints_and_writes_nothing(trained, tmp_path, capsys):
     good = trained['xp'] / 'checkpoint.th'
     truncated = tmp_path / 'truncated.th'
@@ -102,6 +104,7 @@ def test_export_refuses_bad_checkpoints_and_writes_nothing(trained, tmp_path, ca
     assert 'pass --overwrite' in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_extension_conditions_each_chunk_on_its_own_window(trained):
     model = load(str(trained['export']), device='cpu')
     model.set_generation_params(duration=2.5, top_k=50, extend_stride=0.6)  # max_duration is 1 s
@@ -134,6 +137,7 @@ def audio_seconds(path: Path) -> float:
         return sum(frame.samples for frame in container.decode(audio=0)) / container.streams.audio[0].rate
 
 
+@pytest.mark.slow
 def test_clip_scores_videos_muxes_and_skips_bad_ones(trained, tmp_path, capsys):
     from od import clip
     videos = tmp_path / 'videos'
@@ -189,6 +193,7 @@ def upstream_hub_cache(hub: Path) -> None:
     torch.save({'pretrained': 'facebook/encodec_32khz', 'exported': True}, music / 'compression_state_dict.bin')
 
 
+@pytest.mark.slow
 def test_generate_cli_with_upstream_weights_from_the_hf_cache(tmp_path, monkeypatch):
     import huggingface_hub.constants
     monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_CACHE', str(tmp_path / 'hf' / 'hub'))
@@ -210,6 +215,7 @@ def test_generate_cli_with_upstream_weights_from_the_hf_cache(tmp_path, monkeypa
     assert not (tmp_path / 'v.wav').exists()
 
 
+@pytest.mark.slow
 def test_generate_from_an_image_with_an_export(trained, tmp_path):
     from PIL import Image
 

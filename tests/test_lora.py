@@ -9,7 +9,9 @@ from od.models import load
 from od.models import lora
 from od.models.frozen_base import FROZEN_BASE
 
-from .conftest import build_solver, colors_data
+from .helpers import build_solver, colors_data
+
+pytestmark = pytest.mark.slow
 
 # A CLIP-conditioned debug LM on AudioCraft's own attention (the path of every MusicGen config).
 SMALL_RUN = ['transformer_lm.custom=true', 'optim.epochs=2', 'optim.updates_per_epoch=2', 'dataset.batch_size=2',

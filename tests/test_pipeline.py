@@ -17,7 +17,9 @@ import pytest
 
 from od.environment import CONFIG_DIR, ROOT
 
-from .conftest import dora_env, wait_for
+from .helpers import dora_env, wait_for
+
+pytestmark = pytest.mark.slow
 
 FAST = ['optim.epochs=3', 'optim.updates_per_epoch=4', 'dataset.valid.num_samples=2']
 

@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 from od import registry
 from od.environment import MissingWeightsError
 
-from .conftest import FAST, datasource_overrides, dora_run, only_xp, read_history
+from .helpers import FAST, datasource_overrides, dora_run, only_xp, read_history
 
 
 def lm_cfg(conditioners: dict, cross: list):
@@ -79,6 +79,7 @@ def test_tokenizer_mismatch_is_refused():
         check_tokenizer_matches(104, 32128, 't5-base')
 
 
+@pytest.mark.slow
 def test_plugin_conditioner_trains_continues_and_loads(example_data, tmp_path):
     """A conditioner registered outside od goes through every path that builds an LM:
     `dora run` training, `continue_from` another XP, and AudioCraft's inference loader."""

@@ -78,6 +78,7 @@ def test_soundfont_lookup_says_what_to_install(tmp_path, monkeypatch):
     assert midi.find_soundfont(tmp_path / 'mine.sf2') == tmp_path / 'mine.sf2'
 
 
+@pytest.mark.slow
 def test_seed_004_comparison_end_to_end(songs, fluidsynth_ready, tmp_path, capsys):
     from od.analysis.symbolic import main
     out = tmp_path / 'study'

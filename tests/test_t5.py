@@ -7,7 +7,7 @@ import torch
 from od import registry
 from od.models.tiny import write_tiny_t5
 
-from .conftest import FAST, datasource_overrides, dora_run, only_xp, read_history
+from .helpers import FAST, datasource_overrides, dora_run, only_xp, read_history
 
 
 @pytest.fixture(scope='module')
@@ -48,6 +48,7 @@ def test_broken_tokenizer_is_refused(tiny_t5, tmp_path):
         build(str(broken))
 
 
+@pytest.mark.slow
 def test_text2music_trains_with_a_local_t5(tiny_t5, example_data, tmp_path):
     dora_run(['solver=musicgen/debug', 'conditioner=text2music', f'conditioners.description.t5.name={tiny_t5}',
               'optim.epochs=1', 'generate.every=0', *FAST, *datasource_overrides(example_data)], tmp_path)

@@ -13,7 +13,7 @@ from od import registry
 from od.data.concepts import prepare_concepts, write_synthetic_concepts
 from od.models.tiny import write_tiny_t5
 
-from .conftest import build_solver
+from .helpers import build_solver
 
 CHUNK = 2.0
 PRETRAIN_UPDATES = 400
@@ -30,12 +30,12 @@ def concepts_data(tmp_path_factory):
     """Two synthetic concepts (4 files x 2 chunks each) + one corrupt and one too-short file."""
     import numpy as np
 
-    from od.data.example import write_wav_atomic
+    from od import atomic
     base = tmp_path_factory.mktemp('concepts')
     raw = write_synthetic_concepts(base / 'raw', ('chiptune', 'ambient'), per_concept=4, duration=4.0,
                                    seed=1)
     (raw / 'ambient' / 'broken.wav').write_bytes(b'RIFF....WAVEfmt garbage')
-    write_wav_atomic(raw / 'chiptune' / 'short.wav', np.zeros(16000, np.float32))  # 0.5 s
+    atomic.write_wav(raw / 'chiptune' / 'short.wav', np.zeros(16000, np.float32), 32000)  # 0.5 s
     report = prepare_concepts('two', raw, chunk_seconds=CHUNK, dataset_dir=base / 'dataset',
                               egs_dir=base / 'egs', progress=False)
     return base, report
@@ -45,7 +45,7 @@ def concepts_data(tmp_path_factory):
 def pretrained(tiny_t5, concepts_data):
     """A tiny text-to-music LM that learned "chiptune music" / "ambient music": the stand-in for a
     pretrained MusicGen whose frozen LM textual inversion has to steer."""
-    from od.metrics.concept_accuracy import pretrain_text_lm
+    from od.experiments.concept_accuracy import pretrain_text_lm
     return pretrain_text_lm(concepts_data[0] / 'egs' / 'two', tiny_t5, PRETRAIN_UPDATES)
 
 
@@ -159,6 +159,7 @@ def test_concept_tokens_rows_and_gradients(tiny_t5):
     assert sorted(n for n, _ in cond.named_parameters()) == ['concept_embeds', 'output_proj.bias', 'output_proj.weight']
 
 
+@pytest.mark.slow
 def test_training_moves_only_the_rows_and_never_encodes(tiny_t5, concepts_data, tmp_path):
     base, _ = concepts_data
     solver = build_solver(ti_args(tiny_t5, base / 'egs' / 'two', tmp_path / 'embeds', 'optim.epochs=1',
@@ -202,6 +203,7 @@ def test_training_moves_only_the_rows_and_never_encodes(tiny_t5, concepts_data, 
         solver.check_codec()
 
 
+@pytest.mark.slow
 def test_a_truncated_token_file_is_skipped_and_training_goes_on(tiny_t5, concepts_data, tmp_path, caplog):
     """One bad file never ends a run: a truncated token file is named, counted and left out."""
     import json
@@ -220,6 +222,7 @@ def test_a_truncated_token_file_is_skipped_and_training_goes_on(tiny_t5, concept
     solver.run_stage('train', solver.train)
 
 
+@pytest.mark.slow
 def test_clap_metrics_are_monitored_per_concept(tiny_t5, concepts_data, tmp_path, monkeypatch):
     """`textual_inversion.metrics=[fad_clap,clap_score]`: every evaluate stage scores each concept's
     generations against that concept's reference chunks with CLAP; the figures reach history.json,
@@ -276,6 +279,7 @@ def test_clap_metrics_are_monitored_per_concept(tiny_t5, concepts_data, tmp_path
                              f'textual_inversion.clap_model={tmp_path / "missing-clap"}'))
 
 
+@pytest.mark.slow
 def test_checkpoint_keeps_only_the_rows_and_names_its_base(tiny_t5, concepts_data, pretrained, tmp_path):
     """checkpoint.th of a textual-inversion XP holds the trained rows, not a second copy of the
     frozen LM; resume, `od.models.load` and `continue_from` fill the rest from the base, and a base
@@ -320,6 +324,7 @@ def test_checkpoint_keeps_only_the_rows_and_names_its_base(tiny_t5, concepts_dat
         load(str(solver.checkpoint_path()), device='cpu')
 
 
+@pytest.mark.slow
 def test_app_learns_concepts_and_generates(tiny_t5, concepts_data, pretrained, tmp_path):
     """`python -m od.app` on 127.0.0.1, driven through its API with gradio_client: one epoch of
     textual inversion on the pretrained LM, after which generations prompted with each concept
@@ -331,7 +336,7 @@ def test_app_learns_concepts_and_generates(tiny_t5, concepts_data, pretrained, t
 
     from gradio_client import Client
 
-    from .conftest import ROOT, dora_env, kill_group
+    from .helpers import ROOT, dora_env, kill_group
     base, _ = concepts_data
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))

@@ -5,11 +5,14 @@ import json
 import shutil
 import subprocess
 
+import pytest
 import torch
 from torch.serialization import get_unsafe_globals_in_checkpoint
 
-from .conftest import (FAST, ROOT, datasource_overrides, dora_cmd, dora_env, dora_run, kill_group,
-                       only_xp, read_history, wait_for)
+from .helpers import (FAST, ROOT, datasource_overrides, dora_cmd, dora_env, dora_run, kill_group,
+                      only_xp, read_history, wait_for)
+
+pytestmark = pytest.mark.slow
 
 
 def test_train_kill_resume(example_data, tmp_path):
@@ -60,7 +63,7 @@ def test_corrupt_file_in_training_data_is_skipped(example_data, tmp_path):
     broken = data / 'dataset' / 'train' / 'drums_train_000.wav'
     broken.write_bytes(b'RIFF' + b'\x00' * 64)
     proc = dora_run(['solver=musicgen/debug', 'optim.epochs=1', 'generate.every=0', *FAST,
-                     'dataset.num_workers=2', *datasource_overrides(data)], tmp_path / 'logs')
+                     'dataset.num_workers=1', *datasource_overrides(data)], tmp_path / 'logs')  # read in a worker
     xp = only_xp(tmp_path / 'logs')
     assert len(read_history(xp)) == 1
     assert 'drums_train_000.wav' in proc.stdout + proc.stderr + (xp / 'solver.log.0').read_text()

@@ -7,7 +7,7 @@ from torch import nn
 
 from od.solvers.trainable import freeze_except, only_trainable, trainable_patterns
 
-from .conftest import FAST, build_solver, datasource_overrides
+from .helpers import FAST, build_solver, datasource_overrides
 
 
 def test_patterns_spec():
@@ -27,6 +27,7 @@ def test_freeze_except_counts_and_typos():
         freeze_except(model, ['cross_atention'])
 
 
+@pytest.mark.slow
 def test_solver_trains_only_the_patterns(example_data):
     solver = build_solver(['solver=musicgen/debug', 'optim.epochs=1', *FAST, 'optim.updates_per_epoch=2',
                            'dataset.num_workers=0', 'trainable=[condition_provider,cross_attention]',

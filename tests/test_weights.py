@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from od.environment import MissingWeightsError
-from od.models.loaders import resolve_compression_checkpoint
+from od.models.compression import resolve_compression_checkpoint
 
-from .conftest import FAST, ROOT, datasource_overrides, dora_cmd, dora_env, dora_run, hub_snapshot, only_xp, read_history
+from .helpers import FAST, ROOT, datasource_overrides, dora_cmd, dora_env, dora_run, hub_snapshot, only_xp, read_history
 
 ENCODEC = 'facebook/encodec_32khz'
 
@@ -58,6 +58,7 @@ def test_resolution_order(empty_places):
     assert resolve_compression_checkpoint(f'//pretrained/{ENCODEC}') == f'//pretrained/{exported}'
 
 
+@pytest.mark.slow
 def test_train_with_encodec_from_hf_cache(example_data, tmp_path):
     """`compression_model_checkpoint=//pretrained/facebook/encodec_32khz` loads from the cache."""
     tiny_hf_encodec(tmp_path / 'hf' / 'hub')
@@ -69,6 +70,7 @@ def test_train_with_encodec_from_hf_cache(example_data, tmp_path):
     assert len(read_history(only_xp(tmp_path / 'logs'))) == 1
 
 
+@pytest.mark.slow
 def test_dora_run_without_weights_says_where_to_put_them(example_data, tmp_path):
     env = dora_env(tmp_path / 'logs')
     env.update(HF_HOME=str(tmp_path / 'empty_hf'), AUDIOCRAFT_REFERENCE_DIR=str(tmp_path / 'ref'))

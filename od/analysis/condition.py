@@ -30,11 +30,11 @@ def load_condition_provider(checkpoint: str, device: str = 'cpu'):
 
     from .. import registry
     from ..environment import resolve_reference, setup
-    from ..make_ckpt import load_source_state
+    from ..models.loaders import load_lm_state
     setup()
     if checkpoint.startswith('//sig/'):
-        from .. import train
-        path = Path(train.main.dora.dir) / 'xps' / checkpoint[len('//sig/'):] / 'checkpoint.th'
+        from ..xps import sig_checkpoint
+        path = sig_checkpoint(checkpoint)
     else:
         path = resolve_reference(checkpoint)
         path = path / 'checkpoint.th' if path.is_dir() else path
@@ -49,7 +49,7 @@ def load_condition_provider(checkpoint: str, device: str = 'cpu'):
     registry.require_registered(cfg, path)  # plugins come from the user's --plugin, never the file
     provider = registry.get_conditioner_provider(int(cfg.transformer_lm.dim), cfg)
     prefix = 'condition_provider.'
-    state = {k[len(prefix):]: v for k, v in load_source_state(str(path)).items() if k.startswith(prefix)}
+    state = {k[len(prefix):]: v for k, v in load_lm_state(str(path)).items() if k.startswith(prefix)}
     provider.load_state_dict(state)  # strict: the trained conditioner, exactly
     return cfg, provider.eval()
 

@@ -24,7 +24,7 @@ import numpy as np
 from ..data.frames import IMAGE_EXTS, VIDEO_EXTS
 from ..data.manifest import AUDIO_EXTS
 
-MIDI_EXTS = ('.mid', '.midi')  # the `midi` encoder (od/analysis/midi.py)
+from ..data.formats import MIDI_EXTS  # noqa: E402,F401  (the `midi` encoder, od/analysis/midi.py)
 MEDIA_EXTS = tuple(AUDIO_EXTS) + VIDEO_EXTS + IMAGE_EXTS + ('.npy',) + MIDI_EXTS
 
 
@@ -190,5 +190,3 @@ def midi_encoder(arg: tp.Optional[str], context: EncoderContext) -> Encoder:
     from .midi import symbolic_features
     return Encoder('midi', MIDI_EXTS, symbolic_features)
 
-
-from . import condition  # noqa: E402,F401  (registers `cond`; it builds on the classes above)

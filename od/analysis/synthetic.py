@@ -41,12 +41,13 @@ def write_vectors(root: tp.Union[str, Path], noise: tp.Dict[str, float], per_cat
 def write_audio(root: tp.Union[str, Path], genres: tp.Sequence[str] = ('chiptune', 'ambient', 'drums', 'plucked'),
                 per_category: int = 4, duration: float = 2.0, seed: int = 0) -> None:
     """`<root>/<genre>/<genre>_NNN.wav`, the example dataset's synthesised genres."""
-    from ..data.example import synthesise, write_wav_atomic
+    from .. import atomic
+    from ..data.example import SAMPLE_RATE, synthesise
     for genre in genres:
         (Path(root) / genre).mkdir(parents=True, exist_ok=True)
         for i in range(per_category):
             wav, _ = synthesise(genre, duration, seed + i)
-            write_wav_atomic(Path(root) / genre / f"{genre}_{i:03d}.wav", wav)
+            atomic.write_wav(Path(root) / genre / f"{genre}_{i:03d}.wav", wav, SAMPLE_RATE)
 
 
 COLOURS = {'red': (220, 40, 40), 'green': (40, 200, 60), 'blue': (40, 60, 220), 'yellow': (230, 220, 40)}
@@ -82,7 +83,7 @@ def write_midi(root: tp.Union[str, Path], per_category: int = 6, beats: int = 16
     import pretty_midi
 
     from ..atomic import atomic_path
-    from ..data.example import write_wav_atomic
+    from .. import atomic
     rng = np.random.default_rng(seed)
     written = []
     for category, (program, low, tempo, per_beat, chord, scale) in MIDI_STYLES.items():
@@ -105,7 +106,7 @@ def write_midi(root: tp.Union[str, Path], per_category: int = 6, beats: int = 16
                 midi.write(str(tmp))
             if audio:  # the same notes, another "performance": additive sine synthesis
                 wav = midi.synthesize(fs=sample_rate)
-                write_wav_atomic(path.with_suffix('.wav'), 0.5 * wav / max(1e-9, np.abs(wav).max()), sample_rate)
+                atomic.write_wav(path.with_suffix('.wav'), 0.5 * wav / max(1e-9, np.abs(wav).max()), sample_rate)
             written.append(path)
     return written
 

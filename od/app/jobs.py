@@ -3,7 +3,8 @@
 Training runs as `dora run solver=... textual_inversion.*=...` in its own process group (the
 same command a user types), so Stop kills it and the OS frees the model; progress is read from
 the XP's `history.json` (one entry per epoch). Generation loads the XP that wrote an embeddings
-file (its frozen LM and T5), adds the selected learned concepts with `load_concepts`, and keeps
+file through od's one loader (`od.models.load('//sig/<sig>')`: its frozen LM and T5, the same
+ODMusicGen od.generate uses), adds the selected learned concepts with `load_concepts`, and keeps
 that model until Stop or another XP is needed.
 
 Everything that arrives from the UI or from a file is validated like user input before it is
@@ -17,17 +18,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import signal
 import subprocess
-import sys
 import typing as tp
 from pathlib import Path
 
-from ..environment import ROOT
-
 PLOTTED = ('train/ce', 'valid/ce', 'evaluate/concept_accuracy', 'evaluate/fad_clap', 'evaluate/clap_score')
-SIG = re.compile(r'^[0-9a-f]{8}$')  # a Dora signature: 8 hex digits
 # (low, high) of every number a user can type; checked before anything starts.
 LIMITS = {'tokens_num': (1, 64), 'lr': (1e-7, 1.0), 'epochs': (1, 1000), 'updates_per_epoch': (1, 100_000),
           'batch_size': (1, 1024), 'duration': (0.1, 120.0)}
@@ -60,8 +56,8 @@ class ConceptApp:
         self.proc: tp.Optional[subprocess.Popen] = None
         self.stopped = False  # the user pressed Stop (the run's exit code is then SIGTERM's)
         self.xp_folder: tp.Optional[Path] = None
-        self._solver: tp.Optional[tp.Any] = None   # generation model (a restored TI solver)
-        self._solver_sig: tp.Optional[str] = None
+        self._model: tp.Optional[tp.Any] = None    # generation model (an ODMusicGen of the XP)
+        self._model_sig: tp.Optional[str] = None
         self._loaded: tp.Tuple[str, ...] = ()
         cfg = self.xp(self.base).cfg
         self.defaults = {'tokens_num': int(cfg.textual_inversion.tokens_num), 'lr': float(cfg.optim.lr),
@@ -104,10 +100,9 @@ class ConceptApp:
         self.xp_folder = Path(xp.folder)
         self.xp_folder.mkdir(parents=True, exist_ok=True)
         argv = overrides + [f'datasource.train={self.dataset}', f'textual_inversion.embeds_folder={self.embeds}']
-        env = dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get('PATH', ''))
+        from ..launch import start_dora
         with open(self.xp_folder / 'app.log', 'w') as log:
-            self.proc = subprocess.Popen([sys.executable, '-m', 'dora', 'run', *argv], cwd=ROOT, env=env,
-                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = start_dora(argv, stdout=log, stderr=subprocess.STDOUT)
         return f"Training {', '.join(concepts)} in XP {xp.sig} ({self.xp_folder})."
 
     def stop(self) -> str:
@@ -123,7 +118,7 @@ class ConceptApp:
                 self.proc.wait()
             message = "Training stopped; its model is freed."
             self.stopped = True
-        self._solver = self._solver_sig = None
+        self._model = self._model_sig = None
         self._loaded = ()
         import gc
         gc.collect()
@@ -161,10 +156,8 @@ class ConceptApp:
         """Generate one clip for `prompt` with the concepts of `files` (relative to --embeds)."""
         import torch
         from audiocraft.data.audio import audio_write
-        from audiocraft.modules.conditioners import ConditioningAttributes
 
         from ..models.concepts import load_concepts, read_concepts
-        from ..solvers.textual_inversion import ti_attribute
         if not files:
             raise ValueError("Choose a learned embeddings file (Refresh if the list is empty).")
         duration = checked_number('duration', duration, integer=False)
@@ -175,16 +168,17 @@ class ConceptApp:
         sigs = {read_concepts(p).get('xp') for p in paths}
         if len(sigs) != 1:
             raise ValueError("Choose files from one training run (one XP) at a time.")
-        solver = self._generation_solver(self.checked_sig(sigs.pop()))
+        model = self._generation_model(self.checked_sig(sigs.pop()))
         for path in paths:
-            load_concepts(solver.model, path)
-        attrs = [ConditioningAttributes(text={ti_attribute(solver.cfg): prompt})]
-        steps = int(round(float(duration) * solver.compression_model.frame_rate))
+            load_concepts(model, path)
+        cfg = model.lm.cfg  # the XP's own generation settings
+        model.set_generation_params(duration=duration, use_sampling=cfg.generate.lm.use_sampling,
+                                    top_k=cfg.generate.lm.top_k, top_p=cfg.generate.lm.top_p,
+                                    temperature=cfg.generate.lm.temp,
+                                    cfg_coef=cfg.classifier_free_guidance.inference_coef)
         with torch.no_grad():
-            codes = solver.model.generate(None, attrs, max_gen_len=steps, **solver.generation_params,
-                                          cfg_coef=solver.cfg.classifier_free_guidance.inference_coef)
-            wav = solver.compression_model.decode(codes, None)[0].cpu()
-        return audio_write(out, wav, solver.cfg.sample_rate, strategy='peak')
+            wav = model.generate_from(descriptions=[prompt])[0].cpu()
+        return audio_write(out, wav, model.sample_rate, strategy='peak')
 
     def embeddings_file(self, name: str) -> Path:
         """The concepts file `name` (relative to --embeds), refused unless it lies inside it."""
@@ -196,10 +190,10 @@ class ConceptApp:
     def checked_sig(self, sig: tp.Any) -> str:
         """A concepts file's `xp`, accepted only for an XP of this Dora directory that trained
         this dataset into this embeddings folder (its argv must hash back to `sig`)."""
-        from .. import train
-        if not isinstance(sig, str) or not SIG.match(sig):
+        from .. import train, xps
+        if not isinstance(sig, str) or not xps.SIG.match(sig):
             raise ValueError(f"The concepts file names XP {sig!r}, which is not a Dora signature.")
-        root = (Path(train.main.dora.dir) / 'xps').resolve()
+        root = xps.xps_root().resolve()
         folder = (root / sig).resolve()
         if not folder.is_relative_to(root) or not (folder / '.argv.json').is_file():
             raise ValueError(f"XP {sig} is not in this Dora directory ({root}): it cannot be loaded.")
@@ -213,11 +207,10 @@ class ConceptApp:
             raise ValueError(f"XP {sig} did not train this dataset into {self.embeds}: refusing to load it.")
         return sig
 
-    def _generation_solver(self, sig: str):
-        if self._solver_sig != sig:
-            from .. import train
-            self._solver = None
-            self._solver = train.get_solver_from_sig(sig, restore=True, load_best=False)
-            self._solver.model.eval()
-            self._solver_sig = sig
-        return self._solver
+    def _generation_model(self, sig: str):
+        if self._model_sig != sig:
+            from ..models import load
+            self._model = None
+            self._model = load(f'//sig/{sig}')
+            self._model_sig = sig
+        return self._model

@@ -58,7 +58,8 @@ class T5Conditioner(ac.T5Conditioner):
         tokenizer = AutoTokenizer.from_pretrained(folder)
         t5 = T5EncoderModel.from_pretrained(folder).train(mode=finetune)
         check_tokenizer_matches(len(tokenizer), t5.config.vocab_size, name)
-        # Skip AudioCraft's __init__ (hub names only); set up the same attributes it would.
+        # Skip AudioCraft's __init__ (hub names only); set up the same attributes it would
+        # (declared in od/hooks.py, which checks the names tokenize/forward read).
         ac.TextConditioner.__init__(self, t5.config.d_model, output_dim)
         self.device = device
         self.name = name

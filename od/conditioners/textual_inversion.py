@@ -17,14 +17,16 @@ padding rows are never used.
 """
 from __future__ import annotations
 
+import re
 import typing as tp
 
 import torch
 from torch import nn
 
-from ..models.concepts import PLACEHOLDER
 from ..registry import register_conditioner
 from .t5 import T5Conditioner
+
+PLACEHOLDER = re.compile(r'<([^<>\s]+)>')  # `<8bit>` in a prompt: a learned concept's tokens
 
 
 def concept_token_names(concept: str, tokens_num: int) -> tp.List[str]:

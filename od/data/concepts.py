@@ -31,6 +31,7 @@ import sys
 import typing as tp
 from pathlib import Path
 
+from .. import atomic
 from ..atomic import DiskFullError
 from ..environment import ROOT
 from .manifest import AUDIO_EXTS
@@ -85,12 +86,10 @@ def find_concepts(audio_root: Path, ignored: tp.Optional[tp.Counter[str]] = None
 
 
 def _save_atomic(obj: tp.Any, path: Path) -> None:
-    from .. import atomic
     atomic.torch_save(obj, path)
 
 
 def _write_json(path: Path, data: tp.Any) -> None:
-    from .. import atomic
     atomic.write_json(path, data, indent=1)
 
 
@@ -131,7 +130,6 @@ def prepare_concepts(name: str, audio_root: tp.Union[str, Path], chunk_seconds: 
     from tqdm import tqdm
 
     from ..models.compression import build_compression_model, fingerprint
-    from .example import write_wav_atomic
 
     audio_root = Path(audio_root)
     ignored: tp.Counter[str] = collections.Counter()
@@ -198,7 +196,7 @@ def prepare_concepts(name: str, audio_root: tp.Union[str, Path], chunk_seconds: 
                 for j, i in enumerate(idx):
                     wav_path, tok_path = chunk_paths[i]
                     wav_path.parent.mkdir(parents=True, exist_ok=True)
-                    write_wav_atomic(wav_path, batch[j].t().numpy(), sr)
+                    atomic.write_wav(wav_path, batch[j].t().numpy(), sr)
                     _save_atomic(codes[j].to('cpu', torch.int16).clone(), tok_path)  # tokens last: marks done
             report.encoded += len(todo)
         report.cached += n_chunks - len(todo)
@@ -247,7 +245,7 @@ def write_synthetic_concepts(audio_root: tp.Union[str, Path], genres: tp.Sequenc
     `SYNTHETIC_PEAKS` level (a test set-up)."""
     import numpy as np
 
-    from .example import GENRES, synthesise, write_wav_atomic
+    from .example import GENRES, SAMPLE_RATE, synthesise
     audio_root = Path(audio_root)
     for g_idx, genre in enumerate(genres):
         if genre not in GENRES:
@@ -257,7 +255,7 @@ def write_synthetic_concepts(audio_root: tp.Union[str, Path], genres: tp.Sequenc
             path = audio_root / genre / f'{genre}_{i:02d}.wav'
             if not path.exists():
                 wav = synthesise(genre, duration, seed * 7919 + g_idx * 1009 + i)[0]
-                write_wav_atomic(path, wav * (SYNTHETIC_PEAKS[genre] / max(np.abs(wav).max(), 1e-9)))
+                atomic.write_wav(path, wav * (SYNTHETIC_PEAKS[genre] / max(np.abs(wav).max(), 1e-9)), SAMPLE_RATE)
     return audio_root
 
 

@@ -11,7 +11,6 @@ what is already there.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import typing as tp
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import atomic
 from ..environment import ROOT
 
 SAMPLE_RATE = 32000
@@ -109,22 +109,6 @@ def sidecar(clip_id: str, genre: str, meta: dict, duration: float) -> dict:
     }
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
-    """A sidecar written atomically (od.atomic: a kill never leaves half a .json)."""
-    from .. import atomic
-    atomic.write_json(path, data)
-
-
-def write_wav_atomic(path: Path, wav: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
-    """16-bit wav written atomically (a temp name of this process only: concurrent writers never
-    collide)."""
-    import soundfile as sf
-
-    from .. import atomic
-    with atomic.atomic_path(path) as tmp:
-        sf.write(tmp, wav, sample_rate, subtype='PCM_16', format='WAV')
-
-
 def write_example_dataset(root: tp.Union[str, Path] = ROOT / 'dataset' / 'example',
                           egs: tp.Union[str, Path] = ROOT / 'egs' / 'example',
                           per_genre: tp.Tuple[int, int] = (8, 2), duration: float = 8.0,
@@ -153,15 +137,15 @@ def write_example_dataset(root: tp.Union[str, Path] = ROOT / 'dataset' / 'exampl
         if wav_path.exists() and wav_path.with_suffix('.json').exists():
             continue
         wav, meta = synthesise(genre, duration, clip_seed)
-        write_wav_atomic(wav_path, wav)
-        write_json_atomic(wav_path.with_suffix('.json'), sidecar(clip_id, genre, meta, duration))
+        atomic.write_wav(wav_path, wav, SAMPLE_RATE)
+        atomic.write_json(wav_path.with_suffix('.json'), sidecar(clip_id, genre, meta, duration))
     if real is not None:
         for src in sorted(Path(real).rglob('*')):
             if src.suffix.lower() in AUDIO_EXTS:
                 dst = root / 'train' / f"real_{src.stem}{src.suffix.lower()}"
                 if not dst.exists():
                     shutil.copyfile(src, dst)
-                    write_json_atomic(dst.with_suffix('.json'), {
+                    atomic.write_json(dst.with_suffix('.json'), {
                         'title': src.stem, 'artist': 'unknown', 'genre': 'recording',
                         'description': f"recording of {src.stem.replace('_', ' ')}",
                         'name': src.stem, 'moods': [], 'keywords': ['recording']})

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..environment import ROOT
-from .example import write_json_atomic, write_wav_atomic
+from .. import atomic
 from .frames import write_video
 
 SAMPLE_RATE = 32000
@@ -90,12 +90,12 @@ def write_video_dataset(root: tp.Union[str, Path] = ROOT / 'dataset' / 'colors',
         rng = np.random.default_rng([seed, list(CLASSES).index(cls), i, split == 'test'])
         colour, note, wave, level = CLASSES[cls]
         write_video(folder / f"{clip_id}.mp4", clip_frames(colour, duration, fps, size, rng), fps)
-        write_wav_atomic(folder / f"{clip_id}.wav", clip_audio(note, duration, rng, wave, level), SAMPLE_RATE)
+        atomic.write_wav(folder / f"{clip_id}.wav", clip_audio(note, duration, rng, wave, level), SAMPLE_RATE)
         meta = {'title': clip_id, 'artist': 'od-synth', 'key': None, 'bpm': None, 'genre': 'synthetic',
                 'description': 'a synthetic clip', 'moods': [], 'keywords': ['synthetic'],
                 'name': clip_id, 'instrument': 'synth',
                 'video_class': cls}  # the class is not in any field MusicGen reads
-        write_json_atomic(folder / f"{clip_id}.json", meta)
+        atomic.write_json(folder / f"{clip_id}.json", meta)
     return {split: build_manifest(root / split, egs / split, require=('.json', '.mp4'), progress=progress)
             for split in ('train', 'test')}
 
@@ -124,7 +124,7 @@ def write_raw_videos(folder: tp.Union[str, Path] = ROOT / 'dataset' / 'colors_ra
         with tempfile.TemporaryDirectory(dir=folder, prefix='.tmp-') as work:
             video, wav = Path(work) / 'video.mp4', Path(work) / 'audio.wav'
             write_video(video, clip_frames(colour, duration, fps, size, rng), fps)
-            write_wav_atomic(wav, clip_audio(note, duration, rng, wave, level), SAMPLE_RATE)
+            atomic.write_wav(wav, clip_audio(note, duration, rng, wave, level), SAMPLE_RATE)
             with atomic_path(out) as tmp:
                 subprocess.run([ffmpeg_exe(), '-y', '-loglevel', 'error', '-i', str(video), '-i', str(wav),
                                 '-map', '0:v:0', '-map', '1:a:0', '-c:v', 'copy', '-c:a', 'aac', '-b:a', '96k',

@@ -22,13 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from ..environment import ffmpeg_exe
+from .formats import IMAGE_EXTS, VIDEO_EXTS, VISUAL_EXTS  # noqa: F401  (re-exported for readers)
 from .media import MediaError, frame_batches, frames_at, probe
 
 logger = logging.getLogger(__name__)
-
-VIDEO_EXTS = ('.mp4', '.mov', '.mkv', '.webm', '.avi', '.m4v')
-IMAGE_EXTS = ('.png', '.jpg', '.jpeg', '.webp', '.bmp')
-VISUAL_EXTS = VIDEO_EXTS + IMAGE_EXTS
 
 
 class FrameError(MediaError):

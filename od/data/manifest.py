@@ -18,10 +18,10 @@ import typing as tp
 from pathlib import Path
 
 from ..atomic import DiskFullError
+from .formats import AUDIO_EXTS  # noqa: F401  (re-exported for readers)
 
 logger = logging.getLogger(__name__)
 
-AUDIO_EXTS = ('.wav', '.mp3', '.flac', '.ogg', '.opus', '.m4a')
 SIDECAR_EXTS = ('.json', '.txt')
 VIDEO_COMPANION = 'video'  # in `require`: any video or image beside the audio that the frame reader decodes
 

@@ -33,7 +33,7 @@ import typing as tp
 from pathlib import Path
 
 from ..environment import ROOT
-from .example import write_json_atomic, write_wav_atomic
+from .. import atomic
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def make_clip(source: Path, target: Path, start: float, end: float) -> tp.Tuple[
     if wav.shape[-1] == 0:
         raise ValueError(f"{source.name}: nothing decoded in [{start:g}, {end:g}]")
     out = target.with_suffix('.wav')
-    write_wav_atomic(out, wav.t().numpy(), sr)                           # [T, C]
+    atomic.write_wav(out, wav.t().numpy(), sr)                           # [T, C]
     return out, wav.shape[-1] / sr
 
 
@@ -236,7 +236,7 @@ def import_musiccaps(csv_path: tp.Union[str, Path], audio_dir: tp.Union[str, Pat
                     _remove_clip(out_dir / other, clip_id)
             path, duration = make_clip(source, out_dir / split / clip_id, start, end)
             sample_rate = int(audio_info(path).sample_rate)
-            write_json_atomic(path.with_suffix('.json'),
+            atomic.write_json(path.with_suffix('.json'),
                               sidecar(clip_id, row, parse_aspects(row['aspect_list']), duration, sample_rate))
         except DiskFullError:
             raise  # not this record's fault: every later one would fail too

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..fad_tf.stats import load_stats, save_stats  # noqa: F401  (one format, both environments)
+
 
 def gaussian_stats(embeddings: np.ndarray) -> tp.Tuple[np.ndarray, np.ndarray]:
     """[N, D] embeddings -> (mean [D], covariance [D, D]) in float64 (unbiased, like FAD's)."""
@@ -50,18 +52,6 @@ def frechet_distance(mu_a: np.ndarray, sigma_a: np.ndarray, mu_b: np.ndarray, si
                              f"({np.abs(covmean.imag).max():.3g}): are these covariance matrices?")
         covmean = covmean.real
     return float(diff @ diff + np.trace(sigma_a) + np.trace(sigma_b) - 2 * np.trace(covmean))
-
-
-def save_stats(path: tp.Union[str, Path], mu: np.ndarray, sigma: np.ndarray, n: int, **meta: tp.Any) -> Path:
-    """Write statistics atomically (od.atomic: a unique temporary sibling, then a rename)."""
-    from ..atomic import np_savez
-    return np_savez(path, mu=mu, sigma=sigma, n=n, **meta)
-
-
-def load_stats(path: tp.Union[str, Path]) -> tp.Tuple[np.ndarray, np.ndarray, int]:
-    """(mu, sigma, n) of a statistics file written by `save_stats`."""
-    with np.load(path) as data:
-        return data['mu'], data['sigma'], int(data['n'])
 
 
 def fad_from_embeddings(a: np.ndarray, b: np.ndarray) -> float:

@@ -174,7 +174,7 @@ def _clap_module():
             raise ImportError("laion-clap is not installed: run ./install.sh (requirements-nodeps.txt)")
         folder = list(spec.submodule_search_locations)[0]
         if folder not in sys.path:
-            sys.path.append(folder)  # laion_clap's own modules import `clap_module` top-level
+            sys.path.append(folder)  # laion's modules import `clap_module` top-level (od/hooks.py)
     return importlib.import_module('clap_module')
 
 

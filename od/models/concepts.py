@@ -13,11 +13,10 @@ T5 conditioner of `model` (a MusicGen, or its LM), which then understands prompt
 """
 from __future__ import annotations
 
-import re
 import typing as tp
 from pathlib import Path
 
-PLACEHOLDER = re.compile(r'<([^<>\s]+)>')  # `<8bit>` in a prompt: a learned concept's tokens
+from ..conditioners.textual_inversion import PLACEHOLDER  # noqa: F401  (`<8bit>` in a prompt)
 
 
 def save_concepts(conditioner, path: tp.Union[str, Path], **meta: tp.Any) -> Path:

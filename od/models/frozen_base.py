@@ -4,8 +4,8 @@ Textual inversion trains a few hundred numbers of a 300 M+ parameter LM. Writing
 (twice: model and best_state) every epoch would cost gigabytes per XP and per sweep point, for
 weights that are bit-identical to the `continue_from` checkpoint the run started from. So the
 solver writes only the trained tensors plus `state[FROZEN_BASE] = {'source', 'digest'}`, and
-every reader (resume, `continue_from` of another XP, `od.models.load`, `od.export`) fills the
-other tensors back from `source`. The digest is taken over the frozen tensors, so a base that
+every reader (resume, `continue_from` of another XP, `od.models.load`, `od.export`) completes
+the other tensors from `source` (`complete`, given the reader of bases: od/models/loaders.py's). The digest is taken over the frozen tensors, so a base that
 has since changed is refused instead of silently paired with rows it never saw.
 """
 from __future__ import annotations
@@ -49,21 +49,6 @@ def strip(state: dict, trained: tp.Collection[str], source: str, frozen_digest: 
     return state
 
 
-def read_base(source: str) -> tp.Dict[str, torch.Tensor]:
-    """The LM weights of a base (`//pretrained/<id>`, an export, a Dora or make_ckpt checkpoint)
-    through od's one loader; a base that is itself stored as trained-only is completed first."""
-    from .loaders import locate_model, read_model_files
-    spec = source[len(PRETRAINED):] if source.startswith(PRETRAINED) else source
-    try:
-        path = locate_model(spec)
-    except FileNotFoundError as exc:
-        raise FileNotFoundError(
-            f"This checkpoint keeps only its trained rows; the frozen LM comes from {source}, which is "
-            f"gone ({exc}). Put that checkpoint back, or retrain from another base.") from exc
-    state, _, _ = read_model_files(path)
-    return state
-
-
 LM_HOLDERS = ('model', 'best_state', 'fsdp_best_state')
 
 
@@ -82,10 +67,10 @@ def replace_lm_states(pkg: dict, new: tp.Callable[[dict], dict]) -> None:
             pkg[name] = new(lm) if name == 'model' else {**pkg[name], 'model': new(lm)}
 
 
-def fill(pkg: dict) -> dict:
+def complete(pkg: dict, read_base: tp.Callable[[str], tp.Dict[str, torch.Tensor]]) -> dict:
     """A checkpoint package with every `model` / best-state LM entry complete again: the base
-    read once, checked once against the digest, then overlaid with the trained tensors.
-    Packages without the marker are returned unchanged."""
+    read once (`read_base(source)` -> its LM tensors), checked once against the digest, then
+    overlaid with the trained tensors. Packages without the marker are returned unchanged."""
     meta = pkg.get(FROZEN_BASE) if isinstance(pkg, dict) else None
     if not meta:
         return pkg

@@ -1,56 +1,15 @@
-"""Where weights come from, decided once for training and inference alike.
+"""Where whole MusicGen models come from, decided once for training and inference alike.
 
 `load_model` is the one loader of whole MusicGen models (od exports, make_ckpt outputs, Dora
-checkpoints, upstream weights); the rest of this module resolves compression models.
-
-AudioCraft accepts `compression_model_checkpoint` values of three kinds: `//pretrained/<name>`
-(a built-in debug model, an AudioCraft export folder, or a hub id), a Dora `//sig/<sig>`, or a
-checkpoint path. `resolve_compression_checkpoint` turns each into a value AudioCraft can load
-*offline*, or raises `MissingWeightsError` naming the file and where to put it.
+checkpoints, upstream weights); compression models are resolved in od/models/compression.py.
 """
 from __future__ import annotations
 
 import typing as tp
 from pathlib import Path
 
-from ..environment import MissingWeightsError, hf_cached, missing_weights, reference_dir, resolve_reference
-
-# Models AudioCraft builds itself, without any file.
-BUILTIN_COMPRESSION = ('debug_compression_model',)
-ENCODEC_WEIGHTS = ('model.safetensors', 'pytorch_model.bin')
-EXPORTED_COMPRESSION = 'compression_state_dict.bin'  # AudioCraft's export format (od.export)
-
-
-def resolve_compression_checkpoint(spec: str) -> str:
-    """Map a `compression_model_checkpoint` value to one that loads without network."""
-    spec = str(spec)
-    if spec.startswith('//pretrained/'):
-        name = spec[len('//pretrained/'):]
-        if name in BUILTIN_COMPRESSION:
-            return spec
-        if name.startswith('//reference/'):
-            name = str(resolve_reference(name))
-        if Path(name).exists():
-            if Path(name).is_dir() and not (Path(name) / EXPORTED_COMPRESSION).exists():
-                raise MissingWeightsError(f"{Path(name) / EXPORTED_COMPRESSION} not found: an exported "
-                                          "compression model folder must hold that file (see od.export).")
-            return '//pretrained/' + name
-        # A hub id: the reference folder may hold an AudioCraft export of it, else the HF cache.
-        exported = reference_dir() / name
-        if (exported / EXPORTED_COMPRESSION).exists():
-            return '//pretrained/' + str(exported)
-        if hf_cached(name, required=('config.json',), any_of=ENCODEC_WEIGHTS) is not None:
-            return spec  # HF_HUB_OFFLINE=1 (set by od) makes from_pretrained read the cache
-        raise missing_weights(name, ['config.json', ' or '.join(ENCODEC_WEIGHTS)],
-                              reference_files=[EXPORTED_COMPRESSION + ' (an AudioCraft export)'])
-    if spec.startswith('//sig/'):
-        return spec
-    path = resolve_reference(spec)
-    if not path.exists():
-        raise MissingWeightsError(f"Compression model checkpoint not found: {path} (from {spec}). "
-                                  "Use //pretrained/debug_compression_model for a tiny random one.")
-    return str(path)
-
+from ..environment import resolve_reference
+from .compression import EXPORTED_COMPRESSION
 
 # ---- whole models: exports, make_ckpt outputs, Dora checkpoints, upstream weights --------------
 LM_FILE = 'state_dict.bin'                 # AudioCraft's export format (od.export writes it too)
@@ -68,11 +27,8 @@ def locate_model(spec: str) -> Path:
     from ..environment import hf_snapshot
     spec = str(spec)
     if spec.startswith('//sig/'):
-        from .. import train
-        path = Path(train.main.dora.dir) / 'xps' / spec[len('//sig/'):] / 'checkpoint.th'
-        if not path.is_file():
-            raise FileNotFoundError(f"No checkpoint for {spec}: {path} does not exist.")
-        return path
+        from ..xps import sig_checkpoint
+        return sig_checkpoint(spec)
     path = resolve_reference(spec)
     if path.exists():
         if path.is_dir() and not (path / LM_FILE).is_file():
@@ -91,9 +47,8 @@ def read_model_files(path: Path) -> tp.Tuple[dict, dict, tp.Optional[dict]]:
     import torch
     from omegaconf import OmegaConf
 
-    from . import frozen_base
     file = path / LM_FILE if path.is_dir() else path
-    pkg = frozen_base.fill(_torch_load(file))  # trained rows only (textual inversion): add the frozen base
+    pkg = complete_checkpoint(_torch_load(file))  # trained tensors only: add the frozen base
     best = pkg.get('fsdp_best_state') or pkg.get('best_state') if isinstance(pkg, dict) else None
     if isinstance(best, dict) and isinstance(best.get('model'), dict):
         best = best['model']            # a Dora / make_ckpt checkpoint
@@ -103,6 +58,32 @@ def read_model_files(path: Path) -> tp.Tuple[dict, dict, tp.Optional[dict]]:
     cfg = OmegaConf.to_container(OmegaConf.create(pkg['xp.cfg']), resolve=False)
     compression = _torch_load(path / COMPRESSION_FILE) if (path / COMPRESSION_FILE).is_file() else None
     return best, cfg, compression
+
+
+def read_base(source: str) -> tp.Dict[str, tp.Any]:
+    """The LM weights of a frozen base (`//pretrained/<id>`, an export, a Dora or make_ckpt
+    checkpoint) through this loader; a base that is itself trained-only is completed first."""
+    from .frozen_base import PRETRAINED
+    spec = source[len(PRETRAINED):] if source.startswith(PRETRAINED) else source
+    try:
+        path = locate_model(spec)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(
+            f"This checkpoint keeps only its trained tensors; the frozen LM comes from {source}, which is "
+            f"gone ({exc}). Put that checkpoint back, or retrain from another base.") from exc
+    state, _, _ = read_model_files(path)
+    return state
+
+
+def complete_checkpoint(pkg: tp.Any) -> tp.Any:
+    """A checkpoint package whose trained-only LM states are completed from their named base."""
+    from . import frozen_base
+    return frozen_base.complete(pkg, read_base) if isinstance(pkg, dict) else pkg
+
+
+def load_lm_state(spec: str) -> tp.Dict[str, tp.Any]:
+    """LM state dict of any model `spec` (see `locate_model`), trained-only checkpoints completed."""
+    return read_model_files(locate_model(spec))[0]
 
 
 def _torch_load(file: Path) -> tp.Any:
@@ -119,8 +100,6 @@ def build_lm(cfg_dict: dict, state: dict, device: str = 'cpu', cache: bool = Fal
     never imported; `plugins` (the user's own choice) are, and every conditioner must then be
     registered (else PluginRequiredError says which plugin to pass).
     """
-    import torch
-    from audiocraft.models import builders
     from omegaconf import OmegaConf
 
     from .. import registry
@@ -132,18 +111,28 @@ def build_lm(cfg_dict: dict, state: dict, device: str = 'cpu', cache: bool = Fal
         args = spec.get(spec.get('model')) if hasattr(spec, 'get') else None
         if args is not None and 'use_cache' in args:
             args.use_cache = cache  # caches of frozen encoders: written at inference only if asked
-    registry.import_modules(plugins)
+    registry.setup(plugins)
     registry.require_registered(cfg, source)
-    registry.install()
-    with torch.random.fork_rng():
-        torch.manual_seed(int(cfg.get('seed', 0)))
-        lm = builders.get_lm_model(cfg)
+    lm = new_lm(cfg, int(cfg.get('seed', 0)))
     settings = lora.settings_from_cfg(cfg)
     if settings is not None:  # trained with LoRA: the same adapters, then its tensors
         lora.apply(lm, settings)  # adapters on the device and dtype of the layers they wrap
     lm.load_state_dict(state)
     lm.cfg = cfg
     return lm.eval()
+
+
+def new_lm(cfg: tp.Any, seed: int):
+    """A freshly initialised LM of `cfg` (conditioners from the registry), built under `seed`
+    without touching the caller's random stream: the same weights wherever it is built."""
+    import torch
+    from audiocraft.models import builders
+
+    from .. import registry
+    registry.install()
+    with torch.random.fork_rng():
+        torch.manual_seed(int(seed))
+        return builders.get_lm_model(cfg)
 
 
 def load_model(spec: str, device: tp.Optional[str] = None, cache: bool = False,

@@ -21,8 +21,7 @@ from audiocraft.models.musicgen import MusicGen
 from audiocraft.modules.conditioners import ConditioningAttributes, JointEmbedCondition
 
 from ..conditioners.media_tokens import media_condition
-from ..data.frames import IMAGE_EXTS, VIDEO_EXTS
-from ..data.manifest import AUDIO_EXTS
+from ..data.formats import AUDIO_EXTS, IMAGE_EXTS, VIDEO_EXTS
 
 Media = tp.Union[str, Path, tp.Sequence[tp.Union[str, Path]]]
 

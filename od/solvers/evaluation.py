@@ -109,7 +109,7 @@ def run_od_metrics(solver, names: tp.Sequence[str]) -> dict:
     out_dir = Path(solver.folder) / 'evaluate' / f'epoch_{solver.epoch}'
     import torch
 
-    from ..eval import descriptions
+    from ..metrics.inputs import descriptions
     with torch.no_grad():
         generate_for_metrics(solver, out_dir)
     flashy.distrib.barrier()

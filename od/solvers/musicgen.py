@@ -13,7 +13,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from ..metrics import suite
 from ..models import frozen_base
 from ..models import lora as lora_lib
-from ..models.loaders import resolve_compression_checkpoint
+from ..models.compression import resolve_compression_checkpoint
+from ..models.loaders import complete_checkpoint
 from . import evaluation, trained_only
 from .accumulate import accumulate_steps, accumulated_train_step
 from .samples import media_sample_names
@@ -178,7 +179,7 @@ class MusicGenSolver(ac_musicgen.MusicGenSolver):
         """AudioCraft's, after completing a trained-only checkpoint from its frozen base; a plain
         base loaded into a LoRA run gets the fresh adapters."""
         meta = state.get(frozen_base.FROZEN_BASE)
-        state = frozen_base.fill(state)
+        state = complete_checkpoint(state)
         best = frozen_base.lm_state(state, 'best_state')
         if self.cfg.continue_from and 'model' not in state and best and trained_only.has_frozen(self.model):
             # Another checkpoint (AudioCraft passes only its best state): it becomes this run's

@@ -12,11 +12,49 @@ cleaned copy `samples/<epoch>/denoised/<same name>.wav`; the sample itself stays
 from __future__ import annotations
 
 import contextlib
+import io
+import logging
 import typing as tp
 from pathlib import Path
 
 from audiocraft.solvers import musicgen as ac_musicgen
 from audiocraft.utils.samples.manager import SampleManager
+
+logger = logging.getLogger(__name__)
+
+
+class ClippingCount:
+    """AudioCraft's loudness strategy prints one `CLIPPING <stem> ...` line per clipped file on
+    stderr, which buries the lines a user needs; od counts them and logs one line per stage."""
+
+    def __init__(self):
+        self.written = self.clipped = 0
+
+    def count(self, write: tp.Callable[..., tp.Any], *args, **kwargs):
+        printed = io.StringIO()
+        with contextlib.redirect_stderr(printed):
+            result = write(*args, **kwargs)
+        lines = printed.getvalue().splitlines()
+        self.written += 1
+        self.clipped += any(line.startswith('CLIPPING') for line in lines)
+        for line in lines:
+            if line.strip() and not line.startswith('CLIPPING'):
+                logger.warning(line)  # anything else printed is passed on
+        return result
+
+    @contextlib.contextmanager
+    def summary(self, stage: str):
+        self.written = self.clipped = 0
+        try:
+            yield self
+        finally:
+            if self.clipped:
+                logger.info("%s: %d of %d written samples clipped after loudness normalisation (a bit "
+                            "is okay; generate.audio.loudness_headroom_db adds headroom)",
+                            stage, self.clipped, self.written)
+
+
+CLIPPING = ClippingCount()
 
 
 class MediaSampleManager(SampleManager):
@@ -25,6 +63,8 @@ class MediaSampleManager(SampleManager):
     MEDIA_ATTRIBUTE = 'self_wav'
     DENOISED = 'denoised'
     _denoisers: tp.Dict[tp.Tuple[str, float], tp.Any] = {}
+    def _store_audio(self, wav, stem_path: Path, overwrite: bool = False) -> Path:
+        return CLIPPING.count(super()._store_audio, wav, stem_path, overwrite)
 
     def _denoiser(self):
         generate = self.xp.cfg.get('generate', {})
@@ -64,9 +104,10 @@ def media_sample_names():
     The solver looks `SampleManager` up in its module at call time; it is swapped back on exit,
     so nothing outside od's solver call sees the change.
     """
-    previous = ac_musicgen.SampleManager
+    previous = ac_musicgen.SampleManager  # declared in od/hooks.py
     ac_musicgen.SampleManager = MediaSampleManager
     try:
-        yield
+        with CLIPPING.summary('generate'):
+            yield
     finally:
         ac_musicgen.SampleManager = previous

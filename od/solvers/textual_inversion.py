@@ -29,9 +29,9 @@ from omegaconf import open_dict
 
 from ..data.concepts import read_manifests
 from ..models import concepts as concept_io
-from ..models import frozen_base
 from ..safe_load import torch_load
 from .musicgen import MusicGenSolver
+from .samples import CLIPPING
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class ConceptTokens(torch.utils.data.Dataset):
         start = random.randint(0, codes.shape[-1] - self.frames) if self.random_crop else 0
         template = random.choice(self.templates) if self.random_crop else self.templates[0]
         concept = entry['concept']
-        return codes[:, start:start + self.frames], fill(template, concept), concept
+        return codes[:, start:start + self.frames], fill_template(template, concept), concept
 
 
 def usable_entries(entries: tp.Sequence[dict], frames: int, log: tp.Any = None) -> tp.List[dict]:
@@ -92,7 +92,7 @@ def usable_entries(entries: tp.Sequence[dict], frames: int, log: tp.Any = None) 
     return good
 
 
-def fill(template: str, concept: str) -> str:
+def fill_template(template: str, concept: str) -> str:
     """`{concept}` -> `<concept>` (its learned tokens), `{name}` -> the plain word."""
     return template.format(concept=f'<{concept}>', name=concept)
 
@@ -238,12 +238,12 @@ class TextualInversionSolver(MusicGenSolver):
         codes = self.generate_concept_codes(self.cfg.dataset.generate.num_samples)
         folder = Path(self.xp.folder) / self.cfg.generate.path / str(self.epoch)
         folder.mkdir(parents=True, exist_ok=True)
-        with torch.no_grad():
+        with torch.no_grad(), CLIPPING.summary('generate'):
             for concept, tokens in codes.items():
                 wavs = self.compression_model.decode(tokens, None).cpu()
                 for i, wav in enumerate(wavs):
-                    audio_write(folder / f'{concept}_{i}', wav, self.cfg.sample_rate,
-                                strategy=self.cfg.generate.audio.strategy)
+                    CLIPPING.count(audio_write, folder / f'{concept}_{i}', wav, self.cfg.sample_rate,
+                                   strategy=self.cfg.generate.audio.strategy)
         return {}
 
     @torch.no_grad()
@@ -253,7 +253,7 @@ class TextualInversionSolver(MusicGenSolver):
         steps = int(round((self.cfg.generate.lm.gen_duration or self.cfg.dataset.segment_duration) * self.frame_rate))
         out = {}
         for concept in self.concepts:
-            attrs = [ConditioningAttributes(text={ti_attribute(self.cfg): fill(template, concept)})
+            attrs = [ConditioningAttributes(text={ti_attribute(self.cfg): fill_template(template, concept)})
                      for _ in range(per_concept)]
             out[concept] = self.model.generate(None, attrs, max_gen_len=steps, **self.generation_params,
                                                cfg_coef=self.cfg.classifier_free_guidance.inference_coef)
@@ -274,7 +274,7 @@ class TextualInversionSolver(MusicGenSolver):
         """How often generations from `prompt` (default: template 0) are recognised as their concept:
         nearest centroid on code histograms, centroids from each concept's cached tokens.
         Returns ({concept_accuracy, acc_<concept>...}, the generated codes per concept)."""
-        from ..metrics.conditioning_ab import classify
+        from ..metrics.code_classes import classify
         card = self.compression_model.cardinality
         centroids = self.concept_centroids()
         codes = self.generate_concept_codes(per_concept, prompt)
@@ -289,7 +289,7 @@ class TextualInversionSolver(MusicGenSolver):
     def concept_centroids(self) -> tp.Dict[str, torch.Tensor]:
         """concept -> mean code histogram of its cached tokens; read once per run (they never change)."""
         if self._centroids is None:
-            from ..metrics.conditioning_ab import class_centroids
+            from ..metrics.code_classes import class_centroids
             by_concept: tp.Dict[str, tp.List[torch.Tensor]] = {}
             for entry in self.entries:
                 by_concept.setdefault(entry['concept'], []).append(

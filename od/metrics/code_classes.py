@@ -1,29 +1,24 @@
-"""Does a condition carry information? Generate from it, then recover its class.
+"""Does a condition carry information? Generate from it, then recover its class from the codes.
 
 `class_centroids` + `classify` (nearest centroid on per-codebook code histograms) are shared by
-every such check: video classes here, learned concepts in od/solvers/textual_inversion.py.
+every such check: video classes (`ab_accuracy`), learned concepts in od/solvers/textual_inversion.py.
+The experiments that train models and then call these live in od/experiments/.
 
 For clips whose class is known (the sidecar field `video_class` of the synthetic colour
 dataset), the LM generates tokens conditioned on each clip's media (its video for CLIP, its
 audio as the reference for CLAP); a nearest-centroid
 classifier over per-codebook code histograms, with centroids from the *real* training audio
 of each class, names the class of each generation. With the condition nulled, the same model
-should sit near chance. Used by tests/test_clip_frames.py, tests/test_clap.py and benchmarks/conditioning_ab.py.
+should sit near chance (od/experiments/conditioning_ab.py trains the model that is measured).
 """
 from __future__ import annotations
 
 import copy
 import json
-import os
-import subprocess
-import sys
-import time
 import typing as tp
 from pathlib import Path
 
 import torch
-
-from ..environment import ROOT
 
 
 def clip_classes(manifest_dir: tp.Union[str, Path], field: str = 'video_class') -> tp.List[tp.Tuple[str, str]]:
@@ -55,7 +50,7 @@ def classify(codes: torch.Tensor, centroids: tp.Mapping[str, torch.Tensor], card
     return [min(centroids, key=lambda c: float((h - centroids[c]).norm())) for h in code_histograms(codes, card)]
 
 
-def _attributes(path: str, start: float, duration: float, sample_rate: int):
+def media_attributes(path: str, start: float, duration: float, sample_rate: int):
     """Attributes reading `path`'s window: the media of any `self_wav` conditioner."""
     from ..conditioners.clap_audio import attributes_for_audio
     return attributes_for_audio(path, start, duration, sample_rate)
@@ -87,7 +82,7 @@ def ab_accuracy(lm, compression_model, train: tp.Sequence[tp.Tuple[str, str]],
     centroids = class_centroids(per_class, card)
     test = [clip for clip in test for _ in range(repeats)]
     labels = [label for _, label in test]
-    attributes = [_attributes(path, 0., duration, sr) for path, _ in test]
+    attributes = [media_attributes(path, 0., duration, sr) for path, _ in test]
     accuracy = {}
     for mode in ('conditioned', 'nulled'):
         attrs = copy.deepcopy(attributes)
@@ -99,67 +94,3 @@ def ab_accuracy(lm, compression_model, train: tp.Sequence[tp.Tuple[str, str]],
         guesses = classify(codes, centroids, card)
         accuracy[mode] = sum(g == t for g, t in zip(guesses, labels)) / len(labels)
     return accuracy
-
-
-def _clip_setup(work: Path) -> tp.List[str]:
-    from ..models.tiny import write_tiny_clip
-    clip = write_tiny_clip(work / 'tiny-clip')
-    return ['conditioner=clipemb2music', f'conditioners.self_wav.clip_frames.name={clip}',
-            'conditioners.self_wav.clip_frames.n_frames=4']
-
-
-def _clap_setup(work: Path) -> tp.List[str]:
-    from ..models.tiny import write_tiny_clap
-    clap = write_tiny_clap(work / 'tiny-clap')
-    return ['conditioner=clapemb2music', f'conditioners.self_wav.clap_audio.name={clap}',
-            f'conditioners.self_wav.clap_audio.cache_dir={work / "clap-cache"}']
-
-
-# conditioner -> (writes its tiny frozen model under the work folder, returns the `dora run`
-# overrides that select the conditioner and that model). Each reads the class from the clip's
-# own media: CLIP from the video next to the audio, CLAP from the audio itself (as a reference).
-CONDITIONERS: tp.Dict[str, tp.Callable[[Path], tp.List[str]]] = {'clip': _clip_setup, 'clap': _clap_setup}
-
-
-def train_args(work: Path, conditioner_args: tp.Sequence[str], updates: int, segment: float) -> tp.List[str]:
-    """`dora run` overrides of the A/B experiment (debug solver, the conditioner, colours)."""
-    egs = work / 'egs'
-    return ['solver=musicgen/debug', *conditioner_args, 'dset=audio/colors',
-            f'datasource.train={egs}/train', f'datasource.valid={egs}/test',
-            f'datasource.evaluate={egs}/test', f'datasource.generate={egs}/test',
-            'optim.epochs=1', f'optim.updates_per_epoch={updates}', 'optim.lr=3e-3', 'dataset.batch_size=8',
-            f'dataset.segment_duration={segment}', f'generate.lm.gen_duration={segment}',
-            'dataset.valid.num_samples=8', 'dataset.generate.num_samples=4', 'generate.every=0',
-            'generate.audio.strategy=peak',  # loudness normalisation needs >= 0.4 s prompts
-            'classifier_free_guidance.training_dropout=0.2']
-
-
-def train_and_measure(work: Path, updates: int, classes: int = 2, segment: float = 1.0,
-                      per_class: tp.Tuple[int, int] = (8, 4), conditioner: str = 'clip') -> tp.Dict[str, float]:
-    """Synthetic colour data -> `dora run` (tiny MusicGen + the tiny frozen encoder of
-    `conditioner`, a key of CONDITIONERS) -> A/B accuracies."""
-    from ..data.example_video import CLASSES, write_video_dataset
-    from ..environment import setup
-
-    setup()  # offline before AudioCraft (and laion_clap through it) is imported
-    write_video_dataset(work / 'dataset', work / 'egs', list(CLASSES)[:classes], per_class, progress=False)
-    args = train_args(work, CONDITIONERS[conditioner](work), updates, segment)
-    env = dict(os.environ, AUDIOCRAFT_DORA_DIR=str(work / 'xps'), HF_HUB_OFFLINE='1')
-    env['PATH'] = str(Path(sys.executable).parent) + os.pathsep + env.get('PATH', '')
-    start = time.time()
-    proc = subprocess.run([sys.executable, '-m', 'dora', 'run', *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True)
-    if proc.returncode:
-        raise RuntimeError(f"dora run failed:\n{proc.stderr[-4000:]}")
-    train_s = time.time() - start
-    from .. import train
-    previous, train.main.dora.dir = train.main.dora.dir, work / 'xps'  # the XP the run just wrote
-    try:
-        xp = train.main.get_xp(args)
-        folder = str(xp.folder)  # resolved against work/xps, while dora.dir points there
-        solver = train.get_solver_from_xp(xp, restore=True, load_best=False)
-    finally:
-        train.main.dora.dir = previous
-    acc = ab_accuracy(solver.model, solver.compression_model, clip_classes(work / 'egs' / 'train'),
-                      clip_classes(work / 'egs' / 'test'), duration=segment, gen_steps=int(25 * segment))
-    return {**acc, 'chance': 1 / classes, 'train_seconds': train_s, 'xp': folder}

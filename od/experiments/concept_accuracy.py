@@ -15,14 +15,12 @@ Used by tests/test_textual_inversion.py and benchmarks/textual_inversion_ab.py.
 """
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 import typing as tp
 from pathlib import Path
 
 from ..environment import ROOT
+from ..launch import run_dora
 
 CONCEPTS = ('chiptune', 'ambient')
 
@@ -36,10 +34,7 @@ def word_templates() -> tp.List[str]:
 
 
 def _dora(args: tp.Sequence[str], dora_dir: Path) -> None:
-    env = dict(os.environ, AUDIOCRAFT_DORA_DIR=str(dora_dir), HF_HUB_OFFLINE='1')
-    env['PATH'] = str(Path(sys.executable).parent) + os.pathsep + env.get('PATH', '')
-    proc = subprocess.run([sys.executable, '-m', 'dora', 'run', *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True)
+    proc = run_dora(args, dora_dir, capture=True)
     if proc.returncode:
         raise RuntimeError(f"dora run {' '.join(args)} failed:\n{proc.stderr[-4000:]}")
 
@@ -92,8 +87,7 @@ def learn_and_measure(work: Path, pretrain_updates: int = 60, ti_updates: int = 
     write_synthetic_concepts(work / 'raw', CONCEPTS, per_concept=per_concept, duration=4.0, seed=1)
     prepare_concepts('concepts', work / 'raw', chunk_seconds=2.0, dataset_dir=work / 'dataset',
                      egs_dir=work / 'egs', progress=False)
-    previous, train.main.dora.dir = train.main.dora.dir, work / 'xps'  # every XP of this check
-    try:
+    with train.dora_dir_at(work / 'xps'):  # every XP of this check
         start = time.time()
         checkpoint = pretrain_text_lm(work / 'egs' / 'concepts', t5, pretrain_updates)
         pretrain_s = time.time() - start
@@ -103,8 +97,6 @@ def learn_and_measure(work: Path, pretrain_updates: int = 60, ti_updates: int = 
         ti_s = time.time() - start
         solver = train.get_solver_from_xp(train.main.get_xp(args), restore=True, load_best=False,
                                           override_cfg={'textual_inversion': {'eval_samples': samples}})
-    finally:
-        train.main.dora.dir = previous
     best = solver.embeds_folder() / 'best.pt'
     solver.model.eval()
     cond = solver.ti_conditioner

@@ -1,0 +1,148 @@
+"""Every place od reaches into AudioCraft or laion-clap beyond subclassing their public classes.
+
+od depends on the published packages and never edits them; a few of their internals are
+nonetheless relied on (a module global rebound, a class swapped while a call runs, an
+`__init__` skipped). Each is listed here with where it lives in od, what it touches and why,
+and a check pinned to the installed version's names: `verify()` (run by tests/test_hooks.py
+and `python -m od.doctor`) fails loudly in one place when an upgrade moves one of them,
+instead of silently at run time.
+
+Subclasses that only override public methods (od's MusicGenSolver, TextualInversionSolver,
+ODMusicGen, the registry's conditioners) are not hooks and are not listed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+import typing as tp
+
+AUDIOCRAFT_VERSION = '1.3.0'
+LAION_CLAP_VERSION = '1.1.7'
+
+
+@dataclasses.dataclass
+class Hook:
+    where: str                       # od's code that relies on it
+    touches: str                     # the dependency's name(s)
+    why: str
+    check: tp.Callable[[], None]     # raises AssertionError/ImportError/AttributeError when it moved
+
+
+def _names_in(func: tp.Callable, *names: str) -> None:
+    code = inspect.getsource(func)
+    missing = [n for n in names if n not in code]
+    assert not missing, f"{func.__module__}.{func.__qualname__} no longer refers to {missing}"
+
+
+def _params(func: tp.Callable, *names: str) -> None:
+    params = inspect.signature(func).parameters
+    missing = [n for n in names if n not in params]
+    assert not missing, f"{func.__module__}.{func.__qualname__} lost parameters {missing}"
+
+
+def _check_builder() -> None:
+    from audiocraft.models import builders
+    _params(builders.get_conditioner_provider, 'output_dim', 'cfg')
+    assert 'get_conditioner_provider' in builders.get_lm_model.__code__.co_names, \
+        "builders.get_lm_model no longer looks get_conditioner_provider up as a module global"
+
+
+def _check_train_alias() -> None:
+    from audiocraft.solvers import musicgen
+    from audiocraft.utils import checkpoint
+    _names_in(checkpoint.resolve_checkpoint_path, 'from audiocraft import train', 'train.main')
+    _names_in(musicgen.MusicGenSolver.get_eval_solver_from_sig, 'from audiocraft import train')
+
+
+def _check_sample_manager() -> None:
+    from audiocraft.solvers import musicgen
+    from audiocraft.utils.samples.manager import SampleManager
+    assert musicgen.SampleManager is SampleManager or issubclass(musicgen.SampleManager, SampleManager)
+    _names_in(musicgen.MusicGenSolver.generate_audio, 'SampleManager(')
+    _params(SampleManager._get_sample_id, 'index', 'prompt_wav', 'conditions')
+    _params(SampleManager.add_sample, 'sample_wav', 'epoch', 'index', 'conditions', 'prompt_wav',
+            'ground_truth_wav', 'generation_args')
+
+
+def _check_t5() -> None:
+    from audiocraft.modules import conditioners as ac
+    _params(ac.TextConditioner.__init__, 'dim', 'output_dim')
+    _names_in(ac.T5Conditioner.__init__, 'self.t5_tokenizer', 'self.word_dropout', 'self.autocast',
+              'self.normalize_text')
+    _names_in(ac.T5Conditioner.tokenize, 'self.t5_tokenizer', 'self.word_dropout', 'self.normalize_text')
+    _names_in(ac.T5Conditioner.forward, 'self.t5', 'self.output_proj', 'self.autocast')
+
+
+def _check_prepare_tokens() -> None:
+    from audiocraft.solvers import musicgen
+    _params(musicgen.MusicGenSolver._prepare_tokens_and_attributes, 'batch', 'check_synchronization_points')
+    _names_in(musicgen.MusicGenSolver.run_step, '_prepare_tokens_and_attributes', 'compute_predictions')
+
+
+def _check_extension_loop() -> None:
+    from audiocraft.models.musicgen import MusicGen
+    _params(MusicGen._generate_tokens, 'attributes', 'prompt_tokens', 'progress')
+    _names_in(MusicGen._generate_tokens, "attr.wav['self_wav']", 'self.extend_stride')
+
+
+def _check_laion_clap() -> None:
+    from importlib import metadata
+    assert metadata.version('laion-clap') == LAION_CLAP_VERSION, metadata.version('laion-clap')
+    spec = importlib.util.find_spec('laion_clap')
+    assert spec is not None and spec.submodule_search_locations, "laion_clap is not installed as a package"
+    from .models.clap import _clap_module
+    module = _clap_module()
+    model = module.model
+    assert hasattr(model, 'RobertaModel') and hasattr(model, 'create_htsat_model') and hasattr(model, 'CLAP')
+    _names_in(model.CLAP.__init__, 'RobertaModel', 'create_htsat_model')
+    from clap_module.htsat import HTSAT_Swin_Transformer
+    _params(HTSAT_Swin_Transformer.__init__, 'spec_size', 'patch_size', 'window_size', 'config',
+            'embed_dim', 'depths', 'num_heads')
+    assert hasattr(module.factory, '_MODEL_CONFIGS')
+
+
+def _check_version() -> None:
+    import audiocraft
+    assert audiocraft.__version__ == AUDIOCRAFT_VERSION, (
+        f"od's hooks are written against audiocraft {AUDIOCRAFT_VERSION}, found {audiocraft.__version__}")
+
+
+HOOKS: tp.List[Hook] = [
+    Hook('od/hooks.py', 'audiocraft.__version__', "every hook below is pinned to this release", _check_version),
+    Hook('od/registry.py:install', 'audiocraft.models.builders.get_conditioner_provider',
+         "rebound to od's registry: the closed if/elif builds only AudioCraft's four conditioners, and "
+         "get_lm_model (training, continue_from, AudioCraft's loaders) looks it up at call time", _check_builder),
+    Hook('od/train.py (end)', "sys.modules['audiocraft.train']",
+         "AudioCraft resolves //sig/ and continue_from through audiocraft.train.main, whose module cannot "
+         "import without upstream's config dir (pip ships none); od's Dora main owns the XPs", _check_train_alias),
+    Hook('od/solvers/samples.py:media_sample_names', 'audiocraft.solvers.musicgen.SampleManager',
+         "swapped for MediaSampleManager while od's generate stage runs (samples named by their video, "
+         "denoised copies); restored on exit", _check_sample_manager),
+    Hook('od/conditioners/t5.py:T5Conditioner.__init__', 'audiocraft.modules.conditioners.T5Conditioner',
+         "AudioCraft's __init__ accepts hub names only and would download; od loads a local folder and sets "
+         "the attributes tokenize/forward read", _check_t5),
+    Hook('od/solvers/accumulate.py (run_step override)',
+         'audiocraft.solvers.musicgen.MusicGenSolver._prepare_tokens_and_attributes',
+         "gradient accumulation splits AudioCraft's step around its token/attribute preparation",
+         _check_prepare_tokens),
+    Hook('od/models/musicgen.py:ODMusicGen._generate_tokens', 'audiocraft.models.musicgen.MusicGen._generate_tokens',
+         "AudioCraft's extension loop needs attr.wav['self_wav'] (text-only models have none) and windows "
+         "only carried waveforms; od's loop serves the rest", _check_extension_loop),
+    Hook('od/models/clap.py:_clap_module, _laion_builders', 'laion_clap clap_module.model (RobertaModel, '
+         'create_htsat_model), clap_module.factory._MODEL_CONFIGS, sys.path',
+         "laion_clap/__init__ and CLAP.__init__ download tokenizers and RoBERTa weights; od imports only "
+         "clap_module (appending its folder to sys.path, lowest priority, because laion's modules import it "
+         "top-level) and builds RoBERTa from a local config while a CLAP is built", _check_laion_clap),
+]
+
+
+def verify() -> tp.List[str]:
+    """Problems found with the hooks ([] when every pinned name is where od expects it)."""
+    problems = []
+    for hook in HOOKS:
+        try:
+            hook.check()
+        except Exception as exc:  # an upgrade can break a check in many ways: report them all
+            problems.append(f"{hook.where} -> {hook.touches}: {type(exc).__name__}: {exc}")
+    return problems
