@@ -201,10 +201,9 @@ def import_musiccaps(csv_path: tp.Union[str, Path], audio_dir: tp.Union[str, Pat
     from audiocraft.data.audio import audio_info
     from tqdm import tqdm
 
-    from ..atomic import DiskFullError, clean_stale
     from .manifest import build_manifest
     for split in SPLITS:
-        clean_stale(out_dir / split)  # temporaries of killed runs
+        atomic.clean_stale(out_dir / split)  # temporaries of killed runs
     for pattern in patterns:  # a typo in a placeholder is the user's to fix, not 5,000 skipped records
         try:
             pattern.format(**{c: '' for c in columns}, start=0, end=0)
@@ -238,7 +237,7 @@ def import_musiccaps(csv_path: tp.Union[str, Path], audio_dir: tp.Union[str, Pat
             sample_rate = int(audio_info(path).sample_rate)
             atomic.write_json(path.with_suffix('.json'),
                               sidecar(clip_id, row, parse_aspects(row['aspect_list']), duration, sample_rate))
-        except DiskFullError:
+        except atomic.DiskFullError:
             raise  # not this record's fault: every later one would fail too
         except (ValueError, KeyError, TypeError, AttributeError, RuntimeError, OSError, OverflowError) as exc:
             problems.append((record, str(exc)))
@@ -256,7 +255,6 @@ def import_musiccaps(csv_path: tp.Union[str, Path], audio_dir: tp.Union[str, Pat
         manifests.append(report.manifest)
     _write_problems(problems_file, problems)
     dset_yaml = config_dir / 'dset' / 'audio' / f"{name}.yaml"
-    from .. import atomic
     atomic.write_text(dset_yaml, DSET_YAML.format(name=name))
     return ImportReport(imported, problems, problems_file, manifests, dset_yaml)
 
