@@ -44,11 +44,26 @@ def tmp_sibling(path: PathLike) -> Path:
     return path.with_name(f'.{path.stem}.{os.getpid()}-{secrets.token_hex(4)}{TMP_MARK}{path.suffix}')
 
 
-def _raise_if_disk_full(exc: OSError, target: Path) -> None:
-    if getattr(exc, 'errno', None) in (errno.ENOSPC, errno.EDQUOT):
-        raise DiskFullError(exc.errno, f"No space left on the device holding {target.parent}: "
-                                       f"{target.name} was not written (nothing half-written was left). "
-                                       "Free some space and run the same command again.") from exc
+FULL_BELOW = 1 << 20  # a failed write with less free space than this on its device: a full disk
+
+
+def nearly_full(folder: PathLike) -> bool:
+    """Whether the device holding `folder` has less than FULL_BELOW bytes free."""
+    try:
+        stat = os.statvfs(folder)
+    except OSError:
+        return False
+    return stat.f_bavail * stat.f_frsize < FULL_BELOW
+
+
+def _raise_if_disk_full(exc: BaseException, target: Path, full: bool = False) -> None:
+    """DiskFullError for ENOSPC/EDQUOT, and for writers that hide it (torch.save's
+    'enforce fail at inline_container.cc', libsndfile's 'System error') when `full`: the device
+    had (almost) no space left at the moment the write failed."""
+    if getattr(exc, 'errno', None) in (errno.ENOSPC, errno.EDQUOT) or (full and isinstance(exc, Exception)):
+        raise DiskFullError(errno.ENOSPC, f"No space left on the device holding {target.parent}: "
+                                          f"{target.name} was not written (nothing half-written was left). "
+                                          "Free some space and run the same command again.") from exc
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -85,12 +100,10 @@ def atomic_path(path: PathLike, mode: tp.Optional[int] = None) -> tp.Iterator[Pa
         os.chmod(tmp, mode if mode is not None else 0o666 & ~_umask())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
-    except OSError as exc:
+    except BaseException as exc:
+        full = nearly_full(path.parent)  # measured before the temporary gives its space back
         tmp.unlink(missing_ok=True)
-        _raise_if_disk_full(exc, path)
-        raise
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+        _raise_if_disk_full(exc, path, full)
         raise
 
 
@@ -162,12 +175,10 @@ def atomic_dir(path: PathLike, overwrite: bool = False) -> tp.Iterator[Path]:
         _fsync_dir(path.parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
-    except OSError as exc:
+    except BaseException as exc:
+        full = nearly_full(path.parent)
         shutil.rmtree(tmp, ignore_errors=True)
-        _raise_if_disk_full(exc, path)
-        raise
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _raise_if_disk_full(exc, path, full)
         raise
 
 

@@ -81,10 +81,13 @@ def write_audio(path: tp.Union[str, Path], wav: torch.Tensor, sample_rate: int,
     wav = wav.detach().cpu().float()
     if length is not None:
         wav = torch.nn.functional.pad(wav, (0, max(0, length - wav.shape[-1])))[..., :length]
-    tmp_stem = path.with_name(f'.{path.stem}.{os.getpid()}.tmp')
-    written = audio_write(tmp_stem, wav, sample_rate, format='wav', strategy='peak',
-                          add_suffix=True, log_clipping=False)
-    os.replace(written, path)
+    from .atomic import atomic_path, clean_stale
+    clean_stale(path.parent)  # temporaries of killed runs
+    with atomic_path(path) as tmp:
+        written = audio_write(tmp.with_suffix(''), wav, sample_rate, format='wav', strategy='peak',
+                              add_suffix=True, log_clipping=False)  # names its file <stem>.wav
+        if Path(written) != tmp:
+            os.replace(written, tmp)
     return path
 
 

@@ -30,6 +30,7 @@ import sys
 import typing as tp
 from pathlib import Path
 
+from .atomic import DiskFullError
 from .cli import add_denoise_args, add_generation_args, build_denoiser_for, fail, load_for_generation, write_audio
 from .data.frames import VIDEO_EXTS
 from .environment import MissingWeightsError, ffmpeg_exe
@@ -45,6 +46,44 @@ def list_videos(items: tp.Sequence[str]) -> tp.List[Path]:
         else:
             out.append(path)
     return out
+
+
+def check_videos(videos: tp.Sequence[Path], start: float = 0.,
+                 duration: tp.Optional[float] = None) -> tp.Tuple[tp.List[Path], tp.List[tp.Tuple[str, str]]]:
+    """(videos that open and hold the window, [(name, why)] for the others): what od.clip checks
+    before a model loads (half a minute), so a typo or a text file is refused at once."""
+    from .data.frames import FrameError
+    usable, problems = [], []
+    for video in videos:
+        if not video.exists():
+            why = 'not found'
+        elif not video.is_file():
+            why = 'not a file'
+        elif video.suffix.lower() not in VIDEO_EXTS:
+            why = f"not a video (extensions: {' '.join(VIDEO_EXTS)})"
+        elif not os.access(video, os.R_OK):
+            why = 'not readable (permissions)'
+        else:
+            try:
+                window_of(video, start, duration)
+                usable.append(video)
+                continue
+            except (FrameError, ValueError) as exc:
+                why = str(exc).replace(f"{video}: ", '')
+        problems.append((str(video), why))
+    return usable, problems
+
+
+def check_out_dir(out: Path) -> tp.Optional[str]:
+    """Why `out` cannot receive outputs (a file in the way, no write permission), or None."""
+    existing = next((p for p in [out, *out.parents] if p.exists()), None)
+    if existing is None:
+        return None
+    if not existing.is_dir():
+        return f"--out {out}: {existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"--out {out}: {existing} is not writable"
+    return None
 
 
 def window_of(video: Path, start: float, duration: tp.Optional[float]) -> float:
@@ -93,11 +132,10 @@ def mux(video: Path, wav: Path, out: Path, start: float, window: float) -> Path:
     The copied video starts at the key frame at or before `start` (stream copy cannot cut
     between key frames); with the default window (whole video) it is the input stream as is.
     """
-    tmp = out.with_name(f'.{out.stem}.{os.getpid()}.tmp{out.suffix}')
     seek = ['-ss', f'{start:.3f}'] if start > 0 else []
     cmd = [ffmpeg_exe(), '-y', '-loglevel', 'error', *seek, '-i', str(video), '-i', str(wav),
-           '-map', '0:v:0', '-map', '1:a:0', '-c:v', 'copy', '-c:a', 'aac', '-t', f'{window:.3f}', str(tmp)]
-    return _run_ffmpeg(cmd, tmp, out)
+           '-map', '0:v:0', '-map', '1:a:0', '-c:v', 'copy', '-c:a', 'aac', '-t', f'{window:.3f}']
+    return _run_ffmpeg(cmd, out)
 
 
 def mux_transition(first: Path, second: Path, wav: Path, out: Path, start: float, window: float) -> Path:
@@ -107,19 +145,19 @@ def mux_transition(first: Path, second: Path, wav: Path, out: Path, start: float
     graph = (f'[0:v]trim=start={start:.3f}:duration={half:.3f},setpts=PTS-STARTPTS[a];'
              f'[1:v]trim=start={start + half:.3f}:duration={half:.3f},setpts=PTS-STARTPTS[b0];'
              '[b0][a]scale2ref[b][a2];[a2][b]concat=n=2:v=1:a=0,format=yuv420p[v]')
-    tmp = out.with_name(f'.{out.stem}.{os.getpid()}.tmp{out.suffix}')
     cmd = [ffmpeg_exe(), '-y', '-loglevel', 'error', '-i', str(first), '-i', str(second), '-i', str(wav),
            '-filter_complex', graph, '-map', '[v]', '-map', '2:a:0', '-c:v', 'libx264', '-preset', 'veryfast',
-           '-c:a', 'aac', '-t', f'{window:.3f}', str(tmp)]
-    return _run_ffmpeg(cmd, tmp, out)
+           '-c:a', 'aac', '-t', f'{window:.3f}']
+    return _run_ffmpeg(cmd, out)
 
 
-def _run_ffmpeg(cmd: tp.List[str], tmp: Path, out: Path) -> Path:
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        tmp.unlink(missing_ok=True)
-        raise RuntimeError(f"ffmpeg failed muxing {out.name}: {proc.stderr.strip()[-500:]}")
-    os.replace(tmp, out)
+def _run_ffmpeg(cmd: tp.List[str], out: Path) -> Path:
+    """`cmd` + a temporary output beside `out` (od.atomic), renamed over `out` when ffmpeg succeeds."""
+    from .atomic import atomic_path
+    with atomic_path(out) as tmp:
+        proc = subprocess.run([*cmd, str(tmp)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"ffmpeg failed muxing {out.name}: {proc.stderr.strip()[-500:]}")
     return out
 
 
@@ -216,16 +254,26 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         return fail(f"--batch-size must be at least 1, got {args.batch_size}")
     videos = list_videos(args.videos)
     if not videos:
-        return fail(f"no videos in {args.videos} (extensions: {', '.join(VIDEO_EXTS)})")
+        return fail(f"no videos in {' '.join(args.videos)} (extensions: {', '.join(VIDEO_EXTS)})")
+    # Inputs first, then the model: nothing loads for half a minute to refuse a typo.
+    videos, problems = check_videos(videos, args.start, args.duration)
+    if not videos:
+        return fail("no usable video:\n" + '\n'.join(f"  {name}: {why}" for name, why in problems))
+    why = check_out_dir(Path(args.out))
+    if why:
+        return fail(why)
     out_dir = Path(args.out) / datetime.datetime.now().strftime('%y%m%d_%H%M%S')
     try:
+        from .models.loaders import locate_model
+        locate_model(args.model)  # a missing model is named before anything loads
         denoiser = build_denoiser_for(args)
         model = load_for_generation(args, duration=args.duration or 10., cache=not args.no_cache)
         if not model.supports('video'):
             return fail(f"{args.model} has no video conditioner (train one with conditioner=clipemb2music)")
         written, skipped = run(model, videos, out_dir, args.start, args.duration, args.prompt, args.seed,
                                args.transition, denoiser=denoiser, batch_size=args.batch_size)
-    except (ValueError, FileNotFoundError, MissingWeightsError) as exc:
+        skipped = problems + skipped
+    except (ValueError, FileNotFoundError, MissingWeightsError, DiskFullError) as exc:
         return fail(str(exc))
     print(f"wrote {len(written)} video(s) to {out_dir}/" + (f"; skipped {len(skipped)}:" if skipped else ''))
     for name, reason in skipped:

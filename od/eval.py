@@ -70,11 +70,21 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         print(f"error: {exc}\nNothing was computed.", file=sys.stderr)
         return 2
     print(f"[od.eval] {len(reference)} reference, {len(generated)} generated file(s); metrics: {', '.join(names)}")
-    report = suite.compute_metrics(names, reference, generated, texts, options)
-    report.update(reference=str(args.reference), generated=str(args.generated))
-    if args.out:
-        from .atomic import write_text
-        write_text(args.out, json.dumps(report, indent=2, default=str))  # a NaN metric is still written
+    from .atomic import clean_stale
+    for folder in (args.stats_cache, args.out and Path(args.out).parent):
+        if folder:
+            clean_stale(folder)  # temporaries of killed runs
+    try:
+        report = suite.compute_metrics(names, reference, generated, texts, options)
+        report.update(reference=str(args.reference), generated=str(args.generated))
+        if args.out:
+            from .atomic import write_text
+            write_text(args.out, json.dumps(report, indent=2, default=str))  # a NaN metric is still written
+    except (OSError, RuntimeError, ValueError) as exc:  # a full disk (DiskFullError says so), a failed job
+        message = ' '.join(str(exc).split()) or type(exc).__name__
+        print(f"error: {message}\nNo report was written{' to ' + str(args.out) if args.out else ''}; "
+              "fix the cause and run the same command again.", file=sys.stderr)
+        return 1
     print(suite.summary(report))
     if args.out:
         print(f"[od.eval] report: {args.out}")

@@ -20,6 +20,7 @@ import sys
 import typing as tp
 from pathlib import Path
 
+from .atomic import DiskFullError
 from .cli import add_denoise_args, add_generation_args, build_denoiser_for, fail, load_for_generation, write_audio
 from .environment import MissingWeightsError
 from .models.concepts import PLACEHOLDER
@@ -66,6 +67,30 @@ def default_output(prompt: tp.Optional[str], media: tp.Optional[str]) -> Path:
     return Path('samples') / stamp / f'{slug or "generated"}.wav'
 
 
+def check_source(image: tp.Optional[str], audio: tp.Optional[str]) -> None:
+    """ValueError naming an --image that does not decode or an --audio that is unusable (nothing
+    decodes, NaN/Inf, silence): it would give the null condition, i.e. unconditioned music."""
+    if image:
+        from .data.frames import FrameError, read_image
+        try:
+            read_image(image)
+        except FrameError as exc:
+            raise ValueError(str(exc)) from None
+    if audio:
+        from .data.media import MediaError, scan_audio
+        if not Path(audio).is_file():
+            raise ValueError(f"--audio {audio}: " + ('a symbolic link that leads nowhere (broken, or a loop)'
+                                                     if Path(audio).is_symlink() else 'not found'))
+        try:
+            scan = scan_audio(audio)
+        except MediaError as exc:
+            raise ValueError(f"--audio {exc}") from None
+        why = ('nothing decodes' if scan.seconds <= 0 else f'{scan.nonfinite} NaN/Inf samples' if scan.nonfinite
+               else 'silent (every sample is zero)' if scan.peak == 0 else '')
+        if why:
+            raise ValueError(f"--audio {audio}: {why}; it would give unconditioned music")
+
+
 def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog='python -m od.generate', description=__doc__.split('\n\n')[0],
@@ -93,20 +118,23 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     setup()
     output = Path(args.output) if args.output else default_output(args.prompt, source)
     try:
-        denoiser = build_denoiser_for(args)
+        check_source(args.image, args.audio)  # inputs first: a model takes half a minute to load
         if args.video:  # stop at the video's end, like od.clip
             from .data.frames import FrameError, video_window
             try:
                 args.duration = video_window(args.video, args.start, args.duration)
             except FrameError as exc:
                 raise ValueError(str(exc)) from exc
+        from .models.loaders import locate_model
+        locate_model(args.model)
+        denoiser = build_denoiser_for(args)
         model = load_for_generation(args, args.duration)
         if args.concepts or (args.prompt and PLACEHOLDER.search(args.prompt)):
             use_concepts(model, args.concepts, args.prompt)
         wav = generate(model, args.prompt, source, args.start, args.seed, progress=sys.stderr.isatty())
-    except (ValueError, FileNotFoundError, MissingWeightsError) as exc:
+        write_audio(output, wav, model.sample_rate, length=round(args.duration * model.sample_rate))
+    except (ValueError, FileNotFoundError, MissingWeightsError, DiskFullError) as exc:
         return fail(f"{exc}\nNothing was written.")
-    write_audio(output, wav, model.sample_rate, length=round(args.duration * model.sample_rate))
     print(f"wrote {output} ({args.duration:g} s, {model.sample_rate} Hz)")
     if denoiser is not None:
         from .audio.denoise import denoise_file

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import torch
 
+from .atomic import DiskFullError
+
 DEFAULT_NEW = ('condition_provider', 'cross_attention')
 
 
@@ -73,7 +75,6 @@ def format_table(rows: tp.Sequence[tuple], init_note: str) -> str:
 def make_checkpoint(source: str, out: tp.Union[str, Path], overrides: tp.Sequence[str],
                     allow_new: tp.Sequence[str] = DEFAULT_NEW, seed: int = 0) -> tp.Tuple[Path, str]:
     """Build the target LM from `overrides`, merge `source` into it, save for `continue_from`."""
-    import flashy
     from omegaconf import OmegaConf
 
     from . import environment, registry, train
@@ -93,8 +94,9 @@ def make_checkpoint(source: str, out: tp.Union[str, Path], overrides: tp.Sequenc
              'xp.cfg': OmegaConf.to_container(cfg, resolve=False),
              'od.make_ckpt': {'source': str(source), 'overrides': list(overrides),
                               'copied': sum(r[0] == 'copied' for r in rows)}}
-    with flashy.utils.write_and_rename(out) as f:
-        torch.save(state, f)
+    from .atomic import clean_stale, torch_save
+    clean_stale(out.parent)  # temporaries of killed runs
+    torch_save(state, out)
     return out, format_table(rows, init)
 
 
@@ -115,7 +117,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     from .environment import MissingWeightsError
     try:
         out, table = make_checkpoint(args.source, args.out, args.overrides, args.allow_new, args.seed)
-    except (ValueError, FileNotFoundError, MissingWeightsError) as exc:
+    except (ValueError, FileNotFoundError, MissingWeightsError, DiskFullError) as exc:
         print(f"error: {exc}\nNothing was written.", file=sys.stderr)
         return 2
     print(table)

@@ -29,8 +29,9 @@ USAGE = __doc__
 
 def manifest_paths(cfg) -> tp.List[str]:
     """Audio paths of every split's manifest (each file once; `.jsonl` or `.jsonl.gz`)."""
-    from audiocraft.data.audio_dataset import load_audio_meta
     from dora import git_save
+
+    from .data.manifest import read_manifest
     seen: tp.Dict[str, None] = {}
     for split in ('train', 'valid', 'evaluate', 'generate'):
         folder = cfg.datasource.get(split)
@@ -40,8 +41,8 @@ def manifest_paths(cfg) -> tp.List[str]:
         manifest = next((m for m in (folder, folder / 'data.jsonl', folder / 'data.jsonl.gz') if m.is_file()), None)
         if manifest is None:
             raise FileNotFoundError(f"{folder / 'data.jsonl'} not found: write it with python -m od.data.manifest")
-        for meta in load_audio_meta(manifest, resolve=False):
-            seen.setdefault(meta.path, None)
+        for entry in read_manifest(manifest):  # names a bad line (file and line), reads .jsonl.gz too
+            seen.setdefault(entry['path'], None)
     return list(seen)
 
 
@@ -70,19 +71,32 @@ def prepare(argv: tp.Sequence[str], progress: bool = True, tokens: bool = False,
         if hasattr(cond, 'file_embeddings'):  # clap_audio: each audio file's windows
             items, embed, errors, unit = [Path(p) for p in paths], cond.file_embeddings, (ValueError,), 'file'
         elif hasattr(cond, 'video_embeddings'):  # clip_frames: each video's frames
-            from .data.frames import IMAGE_EXTS, FrameError
-            items = [v for v in dict.fromkeys(cond.media_for(p) for p in paths) if v.suffix.lower() not in IMAGE_EXTS]
+            from .data.frames import IMAGE_EXTS, FrameError, read_image
+            media = list(dict.fromkeys(cond.media_for(p) for p in paths))
+            items = [v for v in media if v.suffix.lower() not in IMAGE_EXTS]
             embed, errors, unit = cond.video_embeddings, (FrameError,), 'video'
         else:
             continue
-        failed = []
+        from .atomic import clean_stale
+        for folder in {cond.cache.path_for(item).parent for item in items}:
+            clean_stale(folder)  # entries half-written by killed runs
+        failed, unreadable_images = [], 0
+        if unit == 'video':  # images are embedded in training (not cached): check that they decode now
+            for image in (v for v in media if v.suffix.lower() in IMAGE_EXTS):
+                try:
+                    read_image(image)
+                except FrameError as exc:
+                    failed.append(f"{image}: {exc} (trains with the null condition)")
+        unreadable_images = len(failed)
         for item in tqdm(items, desc=f"embedding {attribute} ({model})", unit=unit, disable=not progress):
             try:
                 embed(item)
             except errors as exc:
                 failed.append(f"{item}: {exc}")
         report[attribute] = {'items': len(items), 'unit': unit, 'cached_before': cond.cache.hits,
-                             'embedded': cond.cache.misses - len(failed), 'failed': len(failed)}
+                             'embedded': cond.cache.misses - (len(failed) - unreadable_images),
+                             'failed': len(failed), 'unwritten': cond.cache.write_failures,
+                             'cache': str(cond.cache.path_for(items[0]).parent) if items else ''}
         for line in failed:
             print(f"  skipped {line}", file=sys.stderr)
         del cond
@@ -119,12 +133,13 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         print(USAGE)
         print("example: python -m od.prep solver=musicgen/debug conditioner=clipemb2music dset=audio/colors")
         return 0
+    from .data.manifest import ManifestError
     from .environment import ConfigError, MissingWeightsError
     from .registry import PluginRequiredError
     try:
         overrides, tokens, epochs = parse(argv)
         report = prepare(overrides, tokens=tokens, token_epochs=epochs)
-    except (ConfigError, MissingWeightsError, PluginRequiredError, FileNotFoundError, ValueError) as exc:
+    except (ConfigError, MissingWeightsError, PluginRequiredError, FileNotFoundError, ManifestError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not report:
@@ -136,7 +151,12 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
             continue
         print(f"{attribute}: {counts['items']} {counts['unit']}s, {counts['cached_before']} already cached, "
               f"{counts['embedded']} embedded now, {counts['failed']} skipped")
-    return 0
+    unwritten = {a: c for a, c in report.items() if c.get('unwritten')}  # (the token report has none)
+    for attribute, counts in unwritten.items():  # od.prep's one job is the cache: a full disk is a failure
+        print(f"error: {attribute}: {counts['unwritten']} cache entries could not be written under {counts['cache']} "
+              "(see the warning above: a full disk?); free space or set cache_dir elsewhere, then run the "
+              "same command again (entries already written are kept).", file=sys.stderr)
+    return 1 if unwritten else 0
 
 
 if __name__ == '__main__':

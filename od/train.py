@@ -10,6 +10,7 @@ od's solvers. XPs land in `logs/xps/<signature>/`.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import multiprocessing
 import os
@@ -154,6 +155,28 @@ def main(cfg):
         return _run(cfg)
     except _user_errors() as exc:
         raise SystemExit(f"error: {exc}") from None
+    except Exception as exc:
+        full = _full_disk_message(exc)
+        if full:
+            raise SystemExit(full) from None
+        raise
+
+
+def _full_disk_message(exc: BaseException) -> tp.Optional[str]:
+    """The message for a failure while the XP's device is full, whatever the writer raised
+    (ffmpeg writing samples, torch.save, flashy's logs), or None."""
+    from . import atomic
+    try:
+        import dora
+        folder = dora.get_xp().folder
+    except Exception:  # not inside a Dora run
+        return None
+    if not (isinstance(exc, atomic.DiskFullError) or getattr(exc, 'errno', None) == errno.ENOSPC
+            or atomic.nearly_full(folder)):
+        return None
+    return (f"error: no space left on the device holding the XP folder {folder} "
+            f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]}). Free some space and run the same "
+            "command again: training resumes from the last complete checkpoint.")
 
 
 def _run(cfg):

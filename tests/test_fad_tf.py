@@ -131,7 +131,10 @@ def test_od_eval_end_to_end_through_the_tf_env(random_ckpt, tmp_path):
             t = np.arange(int(2.5 * 22050)) / 22050  # another rate: the TF side resamples
             wav = 0.4 * np.sin(2 * np.pi * (300 + 200 * i) * t) + noise * rng.normal(size=t.shape)
             sf.write(folder / f'{i}.wav', np.stack([wav, wav], 1).astype(np.float32), 22050)
-    (tmp_path / 'generated' / 'broken.wav').write_bytes(b'not audio')  # skipped, counted, named
+    # File names need not be UTF-8 (Beam's string coder refuses them): one good, one broken.
+    os.rename(tmp_path / 'generated' / '2.wav', os.fsdecode(os.fsencode(tmp_path / 'generated') + b'/2_\xe9.wav'))
+    with open(os.fsencode(tmp_path / 'generated') + b'/broken_\xff.wav', 'wb') as f:
+        f.write(b'not audio')  # skipped, counted, named
     cache = tmp_path / 'cache'
     cmd = [sys.executable, '-m', 'od.eval', '--reference', str(tmp_path / 'reference'),
            '--generated', str(tmp_path / 'generated'), '--metrics', 'fad_vggish',
@@ -143,7 +146,8 @@ def test_od_eval_end_to_end_through_the_tf_env(random_ckpt, tmp_path):
     assert np.isfinite(report['fad_vggish']) and report['fad_vggish'] > 0
     details = report['details']['fad_vggish']
     assert details['random_init'] is True and 'RANDOMLY INITIALISED' in proc.stdout
-    assert len(details['skipped']) == 1 and 'broken.wav' in details['skipped'][0]
+    assert len(details['skipped']) == 1 and 'broken_\\xff.wav' in details['skipped'][0], details['skipped']
+    assert details['generated_examples'] == 3 * 2
     assert details['reference_examples'] == 3 * 2  # 2.5 s -> two 0.96 s examples per file
     # --workers 2 for 25 s of audio: worker processes would never repay their start-up
     assert details['beam'].startswith('in process: 2 worker processes would not beat'), details['beam']

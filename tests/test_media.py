@@ -126,6 +126,51 @@ def test_walkers_take_opus_and_report_what_they_leave(tmp_path):
     assert {p.name for p, _ in walk_dataset(tmp_path / 'songs')} == {'a.opus', 'b.wav'}
 
 
+def test_links_loops_and_folders_named_like_audio_are_named_not_lost(tmp_path):
+    import os
+
+    from od.data.manifest import build_manifest
+    folder = tmp_path / 'songs'
+    folder.mkdir()
+    M.write_audio(folder / 'good.wav', M.tone(1.5, 32000, 1), 32000)
+    os.symlink('nowhere.wav', folder / 'broken.wav')
+    os.symlink('loop.wav', folder / 'loop.wav')
+    (folder / 'album.flac').mkdir()
+    expected = {'broken.wav': 'a broken symbolic link', 'loop.wav': 'a symbolic link loop',
+                'album.flac': 'a folder, not a file'}
+    report = build_manifest(folder, tmp_path / 'egs', progress=False)
+    assert report.kept == 1
+    assert {os.path.basename(k): v.split(' (')[0] for k, v in report.skipped.items()} == expected
+    from od.data.ingest import find_items
+    items, skipped, _, _ = find_items(folder)
+    assert len(items) == 1 and {os.path.basename(k): v.split(' (')[0] for k, v in skipped.items()} == expected
+
+
+def test_truncated_flac_the_dataset_cannot_seek_in_is_refused_and_ingest_converts_it(tmp_path):
+    """AudioCraft's dataset seeks with libsndfile, which fails past the break of a truncated flac."""
+    from audiocraft.data.audio import audio_read
+
+    from od.data.ingest import ingest
+    from od.data.manifest import probe_audio
+    raw = tmp_path / 'raw'
+    raw.mkdir()
+    M.write_audio(raw / 'cut.flac', M.tone(4, 32000, 1), 32000)
+    data = (raw / 'cut.flac').read_bytes()
+    (raw / 'cut.flac').write_bytes(data[:int(len(data) * 0.4)])
+    with pytest.raises(ValueError, match='cannot seek in it'):
+        probe_audio(raw / 'cut.flac')
+    sf = np.zeros((32000 * 2, 1), np.float32)
+    sf[::97] = np.nan  # NaN audio: a 16-bit copy would hide it, so ingest refuses it
+    import soundfile
+    soundfile.write(raw / 'nan.wav', sf + 0.1, 32000, subtype='FLOAT')
+    report = ingest(raw, 'cut', 0.0, dataset_dir=tmp_path / 'd', egs_dir=tmp_path / 'e', config_dir=tmp_path / 'c',
+                    progress=False, analyse=False)
+    assert 'NaN/Inf' in report.skipped[str(raw / 'nan.wav')]
+    entry = json.loads((tmp_path / 'e' / 'cut' / 'train' / 'data.jsonl').read_text())
+    assert entry['path'].endswith('cut.wav')  # converted: every second the manifest lists reads
+    audio_read(entry['path'], seek_time=entry['duration'] - 1., duration=1.)
+
+
 def test_manifest_takes_any_companion_the_reader_decodes(tmp_path):
     from od.data.manifest import build_manifest
     for stem, ext in (('one', '.webm'), ('two', '.mkv'), ('three', '.mov')):

@@ -138,3 +138,8 @@ def test_parse_aspects_and_bad_csv(tmp_path):
     with pytest.raises(ValueError, match='missing column'):
         musiccaps.import_musiccaps(bad, tmp_path / 'audio', out_dir=tmp_path / 'd', egs_dir=tmp_path / 'e',
                                    config_dir=tmp_path / 'c', progress=False)
+    binary = tmp_path / 'export.csv'
+    binary.write_bytes(b'ytid,start_s,end_s,aspect_list,caption\nab\xff\xfe,0,3,x,y\n')
+    with pytest.raises(ValueError, match=r'export\.csv is not a UTF-8 CSV file'):
+        musiccaps.import_musiccaps(binary, tmp_path / 'audio', out_dir=tmp_path / 'd', egs_dir=tmp_path / 'e',
+                                   config_dir=tmp_path / 'c', progress=False)

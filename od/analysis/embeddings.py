@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import DiskFullError
 from . import plots, space
 from .encoders import ENCODERS, MEDIA_EXTS, Encoder, EncoderContext, build_encoder, pooled
 
@@ -34,12 +35,14 @@ def walk_dataset(root: tp.Union[str, Path]) -> tp.List[tp.Tuple[Path, str]]:
     files of other extensions are reported by extension (a warning)."""
     import collections
 
-    from ..data.walk import describe_ignored, split_by_extension, walk_files
+    from ..data.walk import describe_ignored, split_by_extension, strays, walk_files
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"Dataset folder not found: {root}")
     items, ignored = [], collections.Counter()
     for category in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith('.')):
+        for path, why in strays(category, MEDIA_EXTS).items():
+            logger.warning("Skipping %s: %s", path, why)
         files, other = split_by_extension(walk_files(category), MEDIA_EXTS)
         items += [(path, category.name) for path in files]
         ignored.update(other)
@@ -88,17 +91,13 @@ def embed_dataset(encoder: Encoder, items: tp.Sequence[tp.Tuple[Path, str]], pro
 
 
 def _write_text(path: Path, text: str) -> None:
-    import flashy
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with flashy.utils.write_and_rename(path, mode='w', pid=True) as f:
-        f.write(text)
+    from ..atomic import write_text
+    write_text(path, text)
 
 
 def _write_npy(path: Path, array: np.ndarray) -> None:
-    import flashy
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with flashy.utils.write_and_rename(path, mode='wb', pid=True) as f:
-        np.save(f, array)
+    from ..atomic import np_save
+    np_save(path, array)
 
 
 def cosine_csv(matrix: np.ndarray, categories: tp.Sequence[str]) -> str:
@@ -137,6 +136,8 @@ def analyse(dataset: tp.Union[str, Path], encoders: tp.Sequence[tp.Union[str, En
         ValueError when no encoder could embed enough files to measure anything.
     """
     root, out = Path(dataset), Path(out)
+    from ..atomic import clean_stale
+    clean_stale(out, recursive=True)  # temporaries of killed runs
     items = walk_dataset(root)
     context = EncoderContext(root=root, device=device, cache_dir=Path(cache_dir) if cache_dir else None,
                              use_cache=use_cache, fps=fps, options=dict(options or {}), progress=progress)
@@ -242,7 +243,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         report = analyse(args.dataset, [s for s in args.encoders.split(',') if s.strip()], args.out,
                          device=args.device, cache_dir=args.cache_dir, use_cache=not args.no_cache,
                          fps=args.fps, options=options, seed=args.seed, save_vectors=not args.no_vectors)
-    except (FileNotFoundError, ValueError, RuntimeError, MissingWeightsError) as exc:  # RuntimeError: FAD env
+    except (FileNotFoundError, ValueError, RuntimeError, MissingWeightsError, DiskFullError) as exc:  # RuntimeError: FAD env
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(summary(report))

@@ -32,10 +32,9 @@ def styles(categories: tp.Sequence[str]) -> tp.Dict[str, tp.Tuple[tp.Any, str]]:
 
 
 def save(fig, path: Path) -> Path:
-    """savefig through a tmp file + rename: a killed run never leaves half a PNG."""
-    import flashy
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with flashy.utils.write_and_rename(path, mode='wb', pid=True) as f:
+    """savefig through od.atomic: a killed run never leaves half a PNG."""
+    from ..atomic import atomic_open
+    with atomic_open(path, 'wb') as f:
         fig.savefig(f, format='png', dpi=120, bbox_inches='tight')
     _plt().close(fig)
     return path

@@ -58,10 +58,13 @@ class EmbeddingCache:
         return entry
 
     def _path_for(self, media: tp.Union[str, Path]) -> Path:
-        media = Path(media).resolve()
+        try:
+            media = Path(media).resolve()
+        except (RuntimeError, OSError):  # a symlink loop (RuntimeError on Python 3.11): its reader will say so
+            media = Path(os.path.abspath(media))
         if self.root is None:
             return media.parent / '.od_cache' / self.key / f"{media.stem}.pt"
-        digest = hashlib.sha1(str(media).encode()).hexdigest()[:16]
+        digest = hashlib.sha1(os.fsencode(media)).hexdigest()[:16]  # (names need not be UTF-8)
         return self.root / self.key / f"{media.stem}-{digest}.pt"
 
     @staticmethod

@@ -32,6 +32,7 @@ import typing as tp
 from pathlib import Path
 
 from .. import atomic
+from ..atomic import DiskFullError
 from ..environment import ROOT
 from .manifest import AUDIO_EXTS
 
@@ -104,10 +105,11 @@ def file_id(path: Path, concept_dir: Path) -> str:
     """`<stem>-<hash>`: unique per file inside its concept (nested folders and suffixes count)
     and per content version (size and modification time)."""
     import hashlib
+    import os
     import re
     stat = path.stat()
     rel = path.relative_to(concept_dir).as_posix()
-    digest = hashlib.sha1(f"{rel}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:8]
+    digest = hashlib.sha1(os.fsencode(f"{rel}:{stat.st_size}:{stat.st_mtime_ns}")).hexdigest()[:8]  # any name
     return f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', path.stem)[:60]}-{digest}"
 
 
@@ -152,7 +154,12 @@ def prepare_concepts(name: str, audio_root: tp.Union[str, Path], chunk_seconds: 
     else:
         sr, channels = get_codec().sample_rate, get_codec().channels
     chunk_len = int(round(chunk_seconds * sr))
+    from ..atomic import clean_stale
+    clean_stale(data_root, recursive=True)  # chunks and tokens of killed runs
     report = PrepReport(egs, {c: 0 for c in concepts}, ignored=dict(ignored))
+    from .walk import strays
+    for concept in concepts:  # broken links, link loops, folders named like audio: named, not lost
+        report.skipped.update(strays(audio_root / concept, AUDIO_EXTS))
     entries = []
     jobs = [(c, f) for c, files in concepts.items() for f in files]
     key = cache_key(compression_model, seed, chunk_seconds)
@@ -173,9 +180,11 @@ def prepare_concepts(name: str, audio_root: tp.Union[str, Path], chunk_seconds: 
         if todo:
             try:
                 wav, file_sr = audio_read(path)
-                wav = convert_audio(wav, file_sr, sr, channels)  # [C, T]
+                wav = convert_audio(wav.float(), file_sr, sr, channels)  # [C, T]; float64 wavs read as double
                 if wav.shape[-1] < chunk_len * n_chunks or not torch.isfinite(wav).all():
                     raise ValueError("decoded audio is shorter than its header says, or not finite")
+                if not wav.abs().max() > 0:
+                    raise ValueError("silent (every sample is zero)")
             except Exception as exc:
                 report.skipped[str(path)] = f"cannot decode ({type(exc).__name__}: {str(exc).strip()[:100]})"
                 continue
@@ -216,8 +225,9 @@ def write_dset_config(name: str, egs: Path, config_dir: Path = ROOT / 'config' /
     if not path.exists():
         egs = egs.resolve()
         rel = egs.relative_to(ROOT) if egs.is_relative_to(ROOT) else egs
-        path.write_text(f"# @package _global_\n# Written by python -m od.data.concepts {name} ...\n"
-                        f"datasource:\n  train: {rel}\n  valid: null\n  evaluate: null\n  generate: null\n")
+        from .. import atomic
+        atomic.write_text(path, f"# @package _global_\n# Written by python -m od.data.concepts {name} ...\n"
+                                f"datasource:\n  train: {rel}\n  valid: null\n  evaluate: null\n  generate: null\n")
     return path
 
 
@@ -296,6 +306,8 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--dataset-dir', default=str(ROOT / 'dataset'))
     parser.add_argument('--egs-dir', default=str(ROOT / 'egs'))
+    parser.add_argument('--config-dir', default=str(ROOT / 'config' / 'dset' / 'concepts'),
+                        help="folder that gets <name>.yaml (default: %(default)s)")
     parser.add_argument('--synthesise', nargs='+', metavar='GENRE', default=None,
                         help="first write synthetic concepts (od.data.example genres, e.g. chiptune ambient) "
                              "into <audio-root>: a dataset to try the pipeline on")
@@ -308,11 +320,11 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
             write_synthetic_concepts(args.audio_root, args.synthesise)
         report = prepare_concepts(args.name, args.audio_root, args.chunk, args.compression_model, args.seed,
                                   args.device, args.dataset_dir, args.egs_dir)
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, DiskFullError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(report.summary())
-    config = write_dset_config(args.name, Path(args.egs_dir) / args.name)
+    config = write_dset_config(args.name, Path(args.egs_dir) / args.name, Path(args.config_dir))
     print(f"dset config: {config}")
     print(next_steps(args.name, args.compression_model))
     return 0

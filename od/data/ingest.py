@@ -36,6 +36,7 @@ import sys
 import typing as tp
 from pathlib import Path
 
+from ..atomic import DiskFullError
 from ..environment import ROOT
 from .frames import IMAGE_EXTS, VIDEO_EXTS, VISUAL_EXTS
 from .manifest import AUDIO_EXTS, VIDEO_COMPANION, ManifestReport
@@ -104,12 +105,12 @@ def split_of(clip_id: str, valid_fraction: float) -> str:
 def find_items(raw: Path, audio_from: tp.Optional[Path] = None) -> tp.Tuple[tp.List[Item], tp.Dict[str, str],
                                                                             tp.Dict[str, int], str]:
     """(items, skipped {file: reason}, ignored {ext: n}, dataset kind) of a raw folder."""
-    from .walk import split_by_extension, walk_files
+    from .walk import split_by_extension, strays, walk_files
     files, ignored = split_by_extension(walk_files(raw), AUDIO_EXTS + VISUAL_EXTS + (CAPTION_EXT,))
     groups: tp.Dict[str, tp.List[Path]] = {}
     for path in files:
         groups.setdefault(path.relative_to(raw).with_suffix('').as_posix(), []).append(path)
-    items, skipped, ids = [], {}, set()
+    items, skipped, ids = [], strays(raw, AUDIO_EXTS + VISUAL_EXTS), set()
     for key, paths in sorted(groups.items()):
         by_kind = {kind: [p for p in paths if p.suffix.lower() in exts]
                    for kind, exts in (('audio', AUDIO_EXTS), ('video', VIDEO_EXTS), ('image', IMAGE_EXTS),
@@ -183,7 +184,7 @@ def ingest_item(item: Item, folder: Path, analyse: bool = True) -> Path:
     """Write one item's audio, video/image and sidecar into `folder`; ValueError says why not."""
     from ..atomic import write_json
     from .frames import FrameError, read_image
-    from .manifest import probe_audio
+    from .manifest import UnusableAudio, probe_audio
     from .media import MediaError, extract_audio, probe
     from .sidecar import analyse_audio, description_from, music_sidecar, title_from
 
@@ -217,6 +218,8 @@ def ingest_item(item: Item, folder: Path, analyse: bool = True) -> Path:
                 probe_audio(item.audio)  # AudioCraft reads it as it is: keep the user's file
                 audio_ext = item.audio.suffix.lower()
                 audio_out = _copy(item.audio, folder / f"{item.id}{audio_ext}")
+            except UnusableAudio:
+                raise  # NaN/Inf, silence: a 16-bit copy would hide it, not fix it
             except ValueError:
                 audio_out = extract_audio(item.audio, folder / f"{item.id}.wav")
             tags = {**probe(item.audio, rotation=False).tags, **tags}
@@ -338,6 +341,8 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser.add_argument('--audio-from', default=None, help="folder holding <stem>.<audio ext> for videos without audio")
     parser.add_argument('--dataset-dir', default=str(ROOT / 'dataset'))
     parser.add_argument('--egs-dir', default=str(ROOT / 'egs'))
+    parser.add_argument('--config-dir', default=str(ROOT / 'config' / 'dset' / 'audio'),
+                        help="folder that gets <name>.yaml (default: %(default)s)")
     parser.add_argument('--no-analysis', action='store_true', help="skip the tempo/key estimate")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(message)s')
@@ -345,8 +350,8 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     setup()
     try:
         report = ingest(args.raw, args.name, args.valid_fraction, args.audio_from, args.dataset_dir,
-                        args.egs_dir, analyse=not args.no_analysis)
-    except (FileNotFoundError, ValueError) as exc:
+                        args.egs_dir, args.config_dir, analyse=not args.no_analysis)
+    except (FileNotFoundError, ValueError, DiskFullError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(report.summary())

@@ -17,6 +17,7 @@ import sys
 import typing as tp
 from pathlib import Path
 
+from ..atomic import DiskFullError
 from .formats import AUDIO_EXTS  # noqa: F401  (re-exported for readers)
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,11 @@ class ManifestReport:
 TRUNCATION_S = 0.5  # decoded audio this much shorter than the header says: a truncated file
 
 
+class UnusableAudio(ValueError):
+    """The audio itself is unusable (NaN/Inf, silent, too short): converting it would not help,
+    unlike a format AudioCraft's reader does not take."""
+
+
 def probe_audio(path: Path, min_duration: float = 0.1, full: bool = True,
                 notes: tp.Optional[tp.Dict[str, str]] = None):
     """AudioMeta for a file that really decodes; raises ValueError saying why it does not.
@@ -68,7 +74,7 @@ def probe_audio(path: Path, min_duration: float = 0.1, full: bool = True,
                              "do it") from exc
         raise ValueError(f"cannot decode ({type(exc).__name__}: {str(exc).strip()[:120]})") from exc
     if info.duration is None or info.duration < min_duration or wav.numel() == 0:
-        raise ValueError(f"too short ({info.duration or 0:.2f} s < {min_duration} s)")
+        raise UnusableAudio(f"too short ({info.duration or 0:.2f} s < {min_duration} s)")
     duration = float(info.duration)
     if full:
         from .media import MediaError, scan_audio
@@ -77,12 +83,19 @@ def probe_audio(path: Path, min_duration: float = 0.1, full: bool = True,
         except MediaError as exc:
             raise ValueError(str(exc).split(': ', 1)[-1]) from exc
         if scan.nonfinite:
-            raise ValueError(f"{scan.nonfinite} NaN/Inf samples (would poison training)")
+            raise UnusableAudio(f"{scan.nonfinite} NaN/Inf samples (would poison training)")
         if scan.peak == 0.:
-            raise ValueError("silent (every sample is zero)")
+            raise UnusableAudio("silent (every sample is zero)")
         if scan.seconds < min_duration:
-            raise ValueError(f"too short once decoded ({scan.seconds:.2f} s < {min_duration} s)")
+            raise UnusableAudio(f"too short once decoded ({scan.seconds:.2f} s < {min_duration} s)")
         if scan.seconds < duration - TRUNCATION_S:
+            try:  # AudioCraft's dataset seeks: libsndfile cannot seek far into a truncated flac
+                audio_read(path, seek_time=max(0., scan.seconds - 1.), duration=1.)
+            except Exception as exc:
+                raise ValueError(f"truncated (decodes to {scan.seconds:.2f} s of {duration:.2f} s) and AudioCraft's "
+                                 f"reader cannot seek in it ({type(exc).__name__}: {str(exc).strip()[:80]}): "
+                                 "re-encode it (`ffmpeg -i in.flac out.wav`) or let `python -m od.data.ingest` "
+                                 "do it") from exc
             if notes is not None:
                 notes[str(path)] = (f"truncated: decodes to {scan.seconds:.2f} s of the {duration:.2f} s its header "
                                     f"says{' (' + scan.error + ')' if scan.error else ''}; kept with the decoded length")
@@ -109,7 +122,7 @@ def build_manifest(audio_dir: tp.Union[str, Path], out_dir: tp.Union[str, Path],
     from .. import atomic
 
     from .frames import VISUAL_EXTS
-    from .walk import split_by_extension, walk_files
+    from .walk import split_by_extension, strays, walk_files
 
     audio_dir, out_dir = Path(audio_dir), Path(out_dir)
     if not audio_dir.is_dir():
@@ -117,7 +130,7 @@ def build_manifest(audio_dir: tp.Union[str, Path], out_dir: tp.Union[str, Path],
     files, ignored = split_by_extension(walk_files(audio_dir), AUDIO_EXTS, SIDECAR_EXTS + VISUAL_EXTS)
     if not files:
         raise FileNotFoundError(f"No audio files ({', '.join(AUDIO_EXTS)}) under {audio_dir}")
-    metas, skipped, notes = [], {}, {}
+    metas, skipped, notes = [], strays(audio_dir, AUDIO_EXTS), {}
     for path in tqdm(files, desc=f"manifest {audio_dir}", unit='file', disable=not progress):
         why = check_companions(path, require)
         if why:
@@ -146,6 +159,49 @@ def build_manifest(audio_dir: tp.Union[str, Path], out_dir: tp.Union[str, Path],
 SIDECAR_TYPES = {'title': (str,), 'artist': (str,), 'key': (str,), 'genre': (str,), 'description': (str,),
                  'name': (str,), 'instrument': (str,), 'bpm': (int, float), 'moods': (list, str),
                  'keywords': (list, str)}
+
+
+class ManifestError(ValueError):
+    """A manifest line AudioCraft's loader would crash on. The message names the file and line."""
+
+
+def read_manifest(path: tp.Union[str, Path], durations: bool = True) -> tp.List[dict]:
+    """The entries of a `data.jsonl[.gz]` (a folder holding one, or the file), each checked as
+    AudioCraft's loader will use it: a JSON object with a `path` (and a numeric `duration` when
+    `durations`). Raises ManifestError naming the file and the line, never a bare JSONDecodeError."""
+    import gzip
+    path = Path(path)
+    if path.is_dir():
+        path = next((path / n for n in ('data.jsonl', 'data.jsonl.gz') if (path / n).is_file()), path / 'data.jsonl')
+    hint = "rewrite it from the audio files with `python -m od.data.manifest <audio folder> <this folder>`"
+    opener = gzip.open if path.suffix == '.gz' else open
+    entries = []
+    try:
+        with opener(path, 'rt', encoding='utf-8', errors='surrogateescape') as f:
+            for number, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    entry = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ManifestError(f"{path} line {number} is not JSON ({exc.msg}): {hint}") from None
+                ok = isinstance(entry, dict) and isinstance(entry.get('path'), str) and (
+                    not durations or (isinstance(entry.get('duration'), (int, float))
+                                      and not isinstance(entry.get('duration'), bool)))
+                if not ok:
+                    need = "'path' and a numeric 'duration'" if durations else "'path'"
+                    raise ManifestError(f"{path} line {number} is not an object with {need} "
+                                        f"({line.strip()[:80]}): {hint}")
+                entries.append(entry)
+    except (OSError, EOFError) as exc:  # a missing file, a truncated .gz
+        raise ManifestError(f"cannot read the manifest {path} ({exc}): {hint}") from exc
+    return entries
+
+
+def missing_files(entries: tp.Sequence[dict]) -> tp.List[str]:
+    """Paths of manifest entries whose audio file is gone (not a readable file)."""
+    import os
+    return [e['path'] for e in entries if not os.path.isfile(e['path'])]
 
 
 def sidecar_problem(data: tp.Any) -> tp.Optional[str]:
@@ -210,7 +266,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(message)s')
     try:
         report = build_manifest(args.audio_dir, args.out_dir, args.require, args.min_duration, full=not args.fast)
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, DiskFullError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(report.summary())

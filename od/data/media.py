@@ -245,7 +245,10 @@ def extract_audio(source: PathLike, target: PathLike, chunk_seconds: float = 10.
         if not container.streams.audio:
             raise MediaError(f"{source}: no audio track")
         stream = container.streams.audio[0]
-        sr, channels = int(stream.codec_context.sample_rate), int(stream.channels)
+        sr, channels = int(stream.codec_context.sample_rate or 0), int(stream.channels or 0)
+        if sr <= 0 or channels <= 0:  # what FFmpeg makes of random bytes it half recognises
+            raise MediaError(f"{source}: cannot decode audio (no sample rate or channel count: "
+                             "not a media file, or a corrupt one)")
         resampler = av.AudioResampler(format='flt', layout=stream.layout, rate=sr)
         written = 0
         with atomic_path(target) as tmp:
@@ -259,8 +262,9 @@ def extract_audio(source: PathLike, target: PathLike, chunk_seconds: float = 10.
                             written += len(block)
                     for plane in resampler.resample(None):
                         out.write(plane.to_ndarray().reshape(-1, channels))
-                except Exception as exc:
-                    raise MediaError(f"{source}: cannot decode audio ({_first_line(exc)})") from exc
+                except Exception as exc:  # a truncated file: keep what decoded, like manifests do
+                    if written == 0:
+                        raise MediaError(f"{source}: cannot decode audio ({_first_line(exc)})") from exc
             if written == 0:
                 raise MediaError(f"{source}: audio track has no samples")
     return target

@@ -176,11 +176,6 @@ def import_musiccaps(csv_path: tp.Union[str, Path], audio_dir: tp.Union[str, Pat
                      patterns: tp.Sequence[str] = DEFAULT_PATTERNS, valid_percent: float = 10.,
                      valid_column: tp.Optional[str] = None, progress: bool = True) -> ImportReport:
     """Import a MusicCaps-style CSV (see module doc). Defaults: dataset/<name>, egs/<name>, config/."""
-    from audiocraft.data.audio import audio_info
-    from tqdm import tqdm
-
-    from .manifest import build_manifest
-
     csv_path, audio_dir = Path(csv_path), Path(audio_dir)
     out_dir = Path(out_dir) if out_dir else ROOT / 'dataset' / name
     egs_dir = Path(egs_dir) if egs_dir else ROOT / 'egs' / name
@@ -189,14 +184,25 @@ def import_musiccaps(csv_path: tp.Union[str, Path], audio_dir: tp.Union[str, Pat
         raise FileNotFoundError(f"CSV not found: {csv_path}")
     if not audio_dir.is_dir():
         raise FileNotFoundError(f"Audio folder not found: {audio_dir} (download the clips there first)")
-    with open(csv_path, newline='', encoding='utf-8') as f:
-        reader = csv.DictReader(f)
-        columns = reader.fieldnames or []
-        missing = [c for c in REQUIRED_COLUMNS + ((valid_column,) if valid_column else ()) if c not in columns]
-        if missing:
-            raise ValueError(f"{csv_path}: missing column(s) {', '.join(missing)}; found {', '.join(columns)}. "
-                             f"MusicCaps' public CSV has {', '.join(REQUIRED_COLUMNS)}.")
-        rows = list(reader)
+    try:
+        with open(csv_path, newline='', encoding='utf-8') as f:
+            reader = csv.DictReader(f)
+            columns = reader.fieldnames or []
+            missing = [c for c in REQUIRED_COLUMNS + ((valid_column,) if valid_column else ()) if c not in columns]
+            if missing:
+                raise ValueError(f"{csv_path}: missing column(s) {', '.join(missing)}; found {', '.join(columns)}. "
+                                 f"MusicCaps' public CSV has {', '.join(REQUIRED_COLUMNS)}.")
+            rows = list(reader)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"{csv_path} is not a UTF-8 CSV file ({exc}): save it as CSV with UTF-8 "
+                         "encoding (MusicCaps' public CSV is)") from None
+    # Checked before AudioCraft loads (half a minute on a busy machine).
+    from audiocraft.data.audio import audio_info
+    from tqdm import tqdm
+
+    from .manifest import build_manifest
+    for split in SPLITS:
+        atomic.clean_stale(out_dir / split)  # temporaries of killed runs
     for pattern in patterns:  # a typo in a placeholder is the user's to fix, not 5,000 skipped records
         try:
             pattern.format(**{c: '' for c in columns}, start=0, end=0)
@@ -230,6 +236,8 @@ def import_musiccaps(csv_path: tp.Union[str, Path], audio_dir: tp.Union[str, Pat
             sample_rate = int(audio_info(path).sample_rate)
             atomic.write_json(path.with_suffix('.json'),
                               sidecar(clip_id, row, parse_aspects(row['aspect_list']), duration, sample_rate))
+        except atomic.DiskFullError:
+            raise  # not this record's fault: every later one would fail too
         except (ValueError, KeyError, TypeError, AttributeError, RuntimeError, OSError, OverflowError) as exc:
             problems.append((record, str(exc)))
             logger.warning("Skipping %s: %s", record, exc)
@@ -251,6 +259,7 @@ def import_musiccaps(csv_path: tp.Union[str, Path], audio_dir: tp.Union[str, Pat
 
 
 def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
+    from ..atomic import DiskFullError
     from ..environment import setup
     parser = argparse.ArgumentParser(
         prog='python -m od.data.musiccaps',
@@ -280,7 +289,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
                                   config_dir=args.config_dir,
                                   patterns=args.pattern or DEFAULT_PATTERNS, valid_percent=args.valid_percent,
                                   valid_column=args.valid_column)
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, DiskFullError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(report.summary())

@@ -18,6 +18,33 @@ def walk_files(root: tp.Union[str, Path]) -> tp.List[Path]:
                   if p.is_file() and not any(part.startswith('.') for part in p.relative_to(root).parts))
 
 
+def strays(root: tp.Union[str, Path], exts: tp.Sequence[str]) -> tp.Dict[str, str]:
+    """{path: why} for entries under `root` named like media (`exts`) that are not readable
+    files: broken symbolic links, symbolic link loops, folders. `walk_files` leaves them out;
+    walkers report them as skipped so they never vanish unnamed."""
+    import os
+    root, exts = Path(root), tuple(e.lower() for e in exts)
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):  # does not follow links: a loop stays one entry
+        dirnames[:] = [d for d in dirnames if not d.startswith('.')]
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            if name.startswith('.') or path.suffix.lower() not in exts or path.is_file():
+                continue
+            if path.is_symlink():
+                try:
+                    path.resolve(strict=True)
+                    why = 'a symbolic link to something that is not a file'
+                except FileNotFoundError:
+                    why = f"a broken symbolic link (to {os.readlink(path)})"
+                except (RuntimeError, OSError):  # Python 3.11 says RuntimeError for a loop
+                    why = 'a symbolic link loop'
+            else:
+                why = 'a folder, not a file' if path.is_dir() else 'not a regular file'
+            out[str(path)] = why
+    return out
+
+
 def split_by_extension(files: tp.Iterable[Path], exts: tp.Sequence[str],
                        companions: tp.Sequence[str] = ()) -> tp.Tuple[tp.List[Path], tp.Counter[str]]:
     """(files whose extension is in `exts`, Counter of the extensions of the others).

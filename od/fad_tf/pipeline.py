@@ -48,6 +48,9 @@ def examples_of(path: str) -> np.ndarray:
     """Audio file -> VGGish examples [N, 96, 64]; a file too short for one example raises."""
     from .frontend import MIN_SECONDS, load_audio, waveform_to_examples
     wav, sr = load_audio(path)
+    bad = int(np.size(wav) - np.isfinite(wav).sum())
+    if bad:  # one NaN would make the whole set's statistics (and the FAD) NaN
+        raise ValueError(f"{bad} NaN/Inf samples")
     examples = waveform_to_examples(wav, sr)
     if len(examples) == 0:
         raise ValueError(f"too short: {wav.shape[0] / sr:.3f} s < {MIN_SECONDS:.3f} s "
@@ -77,9 +80,10 @@ class EmbedFiles(beam.DoFn):
 
     def process(self, chunk):
         batcher = ExampleBatcher(self.embedder.embed, self.batch_size)
-        for (name, index, path), examples in prefetch(lambda item: examples_of(item[2]), chunk):
+        for (name, index, path), examples in prefetch(lambda item: examples_of(os.fsdecode(item[2])), chunk):
             if isinstance(examples, Exception):  # a bad file is reported and skipped, never fatal
-                message = f"{path}: {type(examples).__name__}: {examples}"
+                message = f"{os.fsdecode(path)}: {type(examples).__name__}: {examples}"
+                message = os.fsencode(message).decode('utf-8', 'backslashreplace')  # names need not be UTF-8
                 write_text(Path(self.out_dir) / name / FAILED / f'{index:07d}.txt', message)
                 continue
             for key, emb in batcher.add((name, index), examples):
@@ -158,8 +162,9 @@ def run_sets(sets: tp.Mapping[str, tp.Sequence[str]], out_dir: tp.Union[str, Pat
             shutil.rmtree(out / name / sub, ignore_errors=True)
             (out / name / sub).mkdir(parents=True)
     random_init = is_random_checkpoint(checkpoint)
-    items = [(name, i, path) for name, files in sets.items() for i, path in enumerate(files)]
-    how = plan(spec, len(items), audio_seconds(p for _, _, p in items) if spec.runner == 'direct' else None)
+    # Paths travel as bytes: Beam's string coder refuses file names that are not UTF-8.
+    items = [(name, i, os.fsencode(path)) for name, files in sets.items() for i, path in enumerate(files)]
+    how = plan(spec, len(items), audio_seconds(os.fsdecode(p) for _, _, p in items) if spec.runner == 'direct' else None)
     logger.info("VGGish job: %d file(s), %s", len(items), how.reason)
     p = beam.Pipeline(options=PipelineOptions(how.beam_args))
     _ = (p | 'Files' >> beam.Create(chunked(items, how.chunks))

@@ -9,6 +9,7 @@ written atomically so an interrupted run never leaves a file that looks whole.
 from __future__ import annotations
 
 import hashlib
+import os
 import typing as tp
 from pathlib import Path
 
@@ -58,14 +59,22 @@ def fad_from_embeddings(a: np.ndarray, b: np.ndarray) -> float:
     return frechet_distance(*gaussian_stats(a), *gaussian_stats(b))
 
 
+def _resolved(path: tp.Union[str, Path]) -> str:
+    try:
+        return str(Path(path).resolve())
+    except (RuntimeError, OSError):  # a symlink loop (RuntimeError on Python 3.11)
+        return os.path.abspath(path)
+
+
 def files_digest(model: str, files: tp.Sequence[str], *models: tp.Union[str, Path]) -> str:
     """Hash of an embedding model and a file set: each file's resolved path, size and mtime, plus
     the model files' (or names'), so an edited set or another checkpoint never matches."""
     digest = hashlib.sha1(model.encode())
-    for item in [*sorted(str(Path(f).resolve()) for f in files), *map(str, models)]:
+    for item in [*sorted(map(_resolved, files)), *map(str, models)]:
         path = Path(item)
         stat = path.stat() if path.exists() else None
-        digest.update(f'{item}|{stat.st_size if stat else ""}|{stat.st_mtime_ns if stat else ""}\n'.encode())
+        # os.fsencode: the same bytes as .encode() for UTF-8 names, and any other name works too
+        digest.update(os.fsencode(f'{item}|{stat.st_size if stat else ""}|{stat.st_mtime_ns if stat else ""}\n'))
     return digest.hexdigest()
 
 

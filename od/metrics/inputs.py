@@ -2,7 +2,6 @@
 file was made from. Shared by od.eval and the solver's evaluate stage."""
 from __future__ import annotations
 
-import gzip
 import json
 import sys
 import typing as tp
@@ -17,12 +16,13 @@ def audio_files(source: tp.Union[str, Path]) -> tp.List[str]:
     manifests = [source] if source.suffix in ('.jsonl', '.gz') else \
         [source / n for n in ('data.jsonl', 'data.jsonl.gz') if (source / n).is_file()]
     if manifests:
-        opener = gzip.open if manifests[0].suffix == '.gz' else open
-        with opener(manifests[0], 'rt') as f:  # path-only lines are enough here (AudioCraft's loader wants durations)
-            return [json.loads(line)['path'] for line in f if line.strip()]
+        from ..data.manifest import read_manifest
+        return [e['path'] for e in read_manifest(manifests[0], durations=False)]  # paths are enough here
     if not source.is_dir():
         raise FileNotFoundError(f"{source} is neither an audio folder nor a manifest (data.jsonl)")
-    from ..data.walk import describe_ignored, split_by_extension, walk_files
+    from ..data.walk import describe_ignored, split_by_extension, strays, walk_files
+    for path, why in strays(source, AUDIO_EXTS).items():
+        print(f"[od.eval] skipped {path}: {why}", file=sys.stderr)
     # walk_files: symlink loops and broken links are not files; names need not be UTF-8.
     taken, ignored = split_by_extension(walk_files(source), AUDIO_EXTS, companions=('.json', '.txt'))
     if ignored:

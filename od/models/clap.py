@@ -310,6 +310,8 @@ def read_audio(path: tp.Union[str, Path], start: float = 0., duration: tp.Option
         raise ValueError(f"{path}: cannot read audio ({type(exc).__name__}: {exc})") from exc
     if wav.numel() == 0:
         raise ValueError(f"{path}: no audio from {start:.2f} s")
+    if not torch.isfinite(wav).all():  # one NaN makes the embedding, and a FAD over the set, NaN
+        raise ValueError(f"{path}: {int((~torch.isfinite(wav)).sum())} NaN/Inf samples")
     return convert_audio(wav, sr, sample_rate, 1)[0]
 
 

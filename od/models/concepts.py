@@ -16,21 +16,15 @@ from __future__ import annotations
 import typing as tp
 from pathlib import Path
 
-import torch
-
 from ..conditioners.textual_inversion import PLACEHOLDER  # noqa: F401  (`<8bit>` in a prompt)
 
 
 def save_concepts(conditioner, path: tp.Union[str, Path], **meta: tp.Any) -> Path:
     """Write the conditioner's learned rows atomically."""
-    import flashy
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from ..atomic import torch_save
     data = {'concepts': conditioner.concept_rows(), 't5': str(conditioner.name),
             't5_dim': int(conditioner.concept_embeds.shape[1]), **meta}
-    with flashy.utils.write_and_rename(path, pid=True) as f:
-        torch.save(data, f)
-    return path
+    return torch_save(data, path)
 
 
 def read_concepts(path: tp.Union[str, Path]) -> dict:

@@ -33,11 +33,29 @@ def check_manifests(cfg) -> None:
             continue  # (datasource also holds max_sample_rate, max_channels)
         path = Path(str(value))
         if path.is_file() or any((path / name).is_file() for name in ('data.jsonl', 'data.jsonl.gz')):
+            check_entries(split, path)
             continue
         raise ConfigError(
             f"datasource.{split}: no manifest at {path}/data.jsonl. Write it from the audio files with "
             f"`python -m od.data.manifest <dataset folder>/{split} {path} --require .json`, or let "
             "`python -m od.data.ingest <raw folder> --name <name>` write dataset, manifests and dset config.")
+
+
+def check_entries(split: str, path) -> None:
+    """A ConfigError (the file, the line, what to do) for a manifest line AudioCraft's loader
+    would crash on, or entries whose audio file is gone: before the model is built, not mid-epoch."""
+    from ..data.manifest import ManifestError, missing_files, read_manifest
+    from ..environment import ConfigError
+    try:
+        entries = read_manifest(path)
+    except ManifestError as exc:
+        raise ConfigError(f"datasource.{split}: {exc}") from None
+    gone = missing_files(entries)
+    if gone:
+        raise ConfigError(
+            f"datasource.{split}: {len(gone)} of {len(entries)} files listed in {path} are gone "
+            f"({', '.join(gone[:3])}{', ...' if len(gone) > 3 else ''}): put them back, or rewrite the manifest "
+            f"with `python -m od.data.manifest <audio folder> {path}`.")
 
 
 class MusicGenSolver(ac_musicgen.MusicGenSolver):
