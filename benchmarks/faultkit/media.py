@@ -91,9 +91,12 @@ def truncate(path: Path, share: float = 0.4) -> Path:
     return path
 
 
-def audio_cases(folder: Path, sidecars: bool = False) -> tp.List[Case]:
+def audio_cases(folder: Path, sidecars: bool = False, measured: bool = False) -> tp.List[Case]:
     """Good and bad audio files in `folder` (each with a valid `.json` sidecar when `sidecars`,
-    plus bad sidecars on good audio)."""
+    plus bad sidecars on good audio). `measured`: for tools that measure or embed what they are
+    given (FAD, CLAP embeddings, the analysis), silent and very short audio are valid signals that
+    may be kept (a model that generates silence must be scored for it); for training data they
+    are not."""
     import soundfile as sf
     folder.mkdir(parents=True, exist_ok=True)
     cases: tp.List[Case] = []
@@ -113,12 +116,12 @@ def audio_cases(folder: Path, sidecars: bool = False) -> tp.List[Case]:
     for name, data, subtype, expect in [
             ('nan', np.where(np.arange(len(wav))[:, None] % 997 == 0, np.nan, wav), 'FLOAT', SKIP),
             ('inf', np.where(np.arange(len(wav))[:, None] == 500, np.inf, wav), 'FLOAT', SKIP),
-            ('silent', np.zeros_like(wav), 'PCM_16', SKIP),
+            ('silent', np.zeros_like(wav), 'PCM_16', EITHER if measured else SKIP),
             ('pcm8', wav, 'PCM_U8', EITHER),
             ('float32', wav, 'FLOAT', KEEP),
             ('float64', wav, 'DOUBLE', KEEP),
             ('multichannel6', np.repeat(wav, 6, 1), 'PCM_16', KEEP),
-            ('tooshort', wav[:800], 'PCM_16', SKIP)]:
+            ('tooshort', wav[:800], 'PCM_16', EITHER if measured else SKIP)]:
         path = folder / f'{name}.wav'
         sf.write(path, data.astype(np.float64 if subtype == 'DOUBLE' else np.float32), SR, subtype=subtype)
         add(f'{name}/wav', path, expect)
