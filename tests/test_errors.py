@@ -102,6 +102,31 @@ def test_manifest_lines_that_would_crash_the_loader_are_named(example_data, tmp_
         check_manifests(OmegaConf.create({'datasource': {'train': str(tmp_path)}}))
 
 
+@pytest.mark.parametrize('sidecar, says', [('[1, 2]', 'must be a JSON object'), ('{"bpm": "fast"}', "'bpm'"),
+                                           ('{not json', 'unreadable sidecar'), (None, 'unreadable sidecar')])
+def test_sidecars_that_would_crash_a_batch_are_named_before_training(example_data, tmp_path, sidecar, says):
+    """A sidecar changed after the manifest was written (AudioCraft's MusicDataset reads it at every
+    batch and crashes with an AttributeError naming no file): dora run names it before the model."""
+    import json
+    import shutil
+
+    from omegaconf import OmegaConf
+
+    from od.environment import ConfigError
+    from od.solvers.musicgen import check_manifests
+    good = json.loads((example_data / 'egs' / 'train' / 'data.jsonl').read_text().splitlines()[0])
+    audio = tmp_path / 'song.wav'
+    shutil.copy(good['path'], audio)
+    (tmp_path / 'data.jsonl').write_text(json.dumps({**good, 'path': str(audio)}) + '\n')
+    check_manifests(OmegaConf.create({'datasource': {'train': str(tmp_path)}}))  # no sidecar: fine
+    if sidecar is None:
+        (tmp_path / 'song.json').mkdir()  # a folder named like the sidecar
+    else:
+        (tmp_path / 'song.json').write_text(sidecar)
+    with pytest.raises(ConfigError, match=f"1 of 1 files listed in {tmp_path} have a sidecar .*{audio}.*{says}"):
+        check_manifests(OmegaConf.create({'datasource': {'train': str(tmp_path)}}))
+
+
 def test_od_clip_refuses_bad_inputs_before_any_model_loads(tmp_path):
     """A text file, a missing video, a missing model or an --out that is a file: the message at
     once, with AudioCraft never imported (loading it and the model takes half a minute)."""

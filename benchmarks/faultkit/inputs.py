@@ -440,10 +440,14 @@ def dora_inputs(suite, fx: Fixtures) -> None:
              (Case('entry/corrupt', folder / 'dcorrupt.wav', SKIP, 'dcorrupt'), entry(folder / 'dcorrupt.wav')),
              (Case('entry/nan-audio', folder / 'dnan.wav', SKIP, 'dnan'), entry(folder / 'dnan.wav')),
              (Case('entry/array-sidecar', folder / 'dbadside.wav', SKIP, 'dbadside'), entry(folder / 'dbadside.wav'))]
-    # A manifest naming a file that is gone is refused at start (a message naming it, exit 1: the
-    # manifest is stale, rebuild it); files that exist but are bad are skipped while training. So the
-    # missing file gets its own manifest, else it would hide the others.
-    groups = [('dora_egs_missing', cases[:1], False), ('dora_egs_entries', cases[1:], True)]
+    # A manifest naming a file that is gone, or a sidecar that would crash a batch, is refused at
+    # start (a message naming it, exit 1: the manifest is stale, rebuild it); audio that exists but
+    # does not decode is skipped while training. So each refused case gets its own manifest, else it
+    # would hide the others.
+    refused = {'entry/missing-file', 'entry/array-sidecar'}
+    groups = [(f"dora_egs_{case.name.split('/')[1]}", [(case, line)], False)
+              for case, line in cases if case.name in refused]
+    groups.append(('dora_egs_entries', [c for c in cases if c[0].name not in refused], True))
     for name, group, must_train in groups:
         egs = fx.path('inputs', name)
         (egs / 'train').mkdir(parents=True, exist_ok=True)

@@ -204,6 +204,28 @@ def missing_files(entries: tp.Sequence[dict]) -> tp.List[str]:
     return [e['path'] for e in entries if not os.path.isfile(e['path'])]
 
 
+def sidecar_file_problem(sidecar: Path) -> tp.Optional[str]:
+    """Why the sidecar file `<stem>.json` would crash AudioCraft's MusicDataset, or None."""
+    try:
+        why = sidecar_problem(json.loads(sidecar.read_text()))
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:  # (a folder: IsADirectoryError)
+        return f"unreadable sidecar {sidecar.name}: {exc}"
+    return f"sidecar {sidecar.name}: {why}" if why else None
+
+
+def broken_sidecars(entries: tp.Sequence[dict]) -> tp.List[tp.Tuple[str, str]]:
+    """(audio path, why) for entries whose `<stem>.json`, which AudioCraft's MusicDataset reads
+    when it exists, would crash a batch (not JSON, not an object, wrong-typed fields, a folder)."""
+    found = []
+    for entry in entries:
+        sidecar = Path(entry['path']).with_suffix('.json')
+        if sidecar.exists():
+            why = sidecar_file_problem(sidecar)
+            if why:
+                found.append((entry['path'], why))
+    return found
+
+
 def sidecar_problem(data: tp.Any) -> tp.Optional[str]:
     """Why a parsed sidecar would crash AudioCraft's dataset (MusicInfo.from_dict), or None."""
     import math
@@ -232,12 +254,9 @@ def check_companions(path: Path, require: tp.Sequence[str]) -> tp.Optional[str]:
                 else path.with_suffix(need).name
             return f"missing companion {wanted}"
         if found.suffix.lower() == '.json':
-            try:
-                why = sidecar_problem(json.loads(found.read_text()))
-            except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
-                return f"unreadable sidecar {found.name}: {exc}"
+            why = sidecar_file_problem(found)
             if why:
-                return f"sidecar {found.name}: {why}"
+                return why
         elif found.suffix.lower() in VISUAL_EXTS:
             try:  # the reader training uses (od.data.frames, PyAV)
                 read_image(found) if found.suffix.lower() in IMAGE_EXTS else video_duration(found)

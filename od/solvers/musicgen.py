@@ -43,8 +43,9 @@ def check_manifests(cfg) -> None:
 
 def check_entries(split: str, path) -> None:
     """A ConfigError (the file, the line, what to do) for a manifest line AudioCraft's loader
-    would crash on, or entries whose audio file is gone: before the model is built, not mid-epoch."""
-    from ..data.manifest import ManifestError, missing_files, read_manifest
+    would crash on, entries whose audio file is gone or whose sidecar would crash a batch: before
+    the model is built, not mid-epoch."""
+    from ..data.manifest import ManifestError, broken_sidecars, missing_files, read_manifest
     from ..environment import ConfigError
     try:
         entries = read_manifest(path)
@@ -56,6 +57,14 @@ def check_entries(split: str, path) -> None:
             f"datasource.{split}: {len(gone)} of {len(entries)} files listed in {path} are gone "
             f"({', '.join(gone[:3])}{', ...' if len(gone) > 3 else ''}): put them back, or rewrite the manifest "
             f"with `python -m od.data.manifest <audio folder> {path}`.")
+    broken = broken_sidecars(entries)
+    if broken:
+        listed = '; '.join(f"{audio}: {why}" for audio, why in broken[:3]) + ('; ...' if len(broken) > 3 else '')
+        raise ConfigError(
+            f"datasource.{split}: {len(broken)} of {len(entries)} files listed in {path} have a sidecar that "
+            f"would stop training at its first batch ({listed}): fix or remove those .json files, or rewrite "
+            f"the manifest with `python -m od.data.manifest <audio folder> {path} --require .json`, which leaves "
+            "such files out.")
 
 
 class MusicGenSolver(ac_musicgen.MusicGenSolver):
