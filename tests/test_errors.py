@@ -243,3 +243,25 @@ def test_nan_audio_is_named_not_embedded(tmp_path):
     sf.write(tmp_path / 'inf.wav', wav, 16000, subtype='FLOAT')
     with pytest.raises(ValueError, match=re.escape(f'{tmp_path}/inf.wav: 1 NaN/Inf samples')):
         read_audio(tmp_path / 'inf.wav')
+
+
+def test_a_sample_with_non_finite_audio_is_named_and_left_out_of_the_batch(caplog):
+    """Audio that turned NaN/Inf after its manifest was checked: the step drops that sample and
+    names its file once, instead of a NaN loss ending the run."""
+    import logging
+    import types
+
+    import torch
+
+    from od.solvers.musicgen import MusicGenSolver
+    solver = types.SimpleNamespace(logger=logging.getLogger('od.test.finite'))
+    info = lambda name: types.SimpleNamespace(meta=types.SimpleNamespace(path=name))  # noqa: E731
+    audio = torch.zeros(3, 1, 100)
+    audio[1, 0, 5] = float('nan')
+    with caplog.at_level(logging.WARNING, logger='od.test.finite'):
+        kept, infos = MusicGenSolver._finite_samples(solver, (audio, [info('a.wav'), info('nan.wav'), info('c.wav')]))
+        MusicGenSolver._finite_samples(solver, (audio, [info('a.wav'), info('nan.wav'), info('c.wav')]))
+    assert kept.shape == (2, 1, 100) and [i.meta.path for i in infos] == ['a.wav', 'c.wav']
+    assert [r.getMessage().split(':')[0] for r in caplog.records] == ['Skipping nan.wav']  # named once
+    cached = ([info('x'), info('y')],)  # a token-cache batch (AudioCraft's `infos, = batch`) passes untouched
+    assert MusicGenSolver._finite_samples(solver, cached) is cached

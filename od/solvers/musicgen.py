@@ -128,9 +128,32 @@ class MusicGenSolver(ac_musicgen.MusicGenSolver):
     def run_step(self, idx: int, batch, metrics: dict) -> dict:
         """AudioCraft's step, or with `optim.accumulate=N` one update from N micro-batches
         (see accumulate.py). Validation always runs the whole batch (no gradients to keep)."""
+        batch = self._finite_samples(batch)
         if self.is_training and getattr(self, 'accumulate', 1) > 1:
             return accumulated_train_step(self, batch, metrics, self.accumulate)
         return super().run_step(idx, batch, metrics)
+
+    def _finite_samples(self, batch):
+        """The batch without samples whose audio holds NaN/Inf (a file changed after its manifest
+        was checked): each such file is named once and skipped, instead of one NaN loss ending the
+        run. A batch of only such samples trains on silence (the warning says so)."""
+        if len(batch) != 2 or not torch.is_tensor(batch[0]) or not batch[0].is_floating_point():
+            return batch  # a token-cache batch: `(infos,)`, codes, no audio
+        audio, infos = batch  # [B, C, T], B infos
+        bad = ~torch.isfinite(audio).flatten(1).all(dim=1)  # [B]
+        if not bad.any():
+            return batch
+        seen = self.__dict__.setdefault('_od_non_finite', set())
+        for info, is_bad in zip(infos, bad.tolist()):
+            path = str(getattr(getattr(info, 'meta', None), 'path', '?'))
+            if is_bad and path not in seen:
+                seen.add(path)
+                self.logger.warning("Skipping %s: its audio holds NaN/Inf values (rewrite the manifest with "
+                                    "`python -m od.data.manifest`, which leaves such files out)", path)
+        if bad.all():
+            return torch.nan_to_num(audio, nan=0., posinf=0., neginf=0.), infos
+        keep = ~bad
+        return audio[keep], [info for info, k in zip(infos, keep.tolist()) if k]
 
     def build_dataloaders(self) -> None:
         check_manifests(self.cfg)
