@@ -61,6 +61,9 @@ def _check_sample_manager() -> None:
     assert musicgen.SampleManager is SampleManager or issubclass(musicgen.SampleManager, SampleManager)
     _names_in(musicgen.MusicGenSolver.generate_audio, 'SampleManager(')
     _params(SampleManager._get_sample_id, 'index', 'prompt_wav', 'conditions')
+    _params(SampleManager._store_audio, 'wav', 'stem_path', 'overwrite')  # the clipping count wraps it
+    from audiocraft.data import audio_utils
+    _names_in(audio_utils._clip_wav, 'CLIPPING', 'sys.stderr')  # what ClippingCount captures
     _params(SampleManager.add_sample, 'sample_wav', 'epoch', 'index', 'conditions', 'prompt_wav',
             'ground_truth_wav', 'generation_args')
 
@@ -145,7 +148,7 @@ HOOKS: tp.List[Hook] = [
          "import without upstream's config dir (pip ships none); od's Dora main owns the XPs", _check_train_alias),
     Hook('od/solvers/samples.py:media_sample_names', 'audiocraft.solvers.musicgen.SampleManager',
          "swapped for MediaSampleManager while od's generate stage runs (samples named by their video, "
-         "denoised copies); restored on exit", _check_sample_manager),
+         "denoised copies, AudioCraft's per-file CLIPPING lines counted into one summary); restored on exit", _check_sample_manager),
     Hook('od/conditioners/t5.py:T5Conditioner.__init__', 'audiocraft.modules.conditioners.T5Conditioner',
          "AudioCraft's __init__ accepts hub names only and would download; od loads a local folder and sets "
          "the attributes tokenize/forward read", _check_t5),

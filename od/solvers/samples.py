@@ -63,6 +63,7 @@ class MediaSampleManager(SampleManager):
     MEDIA_ATTRIBUTE = 'self_wav'
     DENOISED = 'denoised'
     _denoisers: tp.Dict[tp.Tuple[str, float], tp.Any] = {}
+
     def _store_audio(self, wav, stem_path: Path, overwrite: bool = False) -> Path:
         return CLIPPING.count(super()._store_audio, wav, stem_path, overwrite)
 
