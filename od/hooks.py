@@ -148,7 +148,8 @@ HOOKS: tp.List[Hook] = [
          "import without upstream's config dir (pip ships none); od's Dora main owns the XPs", _check_train_alias),
     Hook('od/solvers/samples.py:media_sample_names', 'audiocraft.solvers.musicgen.SampleManager',
          "swapped for MediaSampleManager while od's generate stage runs (samples named by their video, "
-         "denoised copies, AudioCraft's per-file CLIPPING lines counted into one summary); restored on exit", _check_sample_manager),
+         "denoised copies, AudioCraft's per-file CLIPPING lines counted into one summary); restored on exit",
+         _check_sample_manager),
     Hook('od/conditioners/t5.py:T5Conditioner.__init__', 'audiocraft.modules.conditioners.T5Conditioner',
          "AudioCraft's __init__ accepts hub names only and would download; od loads a local folder and sets "
          "the attributes tokenize/forward read", _check_t5),
