@@ -28,12 +28,15 @@ def check_manifests(cfg) -> None:
     from pathlib import Path
 
     from ..environment import ConfigError
+    checked = set()  # valid, evaluate and generate usually share one manifest: read it once
     for split, value in (cfg.get('datasource') or {}).items():
         if split not in ('train', 'valid', 'evaluate', 'generate') or not value:
             continue  # (datasource also holds max_sample_rate, max_channels)
         path = Path(str(value))
         if path.is_file() or any((path / name).is_file() for name in ('data.jsonl', 'data.jsonl.gz')):
-            check_entries(split, path)
+            if path.resolve() not in checked:
+                checked.add(path.resolve())
+                check_entries(split, path)
             continue
         raise ConfigError(
             f"datasource.{split}: no manifest at {path}/data.jsonl. Write it from the audio files with "
