@@ -78,3 +78,14 @@ def test_video_dataset_and_manifest_checks(tmp_path):
     assert report.kept == 2
     assert 'missing companion red_train_000.mp4' in report.skipped[str(train / 'red_train_000.wav')]
     assert 'unusable video' in report.skipped[str(train / 'blue_train_001.wav')]
+
+
+def test_whole_video_batches_hold_at_most_batch_bytes(counter_video, monkeypatch):
+    """The memory bound of od.prep's decoding: frames per batch from the frame size (a probe
+    without rotation once reported 0 x 0, so every batch held 64 frames: 800 MB at 1080p)."""
+    from od.data import frames as frames_mod
+    monkeypatch.setattr(frames_mod, 'BATCH_BYTES', 32 * 32 * 3 * 3)  # three 32x32 frames
+    batches = list(frames_mod.video_frame_batches(counter_video, fps=10))
+    assert [len(b) for b in batches] == [3] * 6 + [2]
+    levels = np.concatenate(batches).reshape(20, -1).mean(axis=1)
+    assert np.allclose(levels, 12 * np.arange(20), atol=6)  # every frame once, in order

@@ -35,7 +35,7 @@ class MediaInfo:
     duration: float = 0.             # end of the video stream (last frame's pts + its duration), s
     start: float = 0.                # presentation time of the first frame (the origin of frame times), s
     frames: int = 0                  # video packets
-    width: int = 0                   # as displayed (rotation applied)
+    width: int = 0                   # as displayed (rotation applied); as coded from probe(rotation=False)
     height: int = 0
     rotation: int = 0                # counter-clockwise degrees applied for display
     video_codec: str = ''
@@ -125,6 +125,7 @@ def _probe(name: str, size: int, mtime_ns: int, rotation: bool) -> MediaInfo:
             v = container.streams.video[0]
             info.video_codec = v.codec_context.name
             info.average_fps = float(v.average_rate or 0)
+            info.width, info.height = v.codec_context.width, v.codec_context.height  # as coded
             for k, val in (v.metadata or {}).items():
                 tags.setdefault(str(k).lower(), str(val))
             # From the packets' timestamps: headers lie (an mp4 with B-frames and a variable
@@ -134,8 +135,8 @@ def _probe(name: str, size: int, mtime_ns: int, rotation: bool) -> MediaInfo:
         with _open(path) as container:  # rotation lives on decoded frames (display matrix)
             v = container.streams.video[0]
             info.rotation = _rotation(v)
-            w, h = v.codec_context.width, v.codec_context.height
-            info.width, info.height = (h, w) if info.rotation in (90, 270) else (w, h)
+            if info.rotation in (90, 270):
+                info.width, info.height = info.height, info.width
     return info
 
 

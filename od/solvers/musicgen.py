@@ -101,7 +101,7 @@ class MusicGenSolver(ac_musicgen.MusicGenSolver):
                 self.cfg.compression_model_checkpoint = original
         self._continue_best_source_keys.append(frozen_base.FROZEN_BASE)  # kept for continue_from
         self._frozen_meta: tp.Optional[tp.Tuple[str, str]] = None  # (base source, digest)
-        od_provider.install(self.model)  # unread segment audio out of the conditions before dropout copies it
+        od_provider.install(self.model)  # unread segment audio out, dropout copies shallow
         self._apply_trainable()
         self.accumulate = accumulate_steps(self.cfg)
         if self.accumulate > 1:
