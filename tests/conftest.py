@@ -14,6 +14,12 @@ from pathlib import Path
 import pytest
 
 os.environ['HF_HUB_OFFLINE'] = '1'
+# pytest.ini runs the suite in parallel workers (pytest-xdist, one per core): each worker and
+# the `dora run`s it starts then use their share of the cores, not all of them (oversubscribed
+# OpenMP threads spin against each other). Before torch is imported; a user's setting wins.
+_workers = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
+if _workers > 1:
+    os.environ.setdefault('OMP_NUM_THREADS', str(max(1, (os.cpu_count() or 1) // _workers)))
 # In-process solvers (od.train imported by tests) write their XPs here, never into logs/.
 os.environ.setdefault('AUDIOCRAFT_DORA_DIR', tempfile.mkdtemp(prefix='od-tests-xps-'))
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,6 +28,15 @@ sys.path.insert(0, str(ROOT))  # so `tests.plugins.*` imports in Dora subprocess
 from od import environment  # noqa: E402
 
 environment.setup()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Modules with `slow` tests first (stable otherwise): the workers take whole modules
+    (--dist loadscope), so the longest ones start first and none is left running alone."""
+    def module(item):
+        return getattr(getattr(item, 'module', None), '__name__', '')
+    slow_modules = {module(item) for item in items if item.get_closest_marker('slow')}
+    items.sort(key=lambda item: module(item) not in slow_modules)
 
 
 @pytest.fixture(scope='session')
