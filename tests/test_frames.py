@@ -89,3 +89,17 @@ def test_whole_video_batches_hold_at_most_batch_bytes(counter_video, monkeypatch
     assert [len(b) for b in batches] == [3] * 6 + [2]
     levels = np.concatenate(batches).reshape(20, -1).mean(axis=1)
     assert np.allclose(levels, 12 * np.arange(20), atol=6)  # every frame once, in order
+
+
+def test_window_rows_are_the_rows_of_frame_times_and_window_indices():
+    """The training step's plain-Python rows equal the numpy definition, float for float."""
+    from od.data.frames import window_indices, window_rows
+    rng = np.random.default_rng(0)
+    for _ in range(2000):
+        start, duration = float(rng.uniform(0, 60)), float(rng.uniform(0.05, 12))
+        n_frames, fps = (int(rng.integers(1, 40)), None) if rng.random() < 0.7 else (None, float(rng.uniform(0.5, 12)))
+        rate, total, limit = float(rng.choice([1, 2.5, 7.5, 10, 29.97])), int(rng.integers(1, 900)), int(rng.integers(1, 40))
+        index, padded = window_indices(frame_times(start, duration, n_frames, fps)[:limit], rate, total)
+        assert window_rows(start, duration, n_frames, fps, rate, total, limit) == (index.tolist(), padded)
+    with pytest.raises(ValueError):
+        window_rows(0., 0., 30, None, 7.5, 10, 30)

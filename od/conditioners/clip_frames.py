@@ -26,8 +26,8 @@ from pathlib import Path
 import torch
 
 from ..data.cache import EmbeddingCache
-from ..data.frames import (IMAGE_EXTS, VIDEO_EXTS, FrameError, companion, frame_times, read_frames,
-                           read_image, window_indices)
+from ..data.frames import (IMAGE_EXTS, VIDEO_EXTS, FrameError, companion, read_frames, read_image,
+                           window_rows)
 from ..models.clip import DEFAULT_CLIP, load_image_encoder
 from ..registry import register_conditioner
 from .media_tokens import MediaTokenConditioner
@@ -118,18 +118,22 @@ class CLIPFrameConditioner(MediaTokenConditioner):
             window = read_frames(media, start, duration, self.n_frames, self.fps)
             return self.encoder.encode(window.frames[:self.max_tokens], self.device).cpu()
         # A hit is the cache's memory-mapped fp16 entry: only the window's rows are converted.
-        embeds = self.cache.get(media)
+        # In training an entry found valid less than a second ago is not stat-ed again (two
+        # syscalls per sample per step); a rewrite by od.prep is seen a second later.
+        embeds = self.cache.get(media, max_age=1. if self.training else 0.)
         if embeds is None:
             embeds = self.video_embeddings(media, lookup=False)
-        times = frame_times(start, duration, self.n_frames, self.fps)[:self.max_tokens]
-        index, padded = window_indices(times, self.cache.fps, len(embeds))
+        rows, padded = window_rows(start, duration, self.n_frames, self.fps, self.cache.fps, len(embeds),
+                                   self.max_tokens)
         if padded:
             if not self.short_videos[str(media)]:
                 from ..data.frames import video_duration
                 logger.warning("%s: video is %.2f s long, window ends at %.2f s: repeating its last "
                                "frame.", media, video_duration(media), start + duration)
             self.short_videos[str(media)] += 1
-        return embeds[torch.from_numpy(index)].float()
+        if rows[-1] - rows[0] == len(rows) - 1 and len(set(rows)) == len(rows):  # consecutive: a view
+            return embeds[rows[0]:rows[-1] + 1].float()
+        return embeds[torch.tensor(rows)].float()
 
     def mixed_embeddings(self, media: tp.Union[Path, MediaMix], start: float, duration: float) -> torch.Tensor:
         """`window_embeddings` of one file, or of a MediaMix (slot j from part j * k // T)."""

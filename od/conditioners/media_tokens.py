@@ -55,8 +55,7 @@ class MediaTokenConditioner(ac.WaveformConditioner):
         batch = len(x.path)
         embeds = torch.zeros(batch, self.max_tokens, self.dim)
         mask = torch.zeros(batch, self.max_tokens, dtype=torch.long)
-        for i, (path, seek) in enumerate(zip(x.path, x.seek_time)):
-            length = int(x.length[i])
+        for i, (path, seek, length) in enumerate(zip(x.path, x.seek_time, x.length.tolist())):
             if path is None or length == 0:
                 continue  # null condition (classifier-free guidance, or no media)
             try:

@@ -11,8 +11,8 @@ file is unreadable counts as a miss and is rewritten.
 
 Reads are for the training step (issue 14): an entry is loaded once per process, memory-mapped
 (`torch.load(mmap=True)`: its pages are the OS's file cache, shared and evictable, not this
-process's heap), and each later `get` only checks the video's and the entry's `stat` and returns
-the mapped fp16 tensor, so a step slices the rows of its window instead of unpickling and
+process's heap), and each later `get` only checks the video's and the entry's `stat` (in
+training at most once a second per entry: `max_age`) and returns the mapped fp16 tensor, so a step slices the rows of its window instead of unpickling and
 converting the whole entry per sample (`benchmarks/clip_cost.py`). A rewritten or truncated entry
 file has a new size/mtime/inode: its old mapping is dropped without being read.
 """
@@ -22,6 +22,7 @@ import collections
 import hashlib
 import logging
 import os
+import time
 import typing as tp
 from pathlib import Path
 
@@ -43,9 +44,10 @@ class EmbeddingCache:
         self.misses = 0
         self.write_failures = 0
         self.max_mapped = int(max_mapped)  # entries kept mapped (least recently used dropped first)
-        # entry -> ((inode, size, mtime) of the entry, media stamp, embeds [N, D] fp16, memory-mapped)
-        self._mapped: tp.OrderedDict[Path, tp.Tuple[tp.Tuple[int, int, int], tp.Tuple[int, int], torch.Tensor]] = \
-            collections.OrderedDict()
+        # entry -> ((inode, size, mtime) of the entry, media stamp, embeds [N, D] fp16 memory-mapped,
+        #           time.monotonic() of the last check of both stamps)
+        self._mapped: tp.OrderedDict[Path, tp.Tuple[tp.Tuple[int, int, int], tp.Tuple[int, int], torch.Tensor,
+                                                    float]] = collections.OrderedDict()
         self._entries: tp.Dict[str, Path] = {}  # media as given -> its entry (resolving a path costs syscalls)
 
     def path_for(self, media: tp.Union[str, Path]) -> Path:
@@ -72,10 +74,17 @@ class EmbeddingCache:
         stat = media.stat()
         return stat.st_size, stat.st_mtime_ns
 
-    def get(self, media: tp.Union[str, Path]) -> tp.Optional[torch.Tensor]:
+    def get(self, media: tp.Union[str, Path], max_age: float = 0.) -> tp.Optional[torch.Tensor]:
         """[N, D] fp16 embeddings of `media` (memory-mapped: read them, do not write into them), or
-        None (miss, stale or unreadable entry)."""
+        None (miss, stale or unreadable entry). `max_age` > 0: a mapped entry whose stamps were
+        checked less than `max_age` seconds ago is returned without checking them again."""
         entry = self.path_for(media)
+        mapped = self._mapped.get(entry)
+        now = time.monotonic()
+        if mapped is not None and now - mapped[3] < max_age:
+            self._mapped.move_to_end(entry)
+            self.hits += 1
+            return mapped[2]
         try:
             st = os.stat(entry)
             stamp = self._stamp(Path(media))
@@ -84,8 +93,8 @@ class EmbeddingCache:
             self.misses += 1
             return None
         signature = (st.st_ino, st.st_size, st.st_mtime_ns)
-        mapped = self._mapped.get(entry)
         if mapped is not None and mapped[0] == signature and mapped[1] == stamp:
+            self._mapped[entry] = (*mapped[:3], now)
             self._mapped.move_to_end(entry)
             self.hits += 1
             return mapped[2]
@@ -94,7 +103,7 @@ class EmbeddingCache:
             data = torch_load(entry, 'embedding cache entry', mmap=True)
             if tuple(data['stamp']) == stamp and data['fps'] == self.fps:
                 self.hits += 1
-                self._mapped[entry] = (signature, stamp, data['embeds'])
+                self._mapped[entry] = (signature, stamp, data['embeds'], now)
                 while len(self._mapped) > self.max_mapped:
                     self._mapped.popitem(last=False)
                 return data['embeds']

@@ -65,6 +65,24 @@ def frame_times(start: float, duration: float, n_frames: tp.Optional[int] = 30,
     return start + (np.arange(n_frames) + 0.5) * duration / n_frames
 
 
+def window_rows(start: float, duration: float, n_frames: tp.Optional[int], fps: tp.Optional[float],
+                rate: float, total: int, limit: int) -> tp.Tuple[tp.List[int], int]:
+    """`window_indices(frame_times(start, duration, n_frames, fps)[:limit], rate, total)` as a
+    list, in plain Python: the same float operations in the same order (so the same rows), ~10x
+    faster for the ~30 instants of one training window, which every sample of every step pays."""
+    if duration <= 0:
+        raise ValueError(f"window duration must be positive, got {duration}")
+    if fps is not None:
+        count = max(1, int(math.ceil(duration * fps - 1e-6)))
+        times = [start + (k + 0.5) / fps for k in range(min(count, limit))]
+    elif not n_frames or n_frames < 1:
+        raise ValueError("give n_frames >= 1 or fps")
+    else:
+        times = [start + (k + 0.5) * duration / n_frames for k in range(min(n_frames, limit))]
+    raw = [math.floor(t * rate + 1e-9) for t in times]
+    return [min(max(r, 0), total - 1) for r in raw], sum(r >= total for r in raw)
+
+
 def window_indices(times: np.ndarray, rate: float, total: int) -> tp.Tuple[np.ndarray, int]:
     """Indices of the frames (at `rate` per second, `total` of them) that hold `times`, clipped to
     the last frame, and how many instants fell past the end."""
