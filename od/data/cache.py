@@ -12,8 +12,9 @@ file is unreadable counts as a miss and is rewritten.
 Reads are for the training step (issue 14): an entry is loaded once per process, memory-mapped
 (`torch.load(mmap=True)`: its pages are the OS's file cache, shared and evictable, not this
 process's heap), and each later `get` only checks the video's and the entry's `stat` (in
-training at most once a second per entry: `max_age`) and returns the mapped fp16 tensor, so a step slices the rows of its window instead of unpickling and
-converting the whole entry per sample (`benchmarks/clip_cost.py`). A rewritten or truncated entry
+training at most once a second per entry: `max_age`) and returns the mapped fp16 tensor, so a
+step slices the rows of its window instead of unpickling and converting the whole entry per
+sample (`benchmarks/clip_cost.py`). A rewritten or truncated entry
 file has a new size/mtime/inode: its old mapping is dropped without being read.
 """
 from __future__ import annotations
