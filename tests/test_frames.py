@@ -98,7 +98,8 @@ def test_window_rows_are_the_rows_of_frame_times_and_window_indices():
     for _ in range(2000):
         start, duration = float(rng.uniform(0, 60)), float(rng.uniform(0.05, 12))
         n_frames, fps = (int(rng.integers(1, 40)), None) if rng.random() < 0.7 else (None, float(rng.uniform(0.5, 12)))
-        rate, total, limit = float(rng.choice([1, 2.5, 7.5, 10, 29.97])), int(rng.integers(1, 900)), int(rng.integers(1, 40))
+        rate = float(rng.choice([1, 2.5, 7.5, 10, 29.97]))
+        total, limit = int(rng.integers(1, 900)), int(rng.integers(1, 40))
         index, padded = window_indices(frame_times(start, duration, n_frames, fps)[:limit], rate, total)
         assert window_rows(start, duration, n_frames, fps, rate, total, limit) == (index.tolist(), padded)
     with pytest.raises(ValueError):
