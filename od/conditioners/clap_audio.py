@@ -90,7 +90,7 @@ class CLAPAudioConditioner(MediaTokenConditioner):
         if not self.use_cache:
             wav = read_audio(path, starts[0], starts[-1] - starts[0] + self.window)
             return self.encoder.embed_at(wav, [s - starts[0] for s in starts], self.window)
-        embeds = self.cache.get(path)  # a hit: the memory-mapped fp16 entry; only these rows are converted
+        embeds = self.cached(path)  # a hit: the memory-mapped fp16 entry; only these rows are converted
         if embeds is None:
             embeds = self.file_embeddings(path, lookup=False)
         index = [min(len(embeds) - 1, round(s * self.cache.fps)) for s in starts]

@@ -117,10 +117,7 @@ class CLIPFrameConditioner(MediaTokenConditioner):
         if not self.use_cache:  # decode and embed just this window's frames
             window = read_frames(media, start, duration, self.n_frames, self.fps)
             return self.encoder.encode(window.frames[:self.max_tokens], self.device).cpu()
-        # A hit is the cache's memory-mapped fp16 entry: only the window's rows are converted.
-        # In training an entry found valid less than a second ago is not stat-ed again (two
-        # syscalls per sample per step); a rewrite by od.prep is seen a second later.
-        embeds = self.cache.get(media, max_age=1. if self.training else 0.)
+        embeds = self.cached(media)  # a hit: the memory-mapped fp16 entry; only the window's rows are converted
         if embeds is None:
             embeds = self.video_embeddings(media, lookup=False)
         rows, padded = window_rows(start, duration, self.n_frames, self.fps, self.cache.fps, len(embeds),
@@ -144,7 +141,7 @@ class CLIPFrameConditioner(MediaTokenConditioner):
         owners = [j * len(parts) // total for j in range(total)]            # slot -> part
         return torch.stack([parts[k][min(j, len(parts[k]) - 1)] for j, k in enumerate(owners)])
 
-    def embed_missing(self, paths: tp.Sequence[tp.Any]) -> int:
+    def embed_missing(self, paths: tp.Iterable[tp.Any]) -> int:
         """Embed the not yet cached videos among `paths` (a batch's) together, in shared encoder
         batches (`ImageEncoder.embed_videos`), into the cache; returns how many. With fewer than
         two, or when one of them does not decode, nothing is done here: the per-sample path
@@ -171,7 +168,7 @@ class CLIPFrameConditioner(MediaTokenConditioner):
         return len(missing)
 
     def tokenize(self, x):
-        self.embed_missing([p for p, n in zip(x.path, x.length) if int(n) > 0])
+        self.embed_missing(p for p, n in zip(x.path, x.length.tolist()) if n > 0)  # (not iterated in training)
         return super().tokenize(x)
 
     # ---- MediaTokenConditioner API -------------------------------------------------------

@@ -34,8 +34,9 @@ def check_manifests(cfg) -> None:
             continue  # (datasource also holds max_sample_rate, max_channels)
         path = Path(str(value))
         if path.is_file() or any((path / name).is_file() for name in ('data.jsonl', 'data.jsonl.gz')):
-            if path.resolve() not in checked:
-                checked.add(path.resolve())
+            key = path.resolve()
+            if key not in checked:
+                checked.add(key)
                 check_entries(split, path)
             continue
         raise ConfigError(
