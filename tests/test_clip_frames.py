@@ -144,3 +144,28 @@ def test_hub_clip_from_reference_dir_or_a_clear_error(media, tmp_path, monkeypat
         load_image_encoder('ViT-B-32')  # an architecture alone would be random: refused
     shutil.copytree(media / 'clip', tmp_path / 'ref' / 'laion' / 'CLIP-ViT-B-32-laion2B-s34B-b79K')
     assert load_image_encoder('hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K').dim == 32
+
+
+def test_image_tower_alone_equals_open_clips_whole_model_load(media, tmp_path):
+    """The tower is built on the meta device and filled from the safetensors' `visual.*` tensors
+    (no text tower, no whole state dict in memory); it must embed exactly as open_clip's own
+    load does, and a folder in another weights format takes open_clip's loader."""
+    import shutil
+
+    import open_clip
+    from safetensors.torch import load_file
+
+    from od.models.clip import _image_tower, load_image_encoder
+    folder = str(media / 'clip')
+    reference = open_clip.create_model(f'local-dir:{folder}', require_pretrained=True).visual
+    reference = reference.eval().requires_grad_(False)
+    pixels = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    assert _image_tower(f'local-dir:{folder}', None) is not None  # the fast path applies
+    tower = load_image_encoder(folder).visual
+    assert not any(p.is_meta for p in tower.parameters())
+    assert torch.equal(tower(pixels), reference(pixels))
+
+    shutil.copy(media / 'clip' / 'open_clip_config.json', tmp_path)
+    torch.save(load_file(media / 'clip' / 'open_clip_model.safetensors'), tmp_path / 'open_clip_pytorch_model.bin')
+    assert _image_tower(f'local-dir:{tmp_path}', None) is None  # not safetensors: open_clip's loader
+    assert torch.equal(load_image_encoder(str(tmp_path)).visual(pixels), reference(pixels))

@@ -11,7 +11,9 @@ Only the image tower is kept, frozen, in eval mode.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import typing as tp
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -141,16 +143,76 @@ def _locate(name: str, pretrained: tp.Optional[str]) -> tp.Tuple[str, tp.Optiona
     return name, str(weights), f'{name}-{weights.stem}'
 
 
+def _visual_tensors(weights: str, visual: torch.nn.Module) -> tp.Optional[tp.Dict[str, torch.Tensor]]:
+    """The image tower's tensors read one at a time from an open_clip-format safetensors file,
+    cast to the tower's dtypes; None when the file is not exactly that tower (another format, or
+    a model that needs open_clip's conversions), so the caller falls back to open_clip's loader."""
+    if not weights.endswith('.safetensors'):
+        return None
+    from safetensors import safe_open
+    expected = visual.state_dict(keep_vars=True)
+    with safe_open(weights, framework='pt') as f:
+        if {k[len('visual.'):] for k in f.keys() if k.startswith('visual.')} != set(expected):
+            return None
+        tensors = {}
+        for key, like in expected.items():
+            tensor = f.get_tensor('visual.' + key)
+            if tensor.shape != like.shape:
+                return None
+            # a fresh, aligned copy: tensors viewing the mapped file sit at odd addresses, which
+            # changes the BLAS kernels and so the last bits of the embeddings
+            tensors[key] = tensor.to(like.dtype, copy=True)
+    return tensors
+
+
+def _image_tower(model_name: str, weights: tp.Optional[str]) -> tp.Optional[tp.Tuple[torch.nn.Module, dict]]:
+    """(image tower, preprocess config) without ever holding the text tower or the whole
+    checkpoint: the model is built on the meta device, the text tower dropped, and the
+    `visual.*` tensors assigned from the safetensors file. The whole-model load peaked at
+    ~1.15 GB over the imports for a ViT-B-32 (a random model plus the full 605 MB state dict);
+    this holds only the tower's 350 MB. None when the fast path does not apply."""
+    import open_clip
+
+    local_dir = model_name.startswith('local-dir:')
+    if local_dir:  # open_clip finds the weights itself there; the same names, safetensors first
+        folder = Path(model_name[len('local-dir:'):])
+        weights = next((str(folder / w) for w in CLIP_WEIGHTS if (folder / w).is_file()), None)
+    if weights is None:
+        return None
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)  # open_clip warns that a model built without weights is random
+    try:
+        with torch.device('meta'):
+            model = open_clip.create_model(model_name, pretrained=None if local_dir else weights,
+                                           load_weights=False, pretrained_text=False, device='meta')
+    finally:
+        logging.disable(previous)
+    cfg = open_clip.get_model_preprocess_cfg(model)
+    visual = model.visual
+    del model
+    tensors = _visual_tensors(weights, visual)
+    if tensors is None:
+        return None
+    visual.load_state_dict(tensors, strict=True, assign=True)
+    if any(t.is_meta for t in [*visual.parameters(), *visual.buffers()]):
+        return None  # a buffer outside the state dict: only a real build fills it
+    return visual, cfg
+
+
 def load_image_encoder(name: str, pretrained: tp.Optional[str] = None,
                        device: tp.Union[str, torch.device] = 'cpu') -> ImageEncoder:
     """The frozen image tower of a CLIP model, from local weights only."""
     import open_clip
 
     model_name, weights, tag = _locate(name, pretrained)
-    model = open_clip.create_model(model_name, pretrained=weights, device=device, require_pretrained=True)
-    cfg = open_clip.get_model_preprocess_cfg(model)
+    tower = _image_tower(model_name, weights)
+    if tower is None:  # another weights format: open_clip's own loader (whole model, then the tower)
+        model = open_clip.create_model(model_name, pretrained=weights, device='cpu', require_pretrained=True)
+        tower = model.visual, open_clip.get_model_preprocess_cfg(model)
+        del model
+    visual, cfg = tower
     size = cfg['size'][0] if isinstance(cfg['size'], (tuple, list)) else cfg['size']
-    visual = model.visual.eval().requires_grad_(False)
+    visual = visual.to(device).eval().requires_grad_(False)
     dim = int(visual.output_dim)
     return ImageEncoder(visual=visual, size=int(size), mean=tuple(cfg['mean']), std=tuple(cfg['std']),
                         dim=dim, tag=tag)
