@@ -134,6 +134,13 @@ def _check_cfg_dropout() -> None:
     assert {f.name for f in dataclasses.fields(ac.ConditioningAttributes)} == {'text', 'wav', 'joint_embed'}
 
 
+def _check_collate_wavs() -> None:
+    from audiocraft.modules import conditioners as ac
+    _names_in(ac.ConditioningProvider.tokenize, 'self._collate_wavs(')
+    _params(ac.ConditioningProvider._collate_wavs, 'samples')
+    assert ac.WavCondition._fields == ('wav', 'length', 'sample_rate', 'path', 'seek_time'), ac.WavCondition._fields
+
+
 def _check_token_cache() -> None:
     from audiocraft.solvers import musicgen
     from audiocraft.utils.cache import CachedBatchLoader, CachedBatchWriter
@@ -181,6 +188,11 @@ HOOKS: tp.List[Hook] = [
          "segment audio od's media conditioners never read is dropped, and the dropouts' deep copies of "
          "every batch's tensors become copies of the attribute dicts (60 % of the conditioning data path)",
          _check_cfg_dropout),
+    Hook('od/conditioners/provider.py:ODConditioningProvider._collate_wavs',
+         'audiocraft.modules.conditioners.ConditioningProvider._collate_wavs (overridden), WavCondition fields',
+         "the windows of attributes whose conditioner never reads audio are gathered without averaging and "
+         "padding each sample's placeholder audio (~40 us per sample); others go through AudioCraft's",
+         _check_collate_wavs),
     Hook('od/solvers/token_cache.py', 'audiocraft.utils.cache.CachedBatchWriter/CachedBatchLoader, '
          'MusicGenSolver._cached_batch_writer/_cached_batch_loader',
          "AudioCraft's codec-token cache with weights-only plain-data entries in place of pickled MusicInfo",

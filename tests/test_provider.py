@@ -59,3 +59,31 @@ def test_a_deep_copy_gets_its_own_dicts():
     assert sample.text['genre'] == 'genre0' and sample.wav['self_wav'].path == ['/data/0.wav']
     assert clone.text['genre'] is None and clone.wav['self_wav'].path == [None]
     assert isinstance(clone, ac.ConditioningAttributes)
+
+
+def test_unread_windows_collate_as_audiocraft_gathers_them():
+    """`_collate_wavs` of an attribute whose conditioner reads only the window gives AudioCraft's
+    lengths, rates, paths and seeks (nulled samples included) and a waveform of its shape; an
+    attribute read as audio goes through AudioCraft's own collation."""
+    from od.conditioners.provider import ODConditioningProvider, collate_unread, drop_unread
+
+    class Unread(ac.WaveformConditioner):
+        reads_waveform = False
+
+    samples = batch(5)
+    samples[2].wav['self_wav'] = ac.nullify_wav(samples[2].wav['self_wav'])
+    drop_unread(samples, ['self_wav'])
+    expected = ac.ConditioningProvider({'self_wav': Unread(4, 4, 'cpu')})._collate_wavs(samples)['self_wav']
+    provider = ODConditioningProvider({'self_wav': Unread(4, 4, 'cpu')})
+    got = provider._collate_wavs(samples)['self_wav']
+    assert got.wav.shape == expected.wav.shape == (5, 1, 1)
+    assert torch.equal(got.length, expected.length) and got.length.tolist() == [800, 800, 0, 800, 800]
+    assert (got.sample_rate, got.path, got.seek_time) == (expected.sample_rate, expected.path, expected.seek_time)
+    assert got.path[2] is None
+    assert collate_unread([s.wav['self_wav'] for s in samples]).path == got.path
+
+    read = batch(3)  # a conditioner that reads audio: AudioCraft's collation, audio and all
+    reading = ODConditioningProvider({'self_wav': ac.WaveformConditioner(4, 4, 'cpu')})
+    assert torch.equal(reading._collate_wavs(read)['self_wav'].wav,
+                       ac.ConditioningProvider({'self_wav': ac.WaveformConditioner(4, 4, 'cpu')})
+                       ._collate_wavs(batch(3))['self_wav'].wav)

@@ -110,14 +110,15 @@ class CLIPFrameConditioner(MediaTokenConditioner):
                                         self.device, lookup=lookup)
 
     def window_embeddings(self, media: Path, start: float, duration: float) -> torch.Tensor:
-        """[T, D] CLIP tokens of the window `[start, start + duration)` of `media`."""
+        """[T, D] CLIP tokens of the window `[start, start + duration)` of `media` (from the cache:
+        its fp16 rows, a view when they are consecutive; do not write into them)."""
         if media.suffix.lower() in IMAGE_EXTS:
             token = self.encoder.encode(read_image(media), self.device).cpu()
             return token if self.image_tokens == 'single' else token.expand(self.max_tokens, -1)
         if not self.use_cache:  # decode and embed just this window's frames
             window = read_frames(media, start, duration, self.n_frames, self.fps)
             return self.encoder.encode(window.frames[:self.max_tokens], self.device).cpu()
-        embeds = self.cached(media)  # a hit: the memory-mapped fp16 entry; only the window's rows are converted
+        embeds = self.cached(media)  # a hit: the memory-mapped fp16 entry; tokenize copies only the window's rows
         if embeds is None:
             embeds = self.video_embeddings(media, lookup=False)
         rows, padded = window_rows(start, duration, self.n_frames, self.fps, self.cache.fps, len(embeds),
@@ -129,14 +130,14 @@ class CLIPFrameConditioner(MediaTokenConditioner):
                                "frame.", media, video_duration(media), start + duration)
             self.short_videos[str(media)] += 1
         if rows[-1] - rows[0] == len(rows) - 1 and len(set(rows)) == len(rows):  # consecutive: a view
-            return embeds[rows[0]:rows[-1] + 1].float()
-        return embeds[torch.tensor(rows)].float()
+            return embeds[rows[0]:rows[-1] + 1]
+        return embeds[torch.tensor(rows)]
 
     def mixed_embeddings(self, media: tp.Union[Path, MediaMix], start: float, duration: float) -> torch.Tensor:
         """`window_embeddings` of one file, or of a MediaMix (slot j from part j * k // T)."""
         if not isinstance(media, MediaMix):
             return self.window_embeddings(media, start, duration)
-        parts = [self.window_embeddings(self.media_for(m), start, duration) for m in media]
+        parts = [self.window_embeddings(self.media_for(m), start, duration).float() for m in media]
         total = max(len(p) for p in parts)
         owners = [j * len(parts) // total for j in range(total)]            # slot -> part
         return torch.stack([parts[k][min(j, len(parts[k]) - 1)] for j, k in enumerate(owners)])

@@ -43,8 +43,9 @@ class MediaTokenConditioner(ac.WaveformConditioner):
         self.failures: tp.Counter[str] = collections.Counter()  # media -> conditions nulled
 
     def media_tokens(self, path: tp.Any, start: float, duration: float) -> torch.Tensor:
-        """[N <= max_tokens, D] tokens of `[start, start + duration)` of `path`; raises one of
-        `media_errors` when the file cannot be read."""
+        """[N <= max_tokens, D] tokens of `[start, start + duration)` of `path`, in any float dtype
+        (a cache entry's fp16 rows are returned as they are: `tokenize` converts them while
+        copying them into its batch); raises one of `media_errors` when the file cannot be read."""
         raise NotImplementedError
 
     def media_key(self, path: tp.Any) -> str:
@@ -59,8 +60,8 @@ class MediaTokenConditioner(ac.WaveformConditioner):
 
     def tokenize(self, x: ac.WavCondition) -> tp.Dict[str, torch.Tensor]:
         batch = len(x.path)
-        embeds = torch.zeros(batch, self.max_tokens, self.dim)
-        mask = torch.zeros(batch, self.max_tokens, dtype=torch.long)
+        embeds = torch.zeros(batch, self.max_tokens, self.dim)                  # [B, N, D]
+        counts = [0] * batch                                                    # tokens of sample i
         for i, (path, seek, length) in enumerate(zip(x.path, x.seek_time, x.length.tolist())):
             if path is None or length == 0:
                 continue  # null condition (classifier-free guidance, or no media)
@@ -72,8 +73,9 @@ class MediaTokenConditioner(ac.WaveformConditioner):
                     logger.warning("No %s for %s, using the null condition: %s", self.media_noun, path, exc)
                 self.failures[key] += 1
                 continue
-            embeds[i, :len(tokens)] = tokens
-            mask[i, :len(tokens)] = 1
+            embeds[i, :len(tokens)] = tokens  # (converts a cache entry's fp16 rows)
+            counts[i] = len(tokens)
+        mask = (torch.arange(self.max_tokens) < torch.tensor(counts)[:, None]).long()  # [B, N]
         return {'embeds': embeds.to(self.device), 'mask': mask.to(self.device)}
 
     def forward(self, inputs: tp.Dict[str, torch.Tensor]) -> ac.ConditionType:
