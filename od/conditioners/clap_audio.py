@@ -85,16 +85,17 @@ class CLAPAudioConditioner(MediaTokenConditioner):
         return embeds.half().float()  # exactly what a cache hit returns
 
     def reference_embeddings(self, path: Path, start: float, duration: float) -> torch.Tensor:
-        """[N, D] CLAP tokens of the reference `[start, start + duration)` of `path`."""
+        """[N, D] CLAP tokens of the reference `[start, start + duration)` of `path` (from the cache:
+        its fp16 rows)."""
         starts = self.starts(start, duration)
         if not self.use_cache:
             wav = read_audio(path, starts[0], starts[-1] - starts[0] + self.window)
             return self.encoder.embed_at(wav, [s - starts[0] for s in starts], self.window)
-        embeds = self.cached(path)  # a hit: the memory-mapped fp16 entry; only these rows are converted
+        embeds = self.cached(path)  # a hit: the memory-mapped fp16 entry; tokenize copies only these rows
         if embeds is None:
             embeds = self.file_embeddings(path, lookup=False)
         index = [min(len(embeds) - 1, round(s * self.cache.fps)) for s in starts]
-        return embeds[index].float()
+        return embeds[index]
 
     def media_tokens(self, path, start: float, duration: float) -> torch.Tensor:
         return self.reference_embeddings(Path(path), start, duration)
