@@ -37,6 +37,21 @@ def hub_snapshot(hub_cache: Path, repo_id: str, revision: str = 'f' * 40) -> Pat
     return repo / 'snapshots' / revision
 
 
+ENCODEC = 'facebook/encodec_32khz'
+
+
+def tiny_hf_encodec(hub_cache: Path, repo_id: str = ENCODEC) -> Path:
+    """A randomly initialised 32 kHz EnCodec (4 codebooks of 64 codes: train with
+    `transformer_lm.card=64`) in HF cache layout."""
+    from transformers import EncodecConfig, EncodecModel
+    snapshot = hub_snapshot(hub_cache, repo_id)
+    config = EncodecConfig(target_bandwidths=[0.6, 1.2], sampling_rate=32000, audio_channels=1,
+                           num_filters=4, upsampling_ratios=[8, 5, 4, 4], codebook_size=64,
+                           codebook_dim=16, hidden_size=16, num_lstm_layers=1, normalize=False)
+    EncodecModel(config).save_pretrained(snapshot)
+    return snapshot
+
+
 def colors_data(base: Path, duration: float = 5.0) -> tp.List[str]:
     """The synthetic colour video dataset (2+1 clips per class) and a tiny CLIP under `base`;
     returns the `dora run` overrides of a tiny CLIP-conditioned MusicGen on it."""

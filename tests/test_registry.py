@@ -1,7 +1,9 @@
 """The conditioner registry: AudioCraft's builders go through it, for training and loading."""
 from __future__ import annotations
 
+import logging
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,7 +12,7 @@ from omegaconf import OmegaConf
 from od import registry
 from od.environment import MissingWeightsError
 
-from .helpers import FAST, datasource_overrides, dora_run, only_xp, read_history
+from .helpers import FAST, build_solver, datasource_overrides, dora_run, only_xp, read_history
 
 
 def lm_cfg(conditioners: dict, cross: list):
@@ -80,9 +82,10 @@ def test_tokenizer_mismatch_is_refused():
 
 
 @pytest.mark.slow
-def test_plugin_conditioner_trains_continues_and_loads(example_data, tmp_path):
+def test_plugin_conditioner_trains_continues_and_loads(example_data, tmp_path, caplog):
     """A conditioner registered outside od goes through every path that builds an LM:
-    `dora run` training, `continue_from` another XP, and AudioCraft's inference loader."""
+    `dora run` training (a fresh process imports the plugin from `registry_modules`),
+    `continue_from` another XP, and AudioCraft's inference loader."""
     from audiocraft.models import loaders
     from audiocraft.utils.export import export_lm
     base = ['solver=musicgen/debug', 'optim.epochs=1', 'generate.every=0', *FAST,
@@ -95,9 +98,17 @@ def test_plugin_conditioner_trains_continues_and_loads(example_data, tmp_path):
     state = torch.load(xp / 'checkpoint.th', weights_only=True)
     assert any(k.startswith('condition_provider.conditioners.bpm.output_proj') for k in state['model'])
 
-    dora_run([*base, f'continue_from=//sig/{xp.name}', 'optim.lr=1e-4'], tmp_path)
-    child = next(p for p in (tmp_path / 'xps').iterdir() if p != xp)
-    assert f'Continuing from provided checkpoint: //sig/{xp.name}' in (child / 'solver.log.0').read_text()
+    # continue_from in this process (the solver `dora run` builds, as AudioCraft's run() drives it):
+    # a second `dora run` would import torch and AudioCraft again for the same code path.
+    import od.train
+    with od.train.dora_dir_at(tmp_path), caplog.at_level(logging.INFO):
+        solver = build_solver([*base, f'continue_from=//sig/{xp.name}', 'optim.lr=1e-4'])
+        solver.restore()
+        solver.run_epoch()
+        solver.commit()
+        child = Path(solver.xp.folder)
+    assert child != xp and child.parent == xp.parent
+    assert f'Continuing from provided checkpoint: //sig/{xp.name}' in caplog.text
     assert len(read_history(child)) == 1
 
     exported = export_lm(xp / 'checkpoint.th', tmp_path / 'export' / 'state_dict.bin')

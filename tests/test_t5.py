@@ -7,8 +7,6 @@ import torch
 from od import registry
 from od.models.tiny import write_tiny_t5
 
-from .helpers import FAST, datasource_overrides, dora_run, only_xp, read_history
-
 
 @pytest.fixture(scope='module')
 def tiny_t5(tmp_path_factory):
@@ -46,10 +44,3 @@ def test_broken_tokenizer_is_refused(tiny_t5, tmp_path):
     T5Tokenizer(vocab=[(p, 0.) for p, _ in pieces], extra_ids=0).save_pretrained(broken)
     with pytest.raises(RuntimeError, match=r'has [0-9] tokens but its encoder has [0-9]+ embedding rows'):
         build(str(broken))
-
-
-@pytest.mark.slow
-def test_text2music_trains_with_a_local_t5(tiny_t5, example_data, tmp_path):
-    dora_run(['solver=musicgen/debug', 'conditioner=text2music', f'conditioners.description.t5.name={tiny_t5}',
-              'optim.epochs=1', 'generate.every=0', *FAST, *datasource_overrides(example_data)], tmp_path)
-    assert len(read_history(only_xp(tmp_path))) == 1

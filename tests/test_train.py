@@ -1,4 +1,5 @@
-"""`dora run` of the debug solver as a user runs it: train, resume after a kill, bad data, DDP."""
+"""`dora run` of the debug solver as a user runs it: train, resume after a kill, bad data, DDP
+(with a local T5 and an EnCodec from the Hugging Face cache)."""
 from __future__ import annotations
 
 import json
@@ -9,8 +10,8 @@ import pytest
 import torch
 from torch.serialization import get_unsafe_globals_in_checkpoint
 
-from .helpers import (FAST, ROOT, datasource_overrides, dora_cmd, dora_env, dora_run, kill_group,
-                      only_xp, read_history, wait_for)
+from .helpers import (ENCODEC, FAST, ROOT, datasource_overrides, dora_cmd, dora_env, dora_run, kill_group,
+                      only_xp, read_history, tiny_hf_encodec, wait_for)
 
 pytestmark = pytest.mark.slow
 
@@ -62,18 +63,49 @@ def test_corrupt_file_in_training_data_is_skipped(example_data, tmp_path):
     egs.write_text(''.join(json.dumps(entry) + '\n' for entry in lines))
     broken = data / 'dataset' / 'train' / 'drums_train_000.wav'
     broken.write_bytes(b'RIFF' + b'\x00' * 64)
+    # The train split is read in a worker, forked (a forkserver worker imports torch + AudioCraft
+    # again: ~28 s here); valid in process (a worker each costs as much).
     proc = dora_run(['solver=musicgen/debug', 'optim.epochs=1', 'generate.every=0', *FAST,
-                     'dataset.num_workers=1', '+dataset.valid.num_workers=0',  # train read in a worker; valid
-                     *datasource_overrides(data)], tmp_path / 'logs')            # in process (a worker each costs ~20 s)
+                     'dataset.num_workers=1', 'mp_start_method=fork', '+dataset.valid.num_workers=0',
+                     *datasource_overrides(data)], tmp_path / 'logs')
     xp = only_xp(tmp_path / 'logs')
     assert len(read_history(xp)) == 1
     assert 'drums_train_000.wav' in proc.stdout + proc.stderr + (xp / 'solver.log.0').read_text()
 
 
-def test_two_processes(example_data, tmp_path):
+@pytest.fixture(scope='module')
+def ddp_text_xp(example_data, tmp_path_factory):
+    """One `dora run -d --ddp_workers 2` shared by three tests (each launch imports torch and
+    AudioCraft three times): a text-to-music LM with a local tiny T5 and the EnCodec
+    `//pretrained/facebook/encodec_32khz` found only in a Hugging Face cache made for it."""
+    from od.models.tiny import write_tiny_t5
+    base = tmp_path_factory.mktemp('ddp')
+    t5 = write_tiny_t5(base / 'tiny-t5')
+    tiny_hf_encodec(base / 'hf' / 'hub')
     dora_run(['-d', '--ddp_workers', '2', 'solver=musicgen/debug', 'optim.epochs=1', 'generate.every=0',
-              *FAST, *datasource_overrides(example_data)], tmp_path)
-    xp = only_xp(tmp_path)
+              'conditioner=text2music', f'conditioners.description.t5.name={t5}',
+              f'compression_model_checkpoint=//pretrained/{ENCODEC}', 'transformer_lm.card=64',
+              *FAST, *datasource_overrides(example_data)], base / 'logs', extra_env={'HF_HOME': str(base / 'hf')})
+    return only_xp(base / 'logs')
+
+
+def test_two_processes(ddp_text_xp):
+    xp = ddp_text_xp
     assert len(read_history(xp)) == 1
     assert (xp / 'solver.log.1').exists()
     assert 'Distributed init: 0/2' in (xp / 'solver.log.0').read_text()
+
+
+def test_text2music_trains_with_a_local_t5(ddp_text_xp):
+    state = torch.load(ddp_text_xp / 'checkpoint.th', weights_only=True)
+    assert state['xp.cfg']['conditioners']['description']['model'] == 't5'
+    assert any(k.startswith('condition_provider.conditioners.description.output_proj') for k in state['model'])
+    assert len(state['history']) == 1
+
+
+def test_train_with_encodec_from_hf_cache(ddp_text_xp):
+    """`compression_model_checkpoint=//pretrained/facebook/encodec_32khz` loads from the cache (the
+    only copy: HF_HOME pointed at the test's cache), its 64-code codebooks set the LM's card."""
+    state = torch.load(ddp_text_xp / 'checkpoint.th', weights_only=True)
+    assert state['xp.cfg']['compression_model_checkpoint'] == f'//pretrained/{ENCODEC}'
+    assert state['model']['emb.0.weight'].shape[0] == 64 + 1  # card + the special token

@@ -3,17 +3,13 @@ from __future__ import annotations
 
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
 from od.environment import MissingWeightsError
 from od.models.compression import resolve_compression_checkpoint
 
-from .helpers import FAST, ROOT, datasource_overrides, dora_cmd, dora_env, dora_run, hub_snapshot, only_xp, read_history
-
-ENCODEC = 'facebook/encodec_32khz'
-
+from .helpers import ENCODEC, FAST, ROOT, datasource_overrides, dora_cmd, dora_env
 
 @pytest.fixture
 def empty_places(tmp_path, monkeypatch):
@@ -22,17 +18,6 @@ def empty_places(tmp_path, monkeypatch):
     monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_CACHE', str(tmp_path / 'hf'))
     monkeypatch.setenv('AUDIOCRAFT_REFERENCE_DIR', str(tmp_path / 'reference'))
     return tmp_path
-
-
-def tiny_hf_encodec(hub_cache: Path, repo_id: str = ENCODEC) -> Path:
-    """A randomly initialised 32 kHz EnCodec (4 codebooks of 64 codes) in HF cache layout."""
-    from transformers import EncodecConfig, EncodecModel
-    snapshot = hub_snapshot(hub_cache, repo_id)
-    config = EncodecConfig(target_bandwidths=[0.6, 1.2], sampling_rate=32000, audio_channels=1,
-                           num_filters=4, upsampling_ratios=[8, 5, 4, 4], codebook_size=64,
-                           codebook_dim=16, hidden_size=16, num_lstm_layers=1, normalize=False)
-    EncodecModel(config).save_pretrained(snapshot)
-    return snapshot
 
 
 def test_missing_encodec_is_a_fast_clear_error(empty_places):
@@ -56,18 +41,6 @@ def test_resolution_order(empty_places):
     exported.mkdir(parents=True)
     (exported / 'compression_state_dict.bin').write_bytes(b'x')
     assert resolve_compression_checkpoint(f'//pretrained/{ENCODEC}') == f'//pretrained/{exported}'
-
-
-@pytest.mark.slow
-def test_train_with_encodec_from_hf_cache(example_data, tmp_path):
-    """`compression_model_checkpoint=//pretrained/facebook/encodec_32khz` loads from the cache."""
-    tiny_hf_encodec(tmp_path / 'hf' / 'hub')
-    env = {'HF_HOME': str(tmp_path / 'hf')}
-    args = ['solver=musicgen/debug', 'optim.epochs=1', 'generate.every=0', *FAST,
-            f'compression_model_checkpoint=//pretrained/{ENCODEC}', 'transformer_lm.card=64',
-            *datasource_overrides(example_data)]
-    dora_run(args, tmp_path / 'logs', extra_env=env)
-    assert len(read_history(only_xp(tmp_path / 'logs'))) == 1
 
 
 @pytest.mark.slow
