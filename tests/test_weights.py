@@ -9,7 +9,7 @@ import pytest
 from od.environment import MissingWeightsError
 from od.models.compression import resolve_compression_checkpoint
 
-from .helpers import ENCODEC, FAST, ROOT, datasource_overrides, dora_cmd, dora_env
+from .helpers import ENCODEC, FAST, ROOT, datasource_overrides, dora_cmd, dora_env, tiny_hf_encodec
 
 @pytest.fixture
 def empty_places(tmp_path, monkeypatch):
