@@ -67,14 +67,14 @@ class ImageEncoder:
 
     @torch.no_grad()
     def embed_videos(self, videos: tp.Sequence, fps: float, cache=None,
-                     device: tp.Union[str, torch.device] = 'cpu', max_frames: int = 128,
+                     device: tp.Union[str, torch.device] = 'cpu', max_frames: int = 64,
                      batch_size: int = 64) -> tp.List[torch.Tensor]:
         """`embed_video` of several videos with their frames embedded together: each video is
         decoded batch by batch and preprocessed (to [n, 3, size, size]), and the frames of all
         videos go through the image tower in shared batches (one call per `max_frames` frames,
-        the memory bound: 128 frames of 224 px are 77 MB as float, where 1024 were 616 MB, held
-        by every video longer than ~2 minutes). Writes the cache when given; the caller looks it
-        up first."""
+        the memory bound: 64 frames of 224 px are 39 MB as float; 1024 were 616 MB, held by
+        every video longer than ~2 minutes, and 128 still made a 3-minute video peak 290 MB over
+        a 6-second one). Writes the cache when given; the caller looks it up first."""
         from ..data.frames import video_frame_batches
         out: tp.List[tp.Optional[torch.Tensor]] = [None] * len(videos)
         pending: tp.List[tp.Tuple[int, torch.Tensor]] = []  # (video index, preprocessed frames)
@@ -82,15 +82,17 @@ class ImageEncoder:
         def flush():
             if not pending:
                 return
-            pixels = torch.cat([x for _, x in pending])
+            pixels = torch.cat([x for _, x in pending])                      # [n, 3, size, size]
+            counts = [(k, len(x)) for k, x in pending]
+            pending.clear()  # the parts are in `pixels` now: not held twice while the tower runs
             embeds = torch.cat([self.visual(pixels[i:i + batch_size]).float().cpu()
                                 for i in range(0, len(pixels), batch_size)])
+            del pixels
             offset = 0
-            for k, x in pending:
-                part = embeds[offset:offset + len(x)]
+            for k, n in counts:
+                part = embeds[offset:offset + n]
                 out[k] = part if out[k] is None else torch.cat([out[k], part])
-                offset += len(x)
-            pending.clear()
+                offset += n
 
         for k, video in enumerate(videos):
             for frames in video_frame_batches(video, fps):
