@@ -82,6 +82,8 @@ class ODConditioningProvider(ac.ConditioningProvider):
     def _collate_wavs(self, samples: tp.List[ac.ConditioningAttributes]) -> tp.Dict[str, ac.WavCondition]:
         unread = unread_wav_attributes(self)
         read = [name for name in self.wav_conditions if name not in unread]
+        if not samples:
+            return super()._collate_wavs(samples)
         out = super()._collate_wavs(samples) if read else {}
         for name in unread:
             out[name] = collate_unread([sample.wav[name] for sample in samples])
