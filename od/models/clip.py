@@ -161,8 +161,8 @@ def _visual_tensors(weights: str, visual: torch.nn.Module) -> tp.Optional[tp.Dic
             tensor = f.get_tensor('visual.' + key)
             if tensor.shape != like.shape:
                 return None
-            # a fresh, aligned copy: tensors viewing the mapped file sit at odd addresses, which
-            # changes the BLAS kernels and so the last bits of the embeddings
+            # a copy of its own: the tower never views the file (which stays mapped, and may be
+            # rewritten on disk under it)
             tensors[key] = tensor.to(like.dtype, copy=True)
     return tensors
 
@@ -170,9 +170,9 @@ def _visual_tensors(weights: str, visual: torch.nn.Module) -> tp.Optional[tp.Dic
 def _image_tower(model_name: str, weights: tp.Optional[str]) -> tp.Optional[tp.Tuple[torch.nn.Module, dict]]:
     """(image tower, preprocess config) without ever holding the text tower or the whole
     checkpoint: the model is built on the meta device, the text tower dropped, and the
-    `visual.*` tensors assigned from the safetensors file. The whole-model load peaked at
-    ~1.15 GB over the imports for a ViT-B-32 (a random model plus the full 605 MB state dict);
-    this holds only the tower's 350 MB. None when the fast path does not apply."""
+    `visual.*` tensors assigned from the safetensors file. For a ViT-B-32 the whole-model load
+    peaked 1158 MB over the imports (a random model plus the full 605 MB state dict); this
+    peaks 675 MB over them (the tower is 351 MB). None when the fast path does not apply."""
     import open_clip
 
     local_dir = model_name.startswith('local-dir:')
