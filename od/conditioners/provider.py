@@ -81,9 +81,9 @@ class ODConditioningProvider(ac.ConditioningProvider):
 
     def _collate_wavs(self, samples: tp.List[ac.ConditioningAttributes]) -> tp.Dict[str, ac.WavCondition]:
         unread = unread_wav_attributes(self)
-        read = [name for name in self.wav_conditions if name not in unread]
-        if not samples:
+        if not samples or not unread:
             return super()._collate_wavs(samples)
+        read = [name for name in self.wav_conditions if name not in unread]
         out = super()._collate_wavs(samples) if read else {}
         for name in unread:
             out[name] = collate_unread([sample.wav[name] for sample in samples])

@@ -147,10 +147,8 @@ def _locate(name: str, pretrained: tp.Optional[str]) -> tp.Tuple[str, tp.Optiona
 
 def _visual_tensors(weights: str, visual: torch.nn.Module) -> tp.Optional[tp.Dict[str, torch.Tensor]]:
     """The image tower's tensors read one at a time from an open_clip-format safetensors file,
-    cast to the tower's dtypes; None when the file is not exactly that tower (another format, or
-    a model that needs open_clip's conversions), so the caller falls back to open_clip's loader."""
-    if not weights.endswith('.safetensors'):
-        return None
+    cast to the tower's dtypes; None when the file does not hold exactly that tower (a model
+    that needs open_clip's conversions), so the caller falls back to open_clip's loader."""
     from safetensors import safe_open
     expected = visual.state_dict(keep_vars=True)
     with safe_open(weights, framework='pt') as f:
@@ -179,8 +177,8 @@ def _image_tower(model_name: str, weights: tp.Optional[str]) -> tp.Optional[tp.T
     if local_dir:  # open_clip finds the weights itself there; the same names, safetensors first
         folder = Path(model_name[len('local-dir:'):])
         weights = next((str(folder / w) for w in CLIP_WEIGHTS if (folder / w).is_file()), None)
-    if weights is None:
-        return None
+    if weights is None or not weights.endswith('.safetensors'):
+        return None  # another format: nothing to read tensor by tensor
     previous = logging.root.manager.disable
     logging.disable(logging.WARNING)  # open_clip warns that a model built without weights is random
     try:
