@@ -1,5 +1,5 @@
-"""Self-check of an od environment (versions, imports that must work, GPU or not), and the
-memory plan of a training run before it starts.
+"""Self-check of an od environment (versions, imports that must work, librosa's numba cache
+loads, GPU or not), and the memory plan of a training run before it starts.
 
     python -m od.doctor
     python -m od.doctor --plan solver=musicgen/finetune model/lm/model_scale=small conditioner=clipemb2music
@@ -94,6 +94,11 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         from . import hooks
         problems += [f"hook {p}" for p in hooks.verify()]
     print('[od] ' + '  '.join(f"{k}={v}" for k, v in versions.items()))
+    from . import numba_cache  # librosa's compiled kernels: a fresh process must load them
+    notes, cache_problems = numba_cache.check(repair=True)
+    for note in notes:
+        print(f"[od] {note}")
+    problems += cache_problems
     try:
         from xformers import _cpp_lib
         if _cpp_lib._cpp_library_load_exception is not None:

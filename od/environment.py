@@ -7,7 +7,9 @@ instead of retrying for minutes), and makes sure AudioCraft finds an `ffmpeg` to
 It also makes every `torch.load` in the process a `weights_only` load
 (`TORCH_FORCE_WEIGHTS_ONLY_LOAD=1`), libraries included: no file od reads can run code (see
 od/safe_load.py). od's solver stores the XP config as plain data, so its checkpoints need no
-allow-listed global.
+allow-listed global. And it points numba at od's cache folder (`NUMBA_CACHE_DIR`), where
+librosa's kernels are compiled once, under a lock, before any od code can reach them
+(od/numba_cache.py: two processes compiling them at once leave a cache that crashes).
 """
 from __future__ import annotations
 
@@ -56,6 +58,10 @@ def setup() -> None:
                        "(convert a trusted file once with `python -m od.trust <file>`).")
     os.environ['TORCH_FORCE_WEIGHTS_ONLY_LOAD'] = '1'
     _ensure_ffmpeg_on_path()
+    # librosa's numba kernels: od's own cache folder, compiled once under a lock (od/numba_cache.py).
+    from . import numba_cache
+    numba_cache.configure()
+    numba_cache.ensure_warm()
     # AudioCraft imports xformers at module level; the registry wheel's C++ kernels are built for
     # another torch, and od trains with the `torch` attention backend, so its load warning on
     # every import is noise. `python -m od.doctor` still reports it.

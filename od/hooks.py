@@ -105,6 +105,17 @@ def _check_laion_clap() -> None:
     assert hasattr(module.factory, '_MODEL_CONFIGS')
 
 
+def _check_pann_numba_dir() -> None:
+    import os
+
+    from . import numba_cache
+    from .models.clap import _clap_module
+    _clap_module()
+    assert os.environ.get('NUMBA_CACHE_DIR') == str(numba_cache.cache_dir()), (
+        f"NUMBA_CACHE_DIR is {os.environ.get('NUMBA_CACHE_DIR')!r} after importing clap_module, "
+        f"not od's {numba_cache.cache_dir()}")
+
+
 def _check_version() -> None:
     import audiocraft
     assert audiocraft.__version__ == AUDIOCRAFT_VERSION, (
@@ -179,6 +190,10 @@ HOOKS: tp.List[Hook] = [
          "laion_clap/__init__ and CLAP.__init__ download tokenizers and RoBERTa weights; od imports only "
          "clap_module (appending its folder to sys.path, lowest priority, because laion's modules import it "
          "top-level) and builds RoBERTa from a local config while a CLAP is built", _check_laion_clap),
+    Hook('od/models/clap.py:_clap_module (numba_cache.configure after the import)',
+         "os.environ['NUMBA_CACHE_DIR'] set by clap_module.pann_model at import",
+         "laion's PANN module points numba at /tmp/ for the whole process (shared by every venv and user "
+         "on the machine, outside od's lock); od puts its own cache folder back", _check_pann_numba_dir),
     Hook('od/models/cross_attention.py:install', 'audiocraft.modules.transformer.StreamingMultiheadAttention '
          '(class swapped to CrossAttentionKV; its projections, mha and streaming state)',
          "cross-attention keys/values are projected once per generate call, not at every decoding step",

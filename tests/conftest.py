@@ -27,6 +27,8 @@ sys.path.insert(0, str(ROOT))  # so `tests.plugins.*` imports in Dora subprocess
 
 from od import environment  # noqa: E402
 
+# In the controller, before pytest-xdist starts any worker: compiles librosa's numba kernels into
+# od's cache once, under its lock, when the environment is new (od/numba_cache.py).
 environment.setup()
 
 

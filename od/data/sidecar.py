@@ -66,8 +66,8 @@ def analyse_audio(path: tp.Union[str, Path]) -> tp.Dict[str, tp.Any]:
         mono = librosa.resample(mono, orig_sr=sr, target_sr=ANALYSIS_SR)
     if len(mono) < ANALYSIS_SR or float(np.abs(mono).max()) < 1e-4:   # under 1 s, or silent
         return {'bpm': None, 'key': None}
-    # Tempo from the onset envelope's autocorrelation (librosa.beat.beat_track would also place
-    # the beats, but its first call compiles numba code for ~40 s in every process).
+    # Tempo from the onset envelope's autocorrelation (the beats themselves are not needed here).
+    # librosa's numba kernels were compiled once, under a lock, by `import od` (od/numba_cache.py).
     onset = librosa.onset.onset_strength(y=mono, sr=ANALYSIS_SR)
     bpm = float(np.atleast_1d(librosa.feature.tempo(onset_envelope=onset, sr=ANALYSIS_SR))[0])
     chroma = librosa.feature.chroma_stft(y=mono, sr=ANALYSIS_SR)         # [12, frames]

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from ..environment import MissingWeightsError, hf_cached, missing_weights, reference_dir, resolve_reference, setup
+from .. import numba_cache
 
 # With laion-clap installed, `import audiocraft.metrics` (and so audiocraft's solvers and data
 # modules) imports laion_clap, whose training.data builds three tokenizers at import time: online
@@ -175,7 +176,9 @@ def _clap_module():
         folder = list(spec.submodule_search_locations)[0]
         if folder not in sys.path:
             sys.path.append(folder)  # laion's modules import `clap_module` top-level (od/hooks.py)
-    return importlib.import_module('clap_module')
+    module = importlib.import_module('clap_module')
+    numba_cache.configure()  # its pann_model set NUMBA_CACHE_DIR=/tmp/ for the whole process (od/hooks.py)
+    return module
 
 
 @contextlib.contextmanager

@@ -1,0 +1,154 @@
+"""librosa's numba kernels (od/numba_cache.py): two od processes starting together on an empty
+cache never crash, od's warm-up covers every librosa path od reaches, and od.doctor repairs a
+cache that does not load."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from od import numba_cache
+
+ROOT = Path(__file__).resolve().parent.parent
+# The issue's bar: 20 rounds. One round compiles everything once (~30 s on 2 cores).
+ROUNDS = int(os.environ.get('OD_NUMBA_RACE_ROUNDS', '20'))
+
+# What every od process that reaches librosa does: import od (its set-up warms the cache under
+# the lock when it is empty), then ingest's analysis, the weight-free metric features, the
+# report's spectrogram and AudioCraft's chroma extractor (chroma_stem).
+CHILD = """
+import sys, time
+time.sleep(max(0., float(sys.argv[2]) - time.time()))   # both processes start at this moment
+import od
+from od.data.sidecar import analyse_audio
+from od.metrics.audio_features import log_mel_stats
+from od.report.plots import spectrogram_png
+from audiocraft.modules.chroma import ChromaExtractor
+wav = sys.argv[1]
+analysis = analyse_audio(wav)
+assert analysis['bpm'] and analysis['key'], analysis
+log_mel_stats(wav)
+spectrogram_png(wav, sys.argv[3])
+ChromaExtractor(sample_rate=32000)
+print('ok', analysis)
+"""
+
+
+def music(path: Path, sr: int = 44100, seconds: float = 4.) -> Path:
+    """A stereo A-minor triad with a click every half second (120 bpm)."""
+    t = np.arange(int(sr * seconds)) / sr
+    chord = sum(np.sin(2 * np.pi * f * t) for f in (220., 261.63, 329.63)) / 6
+    clicks = np.zeros_like(t)
+    clicks[::sr // 2] = 1.
+    y = chord + np.convolve(clicks, np.hanning(512), 'same') * 0.5
+    sf.write(str(path), np.stack([y, y], 1).astype(np.float32), sr, subtype='PCM_16')
+    return path
+
+
+def run_child(wav: Path, cache: Path, start: float, png: Path) -> subprocess.Popen:
+    env = {**os.environ, 'NUMBA_CACHE_DIR': str(cache), 'PYTHONFAULTHANDLER': '1'}
+    return subprocess.Popen([sys.executable, '-c', CHILD, str(wav), str(start), str(png)], env=env,
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.mark.slow
+def test_two_processes_on_an_empty_cache_never_crash(tmp_path):
+    """The race of the issue: two processes on an empty cache at the same moment, then one more
+    loading what they left (the mixed pair crashed later loads). Every round starts empty."""
+    wav = music(tmp_path / 'song.wav')
+    for round_ in range(ROUNDS):
+        cache = tmp_path / f'cache{round_}'
+        start = time.time() + 2.
+        pair = [run_child(wav, cache, start, tmp_path / f'{round_}-{i}.png') for i in range(2)]
+        outputs = [p.communicate(timeout=600)[0] for p in pair]
+        later = run_child(wav, cache, 0., tmp_path / f'{round_}-later.png')
+        outputs.append(later.communicate(timeout=600)[0])
+        codes = [p.returncode for p in pair] + [later.returncode]
+        assert codes == [0, 0, 0], f"round {round_ + 1}/{ROUNDS}: exit codes {codes}\n" + \
+            '\n----\n'.join(o[-3000:] for o in outputs)
+        # exactly one of the two compiled; the other waited for it (the lock) or found the stamp
+        assert sum('[od] compiling librosa' in o for o in outputs[:2]) == 1, outputs
+        assert 'compiling librosa' not in outputs[2]
+        shutil.rmtree(cache)
+
+
+def snapshot(folder: Path) -> dict:
+    return {p.relative_to(folder): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in folder.rglob('*.nb[ic]')}
+
+
+@pytest.mark.slow
+def test_warm_up_covers_every_librosa_path_od_reaches(tmp_path):
+    """After the warm-up, od's own librosa paths compile nothing: no cache file is added or
+    rewritten (what would be compiled outside the lock, racing another process)."""
+    warm = numba_cache.cache_dir()
+    assert numba_cache.stamp_path(warm).exists(), "the test session's import of od warms the cache"
+    cache = tmp_path / 'cache'
+    shutil.copytree(warm, cache, ignore=shutil.ignore_patterns('od-warm.lock'))
+    before = snapshot(cache)
+    assert before, f"no numba cache files in {warm}"
+    for wav in (music(tmp_path / 'cd.wav'), music(tmp_path / 'low.wav', sr=16000),
+                music(tmp_path / 'mono32k.wav', sr=32000)):
+        child = run_child(wav, cache, 0., tmp_path / 'x.png')
+        out = child.communicate(timeout=300)[0]
+        assert child.returncode == 0, out[-3000:]
+        assert 'compiling librosa' not in out
+    after = snapshot(cache)
+    changed = sorted(str(k) for k in set(before) | set(after) if before.get(k) != after.get(k))
+    assert not changed, f"od reached librosa kernels the warm-up does not compile: {changed}"
+
+
+@pytest.mark.slow
+def test_doctor_rebuilds_a_cache_that_does_not_load(tmp_path):
+    """A cache whose compiled code is damaged (as a mixed pair is) is found by od.doctor, cleared
+    and rebuilt; the next process loads it."""
+    cache = tmp_path / 'cache'
+    shutil.copytree(numba_cache.cache_dir(), cache, ignore=shutil.ignore_patterns('od-warm.lock'))
+    kernels = sorted(cache.rglob('guf-utils._localmax-*.nbc'))
+    assert kernels, sorted(p.name for p in cache.rglob('*'))
+    for kernel in kernels:                                   # every variant: the probe uses some
+        data = kernel.read_bytes()
+        kernel.write_bytes(data[:len(data) // 2])
+    env = {**os.environ, 'NUMBA_CACHE_DIR': str(cache)}
+    broken = subprocess.run([sys.executable, '-c', numba_cache.PROBE], env=env, cwd=ROOT,
+                            capture_output=True, text=True)
+    assert broken.returncode != 0, "the damaged cache loaded: this test no longer damages it"
+    doctor = subprocess.run([sys.executable, '-m', 'od.doctor'], env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=600)
+    report = doctor.stdout + doctor.stderr
+    assert f"numba cache {cache} did not load" in report and 'cleared and rebuilt' in report, report
+    assert doctor.returncode == 0, report
+    fixed = subprocess.run([sys.executable, '-c', numba_cache.PROBE], env=env, cwd=ROOT,
+                           capture_output=True, text=True)
+    assert fixed.returncode == 0 and 'loaded' in fixed.stdout, fixed.stderr[-3000:]
+    # and a healthy cache is reported as such, untouched
+    again = subprocess.run([sys.executable, '-m', 'od.doctor'], env=env, cwd=ROOT,
+                           capture_output=True, text=True, timeout=600)
+    assert f"numba cache {cache} loads" in again.stdout + again.stderr
+
+
+def test_od_points_numba_at_its_own_cache():
+    """`import od` set numba's cache folder in this process (before numba read it, or in numba's
+    config if it had), so librosa's in-tree __pycache__ is never what od loads."""
+    import numba.core.config
+    assert os.environ['NUMBA_CACHE_DIR'] == str(numba_cache.cache_dir())
+    assert numba.core.config.CACHE_DIR == str(numba_cache.cache_dir())
+
+
+def test_laion_clap_import_leaves_od_cache_in_place():
+    """laion_clap's PANN module sets NUMBA_CACHE_DIR=/tmp/ when imported; in a fresh process
+    (where that import really runs) od's folder is back afterwards, and numba compiles there."""
+    code = ("import os, od; from od import numba_cache; from od.models.clap import _clap_module; "
+            "import numba.core.config as c; _clap_module(); c.reload_config(); "
+            "print(os.environ['NUMBA_CACHE_DIR'], c.CACHE_DIR, numba_cache.cache_dir())")
+    done = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    env_dir, numba_dir, od_dir = done.stdout.split()
+    assert env_dir == numba_dir == od_dir != '/tmp/'
