@@ -25,6 +25,7 @@ ROUNDS = int(os.environ.get('OD_NUMBA_RACE_ROUNDS', '20'))
 # report's spectrogram and AudioCraft's chroma extractor (chroma_stem).
 CHILD = """
 import sys, time
+import torch, torchaudio   # no numba in these: imported before the start only to keep rounds short
 time.sleep(max(0., float(sys.argv[2]) - time.time()))   # both processes start at this moment
 import od
 from od.data.sidecar import analyse_audio
