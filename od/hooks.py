@@ -190,8 +190,8 @@ HOOKS: tp.List[Hook] = [
          "laion_clap/__init__ and CLAP.__init__ download tokenizers and RoBERTa weights; od imports only "
          "clap_module (appending its folder to sys.path, lowest priority, because laion's modules import it "
          "top-level) and builds RoBERTa from a local config while a CLAP is built", _check_laion_clap),
-    Hook('od/models/clap.py:_clap_module (numba_cache.configure after the import)',
-         "os.environ['NUMBA_CACHE_DIR'] set by clap_module.pann_model at import",
+    Hook('od/numba_cache.py:_RestoreAfterPann (an import hook installed by environment.setup)',
+         "os.environ['NUMBA_CACHE_DIR'] set by (laion_clap.)clap_module.pann_model at import",
          "laion's PANN module points numba at /tmp/ for the whole process (shared by every venv and user "
          "on the machine, outside od's lock); od puts its own cache folder back", _check_pann_numba_dir),
     Hook('od/models/cross_attention.py:install', 'audiocraft.modules.transformer.StreamingMultiheadAttention '

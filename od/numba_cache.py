@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib
+import importlib.abc
+import importlib.machinery
 import importlib.metadata
 import importlib.util
 import logging
@@ -59,8 +61,7 @@ def configure() -> Path:
     did). librosa's in-tree `__pycache__` then never reaches od, so a mix an earlier run left there
     cannot crash od, and od's folder is one od may clear.
 
-    Also called again after importing laion_clap's model code, which sets NUMBA_CACHE_DIR=/tmp/
-    process-wide (od/hooks.py): numba re-reads the environment before every compile.
+    Called again after laion_clap's `pann_model` runs (`_RestoreAfterPann`).
     """
     global _folder
     _folder = cache_dir()
@@ -69,6 +70,37 @@ def configure() -> Path:
     if config is not None:
         config.reload_config()
     return _folder
+
+
+class _RestoreAfterPann(importlib.abc.MetaPathFinder):
+    """laion_clap's `pann_model` sets NUMBA_CACHE_DIR=/tmp/ for the whole process when imported
+    (reached from od's CLAP loader and from `import audiocraft.metrics`, through laion_clap), and
+    numba re-reads the environment before every compile: /tmp/ is shared by every environment on
+    the machine and outside od's lock. This finder lets that module run as it is, then puts od's
+    folder back (declared in od/hooks.py)."""
+
+    NAMES = ('clap_module.pann_model', 'laion_clap.clap_module.pann_model')
+
+    def find_spec(self, name, path, target=None):
+        if name not in self.NAMES:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None:
+            return spec
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            try:
+                run(module)
+            finally:
+                configure()
+        spec.loader.exec_module = exec_module  # this module's loader only
+        return spec
+
+
+def install_import_hook() -> None:
+    if not any(isinstance(f, _RestoreAfterPann) for f in sys.meta_path):
+        sys.meta_path.insert(0, _RestoreAfterPann())
 
 
 def _librosa_root() -> tp.Optional[Path]:

@@ -143,13 +143,18 @@ def test_od_points_numba_at_its_own_cache():
     assert numba.core.config.CACHE_DIR == str(numba_cache.cache_dir())
 
 
-def test_laion_clap_import_leaves_od_cache_in_place():
+@pytest.mark.parametrize('importer', [
+    'from od.models.clap import _clap_module; _clap_module()',       # od's CLAP loader
+    'import od.train, audiocraft.metrics',                          # AudioCraft, through laion_clap
+])
+def test_laion_clap_import_leaves_od_cache_in_place(importer):
     """laion_clap's PANN module sets NUMBA_CACHE_DIR=/tmp/ when imported; in a fresh process
     (where that import really runs) od's folder is back afterwards, and numba compiles there."""
-    code = ("import os, od; from od import numba_cache; from od.models.clap import _clap_module; "
-            "import numba.core.config as c; _clap_module(); c.reload_config(); "
+    code = (f"import os, od; from od import numba_cache; {importer}; import sys; "
+            "assert any(m.endswith('pann_model') for m in sys.modules), 'pann_model was not imported'; "
+            "import numba.core.config as c; c.reload_config(); "
             "print(os.environ['NUMBA_CACHE_DIR'], c.CACHE_DIR, numba_cache.cache_dir())")
     done = subprocess.run([sys.executable, '-c', code], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
-    env_dir, numba_dir, od_dir = done.stdout.split()
+    env_dir, numba_dir, od_dir = done.stdout.split()[-3:]
     assert env_dir == numba_dir == od_dir != '/tmp/'

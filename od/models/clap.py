@@ -31,7 +31,6 @@ import torch
 import torch.nn.functional as F
 
 from ..environment import MissingWeightsError, hf_cached, missing_weights, reference_dir, resolve_reference, setup
-from .. import numba_cache
 
 # With laion-clap installed, `import audiocraft.metrics` (and so audiocraft's solvers and data
 # modules) imports laion_clap, whose training.data builds three tokenizers at import time: online
@@ -176,9 +175,7 @@ def _clap_module():
         folder = list(spec.submodule_search_locations)[0]
         if folder not in sys.path:
             sys.path.append(folder)  # laion's modules import `clap_module` top-level (od/hooks.py)
-    module = importlib.import_module('clap_module')
-    numba_cache.configure()  # its pann_model set NUMBA_CACHE_DIR=/tmp/ for the whole process (od/hooks.py)
-    return module
+    return importlib.import_module('clap_module')
 
 
 @contextlib.contextmanager
