@@ -4,8 +4,8 @@ librosa marks its kernels `@guvectorize(cache=True)` (and `@jit(cache=True)`). n
 compiled gufunc as two cache files per variant (the kernel and its wrapper) with separate
 renames, so two processes compiling the same kernels at the same moment can leave files from
 both, and every process that later loads such a mix crashes (librosa#1998, numba#10128). Seen
-here with librosa 0.11.0 / numba 0.68.1: two processes started together on an empty cache left
-a crashing cache in every round tried (`tests/test_numba_cache.py` holds the race).
+here with librosa 0.11.0 / numba 0.68.1: two processes started together on an empty cache often
+leave a crashing cache (`tests/test_numba_cache.py` holds the race).
 
     python -m od.doctor          # says whether the cache loads; clears od's own one when it does not
 """
@@ -175,7 +175,7 @@ def ensure_warm() -> None:
     """Compile librosa's kernels into od's cache unless a stamp says they are there.
 
     Why this mechanism (of: warm once, per-process cache, no cache): the first compile of
-    everything od reaches takes ~25 s, so a per-process or disabled cache would cost every ingest,
+    everything od reaches takes tens of seconds, so a per-process or disabled cache would cost every ingest,
     test worker and DDP rank that much. Instead the first compile happens once, under an exclusive
     lock on the cache folder, and is stamped; a process that finds the stamp only loads. It runs
     from `od.environment.setup()`, i.e. on `import od`, before any od code or AudioCraft reaches
@@ -193,7 +193,7 @@ def ensure_warm() -> None:
                 return
             start = time.time()
             print(f"[od] compiling librosa's numba kernels once for this environment into {folder} "
-                  "(about 30 s on 2 cores)", file=sys.stderr, flush=True)
+                  "(tens of seconds, this once)", file=sys.stderr, flush=True)
             exercise()
             from .atomic import write_text
             write_text(stamp, f"warmed in {time.time() - start:.1f} s by pid {os.getpid()}\n")

@@ -17,7 +17,7 @@ import soundfile as sf
 from od import numba_cache
 
 ROOT = Path(__file__).resolve().parent.parent
-# The bar: 20 rounds. One round compiles everything once (~30 s on 2 cores).
+# The bar: 20 rounds. Each round compiles everything once.
 ROUNDS = int(os.environ.get('OD_NUMBA_RACE_ROUNDS', '20'))
 
 # What every od process that reaches librosa does: import od (its set-up warms the cache under
