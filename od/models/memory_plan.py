@@ -258,8 +258,12 @@ def plan(cfg, lm=None, device_is_gpu: tp.Optional[bool] = None,
     compression = 4 * (compression_params if compression_params is not None else _codec_params(cfg))
     encode = 0
     if compression_model is not None:
-        encode = encode_transient_bytes(compression_model, int(segment * cfg.sample_rate), int(cfg.channels),
-                                        cpu=not gpu)
+        try:
+            encode = encode_transient_bytes(compression_model, int(segment * cfg.sample_rate), int(cfg.channels),
+                                            cpu=not gpu)
+        except RuntimeError as exc:  # a codec that reads tensor values (transformers' EnCodec pads with .item())
+            notes.append(f"the compression model's encoding transient is not counted (it does not run on the "
+                         f"meta device: {str(exc).splitlines()[0][:80]})")
     else:
         notes.append("the compression model's encoding transient is not counted (codec not loaded)")
     if lora.uses_lora(cfg.get('trainable', 'all')):

@@ -51,7 +51,9 @@ class ODMusicGen(MusicGen):
                               temperature: float = 1.0, duration: float = 30.0, cfg_coef: float = 3.0,
                               two_step_cfg: bool = False, extend_stride: tp.Optional[float] = None):
         """AudioCraft's parameters; `extend_stride` defaults to 18 s, or 60 % of `max_duration`
-        for models trained on segments shorter than 30 s (it must stay below max_duration)."""
+        for models trained on segments shorter than 30 s (it must stay below max_duration).
+        `top_k` above the codebook size keeps every code (torch.topk would refuse it)."""
+        top_k = min(int(top_k), int(self.lm.card))
         if extend_stride is None:
             extend_stride = min(18., 0.6 * self.max_duration)
         super().set_generation_params(use_sampling=use_sampling, top_k=top_k, top_p=top_p,

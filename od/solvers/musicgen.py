@@ -173,7 +173,10 @@ class MusicGenSolver(ac_musicgen.MusicGenSolver):
         return {**metrics, **evaluation.run_od_metrics(self, od_metrics)}
 
     def generate_audio(self) -> dict:
-        """AudioCraft's generation stage, with samples named by their video (see samples.py)."""
+        """AudioCraft's generation stage, with samples named by their video (see samples.py);
+        a `generate.lm.top_k` above the codebook size keeps every code (torch.topk refuses it)."""
+        if int(self.generation_params.get('top_k') or 0) > self.model.card:
+            self.generation_params['top_k'] = int(self.model.card)
         with media_sample_names():
             return super().generate_audio()
 
@@ -213,6 +216,12 @@ class MusicGenSolver(ac_musicgen.MusicGenSolver):
         state = super().state_dict()
         if isinstance(state.get('xp.cfg'), DictConfig):
             state['xp.cfg'] = OmegaConf.to_container(state['xp.cfg'], resolve=False)
+        # AudioCraft's EMA keeps its averages in a defaultdict(dict), refused by the same
+        # unpickler (optim.ema.use=true, as in the finetune presets): stored as a plain dict
+        # (its load_state_dict copies into the live averages, so nothing else changes).
+        ema = state.get('ema')
+        if isinstance(ema, dict) and isinstance(ema.get('state'), dict):
+            state['ema'] = {**ema, 'state': {name: dict(values) for name, values in ema['state'].items()}}
         if self._frozen_meta is None:  # nothing frozen, or no base loaded (yet): stays whole
             return state
         return trained_only.strip(state, self.model, self._frozen_meta)
