@@ -279,6 +279,13 @@ def build_solver(argv: tp.Sequence[str]):
         return get_solver(xp.cfg)
 
 
+def compose(overrides: tp.Sequence[str]) -> omegaconf.DictConfig:
+    """The config `dora run <overrides>` composes, unresolved: for callers that read the model's
+    part before a dataset exists (preflight checks, starting checkpoints); `main.get_xp`
+    resolves every value, the mandatory `datasource.*` of a dset included."""
+    return main._get_config(list(overrides))
+
+
 def get_solver_from_sig(sig: str, *args, **kwargs):
     """Solver of the XP `logs/xps/<sig>`; see `get_solver_from_xp`."""
     return get_solver_from_xp(main.get_xp_from_sig(sig), *args, **kwargs)

@@ -28,28 +28,20 @@ def datasource_overrides(base: Path) -> tp.List[str]:
             f'datasource.evaluate={egs}/valid', f'datasource.generate={egs}/valid']
 
 
-def hub_snapshot(hub_cache: Path, repo_id: str, revision: str = 'f' * 40) -> Path:
-    """An empty snapshot folder of `repo_id` in Hugging Face cache layout (refs/main set)."""
-    repo = hub_cache / f"models--{repo_id.replace('/', '--')}"
-    (repo / 'refs').mkdir(parents=True, exist_ok=True)
-    (repo / 'refs' / 'main').write_text(revision)
-    (repo / 'snapshots' / revision).mkdir(parents=True, exist_ok=True)
-    return repo / 'snapshots' / revision
+def hub_snapshot(hub_cache: Path, repo_id: str) -> Path:
+    """An empty snapshot folder of `repo_id` in Hugging Face cache layout (od.models.tiny's)."""
+    from od.models.tiny import hub_snapshot as snapshot
+    return snapshot(hub_cache, repo_id)
 
 
 ENCODEC = 'facebook/encodec_32khz'
 
 
 def tiny_hf_encodec(hub_cache: Path, repo_id: str = ENCODEC) -> Path:
-    """A randomly initialised 32 kHz EnCodec (4 codebooks of 64 codes: train with
+    """od.models.tiny's 32 kHz EnCodec (4 codebooks of 64 codes: train with
     `transformer_lm.card=64`) in HF cache layout."""
-    from transformers import EncodecConfig, EncodecModel
-    snapshot = hub_snapshot(hub_cache, repo_id)
-    config = EncodecConfig(target_bandwidths=[0.6, 1.2], sampling_rate=32000, audio_channels=1,
-                           num_filters=4, upsampling_ratios=[8, 5, 4, 4], codebook_size=64,
-                           codebook_dim=16, hidden_size=16, num_lstm_layers=1, normalize=False)
-    EncodecModel(config).save_pretrained(snapshot)
-    return snapshot
+    from od.models.tiny import write_tiny_hf_encodec
+    return write_tiny_hf_encodec(hub_snapshot(hub_cache, repo_id))
 
 
 def colors_data(base: Path, duration: float = 5.0) -> tp.List[str]:

@@ -184,10 +184,10 @@ def test_upstream_musicgen_with_a_hf_encodec_exports(tmp_path, monkeypatch):
     its compression model is a transformers EnCodec already, taken as it is."""
     import huggingface_hub.constants
 
-    from .test_inference import upstream_hub_cache
-    monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_CACHE', str(tmp_path / 'hf'))
+    from od.models.tiny import write_tiny_hub
+    monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_CACHE', str(tmp_path / 'hf' / 'hub'))
     monkeypatch.setenv('AUDIOCRAFT_REFERENCE_DIR', str(tmp_path / 'no-reference'))
-    upstream_hub_cache(tmp_path / 'hf')
+    write_tiny_hub(tmp_path / 'hf', scales=('small',))
     assert od_export.main(['--checkpoint', 'facebook/musicgen-small', '--format', 'transformers',
                            '--out', str(tmp_path / 'out'), '--duration', '1']) == 0
     info = json.loads((tmp_path / 'out' / 'musicgen-small' / 'od_export.json').read_text())

@@ -10,14 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 from od import export as od_export
 from od.data.frames import write_video
 from od.models import load
-from od.models.tiny import write_tiny_t5
+from od.models.tiny import write_tiny_hub
 
-from .helpers import ROOT, colors_data, dora_run, hub_snapshot, only_xp
+from .helpers import ROOT, colors_data, dora_run, only_xp
 
 SR = 32000
 
@@ -170,34 +169,11 @@ def test_clip_scores_videos_muxes_and_skips_bad_ones(trained, tmp_path, capsys):
     assert abs(audio_seconds(mixed) - 2.0) < 0.06
 
 
-def upstream_hub_cache(hub: Path) -> None:
-    """facebook/musicgen-small's layout in a Hugging Face cache, with tiny random weights: an
-    AudioCraft-format state_dict.bin (T5 `t5-base` text conditioner) and a compression file that
-    only names `facebook/encodec_32khz`, both also tiny and cached."""
-    import od.train
-    from audiocraft.models import builders
-    from od import registry
-
-    from .helpers import tiny_hf_encodec
-
-    write_tiny_t5(hub_snapshot(hub, 't5-base'))
-    tiny_hf_encodec(hub)
-    registry.install()
-    cfg = od.train.main.get_xp(['solver=musicgen/debug', 'conditioner=text2music', 'transformer_lm.card=64',
-                                'compression_model_checkpoint=//pretrained/facebook/encodec_32khz']).cfg
-    cfg.device = 'cpu'
-    lm = builders.get_lm_model(cfg)
-    music = hub_snapshot(hub, 'facebook/musicgen-small')
-    torch.save({'best_state': lm.state_dict(), 'xp.cfg': OmegaConf.to_yaml(cfg), 'exported': True},
-               music / 'state_dict.bin')
-    torch.save({'pretrained': 'facebook/encodec_32khz', 'exported': True}, music / 'compression_state_dict.bin')
-
-
 @pytest.mark.slow
 def test_generate_cli_with_upstream_weights_from_the_hf_cache(tmp_path, monkeypatch, capsys):
     import huggingface_hub.constants
     monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_CACHE', str(tmp_path / 'hf' / 'hub'))
-    upstream_hub_cache(tmp_path / 'hf' / 'hub')
+    write_tiny_hub(tmp_path / 'hf', scales=('small',))
     env = dict(os.environ, HF_HOME=str(tmp_path / 'hf'), HF_HUB_OFFLINE='1',
                AUDIOCRAFT_REFERENCE_DIR=str(tmp_path / 'no-reference'))
     cmd = [sys.executable, '-m', 'od.generate', 'an upbeat chiptune track', '--duration', '1.5',

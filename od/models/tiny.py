@@ -6,6 +6,11 @@ the folder differs. Nothing here downloads anything. From the shell:
     python -m od.models.tiny clip checkpoints/tiny-clip     # then ...clip_frames.name=checkpoints/tiny-clip
     python -m od.models.tiny t5 checkpoints/tiny-t5         # ...t5_ti.name= / ...t5.name=
     python -m od.models.tiny clap checkpoints/tiny-clap     # ...clap_audio.name=
+    python -m od.models.tiny hub ~/od-tiny-hf               # then HF_HOME=~/od-tiny-hf python -m od.pipeline ...
+
+`hub` writes a Hugging Face home whose hub cache holds tiny random models under the real repo
+ids and file layouts that od's default commands load (see `HUB_REPOS`): the real-scale path of
+`od.pipeline` runs on it unchanged, only the weights are tiny.
 """
 from __future__ import annotations
 
@@ -141,6 +146,91 @@ def write_tiny_clap(folder: tp.Union[str, Path], dim: int = 32, seed: int = 0) -
     return folder
 
 
+# ---- a Hugging Face cache of tiny models under the real repo ids ----------------------------------
+HUB_REVISION = 'f' * 40   # the snapshot folder (a commit hash in a real cache)
+ENCODEC_REPO = 'facebook/encodec_32khz'
+T5_REPO = 't5-base'
+CLIP_REPO = 'laion/CLIP-ViT-B-32-laion2B-s34B-b79K'
+# MusicGen scale -> tiny LM shape (two scales are two architectures, as upstream's are); the
+# codebooks are those of the tiny EnCodec (4 x 64 codes).
+TINY_LM = {'small': {'dim': 32, 'num_heads': 2, 'num_layers': 2},
+           'medium': {'dim': 48, 'num_heads': 2, 'num_layers': 3},
+           'large': {'dim': 64, 'num_heads': 4, 'num_layers': 3}}
+TINY_CARD = 64
+
+
+def hub_snapshot(hub_cache: tp.Union[str, Path], repo_id: str, revision: str = HUB_REVISION) -> Path:
+    """An empty snapshot folder of `repo_id` in Hugging Face cache layout (refs/main set)."""
+    repo = Path(hub_cache) / f"models--{repo_id.replace('/', '--')}"
+    (repo / 'refs').mkdir(parents=True, exist_ok=True)
+    (repo / 'refs' / 'main').write_text(revision)
+    (repo / 'snapshots' / revision).mkdir(parents=True, exist_ok=True)
+    return repo / 'snapshots' / revision
+
+
+def write_tiny_hf_encodec(folder: tp.Union[str, Path], seed: int = 0) -> Path:
+    """A randomly initialised 32 kHz EnCodec in transformers' format (facebook/encodec_32khz's
+    files): 50 frames/s, 4 codebooks of `TINY_CARD` codes at its top bandwidth."""
+    import torch
+    from transformers import EncodecConfig, EncodecModel
+    config = EncodecConfig(target_bandwidths=[0.6, 1.2], sampling_rate=32000, audio_channels=1,
+                           num_filters=4, upsampling_ratios=[8, 5, 4, 4], codebook_size=TINY_CARD,
+                           codebook_dim=16, hidden_size=16, num_lstm_layers=1, normalize=False)
+    torch.manual_seed(seed)
+    model = EncodecModel(config)
+    with torch.no_grad():  # transformers starts codebooks at zero (k-means fills them in training):
+        for layer in model.quantizer.layers:  # random codes, so each code decodes to its own sound
+            layer.codebook.embed.normal_()
+            layer.codebook.embed_avg.copy_(layer.codebook.embed)
+    model.save_pretrained(folder)
+    return Path(folder)
+
+
+def write_tiny_musicgen(folder: tp.Union[str, Path], t5_folder: tp.Union[str, Path], scale: str = 'small',
+                        seed: int = 0) -> Path:
+    """facebook/musicgen-<scale>'s files with a tiny random LM: AudioCraft's export format
+    (`state_dict.bin`: best_state + xp.cfg, T5 `t5-base` text conditioner) and a
+    `compression_state_dict.bin` that names `facebook/encodec_32khz`, as upstream's does.
+    `t5_folder`: the tiny t5-base the LM's text projection is built against."""
+    import torch
+    from omegaconf import OmegaConf
+
+    from .. import train
+    from .loaders import new_lm
+    shape = TINY_LM[scale]
+    cfg = train.compose(['solver=musicgen/musicgen_base_32khz', f'model/lm/model_scale={scale}',
+                         'conditioner=text2music', f'transformer_lm.card={TINY_CARD}']
+                        + [f'transformer_lm.{k}={v}' for k, v in shape.items()])
+    cfg.device = 'cpu'
+    built = cfg.copy()
+    built.conditioners.description.t5.name = str(t5_folder)  # the file names t5-base, as upstream's
+    lm = new_lm(built, seed)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save({'best_state': lm.state_dict(), 'xp.cfg': OmegaConf.to_yaml(cfg), 'exported': True},
+               folder / 'state_dict.bin')
+    torch.save({'pretrained': ENCODEC_REPO, 'exported': True}, folder / 'compression_state_dict.bin')
+    return folder
+
+
+def write_tiny_hub(hf_home: tp.Union[str, Path], scales: tp.Sequence[str] = ('small', 'medium'),
+                   seed: int = 0) -> Path:
+    """A Hugging Face home (`<hf_home>/hub`) holding tiny random models under the repo ids od
+    loads by default: facebook/musicgen-<scale>, facebook/encodec_32khz, t5-base and CLIP
+    ViT-B-32 (laion2B). Returns `hf_home`; use it with HF_HOME=<hf_home> HF_HUB_OFFLINE=1.
+
+    LAION-CLAP's checkpoint (the CLAP metrics) and VGGish (the FAD metric) are not written:
+    their files fix the full-size architecture, so no tiny model can take their format; od
+    reports those metrics as skipped, naming the files."""
+    hub = Path(hf_home) / 'hub'
+    write_tiny_hf_encodec(hub_snapshot(hub, ENCODEC_REPO), seed=seed)
+    t5 = write_tiny_t5(hub_snapshot(hub, T5_REPO), seed=seed)
+    write_tiny_clip(hub_snapshot(hub, CLIP_REPO), seed=seed)
+    for scale in scales:
+        write_tiny_musicgen(hub_snapshot(hub, f'facebook/musicgen-{scale}'), t5, scale, seed=seed)
+    return Path(hf_home)
+
+
 # kind -> (writer, the override that points a run at the folder, what it stands in for)
 KINDS: tp.Dict[str, tp.Tuple[tp.Callable[..., Path], str, str]] = {
     'clip': (write_tiny_clip, 'conditioners.self_wav.clip_frames.name={folder}', 'a CLIP image tower (32-d)'),
@@ -149,6 +239,8 @@ KINDS: tp.Dict[str, tp.Tuple[tp.Callable[..., Path], str, str]] = {
     't5': (write_tiny_t5, 'conditioners.description.t5_ti.name={folder} (or conditioners.description.t5.name=)',
            'a T5 encoder with its own tokenizer (32-d)'),
     'clap': (write_tiny_clap, 'conditioners.self_wav.clap_audio.name={folder}', 'a LAION-CLAP model (32-d)'),
+    'hub': (write_tiny_hub, 'HF_HOME={folder} (e.g. HF_HOME={folder} python -m od.pipeline ~/my_videos --name try)',
+            'a Hugging Face home: MusicGen small+medium, EnCodec 32 kHz, t5-base, CLIP ViT-B-32 (real ids)'),
 }
 
 
