@@ -12,6 +12,10 @@ table of copied / new / dropped tensors (shapes in PyTorch's (out, in) layout). 
 backbone does not fit (a tensor outside the allowed-new patterns missing or shaped differently)
 is refused with the list, and nothing is written. The output is written atomically.
 
+`--match-source` takes the LM's shape (width, depth, heads, codebooks, codec) from the source's
+own stored config wherever it differs from what the overrides compose, and prints those
+overrides: the training run needs them too (`od.pipeline` adds them itself).
+
 Sources: a file (AudioCraft export `state_dict.bin`, or a Dora `checkpoint.th`), a folder
 holding `state_dict.bin`, `//sig/<sig>`, or a hub id such as facebook/musicgen-small (from the
 reference dir or the Hugging Face cache; never downloaded).
@@ -32,6 +36,49 @@ DEFAULT_NEW = ('condition_provider', 'cross_attention')
 
 
 from .models.loaders import load_lm_state as load_source_state  # noqa: E402  (the source's LM tensors)
+
+
+# Config keys that decide the LM's tensors (names and shapes) and what its tokens mean.
+ARCHITECTURE_KEYS = (
+    'transformer_lm.dim', 'transformer_lm.num_heads', 'transformer_lm.num_layers', 'transformer_lm.hidden_scale',
+    'transformer_lm.n_q', 'transformer_lm.card', 'transformer_lm.bias_proj', 'transformer_lm.bias_ff',
+    'transformer_lm.bias_attn', 'transformer_lm.norm', 'transformer_lm.norm_first', 'transformer_lm.layer_scale',
+    'transformer_lm.positional_embedding', 'codebooks_pattern.modeling', 'codebooks_pattern.delay.delays',
+    'compression_model_checkpoint', 'sample_rate', 'channels')
+
+
+def architecture_overrides(source: str, overrides: tp.Sequence[str]) -> tp.List[str]:
+    """Overrides that give the LM `overrides` compose the architecture of `source` (its stored
+    xp.cfg), for the keys in ARCHITECTURE_KEYS that differ; empty when they already agree (as
+    for upstream MusicGen under its own model_scale)."""
+    from omegaconf import OmegaConf
+
+    from . import train
+    from .models.loaders import read_config
+    src = OmegaConf.create(read_config(source))
+    target = train.compose(list(overrides))
+    out = []
+    for key in ARCHITECTURE_KEYS:
+        theirs = OmegaConf.select(src, key, default=None, throw_on_missing=False)
+        if theirs is None or OmegaConf.select(target, key, default=None, throw_on_missing=False) is None:
+            continue
+        mine = OmegaConf.select(target, key)
+        theirs = OmegaConf.to_container(theirs) if OmegaConf.is_config(theirs) else theirs
+        mine = OmegaConf.to_container(mine) if OmegaConf.is_config(mine) else mine
+        if theirs != mine:
+            out.append(f"{key}={_override_value(theirs)}")
+    return out
+
+
+def _override_value(value: tp.Any) -> str:
+    """A value in Hydra's override syntax."""
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    if value is None:
+        return 'null'
+    if isinstance(value, (list, tuple)):
+        return '[' + ','.join(_override_value(v) for v in value) + ']'
+    return str(value)
 
 
 def merge(target: tp.Dict[str, torch.Tensor], source: tp.Dict[str, torch.Tensor],
@@ -79,7 +126,7 @@ def make_checkpoint(source: str, out: tp.Union[str, Path], overrides: tp.Sequenc
 
     from . import environment, registry, train
     from .models.loaders import new_lm
-    cfg = train.main.get_xp(list(overrides)).cfg
+    cfg = train.compose(list(overrides))  # no dataset needed: only the model is built
     cfg.device = 'cpu'
     environment.absolute_user_paths(cfg)
     registry.setup(cfg.get('registry_modules') or [])
@@ -112,10 +159,17 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser.add_argument('--allow-new', nargs='*', default=list(DEFAULT_NEW),
                         help="regexes of tensors that may be new (default: %(default)s)")
     parser.add_argument('--seed', type=int, default=0, help="seed of the fresh tensors")
+    parser.add_argument('--match-source', action='store_true',
+                        help="take the LM's shape from the source where the overrides compose another "
+                             "(printed: the training run needs the same overrides)")
     parser.add_argument('overrides', nargs='+', help="the `dora run` overrides of the target model")
     args = parser.parse_args(argv)
     from .environment import MissingWeightsError
     try:
+        if args.match_source:
+            extra = architecture_overrides(args.source, args.overrides)
+            print("architecture of the source: " + (' '.join(extra) if extra else 'as the overrides compose'))
+            args.overrides = list(args.overrides) + extra
         out, table = make_checkpoint(args.source, args.out, args.overrides, args.allow_new, args.seed)
     except (ValueError, FileNotFoundError, MissingWeightsError, DiskFullError) as exc:
         print(f"error: {exc}\nNothing was written.", file=sys.stderr)

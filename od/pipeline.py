@@ -1,12 +1,18 @@
 """From a folder of videos to scored soundtracks, in one command.
 
     python -m od.pipeline ~/videos --name myclips                  # facebook/musicgen-small + CLIP
+    python -m od.pipeline ~/videos --name myclips --lora --gpu-memory 24
     python -m od.pipeline ~/videos --name myclips --scale debug --clip tiny optim.epochs=4
 
-Stages, each skipped when its output is up to date (rerun the same command after a kill or
-Ctrl-C and it resumes at the stage it was in; training resumes from its last epoch):
+Before anything is written, every weight the run needs is looked up (one message lists all
+that are missing, and where each goes). Stages, each skipped when its output is up to date
+(rerun the same command after a kill or Ctrl-C and it resumes at the stage it was in;
+training resumes from its last epoch):
 
   ingest      od.data.ingest: dataset/<name>/, egs/<name>/, config/dset/audio/<name>.yaml
+  plan        the one-GPU recipe (solver=musicgen/finetune, --lora: finetune_lora) sized from
+              the dataset, and its memory plan (od.doctor --plan) for this GPU or --gpu-memory:
+              a run that does not fit stops here, naming the override that fits
   checkpoint  od.make_ckpt from facebook/musicgen-<scale> (HF cache or reference dir); the
               debug scale starts from the random debug model and needs none
   cache       od.prep: CLIP embeddings of every video
@@ -24,16 +30,17 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 import time
 import typing as tp
 from pathlib import Path
 
+from . import recipe
 from .environment import ROOT, MissingWeightsError
 
-STAGES = ('ingest', 'checkpoint', 'cache', 'train', 'export', 'soundtrack', 'evaluate', 'report')
-SCALES = ('debug', 'small', 'medium')
-TINY_CLIP = ROOT / 'checkpoints' / 'tiny-clip'
+STAGES = ('ingest', 'plan', 'checkpoint', 'cache', 'train', 'export', 'soundtrack', 'evaluate', 'report')
+SCALES = ('debug', 'small', 'medium', 'large')
 SEEDS = (0, 1)
 
 
@@ -48,12 +55,18 @@ class Pipeline:
                  clip: tp.Optional[str] = None, valid_fraction: float = 0.2, audio_from: tp.Optional[str] = None,
                  soundtrack_seconds: float = 30., work: tp.Union[str, Path] = ROOT,
                  log: tp.Callable[[str], None] = print, clap_model: tp.Optional[str] = None,
-                 vggish_checkpoint: tp.Optional[str] = None):
+                 vggish_checkpoint: tp.Optional[str] = None, lora: bool = False,
+                 epochs: tp.Optional[int] = None, gpu_memory: tp.Optional[float] = None):
         if scale not in SCALES:
             raise PipelineError(f"--scale must be one of {', '.join(SCALES)}")
+        if scale == 'debug' and (lora or epochs is not None or gpu_memory is not None):
+            raise PipelineError("--lora, --epochs and --gpu-memory size the real-scale recipe (--scale small|"
+                                "medium|large); the debug scale trains solver=musicgen/video_debug (Dora overrides "
+                                "change it).")
         self.raw, self.name, self.scale = Path(raw).resolve(), name, scale
         self.user_overrides = list(overrides)
         self.clip = clip
+        self.lora, self.epochs, self.gpu_memory = lora, epochs, gpu_memory
         self.valid_fraction, self.audio_from, self.seconds = valid_fraction, audio_from, soundtrack_seconds
         # dataset/, egs/, checkpoints/, reports/ live under `work` (the repository by default);
         # the dset config and `dora run` are always the repository's (Dora runs from its root).
@@ -62,33 +75,67 @@ class Pipeline:
         self.report_dir = self.work / 'reports' / name
         self.export_dir = self.work / 'checkpoints' / name
         self.start_ckpt = self.work / 'checkpoints' / f'{name}_start.th'
+        self.tiny_clip = self.work / 'checkpoints' / 'tiny-clip'   # --clip tiny (random, seeded)
         self.state_file = self.report_dir / 'pipeline.json'
         self.clap_model, self.vggish_checkpoint = clap_model, vggish_checkpoint  # None: od's defaults
         self.state = json.loads(self.state_file.read_text()) if self.state_file.exists() else {}
+        self._architecture: tp.Optional[tp.List[str]] = None
 
     # ---- the training command ---------------------------------------------------------
     def clip_name(self) -> tp.Optional[str]:
         if self.clip == 'tiny':
-            return str(TINY_CLIP)
+            return str(self.tiny_clip)
         if self.clip and Path(self.clip).exists():
             return str(Path(self.clip).resolve())  # dora run changes directory: absolute paths only
         return self.clip
 
-    def base_overrides(self) -> tp.List[str]:
-        """The overrides of this scale (before the user's own)."""
+    def source(self) -> tp.Optional[str]:
+        """The MusicGen the run starts from (None: the debug scale starts from random weights)."""
+        return None if self.scale == 'debug' else recipe.source_model(self.scale)
+
+    def preset_overrides(self) -> tp.List[str]:
+        """The solver preset of this scale and the conditioner (before the LM's shape)."""
         if self.scale == 'debug':
             args = ['solver=musicgen/video_debug']  # the debug MusicGen + clip_frames
         else:
-            args = ['solver=musicgen/musicgen_base_32khz', f'model/lm/model_scale={self.scale}',
-                    'conditioner=clipemb2music']
+            args = [recipe.solver_preset(self.lora), f'model/lm/model_scale={self.scale}', 'conditioner=clipemb2music']
         if self.clip_name():
             args.append(f'conditioners.self_wav.clip_frames.name={self.clip_name()}')
         return args
 
+    def architecture(self) -> tp.List[str]:
+        """Overrides giving the LM the shape of the weights it starts from (none for upstream
+        MusicGen at its own scale; the tiny models of `od.models.tiny hub` are narrower)."""
+        if self._architecture is None:
+            from .make_ckpt import architecture_overrides
+            self._architecture = [] if self.source() is None else \
+                architecture_overrides(self.source(), self.preset_overrides())
+        return self._architecture
+
+    def model_overrides(self) -> tp.List[str]:
+        """What decides the model (the starting checkpoint is built from these)."""
+        return self.preset_overrides() + self.architecture()
+
+    def schedule(self) -> tp.List[str]:
+        """Epochs, updates, segment, warm-up and validation sized from the ingested dataset
+        (empty before ingest, and for the debug scale, whose preset is sized already)."""
+        train, valid = self.egs / 'train' / 'data.jsonl', self.egs / 'valid' / 'data.jsonl'
+        if self.scale == 'debug' or not train.exists():
+            return []
+        from . import train as od_train
+        user = self.user_overrides
+        cfg = od_train.compose(self.model_overrides() + user)
+        fixed = {o.split('=', 1)[0].lstrip('+') for o in user}
+        values = recipe.schedule(recipe.manifest_durations(train),
+                                 recipe.manifest_durations(valid) if valid.exists() else [], cfg, self.epochs, fixed)
+        return recipe.as_overrides(values, user)
+
     def train_args(self) -> tp.List[str]:
-        args = self.base_overrides() + [f'dset=audio/{self.name}']
+        args = self.model_overrides() + [f'dset=audio/{self.name}']
         if self.scale != 'debug':
-            args += [f'continue_from={self.start_ckpt}', 'trainable=[condition_provider,cross_attention]']
+            args += [f'continue_from={self.start_ckpt}'] + self.schedule()
+            if not any(o.startswith('dataset.num_workers=') for o in self.user_overrides):
+                args.append(f'dataset.num_workers={loader_workers()}')  # not in the XP signature
         return args + self.user_overrides
 
     def command(self) -> str:
@@ -108,17 +155,37 @@ class Pipeline:
         self.state[stage] = {'key': key, 'seconds': round(time.time() - started, 1), **outputs}
         write_json(self.state_file, self.state)
 
-    def check(self) -> None:
-        """Inputs and weights, before any model is loaded (clear errors, nothing written)."""
+    def check(self) -> tp.List[str]:
+        """Inputs and every weight the run needs, before any file is written or model loaded:
+        one PipelineError lists all that are missing. Returns notes on optional metrics."""
+        from . import train
         if not self.raw.is_dir():
             raise PipelineError(f"{self.raw}: no such folder (give the folder of your videos)")
-        if self.clip == 'tiny':
-            return
-        from .models.clip import DEFAULT_CLIP, _locate
-        _locate(self.clip_name() or DEFAULT_CLIP, None)  # MissingWeightsError says where to put it
-        if self.scale != 'debug':
-            from .models.loaders import locate_model
-            locate_model(f'facebook/musicgen-{self.scale}')
+        try:
+            cfg = train.compose(self.preset_overrides() + self.user_overrides)
+        except Exception as exc:  # od's ConfigError or Hydra's own: an override that does not compose
+            raise PipelineError(f"these overrides do not compose: {str(exc).strip().splitlines()[0]}") from None
+        if self.clip == 'tiny':  # written by run() after the checks: nothing to look up
+            cfg.conditioners = {k: v for k, v in cfg.conditioners.items() if v.get('model') != 'clip_frames'}
+        missing = recipe.missing_weights(cfg, self.source())
+        if missing:
+            raise MissingWeightsError(
+                f"{len(missing)} of the weights this run needs {'is' if len(missing) == 1 else 'are'} not on this "
+                "machine (nothing was written; od never downloads):\n"
+                + '\n'.join(f"{i}. {m}" for i, m in enumerate(missing, 1))
+                + "\nTo try the real-scale path without them: python -m od.models.tiny hub ~/od-tiny-hf, then "
+                  "HF_HOME=~/od-tiny-hf on this command (tiny random models under the real names).")
+        return recipe.optional_metric_notes(self.clap_model, self.vggish_checkpoint)
+
+
+def loader_workers() -> int:
+    """Data-loading processes for a real-scale run: the preset's 8 on a GPU machine with the
+    cores for them; none on a CPU-only one, where the training step is the bottleneck and each
+    worker process would re-import torch and AudioCraft."""
+    import torch
+    if not torch.cuda.is_available():
+        return 0
+    return max(0, min(8, (os.cpu_count() or 1) - 1))
 
 
 def digest(*parts: tp.Any) -> str:
@@ -150,13 +217,36 @@ def stage_ingest(p: Pipeline) -> str:
     return f"{sum(r.kept for r in report.manifests.values())} items"
 
 
+def stage_plan(p: Pipeline) -> str:
+    """The recipe's memory plan, checked before the heavy stages (a misfit stops the run)."""
+    if p.scale == 'debug':
+        return 'not needed (the debug solver is sized for a CPU)'
+    cfg = p.xp().cfg
+    try:
+        lines = recipe.memory_plan_lines(cfg, p.gpu_memory)
+    except recipe.RecipeError as exc:
+        message = str(exc)
+        if 'trainable=lora' in message and not p.lora:
+            message += "\n(with od.pipeline: add --lora, which trains adapters with solver=musicgen/finetune_lora)"
+        raise PipelineError(message) from None
+    for line in lines:
+        p.log(f"[od plan] {line}")
+    p.state['plan'] = {'lines': lines, 'recipe': p.train_args()}
+    from .atomic import write_json
+    write_json(p.state_file, p.state)
+    return (f"{p.preset_overrides()[0]}: {int(cfg.optim.epochs)} epochs x {int(cfg.optim.updates_per_epoch)} updates "
+            f"of {int(cfg.dataset.batch_size)} x {float(cfg.dataset.segment_duration):g}-s segments")
+
+
 def stage_checkpoint(p: Pipeline) -> str:
     if p.scale == 'debug':
         return 'not needed (the debug model starts from random weights)'
     from .make_ckpt import make_checkpoint
-    source = f'facebook/musicgen-{p.scale}'
-    overrides = p.base_overrides() + [o for o in p.user_overrides if o.startswith(('model/', 'transformer_lm.'))]
-    key = digest(source, overrides)
+    from .models.loaders import locate_model
+    source = p.source()
+    overrides = p.model_overrides() + [o for o in p.user_overrides if o.startswith(('model/', 'transformer_lm.'))]
+    located = locate_model(source)
+    key = digest(source, overrides, files_key([located] if located.is_file() else located.iterdir()))
     if p.up_to_date('checkpoint', key) and p.start_ckpt.exists():
         return 'up to date'
     started = time.time()
@@ -352,7 +442,13 @@ def stage_report(p: Pipeline) -> str:
     write_page(p.report_dir, {
         'name': p.name, 'scale': p.scale, 'sig': xp.sig, 'command': p.command(), 'rows': rows,
         'metrics': metrics, 'curves': curves.name if curves else None,
-        'config': {'overrides': p.train_args(), 'epochs': int(xp.cfg.optim.epochs),
+        'config': {'overrides': p.train_args(), 'solver': p.preset_overrides()[0].split('=', 1)[1],
+                   'starts_from': p.source() or 'random weights (debug)',
+                   'memory_plan': p.state.get('plan', {}).get('lines', []),
+                   'updates_per_epoch': int(xp.cfg.optim.updates_per_epoch),
+                   'batch_size': int(xp.cfg.dataset.batch_size),
+                   'accumulate': int(xp.cfg.optim.get('accumulate', 1) or 1),
+                   'epochs': int(xp.cfg.optim.epochs),
                    'segment_duration': float(xp.cfg.dataset.segment_duration),
                    'soundtrack_seconds': p.seconds, 'seeds': list(SEEDS)},
         'dataset_summary': p.state.get('ingest', {}).get('summary', '')})
@@ -360,8 +456,8 @@ def stage_report(p: Pipeline) -> str:
     return str(p.report_dir / 'index.html')
 
 
-STAGE_FUNCS = {'ingest': stage_ingest, 'checkpoint': stage_checkpoint, 'cache': stage_cache, 'train': stage_train,
-               'export': stage_export, 'soundtrack': stage_soundtrack, 'evaluate': stage_evaluate,
+STAGE_FUNCS = {'ingest': stage_ingest, 'plan': stage_plan, 'checkpoint': stage_checkpoint, 'cache': stage_cache,
+               'train': stage_train, 'export': stage_export, 'soundtrack': stage_soundtrack, 'evaluate': stage_evaluate,
                'report': stage_report}
 
 
@@ -369,13 +465,17 @@ def run(p: Pipeline) -> tp.Dict[str, str]:
     """Every stage in order; returns stage -> what it did ('up to date ...' when skipped)."""
     from .environment import setup
     setup()
-    p.check()
-    if p.clip == 'tiny' and not TINY_CLIP.exists():
+    started = time.time()
+    notes = p.check()
+    p.log(f"[od.pipeline] preflight: every weight this run needs is here ({time.time() - started:.1f} s)")
+    for note in notes:
+        p.log(f"[od.pipeline] note: {note}")
+    if p.clip == 'tiny' and not p.tiny_clip.exists():
         from .atomic import atomic_dir
         from .models.tiny import write_tiny_clip
-        with atomic_dir(TINY_CLIP) as tmp:
+        with atomic_dir(p.tiny_clip) as tmp:
             write_tiny_clip(tmp)
-        p.log(f"[od.pipeline] wrote a tiny random CLIP to {TINY_CLIP} (no weights needed; real CLIP: --clip <name>)")
+        p.log(f"[od.pipeline] wrote a tiny random CLIP to {p.tiny_clip} (no weights needed; real CLIP: --clip <name>)")
     done = {}
     for stage in STAGES:
         p.log(f"[od.pipeline] {stage} ...")
@@ -393,7 +493,14 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser.add_argument('overrides', nargs='*', help="Dora overrides for training (key=value)")
     parser.add_argument('--name', required=True, help="dataset/report name")
     parser.add_argument('--scale', default='small', choices=SCALES,
-                        help="MusicGen to start from: facebook/musicgen-<scale>, or the random debug model (default %(default)s)")
+                        help="MusicGen to start from: facebook/musicgen-<scale>, fine-tuned with the one-GPU recipe "
+                             "(solver=musicgen/finetune), or the random debug model (default %(default)s)")
+    parser.add_argument('--lora', action='store_true', help="train LoRA adapters (solver=musicgen/finetune_lora): "
+                                                           "less memory, the pretrained LM stays frozen")
+    parser.add_argument('--epochs', type=int, default=None,
+                        help="training length (default: the preset's); each epoch covers the training audio once")
+    parser.add_argument('--gpu-memory', type=float, default=None, metavar='GB',
+                        help="check the memory plan against a GPU of this size (default: the visible GPU)")
     parser.add_argument('--clip', default=None, help="CLIP for the frames: a hub name, a folder, or 'tiny' "
                                                      "(a random one written to checkpoints/tiny-clip; no weights)")
     parser.add_argument('--valid-fraction', type=float, default=0.2)
@@ -402,8 +509,9 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser.add_argument('--clap-model', default=None, help="CLAP weights for fad_clap (default: od.metrics.clap's)")
     parser.add_argument('--vggish-checkpoint', default=None,
                         help="VGGish checkpoint for fad_vggish (default: //reference/fad/vggish_model.ckpt)")
-    parser.add_argument('--work', default=str(ROOT), help="where dataset/, egs/, checkpoints/ and reports/ go "
-                                                         "(default: the repository)")
+    parser.add_argument('--work', default=os.environ.get('OD_WORK', str(ROOT)),
+                        help="where dataset/, egs/, checkpoints/ and reports/ go "
+                             "(default: $OD_WORK, else the repository)")
     args = parser.parse_intermixed_args(argv)
     bad = [o for o in args.overrides if '=' not in o]
     if bad:
@@ -411,7 +519,8 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     try:
         p = Pipeline(args.raw, args.name, args.scale, args.overrides, args.clip, args.valid_fraction,
                      args.audio_from, args.soundtrack_seconds, args.work, clap_model=args.clap_model,
-                     vggish_checkpoint=args.vggish_checkpoint)
+                     vggish_checkpoint=args.vggish_checkpoint, lora=args.lora, epochs=args.epochs,
+                     gpu_memory=args.gpu_memory)
         run(p)
     except (PipelineError, MissingWeightsError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

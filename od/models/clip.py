@@ -123,7 +123,7 @@ class ImageEncoder:
         return self.embed_videos([video], fps, cache, device)[0]
 
 
-def _locate(name: str, pretrained: tp.Optional[str]) -> tp.Tuple[str, tp.Optional[str], str]:
+def locate_clip(name: str, pretrained: tp.Optional[str]) -> tp.Tuple[str, tp.Optional[str], str]:
     """(open_clip model name, pretrained file or None, cache tag) for a user-facing `name`."""
     if name.startswith('hf-hub:'):
         repo = name[len('hf-hub:'):]
@@ -204,7 +204,7 @@ def load_image_encoder(name: str, pretrained: tp.Optional[str] = None,
     """The frozen image tower of a CLIP model, from local weights only."""
     import open_clip
 
-    model_name, weights, tag = _locate(name, pretrained)
+    model_name, weights, tag = locate_clip(name, pretrained)
     tower = _image_tower(model_name, weights)
     if tower is None:  # another weights format: open_clip's own loader (whole model, then the tower)
         model = open_clip.create_model(model_name, pretrained=weights, device='cpu', require_pretrained=True)

@@ -60,6 +60,20 @@ def read_model_files(path: Path) -> tp.Tuple[dict, dict, tp.Optional[dict]]:
     return best, cfg, compression
 
 
+def read_config(spec: str) -> dict:
+    """The LM config (`xp.cfg`, as a dict) stored with the model `spec`, without reading its
+    tensors (the file is memory-mapped): cheap even for a multi-GB checkpoint."""
+    from omegaconf import OmegaConf
+
+    from ..safe_load import torch_load
+    path = locate_model(spec)
+    file = path / LM_FILE if path.is_dir() else path
+    pkg = torch_load(file, 'checkpoint', mmap=True)
+    if not isinstance(pkg, dict) or 'xp.cfg' not in pkg:
+        raise ValueError(f"{file} has no xp.cfg: not a MusicGen checkpoint od can read the architecture of.")
+    return OmegaConf.to_container(OmegaConf.create(pkg['xp.cfg']), resolve=False)
+
+
 def read_base(source: str) -> tp.Dict[str, tp.Any]:
     """The LM weights of a frozen base (`//pretrained/<id>`, an export, a Dora or make_ckpt
     checkpoint) through this loader; a base that is itself trained-only is completed first."""

@@ -1,0 +1,174 @@
+"""What `od.pipeline` trains at a real scale (`--scale small|medium|large`), decided before
+anything heavy runs.
+
+- **Weights, all at once** (`missing_weights`): every weight the run's composed config loads
+  (the MusicGen it starts from, the compression model, each conditioner's frozen encoder) is
+  located before a file is written; one message lists every missing one with where it goes.
+  The metric models (VGGish, CLAP) are optional: their absence is reported, not fatal.
+- **The one-GPU recipe** (`model_overrides`): `solver=musicgen/finetune` (`--lora`:
+  `finetune_lora`) at the scale's micro-batch and accumulation (config/model/lm/model_scale/),
+  with the LM architecture read from the weights it starts from (`make_ckpt.architecture_overrides`).
+- **A schedule sized from the dataset** (`schedule`): an epoch covers the training audio once
+  (updates = training seconds / (segment x batch)), the segment is no longer than the longest
+  training clip, warm-up and validation are sized to the run, not to AudioCraft's cluster run.
+- **The memory plan** (`memory_plan_lines`): od.doctor --plan's lines for the detected GPU or
+  `--gpu-memory`; a plan that does not fit stops the run with the override that would.
+"""
+from __future__ import annotations
+
+import math
+import typing as tp
+from pathlib import Path
+
+from .environment import MissingWeightsError
+
+
+class RecipeError(RuntimeError):
+    """The run cannot go ahead as configured; the message says what to change."""
+
+
+def source_model(scale: str) -> str:
+    """The upstream MusicGen a scale starts from."""
+    return f'facebook/musicgen-{scale}'
+
+
+def solver_preset(lora: bool) -> str:
+    return 'solver=musicgen/finetune_lora' if lora else 'solver=musicgen/finetune'
+
+
+# ---- weights ------------------------------------------------------------------------------------
+def conditioner_weights(cfg) -> tp.List[tp.Tuple[str, tp.Callable[[], tp.Any]]]:
+    """(what, locate) for the frozen encoder of each conditioner in `cfg` that loads weights."""
+    found = []
+    for attr, spec in (cfg.get('conditioners') or {}).items():
+        kind = spec.get('model')
+        args = spec.get(kind) or {}
+        if kind in ('t5', 't5_ti'):
+            from .conditioners.t5 import locate_t5
+            name = str(args.get('name'))
+            found.append((f"text encoder {name} ({attr})", lambda name=name: locate_t5(name)))
+        elif kind == 'clip_frames':
+            from .models.clip import locate_clip
+            name, pretrained = str(args.get('name')), args.get('pretrained')
+            found.append((f"CLIP {name} ({attr})", lambda n=name, p=pretrained: locate_clip(n, p)))
+        elif kind == 'clap_audio':
+            from .models.clap import locate_clap
+            name = args.get('name')
+            found.append((f"CLAP {name or 'default'} ({attr})", lambda name=name: locate_clap(name)))
+    return found
+
+
+def missing_weights(cfg, source: tp.Optional[str]) -> tp.List[str]:
+    """The error message of every weight `cfg` (and the `source` LM, if any) needs that is not on
+    this machine; empty when all are here. Reads no weights: only looks the files up."""
+    from .models.compression import resolve_compression_checkpoint
+    from .models.loaders import locate_model
+    checks: tp.List[tp.Tuple[str, tp.Callable[[], tp.Any]]] = []
+    if source is not None:
+        checks.append((f"MusicGen {source}", lambda: locate_model(source)))
+    spec = str(cfg.get('compression_model_checkpoint'))
+    checks.append((f"compression model {spec}", lambda: resolve_compression_checkpoint(spec)))
+    checks += conditioner_weights(cfg)
+    missing = []
+    for what, locate in checks:
+        try:
+            locate()
+        except (MissingWeightsError, FileNotFoundError) as exc:
+            missing.append(f"{what}:\n    " + str(exc).strip().replace('\n', '\n    '))
+    return missing
+
+
+def optional_metric_notes(clap_model: tp.Optional[str], vggish_checkpoint: tp.Optional[str]) -> tp.List[str]:
+    """One line per report metric whose weights or environment are missing (it will be skipped)."""
+    from .metrics import suite
+    options = suite.MetricOptions(vggish_checkpoint=vggish_checkpoint, clap_model=clap_model)
+    notes = []
+    for name in ('fad_vggish', 'fad_clap'):
+        try:
+            suite.check_metrics([name], options)
+        except Exception as exc:  # missing TF env or weights: the report says it was skipped
+            notes.append(f"{name} (optional) will be skipped: {str(exc).strip().splitlines()[0][:240]}")
+    return notes
+
+
+# ---- schedule -----------------------------------------------------------------------------------
+def manifest_durations(manifest: Path) -> tp.List[float]:
+    """Durations (s) of the files a manifest lists."""
+    import json
+    return [float(json.loads(line)['duration']) for line in manifest.read_text().splitlines() if line.strip()]
+
+
+def schedule(train_seconds: tp.Sequence[float], valid_seconds: tp.Sequence[float], cfg,
+             epochs: tp.Optional[int] = None, fixed: tp.Collection[str] = ()) -> tp.Dict[str, tp.Any]:
+    """Overrides (key -> value) that size the preset `cfg` to a dataset.
+
+    `train_seconds`/`valid_seconds`: the clips' durations. The segment is the preset's, or the
+    longest training clip when all are shorter (AudioCraft pads shorter clips with silence:
+    padding every segment past the longest clip only costs time). An epoch is one pass over
+    the training audio in segments; the warm-up is at most a tenth of the run.
+    """
+    if not train_seconds:
+        raise RecipeError("no training clips: the train manifest is empty")
+    segment = float(cfg.dataset.segment_duration)
+    longest = max(train_seconds)
+    if longest < segment and 'dataset.segment_duration' not in fixed:
+        segment = float(max(1, math.floor(longest)))
+    batch = int(cfg.dataset.batch_size)
+    updates = max(1, math.ceil(sum(train_seconds) / (segment * batch)))
+    epochs = int(epochs if epochs is not None else cfg.optim.epochs)
+    total = epochs * updates
+    warmup = int(cfg.schedule.cosine.warmup) if cfg.schedule.get('lr_scheduler') == 'cosine' else None
+    out: tp.Dict[str, tp.Any] = {
+        'optim.epochs': epochs, 'optim.updates_per_epoch': updates, 'dataset.segment_duration': segment,
+        'dataset.valid.num_samples': max(1, math.ceil(sum(valid_seconds) / segment)) if valid_seconds else 1,
+        'dataset.generate.num_samples': max(1, min(int(cfg.dataset.generate.num_samples), len(valid_seconds) or 1)),
+    }
+    if warmup is not None:
+        out['schedule.cosine.warmup'] = min(warmup, max(1, total // 10))
+    return out
+
+
+def as_overrides(values: tp.Mapping[str, tp.Any], user: tp.Sequence[str] = ()) -> tp.List[str]:
+    """`key=value` strings, leaving out the keys the user set themselves (theirs win)."""
+    mine = {o.split('=', 1)[0].lstrip('+') for o in user}
+    return [f"{k}={_value(v)}" for k, v in values.items() if k not in mine]
+
+
+def _value(v: tp.Any) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+# ---- memory plan --------------------------------------------------------------------------------
+def device_memory(gpu_memory_gb: tp.Optional[float]) -> tp.Tuple[tp.Optional[int], str, bool]:
+    """(bytes, name, is a GPU) of the device the plan is checked against: `--gpu-memory`, or
+    the first visible GPU, or (None, 'CPU', False)."""
+    import torch
+
+    from .models.memory_plan import GiB
+    if gpu_memory_gb:
+        return int(gpu_memory_gb * GiB), f"a {gpu_memory_gb:g} GiB GPU (--gpu-memory)", True
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        return int(props.total_memory), props.name, True
+    return None, 'CPU', False
+
+
+def memory_plan_lines(cfg, gpu_memory_gb: tp.Optional[float]) -> tp.List[str]:
+    """The plan of `cfg` as od.doctor --plan prints it; raises RecipeError naming the override
+    that fits when the plan does not fit the device."""
+    from .models import memory_plan
+    device, name, gpu = device_memory(gpu_memory_gb)
+    result = memory_plan.plan(cfg, device_is_gpu=gpu)
+    lines = memory_plan.describe(result, device, name)
+    if device is not None and not result.fits(device):
+        fix = memory_plan.suggestion(cfg, result, device)
+        raise RecipeError("the training run does not fit " + name + ":\n  " + '\n  '.join(lines)
+                          + f"\nAdd the override that fits and run the same command again: {fix}")
+    if not gpu:
+        updates = int(cfg.optim.epochs) * int(cfg.optim.updates_per_epoch)
+        lines.append(f"no GPU visible: training runs on the CPU, which is slow for a real MusicGen "
+                     f"({updates} updates of {result.batch} x {result.segment:g}-s segments, "
+                     f"{result.params:,} parameters); it goes on. Plan a GPU run with --gpu-memory GB.")
+    return lines
