@@ -151,11 +151,12 @@ HUB_REVISION = 'f' * 40   # the snapshot folder (a commit hash in a real cache)
 ENCODEC_REPO = 'facebook/encodec_32khz'
 T5_REPO = 't5-base'
 CLIP_REPO = 'laion/CLIP-ViT-B-32-laion2B-s34B-b79K'
-# MusicGen scale -> tiny LM shape (two scales are two architectures, as upstream's are); the
-# codebooks are those of the tiny EnCodec (4 x 64 codes).
-TINY_LM = {'small': {'dim': 32, 'num_heads': 2, 'num_layers': 2},
-           'medium': {'dim': 48, 'num_heads': 2, 'num_layers': 3},
-           'large': {'dim': 64, 'num_heads': 4, 'num_layers': 3}}
+# MusicGen scale -> tiny LM shape (two scales are two architectures, as upstream's are; each
+# wider than the tiny T5, as upstream's LMs are wider than t5-base, so the text projection
+# exists); the codebooks are those of the tiny EnCodec (4 x 64 codes).
+TINY_LM = {'small': {'dim': 48, 'num_heads': 2, 'num_layers': 2},
+           'medium': {'dim': 64, 'num_heads': 4, 'num_layers': 3},
+           'large': {'dim': 96, 'num_heads': 4, 'num_layers': 3}}
 TINY_CARD = 64
 
 
