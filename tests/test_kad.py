@@ -21,6 +21,7 @@ def kadtk_kad(x, y, bandwidth=None):
                                             bandwidth=bandwidth, precision=torch.float64))
 
 
+@pytest.mark.filterwarnings('ignore:To copy construct from a tensor:UserWarning')   # inside kadtk
 @pytest.mark.parametrize('seed,shift', [(0, 0.4), (1, 0.0), (2, 2.0)])
 def test_kad_equals_kadtk_on_the_same_arrays(seed, shift):
     x, y = sets(seed, shift=shift)
