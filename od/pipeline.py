@@ -303,8 +303,8 @@ def stage_evaluate(p: Pipeline) -> str:
     try:
         from .metrics.rhythm_files import rhythm_of_files
         metrics['rhythm'] = rhythm_of_files(generated, valid_audio(p), videos=p.dataset / 'valid', progress=False)
-        metrics['values'].update(rhythm=metrics['rhythm']['rhythm'], bcs=metrics['rhythm']['bcs'],
-                                 bhs=metrics['rhythm']['bhs'])
+        metrics['values'].update({k: metrics['rhythm'][k] for k in ('rhythm', 'bcs', 'bhs')
+                                  if metrics['rhythm'][k] is not None})   # None: no events / no beats to score
     except ValueError as exc:
         metrics['skipped']['rhythm'] = str(exc)
     metrics['values'].update(weighted_metrics(p, [str(g) for g in generated], metrics['skipped']))

@@ -64,3 +64,14 @@ def test_fad_small_sample_caveat_is_printed_by_the_metrics_table(monkeypatch):
     report = suite.compute_metrics(['fad_clap'], ['r.wav'], ['g1.wav', 'g2.wav'])
     assert len(report['warnings']) == 1 and 'fad_clap (generated): a set has 2 embeddings for 512' in report['warnings'][0]
     assert 'WARNING: fad_clap (generated)' in suite.summary(report)
+
+
+def test_the_metric_scores_every_model_with_the_reference_sets_kernel():
+    from od.metrics.kad import kad_result
+    x, y = sets(4)
+    wide = y * 3.                                               # a model whose outputs spread wider
+    a, b = kad_result('kad_x', x, y), kad_result('kad_x', x, wide)
+    assert a['bandwidth'] == b['bandwidth'] == median_pairwise_distance(x)
+    assert a['kad_x'] == pytest.approx(kernel_audio_distance(x, y, median_pairwise_distance(x)), rel=1e-12)
+    assert b['kad_x'] > a['kad_x']                              # farther from the reference: scored farther
+    assert (a['n_reference'], a['n_generated'], a['dim']) == (60, 45, 32)

@@ -101,7 +101,7 @@ def test_report_numbers_come_from_their_files(pipeline_run):
         assert row['scores']['video sensitivity'] == pytest.approx(again['per_video'][row['id']]['score'])
     # rhythm: the soundtracks against the valid videos, with chance (2+ videos) and ceiling (their own audio)
     assert set(metrics['rhythm']['alignment']['all']) == {'generated', 'chance', 'ceiling'}
-    assert metrics['values']['rhythm'] == metrics['rhythm']['alignment']['all']['generated']['hit_rate']
+    assert metrics['values'].get('rhythm') == metrics['rhythm']['alignment']['all']['generated']['hit_rate']
     assert 'visual events on a beat' in page and 'how to read it' in page
     assert report['curves'] and (report_dir / report['curves']).is_file()
 
@@ -154,7 +154,7 @@ def test_generate_stops_at_the_video_end(pipeline_run, tmp_path):
 
 
 def test_weighted_metrics_join_the_report_when_their_weights_exist(pipeline_run, tmp_path):
-    """FAD on CLAP embeddings is computed with a (tiny) CLAP; without VGGish weights it is skipped, saying why."""
+    """FAD and KAD on CLAP embeddings are computed with a (tiny) CLAP; without VGGish weights they are skipped, saying why."""
     from od.models.tiny import write_tiny_clap
     from od.pipeline import Pipeline, soundtrack_dir, weighted_metrics
     clap = write_tiny_clap(tmp_path / 'clap')
@@ -165,4 +165,6 @@ def test_weighted_metrics_join_the_report_when_their_weights_exist(pipeline_run,
     skipped = {}
     values = weighted_metrics(p, generated, skipped)
     assert np.isfinite(values['fad_clap']) and 'fad_clap' not in skipped
+    assert np.isfinite(values['kad_clap']) and 'kad_clap' not in skipped   # KAD on the same CLAP embeddings
+    assert 'kad_vggish' not in values and 'no_vggish.ckpt' in skipped['kad_vggish']
     assert 'fad_vggish' not in values and 'no_vggish.ckpt' in skipped['fad_vggish']

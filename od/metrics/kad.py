@@ -9,7 +9,8 @@ Discrepancy with a Gaussian kernel:
 
 x the reference set [m, D], y the evaluated set [n, D], h the bandwidth. Like kadtk 1.1.0
 (`kadtk.kad.calc_kernel_audio_distance`): h defaults to the median pairwise Euclidean distance
-of the *evaluated* set y, eps = 1e-8, SCALE = 100. Unlike FAD it assumes no Gaussian, and its
+of the *evaluated* set y, eps = 1e-8, SCALE = 100. od's metrics (`kad_result`) pass h from the
+reference set instead, so that every model is scored with the same kernel (see there). Unlike FAD it assumes no Gaussian, and its
 estimate is unbiased, so it does not drift with the number of files (FAD on VGGish is biased
 upward for small sets, and its covariance is singular when a set has fewer files than
 embedding dimensions).
@@ -72,11 +73,22 @@ def kernel_audio_distance(reference: np.ndarray, evaluated: np.ndarray,
 
 
 def kad_result(name: str, reference: np.ndarray, evaluated: np.ndarray, **extra: tp.Any) -> tp.Dict[str, tp.Any]:
-    """{name: KAD, 'n_reference', 'n_generated', 'dim', 'bandwidth', ...extra} for the metrics table."""
+    """{name: KAD, 'n_reference', 'n_generated', 'dim', 'bandwidth', 'bandwidth_rule', ...extra}
+    for the metrics table.
+
+    The bandwidth here is the median pairwise distance of the *reference* set, not kadtk's
+    default (that of the evaluated set): with kadtk's rule each evaluated set brings its own
+    kernel, so two models scored against one reference are not on one scale — a set spread
+    wider by noise gets a wider kernel and can score closer than a cleaner one (seen with VGGish
+    on tones with added noise, `tests/test_fad_tf.py`). Fixing the kernel by the reference makes
+    the metric comparable across models and runs; the formula is kadtk's otherwise.
+    """
+    x = np.asarray(reference, dtype=np.float64)
     y = np.asarray(evaluated, dtype=np.float64)
-    h = median_pairwise_distance(y)
-    return {name: kernel_audio_distance(reference, y, h), 'n_reference': int(len(reference)),
-            'n_generated': int(len(y)), 'dim': int(y.shape[1]), 'bandwidth': h, **extra}
+    h = median_pairwise_distance(x)
+    return {name: kernel_audio_distance(x, y, h), 'n_reference': int(len(x)), 'n_generated': int(len(y)),
+            'dim': int(y.shape[1]), 'bandwidth': h, 'bandwidth_rule': 'median pairwise distance of the reference set',
+            **extra}
 
 
 def small_sample_warning(name: str, n: int, dim: int) -> tp.Optional[str]:

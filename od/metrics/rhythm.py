@@ -165,9 +165,20 @@ def visual_events(v: Visual) -> tp.Dict[str, np.ndarray]:
             'all': np.asarray(v.events, float)}
 
 
-def _mean(values: tp.Iterable[float]) -> float:
-    values = [v for v in values if v == v]   # NaN: a video without events of that kind
-    return float(np.mean(values)) if values else float('nan')
+def _mean(values: tp.Iterable[tp.Optional[float]]) -> tp.Optional[float]:
+    values = [v for v in values if v is not None and v == v]   # None/NaN: a video without events of that kind
+    return float(np.mean(values)) if values else None
+
+
+def finite_or_none(tree: tp.Any) -> tp.Any:
+    """The same nested dicts/lists with NaN and inf replaced by None (valid JSON: "not measurable")."""
+    if isinstance(tree, dict):
+        return {k: finite_or_none(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return [finite_or_none(v) for v in tree]
+    if isinstance(tree, float) and not np.isfinite(tree):
+        return None
+    return tree
 
 
 def rhythm_report(visual: tp.Mapping[str, Visual], music: tp.Mapping[str, MusicRhythm],
@@ -184,8 +195,9 @@ def rhythm_report(visual: tp.Mapping[str, Visual], music: tp.Mapping[str, MusicR
     video without events of a kind does not count for that kind).
 
     Returns {'rhythm': headline = generated hit rate of all events, 'alignment': {kind: {'generated',
-    'chance', 'ceiling': {'hit_rate', 'gaussian'}}}, 'bcs', 'bhs' (NaN without truth), 'per_video':
-    {vid: {...}}, 'videos', 'tolerance', 'sigma'}.
+    'chance', 'ceiling': {'hit_rate', 'gaussian'}}}, 'bcs', 'bhs', 'per_video': {vid: {...}},
+    'videos', 'tolerance', 'sigma'}; a value that cannot be measured (no events of a kind, no
+    ground truth, a truth without beats) is None, so the result is valid JSON.
     """
     ids = [v for v in visual if v in music]
     if not ids:
@@ -198,7 +210,8 @@ def rhythm_report(visual: tp.Mapping[str, Visual], music: tp.Mapping[str, MusicR
         for kind in KINDS:
             e = events[v][kind]
             row = {'generated': alignment(e, music[v].beats, music[v].duration, tolerance, sigma)}
-            others = [alignment(e, music[w].beats, music[w].duration, tolerance, sigma) for w in ids if w != v]
+            others = finite_or_none([alignment(e, music[w].beats, music[w].duration, tolerance, sigma)
+                                     for w in ids if w != v])
             if others:
                 row['chance'] = {k: _mean(o[k] for o in others) for k in ('hit_rate', 'gaussian')}
             if v in truth:
@@ -208,13 +221,13 @@ def rhythm_report(visual: tp.Mapping[str, Visual], music: tp.Mapping[str, MusicR
             entry.update(beat_scores(truth[v].d2m_onsets, music[v].d2m_onsets,
                                      min(music[v].duration, truth[v].duration)))
         per_video[v] = entry
+    per_video = finite_or_none(per_video)
     table = {kind: {which: {k: _mean(per_video[v][kind][which][k] for v in ids if which in per_video[v][kind])
                             for k in ('hit_rate', 'gaussian')}
                     for which in ('generated', 'chance', 'ceiling')
                     if any(which in per_video[v][kind] for v in ids)}
              for kind in KINDS}
     return {'rhythm': table['all']['generated']['hit_rate'], 'alignment': table,
-            'bcs': _mean(per_video[v].get('bcs', float('nan')) for v in ids),
-            'bhs': _mean(per_video[v].get('bhs', float('nan')) for v in ids),
+            'bcs': _mean(per_video[v].get('bcs') for v in ids), 'bhs': _mean(per_video[v].get('bhs') for v in ids),
             'per_video': per_video, 'videos': len(ids), 'with_truth': len(truth),
             'tolerance': tolerance, 'sigma': sigma, 'bin': BIN}

@@ -101,7 +101,7 @@ def times_of(visual: VisualRhythm, music: MusicRhythm, truth: tp.Optional[MusicR
             'duration': min(visual.duration, music.duration)}
 
 
-def _pct(value: float) -> str:
+def _pct(value: tp.Optional[float]) -> str:
     return 'n/a' if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.2f}"
 
 

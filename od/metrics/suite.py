@@ -145,7 +145,7 @@ def compute_metrics(names: tp.Sequence[str], reference: Files, generated: Files,
             raise ValueError(f"{name} needs one text per generated file "
                              f"({len(generated)} files, {0 if texts is None else len(texts)} texts)")
         result = metric.compute(reference, generated, texts, options)
-        report[name] = float(result[name])
+        report[name] = float('nan') if result[name] is None else float(result[name])  # None: not measurable
         report['details'][name] = result
         if name.startswith('fad_'):
             from .kad import small_sample_warning
