@@ -196,6 +196,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     visual: tp.Dict[str, dict] = {c: {} for c in CONDITIONS}
     music: tp.Dict[str, dict] = {c: {} for c in CONDITIONS}
     starts: tp.Dict[str, float] = {}
+    planned: tp.Dict[str, dict] = {c: {} for c in CONDITIONS}
     for t, track in enumerate(tracks):
         start = round(args.start + rng.uniform(0, 10), 2)   # the tracks share a 120 bpm grid: no common phase
         starts[track.name] = start
@@ -205,13 +206,19 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         for cond in CONDITIONS:
             mp4 = work / cond / f'{track.stem}.mp4'
             mp4.parent.mkdir(parents=True, exist_ok=True)
-            make_video(order, cut_times(beats, cond, args.seconds, rng), wav, args.seconds, mp4)
+            cuts = cut_times(beats, cond, args.seconds, rng)
+            make_video(order, cuts, wav, args.seconds, mp4)
             visual[cond][track.stem] = visual_rhythm(mp4, cache=False)
+            found = visual[cond][track.stem].cuts
+            planned[cond][track.stem] = {'planned': len(cuts), 'detected': len(found),
+                                         'detected_within_1_frame': int(sum(np.any(np.abs(found - c) <= 1.01 / FPS)
+                                                                            for c in cuts)),
+                                         'motion_peaks_away_from_cuts': int(len(visual[cond][track.stem].events) - len(found))}
             music[cond][track.stem] = music_rhythm(mp4)           # the mp4's own (AAC) audio
         print(f"[rhythm_real] {track.name}: {len(beats)} beats, videos made and measured", flush=True)
     conditions = {c: rhythm_report(visual[c], music[c]) for c in CONDITIONS}
     for c in CONDITIONS:
-        conditions[c]['cuts_per_video'] = {v: int(len(visual[c][v].cuts)) for v in visual[c]}
+        conditions[c]['cuts_per_video'] = planned[c]
     first = tracks[0].stem
     timelines = {c: {**times_of(visual[c][first], music[c][first]), 'id': first} for c in ('on', 'off')}
     commit = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=ROOT, capture_output=True, text=True).stdout.strip()
@@ -229,8 +236,10 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         'media': {'packages': versions, 'photos': [p.stem for p in photos], 'tracks': [t.name for t in tracks],
                   'excerpt_starts': starts, 'excerpt_seconds': args.seconds},
         'versions': {'librosa': librosa.__version__, 'scenedetect': scenedetect.__version__},
-        'summary': {c: {kind: {w: conditions[c]['alignment'][kind][w] for w in ('generated', 'chance')}
-                        for kind in ('cuts', 'all')} for c in CONDITIONS},
+        'summary': {c: {**{kind: {w: conditions[c]['alignment'][kind][w] for w in ('generated', 'chance')}
+                           for kind in ('cuts', 'all')},
+                        **{k: sum(p[k] for p in planned[c].values()) for k in next(iter(planned[c].values()))}}
+                    for c in CONDITIONS},
         'conditions': conditions,
     }
     results['figures'] = figures(results, timelines, out)
