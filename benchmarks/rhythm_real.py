@@ -3,8 +3,8 @@
 Builds music videos from freely licensed media that Debian ships — the photos of
 `gnome-backgrounds` and the game soundtrack of `planetblupi-music-ogg` — with ffmpeg: for each
 track, a 20 s excerpt (from a random point 30-40 s in: several tracks share one 120 bpm grid
-from their first bar, so common offsets would put all of them in phase) under a slideshow of the photos (each shot panning slowly, so there is
-camera motion as well as cuts), cut
+from their first bar, so common offsets would put all of them in phase) under a slideshow of
+the photos (each shot panning slowly, so there is camera motion as well as cuts), cut
 
   on     on every second beat of the excerpt (librosa's beat tracker: what an editor's
          beat-snapping does; so the on-beat level is partly by construction),

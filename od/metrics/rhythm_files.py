@@ -23,6 +23,11 @@ from .rhythm import MusicRhythm, music_rhythm, rhythm_report
 logger = logging.getLogger(__name__)
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
 def check_rhythm(videos: tp.Optional[tp.Union[str, Path]]) -> None:
     """Cheap start-up check: the video folder exists; PySceneDetect and OpenCV import."""
     if videos is not None and not Path(videos).is_dir():
@@ -65,14 +70,14 @@ def read_rhythms(generated: tp.Sequence[tp.Union[str, Path]], reference: tp.Sequ
         try:
             music[gen.stem] = music_rhythm(gen)
         except Exception as exc:  # an undecodable audio file: AudioCraft's readers raise many kinds
-            skipped[str(gen)] = f"cannot read its audio ({str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__})"
+            skipped[str(gen)] = f"cannot read its audio ({_first_line(exc)})"
             del visual[gen.stem]
             continue
         if gen.stem in truth_files:
             try:
                 truth[gen.stem] = music_rhythm(truth_files[gen.stem])
             except Exception as exc:
-                skipped[str(truth_files[gen.stem])] = f"cannot read its audio (no ceiling for {gen.stem}): {exc}"
+                skipped[str(truth_files[gen.stem])] = f"cannot read its audio, no ceiling for {gen.stem} ({_first_line(exc)})"
     for path, why in skipped.items():
         logger.warning("rhythm: skipped %s: %s", path, why)
     return visual, music, truth, skipped
