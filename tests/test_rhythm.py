@@ -219,3 +219,16 @@ def test_video_sensitivity_is_about_1_when_the_video_is_ignored_and_large_when_i
     ignored, followed = score(ignores_video), score(follows_video)
     assert 0.8 < ignored < 1.25, ignored
     assert followed > 5, followed
+
+
+def test_od_clip_outputs_pair_each_wav_with_the_mp4_beside_it(clip_set, tmp_path):
+    """od.clip writes <name>.mp4 (video + music) and <name>.wav side by side: no --videos needed."""
+    import shutil
+
+    from od.metrics.rhythm_files import rhythm_of_files
+    for name in ('on', 'off'):
+        shutil.copy(clip_set / 'videos' / f'{name}.mp4', tmp_path / f'{name}.mp4')
+        shutil.copy(clip_set / 'gen' / f'{name}.wav', tmp_path / f'{name}.wav')
+    r = rhythm_of_files([tmp_path / 'on.wav', tmp_path / 'off.wav'], progress=False)
+    assert r['per_video']['on']['cuts']['generated']['hit_rate'] == 1.0 and r['with_truth'] == 0
+    assert r['alignment']['cuts']['chance']['hit_rate'] == pytest.approx((3 / 7 + 0.0) / 2)
