@@ -305,8 +305,8 @@ def stage_evaluate(p: Pipeline) -> str:
         metrics['rhythm'] = rhythm_of_files(generated, valid_audio(p), videos=p.dataset / 'valid', progress=False)
         metrics['values'].update({k: metrics['rhythm'][k] for k in ('rhythm', 'bcs', 'bhs')
                                   if metrics['rhythm'][k] is not None})   # None: no events / no beats to score
-    except ValueError as exc:
-        metrics['skipped']['rhythm'] = str(exc)
+    except (ValueError, RuntimeError, ImportError) as exc:   # no pairable video; scenedetect/OpenCV missing
+        metrics['skipped']['rhythm'] = str(exc).strip().splitlines()[0][:300]
     metrics['values'].update(weighted_metrics(p, [str(g) for g in generated], metrics['skipped']))
     write_json(p.report_dir / 'metrics.json', metrics)
     p.record('evaluate', key, started)
