@@ -1,7 +1,12 @@
-"""Evaluate generated audio against a reference set: VGGish-FAD, CLAP-FAD, CLAP score.
+"""Evaluate generated audio against a reference set: VGGish-FAD, CLAP-FAD, CLAP score, KAD, rhythm.
 
     python -m od.eval --reference egs/example/valid --generated samples/ \\
         --metrics fad_vggish,fad_clap,clap_score --out report.json
+
+    python -m od.eval --generated soundtracks/ --videos dataset/clips/valid --reference dataset/clips/valid \\
+        --metrics rhythm,kad_clap --out report.json
+
+    python -m od.eval --generated samples/260101_120000/ --metrics rhythm    # od.clip outputs: no reference
 
     python -m od.eval --reference ref/ --generated gen/ --runner dask --dask-address tcp://host:8786
 
@@ -11,6 +16,12 @@ folder of audio. clap_score needs a text per generated file: `<stem>.txt`, or th
 (`make fad-env`), as a Beam job on this machine (--runner direct, in process when worker
 processes would not pay) or on a dask.distributed cluster (--runner dask: its workers must see
 the audio and --work-dir); reference statistics are cached in --stats-cache and reused.
+
+kad_vggish / kad_clap: Kernel Audio Distance on the same embeddings (no Gaussian assumption,
+unbiased at small sizes). rhythm (no weights): the beats of each generated file against the
+scene cuts and motion peaks of the video of the same name (--videos, or `<stem>.mp4` beside
+it), with chance (videos re-paired with the other files' music) and, when --reference holds the
+videos' own audio under the same names, the ceiling and BCS/BHS; --reference is optional then.
 """
 from __future__ import annotations
 
@@ -29,7 +40,11 @@ from .metrics.inputs import audio_files, descriptions  # noqa: F401  (od.eval.au
 def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog='python -m od.eval', description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--reference', required=True, help='audio folder or manifest (egs/<name>/<split>)')
+    parser.add_argument('--reference', default=None,
+                        help='audio folder or manifest (egs/<name>/<split>); needed by FAD and KAD')
+    parser.add_argument('--videos', default=None,
+                        help='rhythm: folder of the videos, paired with generated files by name '
+                             '(default: the <stem>.mp4 beside each generated file)')
     parser.add_argument('--generated', required=True, help='folder of generated audio')
     parser.add_argument('--metrics', default='fad_vggish', help=f"comma list of {', '.join(suite.METRICS)}")
     parser.add_argument('--out', default=None, help='write the JSON report here (atomically)')
@@ -61,10 +76,14 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     options = suite.MetricOptions(args.vggish_checkpoint, args.clap_model, args.stats_cache or None,
-                                  args.workers, not args.no_progress, vggish_runner=runner)
+                                  args.workers, not args.no_progress, vggish_runner=runner, videos=args.videos)
+    needing = [n for n in names if suite.METRICS[n].needs_reference]
+    if args.reference is None and needing:
+        parser.error(f"--reference is needed by {', '.join(needing)}")
     try:
         suite.check_metrics(names, options)  # env / weights errors before any embedding
-        reference, generated = audio_files(args.reference), audio_files(args.generated)
+        reference = audio_files(args.reference) if args.reference is not None else []
+        generated = audio_files(args.generated)
         texts = descriptions(generated) if any(suite.METRICS[n].needs_texts for n in names) else None
     except (FileNotFoundError, MissingWeightsError, RuntimeError, ValueError) as exc:
         print(f"error: {exc}\nNothing was computed.", file=sys.stderr)

@@ -131,7 +131,7 @@ def stamp_path(folder: tp.Optional[Path] = None) -> tp.Optional[Path]:
 
 def exercise() -> None:
     """Run every librosa path od reaches (ingest's tempo and key, the mel features of metrics and
-    plots, AudioCraft's chroma filters, beats and onsets), in float32 and float64, so that each
+    plots, AudioCraft's chroma filters, beats and onsets of the rhythm metric), in float32 and float64, so that each
     kernel variant they use is compiled here."""
     import numpy as np
     for name in EAGER_MODULES:
@@ -147,6 +147,11 @@ def exercise() -> None:
         librosa.feature.tempo(onset_envelope=onset, sr=SR)
         librosa.beat.beat_track(onset_envelope=onset, sr=SR)
         librosa.onset.onset_detect(onset_envelope=onset, sr=SR)
+        # od.metrics.rhythm: beats in seconds, and D2M-GAN's onset settings for BCS/BHS (the same
+        # eagerly typed kernels as the two calls above: no new variant, so no revision bump)
+        librosa.beat.beat_track(onset_envelope=onset, sr=SR, hop_length=512, units='time')
+        librosa.onset.onset_detect(onset_envelope=onset, sr=SR, hop_length=512, units='time', wait=1., delta=0.2,
+                                   pre_avg=3., post_avg=3., pre_max=3., post_max=3.)
         librosa.feature.chroma_stft(y=y, sr=SR)
         mel = librosa.feature.melspectrogram(y=y, sr=SR, n_fft=1024, hop_length=256, n_mels=64)
         librosa.power_to_db(mel + 1e-10, ref=np.max)

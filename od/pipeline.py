@@ -19,7 +19,8 @@ training resumes from its last epoch):
   train       a real `dora run` XP (printed: typing it by hand gives the same signature)
   export      od.export -> checkpoints/<name>/
   soundtrack  od.clip on every valid video, with two seeds
-  evaluate    video sensitivity (always), VGGish-FAD and CLAP metrics when their weights exist
+  evaluate    video sensitivity and rhythm alignment (always: no weights), VGGish/CLAP FAD and
+              KAD when their weights exist
   report      reports/<name>/index.html
 
 Options after the folder that contain '=' are Dora overrides (optim.epochs=4, ...): they are
@@ -377,7 +378,7 @@ def stage_evaluate(p: Pipeline) -> str:
            if all((soundtrack_dir(p, s) / f"{v}.wav").exists() for s in SEEDS)]
     generated = [soundtrack_dir(p, SEEDS[0]) / f"{v}.wav" for v in ids]
     key = digest(files_key(generated + [soundtrack_dir(p, s) / f"{v}.wav" for v in ids for s in SEEDS[1:]]),
-                 p.clap_model, p.vggish_checkpoint)
+                 p.clap_model, p.vggish_checkpoint, 'evaluate-2')
     if p.up_to_date('evaluate', key) and (p.report_dir / 'metrics.json').exists():
         return 'up to date'
     started = time.time()
@@ -389,23 +390,34 @@ def stage_evaluate(p: Pipeline) -> str:
         metrics['files']['video_sensitivity'] = {v: [str(soundtrack_dir(p, s) / f"{v}.wav") for s in SEEDS] for v in ids}
     except ValueError as exc:
         metrics['skipped']['video_sensitivity'] = str(exc)
+    try:
+        from .metrics.rhythm_files import rhythm_of_files
+        metrics['rhythm'] = rhythm_of_files(generated, valid_audio(p), videos=p.dataset / 'valid', progress=False)
+        metrics['values'].update({k: metrics['rhythm'][k] for k in ('rhythm', 'bcs', 'bhs')
+                                  if metrics['rhythm'][k] is not None})   # None: no events / no beats to score
+    except (ValueError, RuntimeError, ImportError) as exc:   # no pairable video; scenedetect/OpenCV missing
+        metrics['skipped']['rhythm'] = str(exc).strip().splitlines()[0][:300]
     metrics['values'].update(weighted_metrics(p, [str(g) for g in generated], metrics['skipped']))
     write_json(p.report_dir / 'metrics.json', metrics)
     p.record('evaluate', key, started)
     return ', '.join(f"{k} {v:.3f}" for k, v in metrics['values'].items()) or 'nothing measured'
 
 
-def weighted_metrics(p: Pipeline, generated: tp.List[str], skipped: tp.Dict[str, str]) -> tp.Dict[str, float]:
-    """VGGish-FAD and CLAP-FAD of the soundtracks against the valid audio, when their weights
-    are here; each one left out is named in `skipped` with the reason."""
+def valid_audio(p: Pipeline) -> tp.List[str]:
+    """The valid videos' own audio (the ground truth of FAD/KAD and of the rhythm ceiling)."""
     from audiocraft.data.audio_dataset import load_audio_meta
+    return [m.path for m in load_audio_meta(p.egs / 'valid' / 'data.jsonl', resolve=False)]
 
+
+def weighted_metrics(p: Pipeline, generated: tp.List[str], skipped: tp.Dict[str, str]) -> tp.Dict[str, float]:
+    """VGGish and CLAP FAD and KAD of the soundtracks against the valid audio, when their weights
+    are here; each one left out is named in `skipped` with the reason."""
     from .metrics import suite
-    reference = [m.path for m in load_audio_meta(p.egs / 'valid' / 'data.jsonl', resolve=False)]
+    reference = valid_audio(p)
     options = suite.MetricOptions(vggish_checkpoint=p.vggish_checkpoint, clap_model=p.clap_model,
                                   stats_cache=str(p.report_dir / 'fad_cache'), progress=False)
     values = {}
-    for name in ('fad_vggish', 'fad_clap'):
+    for name in ('fad_vggish', 'fad_clap', 'kad_vggish', 'kad_clap'):
         try:
             suite.check_metrics([name], options)
             values[name] = suite.compute_metrics([name], reference, generated, None, options)[name]
@@ -417,10 +429,10 @@ def weighted_metrics(p: Pipeline, generated: tp.List[str], skipped: tp.Dict[str,
 
 def stage_report(p: Pipeline) -> str:
     from .report.page import write_page
-    from .report.plots import spectrogram_png, training_png
+    from .report.plots import poster_png, spectrogram_png, timeline_png, training_png
     metrics = json.loads((p.report_dir / 'metrics.json').read_text())
     xp = p.xp()
-    key = digest(files_key([p.report_dir / 'metrics.json', Path(xp.folder) / 'history.json']), 'report-1')
+    key = digest(files_key([p.report_dir / 'metrics.json', Path(xp.folder) / 'history.json']), 'report-2')
     if p.up_to_date('report', key) and (p.report_dir / 'index.html').exists():
         return 'up to date'
     started = time.time()
@@ -436,8 +448,15 @@ def stage_report(p: Pipeline) -> str:
         mine = per_video.get(vid) or {}
         scores = {label: mine[k] for k, label in (('score', 'video sensitivity'), ('to_other_videos', 'distance to other videos'),
                                                    ('between_seeds', 'distance between its seeds')) if k in mine}
-        rows.append({'id': vid, 'source': source, 'video': mp4.relative_to(p.report_dir).as_posix(),
-                     'spectrogram': png.relative_to(p.report_dir).as_posix(), 'scores': scores})
+        row = {'id': vid, 'source': source, 'video': mp4.relative_to(p.report_dir).as_posix(),
+               'spectrogram': png.relative_to(p.report_dir).as_posix(), 'scores': scores,
+               'poster': poster_png(mp4, p.report_dir / 'posters' / f"{vid}.png").relative_to(p.report_dir).as_posix()}
+        times = (metrics.get('rhythm') or {}).get('times', {}).get(vid)
+        if times:
+            row['timeline'] = timeline_png(times, p.report_dir / 'timelines' / f"{vid}.png", vid
+                                           ).relative_to(p.report_dir).as_posix()
+            row['rhythm'] = metrics['rhythm']['per_video'][vid]
+        rows.append(row)
     curves = training_png(history(Path(xp.folder)), p.report_dir / 'training.png')
     write_page(p.report_dir, {
         'name': p.name, 'scale': p.scale, 'sig': xp.sig, 'command': p.command(), 'rows': rows,

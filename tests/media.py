@@ -107,3 +107,53 @@ def write_audio(path: tp.Union[str, Path], audio: np.ndarray, sr: int) -> Path:
         return path
     codec = {'.mp3': 'libmp3lame', '.opus': 'libopus', '.m4a': 'aac'}[path.suffix]
     return write(path, audio=audio, sr=sr, codecs=('', codec))
+
+
+def shot_frames(cut_times: tp.Sequence[float], duration: float, fps: float = 25., size: tp.Tuple[int, int] = (96, 64),
+                seed: int = 0) -> np.ndarray:
+    """[T, H, W, 3] uint8: an edited video with hard cuts at `cut_times` (seconds). Each shot is
+    its own smooth random picture panning slowly sideways (a camera move, not a cut), with a
+    little sensor noise per frame."""
+    from scipy.ndimage import gaussian_filter
+    rng = np.random.default_rng(seed)
+    w, h = size
+    bounds = [0.] + sorted(cut_times) + [duration]
+    n = int(round(duration * fps))
+    frames = np.empty((n, h, w, 3), np.uint8)
+    for s, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+        picture = gaussian_filter(rng.uniform(0, 255, (h, 2 * w, 3)), sigma=(4, 4, 0))
+        picture = (picture - picture.min()) / max(np.ptp(picture), 1e-6) * 200 + 25 * (s % 3)
+        for i in range(int(round(a * fps)), min(n, int(round(b * fps)))):
+            shift = i - int(round(a * fps))
+            frame = picture[:, shift % w:shift % w + w] + rng.normal(0, 2, (h, w, 3))
+            frames[i] = np.clip(frame, 0, 255).astype(np.uint8)
+    return frames
+
+
+def jump_frames(jump_times: tp.Sequence[float], duration: float, fps: float = 25.,
+                size: tp.Tuple[int, int] = (96, 64), seed: int = 0) -> np.ndarray:
+    """[T, H, W, 3] uint8: one shot (a still grey scene with sensor noise) in which a bright
+    square jumps to a new place at each of `jump_times` (a motion burst, not a cut)."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    n = int(round(duration * fps))
+    places = [(int(rng.integers(0, h - h // 3)), int(rng.integers(0, w - w // 3))) for _ in range(len(jump_times) + 1)]
+    frames = np.empty((n, h, w, 3), np.uint8)
+    for i in range(n):
+        k = int(np.searchsorted(sorted(jump_times), i / fps, side='right'))
+        frame = np.full((h, w, 3), 90.) + rng.normal(0, 2, (h, w, 3))
+        y, x = places[k]
+        frame[y:y + h // 3, x:x + w // 3] = 240.
+        frames[i] = np.clip(frame, 0, 255).astype(np.uint8)
+    return frames
+
+
+def clicks(times: tp.Sequence[float], seconds: float, sr: int = 22050, channels: int = 1) -> np.ndarray:
+    """[C, T] float32: a click track (short 1 kHz bursts at `times`) over faint noise."""
+    rng = np.random.default_rng(0)
+    wav = rng.normal(0, 1e-3, int(seconds * sr))
+    burst = np.hanning(256) * np.sin(2 * np.pi * 1000 * np.arange(256) / sr)
+    for t in times:
+        i = int(round(t * sr))
+        wav[i:i + 256] += 0.5 * burst[:len(wav[i:i + 256])]
+    return np.stack([wav] * channels).astype(np.float32)

@@ -96,7 +96,13 @@ def test_report_numbers_come_from_their_files(pipeline_run):
     assert [r['id'] for r in report['rows']] == valid and len(valid) >= 2
     for row in report['rows']:
         assert (report_dir / row['video']).is_file() and (report_dir / row['spectrogram']).is_file()
+        assert (report_dir / row['poster']).is_file() and (report_dir / row['timeline']).is_file()
+        assert json.dumps(row['rhythm']) == json.dumps(metrics['rhythm']['per_video'][row['id']])  # NaN-safe
         assert row['scores']['video sensitivity'] == pytest.approx(again['per_video'][row['id']]['score'])
+    # rhythm: the soundtracks against the valid videos, with chance (2+ videos) and ceiling (their own audio)
+    assert set(metrics['rhythm']['alignment']['all']) == {'generated', 'chance', 'ceiling'}
+    assert metrics['values'].get('rhythm') == metrics['rhythm']['alignment']['all']['generated']['hit_rate']
+    assert 'visual events on a beat' in page and 'how to read it' in page
     assert report['curves'] and (report_dir / report['curves']).is_file()
 
 
@@ -117,12 +123,21 @@ def test_report_renders_in_headless_chromium(pipeline_run, tmp_path):
     dom = subprocess.run([browser, *flags, '--dump-dom', page.as_uri()], capture_output=True, text=True,
                          timeout=120).stdout
     report = json.loads((pipeline_run['report_dir'] / 'report.json').read_text())
-    media = len(report['rows']) * 2 + 1  # a video and a spectrogram per row, the training curves
+    media = len(report['rows']) * 3 + 1  # a video, a spectrogram and a rhythm timeline per row, the training curves
     assert dom.count('data-state="ok"') == media and 'data-state="missing"' not in dom, dom[-2000:]
+    assert dom.count('data-poster="ok"') == len(report['rows'])  # every tile shows its poster frame
     shot = tmp_path / 'page.png'
     subprocess.run([browser, *flags, '--window-size=1100,1400', f'--screenshot={shot}', page.as_uri()],
                    capture_output=True, timeout=120)
-    assert shot.stat().st_size > 10_000
+    assert_not_blank(shot)
+
+
+def assert_not_blank(png, min_colours=200):
+    """A screenshot that shows pictures, not an empty page: many distinct colours, not all white."""
+    import matplotlib.image
+    pixels = (matplotlib.image.imread(png)[..., :3] * 255).astype(np.uint8).reshape(-1, 3)   # [H*W, 3]
+    colours = len(np.unique(pixels, axis=0))
+    assert colours >= min_colours and (pixels < 250).any(axis=1).mean() > 0.05, (png, colours)
 
 
 def test_generate_stops_at_the_video_end(pipeline_run, tmp_path):
@@ -139,7 +154,7 @@ def test_generate_stops_at_the_video_end(pipeline_run, tmp_path):
 
 
 def test_weighted_metrics_join_the_report_when_their_weights_exist(pipeline_run, tmp_path):
-    """FAD on CLAP embeddings is computed with a (tiny) CLAP; without VGGish weights it is skipped, saying why."""
+    """FAD and KAD on CLAP embeddings are computed with a (tiny) CLAP; without VGGish weights they are skipped, saying why."""
     from od.models.tiny import write_tiny_clap
     from od.pipeline import Pipeline, soundtrack_dir, weighted_metrics
     clap = write_tiny_clap(tmp_path / 'clap')
@@ -150,4 +165,6 @@ def test_weighted_metrics_join_the_report_when_their_weights_exist(pipeline_run,
     skipped = {}
     values = weighted_metrics(p, generated, skipped)
     assert np.isfinite(values['fad_clap']) and 'fad_clap' not in skipped
+    assert np.isfinite(values['kad_clap']) and 'kad_clap' not in skipped   # KAD on the same CLAP embeddings
+    assert 'kad_vggish' not in values and 'no_vggish.ckpt' in skipped['kad_vggish']
     assert 'fad_vggish' not in values and 'no_vggish.ckpt' in skipped['fad_vggish']

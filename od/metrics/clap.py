@@ -1,4 +1,4 @@
-"""CLAP-based metrics: FAD over laion-clap embeddings, and the CLAP score (audio-text cosine).
+"""CLAP-based metrics: FAD and KAD over laion-clap embeddings, and the CLAP score (audio-text cosine).
 
 Both run on the torch side (no TensorFlow environment needed). Each file's embedding is the
 mean of its 10-s window embeddings (od.models.clap.embed_audio_files). Reference statistics
@@ -61,7 +61,7 @@ def fad_clap(reference_files: tp.Sequence[tp.Union[str, Path]], generated_files:
     generated = embed_audio_files([str(p) for p in generated_files], encoder, progress=progress)
     mu_g, sigma_g = gaussian_stats(generated)
     return {'fad_clap': frechet_distance(mu_r, sigma_r, mu_g, sigma_g), 'n_reference': int(n_r),
-            'n_generated': int(len(generated)), 'clap_model': encoder.tag}
+            'n_generated': int(len(generated)), 'dim': int(len(mu_g)), 'clap_model': encoder.tag}
 
 
 def clap_score(audio_files: tp.Sequence[tp.Union[str, Path]], texts: tp.Union[str, tp.Sequence[str]],
@@ -85,3 +85,17 @@ def clap_score(audio_files: tp.Sequence[tp.Union[str, Path]], texts: tp.Union[st
     scores = (audio * text).sum(-1)  # both L2-normalised: cosine
     return {'clap_score': float(scores.mean()), 'scores': scores.tolist(), 'n': len(used),
             'n_skipped': len(audio_files) - len(used), 'clap_model': encoder.tag}
+
+
+def kad_clap(reference_files: tp.Sequence[tp.Union[str, Path]], generated_files: tp.Sequence[tp.Union[str, Path]],
+             model: Model = None, progress: bool = True) -> tp.Dict[str, tp.Any]:
+    """Kernel Audio Distance (od.metrics.kad) between the CLAP embeddings (one per file) of two
+    sets of audio files; each set needs at least 2 readable files.
+
+    Returns {'kad_clap', 'n_reference', 'n_generated', 'dim', 'bandwidth', 'clap_model'}.
+    """
+    from .kad import kad_result
+    encoder = get_clap(model)
+    reference = embed_audio_files([str(p) for p in reference_files], encoder, progress=progress)
+    generated = embed_audio_files([str(p) for p in generated_files], encoder, progress=progress)
+    return kad_result('kad_clap', reference, generated, clap_model=encoder.tag)

@@ -1,7 +1,7 @@
 """One table of od's audio metrics, shared by `python -m od.eval` and the solver's evaluate stage.
 
     from od.metrics import suite
-    names = suite.parse_metrics('fad_vggish,fad_clap,clap_score')
+    names = suite.parse_metrics('fad_vggish,fad_clap,clap_score')   # also: kad_vggish, kad_clap, rhythm
     opts = suite.MetricOptions(vggish_checkpoint=None, clap_model=None, stats_cache='logs/fad_cache')
     suite.check_metrics(names, opts)          # at start-up: missing env/weights raise here
     report = suite.compute_metrics(names, reference_files, generated_files, texts, opts)
@@ -12,6 +12,11 @@ MissingWeightsError) so a training run fails at its start, not at its first eval
 `compute` gets the reference and generated audio files (and one text per generated file for
 text metrics) and returns a dict whose entry named like the metric is the float to log.
 Heavy dependencies (TF env, laion-clap) are imported only when their metric is used.
+
+`rhythm` needs no weights: the generated music's beats against the visual rhythm (cuts, motion
+peaks) of the video of the same name (`MetricOptions.videos`, or the `<stem>.mp4` beside each
+generated file, as od.clip writes them), read against chance (re-paired videos) and, when the
+reference holds the videos' own audio under the same names, the ceiling and BCS/BHS.
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ class MetricOptions:
     workers: int = 2  # Beam DirectRunner workers for VGGish
     progress: bool = True
     vggish_runner: tp.Any = None  # od.fad_tf.runners.RunnerSpec (None: the DirectRunner with `workers`)
+    videos: tp.Optional[str] = None  # rhythm: folder of the videos, paired by file stem (None: beside each file)
 
 
 Files = tp.Sequence[str]
@@ -38,6 +44,8 @@ class Metric:
     compute: tp.Callable[[Files, Files, tp.Optional[tp.Sequence[str]], MetricOptions], dict]
     needs_texts: bool = False
     lower_is_better: bool = True
+    needs_reference: bool = True
+    describe: tp.Optional[tp.Callable[[dict], tp.List[str]]] = None  # more summary lines from the result
 
 
 def _check_vggish(o: MetricOptions) -> None:
@@ -68,10 +76,38 @@ def _clap_score(ref: Files, gen: Files, texts, o: MetricOptions) -> dict:
     return clap_score(gen, texts, model=o.clap_model, progress=o.progress)
 
 
+def _kad_vggish(ref: Files, gen: Files, texts, o: MetricOptions) -> dict:
+    from .vggish import kad_vggish
+    return kad_vggish(ref, gen, o.vggish_checkpoint, o.workers, o.progress, o.vggish_runner)
+
+
+def _kad_clap(ref: Files, gen: Files, texts, o: MetricOptions) -> dict:
+    from .clap import kad_clap
+    return kad_clap(ref, gen, model=o.clap_model, progress=o.progress)
+
+
+def _check_rhythm(o: MetricOptions) -> None:
+    from .rhythm_files import check_rhythm
+    check_rhythm(o.videos)
+
+
+def _rhythm(ref: Files, gen: Files, texts, o: MetricOptions) -> dict:
+    from .rhythm_files import rhythm_of_files
+    return rhythm_of_files(gen, ref, o.videos, progress=o.progress)
+
+
+def _describe_rhythm(result: dict) -> tp.List[str]:
+    from .rhythm_files import describe
+    return describe(result)
+
+
 METRICS: tp.Dict[str, Metric] = {
     'fad_vggish': Metric(_check_vggish, _fad_vggish),
     'fad_clap': Metric(_check_clap, _fad_clap),
-    'clap_score': Metric(_check_clap, _clap_score, needs_texts=True, lower_is_better=False),
+    'clap_score': Metric(_check_clap, _clap_score, needs_texts=True, lower_is_better=False, needs_reference=False),
+    'kad_vggish': Metric(_check_vggish, _kad_vggish),
+    'kad_clap': Metric(_check_clap, _kad_clap),
+    'rhythm': Metric(_check_rhythm, _rhythm, lower_is_better=False, needs_reference=False, describe=_describe_rhythm),
 }
 
 
@@ -99,8 +135,9 @@ def compute_metrics(names: tp.Sequence[str], reference: Files, generated: Files,
     names = parse_metrics(names)
     if not generated:
         raise ValueError("no generated audio files to evaluate")
-    if not reference and any(n != 'clap_score' for n in names):
-        raise ValueError("no reference audio files: FAD needs a reference set")
+    needing = [n for n in names if METRICS[n].needs_reference]
+    if not reference and needing:
+        raise ValueError(f"no reference audio files: {', '.join(needing)} need(s) a reference set")
     report: dict = {'details': {}, 'warnings': []}
     for name in names:
         metric = METRICS[name]
@@ -108,8 +145,16 @@ def compute_metrics(names: tp.Sequence[str], reference: Files, generated: Files,
             raise ValueError(f"{name} needs one text per generated file "
                              f"({len(generated)} files, {0 if texts is None else len(texts)} texts)")
         result = metric.compute(reference, generated, texts, options)
-        report[name] = float(result[name])
+        report[name] = float('nan') if result[name] is None else float(result[name])  # None: not measurable
         report['details'][name] = result
+        if name.startswith('fad_'):
+            from .kad import small_sample_warning
+            for side in ('reference', 'generated'):
+                n = result.get(f'n_{side}', result.get(f'{side}_examples'))
+                caveat = small_sample_warning(f"{name} ({side})", int(n), int(result['dim'])) \
+                    if n is not None and result.get('dim') else None
+                if caveat:
+                    report['warnings'].append(caveat)
         if result.get('random_init'):
             report['warnings'].append(f"{name} was computed with a RANDOMLY INITIALISED model "
                                       f"({result.get('checkpoint', '?')}): smoke test only, not comparable")
@@ -122,5 +167,7 @@ def summary(report: dict) -> str:
     for name, result in report['details'].items():
         arrow = 'lower is better' if METRICS[name].lower_is_better else 'higher is better'
         lines.append(f"{name:<11} {report[name]:12.4f}   ({arrow})")
+        if METRICS[name].describe:
+            lines += ['            ' + line for line in METRICS[name].describe(result)]
     lines += [f"WARNING: {w}" for w in report['warnings']]
     return '\n'.join(lines)

@@ -238,6 +238,38 @@ def fad_vggish(reference_files: tp.Sequence[str], generated_files: tp.Sequence[s
         mu_g, sigma_g, n_g = load_stats(done['generated']['stats'])
     return {'fad_vggish': frechet_distance(mu_r, sigma_r, mu_g, sigma_g),
             'random_init': bool(done['generated']['random_init']), 'checkpoint': str(ckpt),
-            'reference_examples': n_r, 'generated_examples': n_g,
+            'reference_examples': n_r, 'generated_examples': n_g, 'dim': int(len(mu_g)),
             'reference_cached': 'reference' not in done, 'beam': done['generated'].get('plan'),
             'skipped': [m for d in done.values() for m in d['failed']]}
+
+
+def kad_vggish(reference_files: tp.Sequence[str], generated_files: tp.Sequence[str],
+               checkpoint: tp.Optional[str] = None, workers: int = 2, progress: bool = True,
+               runner: tp.Optional[RunnerSpec] = None) -> dict:
+    """Kernel Audio Distance (od.metrics.kad) between the VGGish embeddings of two sets of audio
+    files: every 0.96 s example is one embedding (as kadtk pools frame embeddings), both sets
+    embedded in one Beam job (no statistics to cache: KAD needs the embeddings themselves).
+
+    Returns {'kad_vggish', 'n_reference', 'n_generated' (examples), 'dim', 'bandwidth',
+    'random_init', 'checkpoint', 'skipped'}.
+    """
+    import numpy as np
+
+    from .kad import kad_result
+    runner = runner or RunnerSpec(workers=workers)
+    ckpt = check_fad_vggish(checkpoint, runner)
+    if runner.work_dir:
+        Path(runner.work_dir).mkdir(parents=True, exist_ok=True)
+    clean_stale_work_dirs(runner.work_dir)
+    with tempfile.TemporaryDirectory(prefix=f'{WORK_PREFIX}{os.getpid()}-', dir=runner.work_dir) as tmp:
+        done = embed_sets({'reference': reference_files, 'generated': generated_files}, Path(tmp), ckpt,
+                          progress=progress, runner=runner)
+        sets = {}
+        for name in ('reference', 'generated'):
+            parts = [np.load(f) for f in sorted((Path(tmp) / name / 'embeddings').glob('[0-9]*.npy'))]  # [n_i, 128]
+            if not parts:
+                raise ValueError(f"kad_vggish: no {name} file could be embedded")
+            sets[name] = np.concatenate(parts).reshape(-1, parts[0].shape[-1])
+    return kad_result('kad_vggish', sets['reference'], sets['generated'],
+                      random_init=bool(done['generated']['random_init']), checkpoint=str(ckpt),
+                      skipped=[m for d in done.values() for m in d['failed']])

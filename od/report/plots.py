@@ -1,4 +1,5 @@
-"""Pictures for the run report: a spectrogram per soundtrack, training curves from the XP history."""
+"""Pictures for the run report: a spectrogram, a poster frame and a rhythm timeline per video,
+training curves from the XP history."""
 from __future__ import annotations
 
 import typing as tp
@@ -60,5 +61,54 @@ def training_png(history: tp.Sequence[tp.Mapping[str, tp.Any]], out: tp.Union[st
         ax.set_title(stage)
         ax.set_xlabel('epoch')
         ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, Path(out))
+
+
+def poster_png(video: tp.Union[str, Path], out: tp.Union[str, Path], at: float = 1.0, width: int = 320) -> Path:
+    """One frame of a video (the frame shown at `at` seconds, or its middle when shorter) as a
+    PNG `width` pixels wide: the `<video poster=...>` of the report, so a tile shows its picture
+    before it is played instead of a black box."""
+    from ..atomic import atomic_path
+    from ..data.media import frames_at, probe
+    info = probe(video)
+    t = at if info.duration > 2 * at else info.duration / 2
+    frames, _, _ = frames_at(video, [t])                                   # [1, H, W, 3] uint8
+    frame = frames[0]
+    plt = _pyplot()
+    h, w = frame.shape[:2]
+    fig = plt.figure(figsize=(width / 80, max(1, round(width * h / max(w, 1))) / 80), dpi=80)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.imshow(frame, aspect='auto')
+    ax.axis('off')
+    with atomic_path(Path(out)) as tmp:
+        fig.savefig(tmp, format='png', dpi=80)
+    plt.close(fig)
+    return Path(out)
+
+
+def timeline_png(times: tp.Mapping[str, tp.Any], out: tp.Union[str, Path], title: str = '',
+                 music_label: str = 'generated music') -> Path:
+    """The visual rhythm over the music's beats, on one time axis: the motion envelope with its
+    peaks and the scene cuts (top), the generated music's beats and, when known, the video's own
+    audio's beats (bottom). `times`: od.metrics.rhythm_files' per-video 'times' entry."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 2.0))
+    env = np.asarray(times.get('envelope') or [], float)                       # [F]
+    if len(env) and env.max() > 0:
+        t = np.arange(len(env)) / float(times['fps'])
+        ax.fill_between(t, 2.1, 2.1 + 0.8 * env / env.max(), color='#9ecae1', lw=0, label='motion (frame difference)')
+    ax.vlines(times.get('motion', []), 2.1, 3.0, color='#3182bd', lw=1.2, label='motion peaks')
+    ax.vlines(times.get('cuts', []), 2.0, 3.1, color='#d62728', lw=2.2, label='scene cuts')
+    ax.vlines(times.get('beats', []), 1.0, 1.8, color='#2ca02c', lw=1.2, label=f'beats: {music_label}')
+    if times.get('truth_beats') is not None:
+        ax.vlines(times['truth_beats'], 0.0, 0.8, color='#7f7f7f', lw=1.2, label="beats: the video's own audio")
+    own = times.get('truth_beats') is not None
+    ax.set_ylim(-0.1 if own else 0.9, 3.2)
+    ax.set_yticks([0.4, 1.4, 2.55] if own else [1.4, 2.55], (['own audio'] if own else []) + ['music', 'video'])
+    ax.set_xlim(0, max(float(times.get('duration') or 0), 1e-3))
+    ax.set_xlabel('seconds')
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=6, loc='center left', bbox_to_anchor=(1.01, 0.5), frameon=False)
     fig.tight_layout()
     return _save(fig, Path(out))
