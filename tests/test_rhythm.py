@@ -4,7 +4,6 @@ and video sensitivity on a model that ignores the video vs one that follows it."
 from __future__ import annotations
 
 import json
-import types
 
 import numpy as np
 import pytest
