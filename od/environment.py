@@ -263,6 +263,15 @@ def absolute_user_paths(cfg: tp.Any) -> tp.Any:
     return cfg
 
 
+def compose_config(overrides: tp.Sequence[str]):
+    """od's config tree composed with `overrides` by Hydra, as `dora run` composes it (no Dora,
+    nothing resolved): for library code that builds a model of a known configuration. Commands
+    use `od.train.compose`, which also names a missing config group's options."""
+    from hydra import compose, initialize_config_dir
+    with initialize_config_dir(str(CONFIG_DIR), version_base='1.1'):
+        return compose('config', list(overrides))
+
+
 def config_options(group: str) -> tp.List[str]:
     """Names a config group accepts (`dset` -> ['audio/colors', 'audio/example', ...])."""
     folder = CONFIG_DIR / group

@@ -196,10 +196,10 @@ def write_tiny_musicgen(folder: tp.Union[str, Path], t5_folder: tp.Union[str, Pa
     import torch
     from omegaconf import OmegaConf
 
-    from .. import train
+    from ..environment import compose_config
     from .loaders import new_lm
     shape = TINY_LM[scale]
-    cfg = train.compose(['solver=musicgen/musicgen_base_32khz', f'model/lm/model_scale={scale}',
+    cfg = compose_config(['solver=musicgen/musicgen_base_32khz', f'model/lm/model_scale={scale}',
                          'conditioner=text2music', f'transformer_lm.card={TINY_CARD}']
                         + [f'transformer_lm.{k}={v}' for k, v in shape.items()])
     cfg.device = 'cpu'
