@@ -521,7 +521,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser.add_argument('--gpu-memory', type=float, default=None, metavar='GB',
                         help="check the memory plan against a GPU of this size (default: the visible GPU)")
     parser.add_argument('--clip', default=None, help="CLIP for the frames: a hub name, a folder, or 'tiny' "
-                                                     "(a random one written to checkpoints/tiny-clip; no weights)")
+                                                     "(a random one written to <work>/checkpoints/tiny-clip; no weights)")
     parser.add_argument('--valid-fraction', type=float, default=0.2)
     parser.add_argument('--audio-from', default=None, help="folder of <stem>.<audio> for videos without sound")
     parser.add_argument('--soundtrack-seconds', type=float, default=30., help="music per valid video, from its start")
