@@ -235,6 +235,8 @@ main = ODHydraMain(main, config_name='config', config_path='../config', version_
 main.dora.dir = AudioCraftEnvironment.get_dora_dir()
 xps.bind(main)  # library readers of XPs (od.xps) follow main.dora.dir from now on
 main._base_cfg.slurm = get_slurm_parameters(main._base_cfg.slurm)
+# The team file's cluster entry (AUDIOCRAFT_CLUSTER picks it): partition, GPUs, CPUs, memory, time.
+environment.apply_cluster_slurm(main._base_cfg.slurm)
 
 
 def get_solver_from_xp(xp: XP, override_cfg: tp.Optional[dict] = None, restore: bool = True,

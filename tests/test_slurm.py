@@ -1,0 +1,154 @@
+"""Dora grids on a real SLURM cluster (od.slurm_local, started by the `slurm_cluster` fixture):
+one grid of the debug video solver submitted as SLURM jobs and monitored by Dora, one of its
+jobs requeued mid-run and resumed, an XP trained by two SLURM tasks (DDP, gloo), and cancel."""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import typing as tp
+from pathlib import Path
+
+import pytest
+
+from .helpers import ROOT, colors_data, dora_cmd, dora_env, read_history
+
+pytestmark = pytest.mark.slow
+GRID = 'slurm_debug'
+
+
+def grid_env(cluster: tp.Mapping[str, tp.Any], dora_dir: Path, grid_args: tp.Sequence[str]) -> tp.Dict[str, str]:
+    env = dora_env(dora_dir)
+    env.update(SLURM_CONF=cluster['SLURM_CONF'], AUDIOCRAFT_CLUSTER='slurm_local', OD_GRID_ARGS=' '.join(grid_args))
+    return env
+
+
+def slurm(cluster, *args: str) -> str:
+    proc = subprocess.run(list(args), env={**os.environ, 'SLURM_CONF': cluster['SLURM_CONF']},
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def job_ids(xp: Path) -> tp.List[str]:
+    """SLURM job ids of an XP, from the logs submitit writes per job (<id>_<task>_log.out)."""
+    return sorted({p.name.split('_')[0] for p in (xp / 'submitit').glob('*_log.out')})
+
+
+def xp_by_lr(dora_dir: Path, lr: str) -> Path:
+    for xp in (dora_dir / 'xps').iterdir():
+        if f'optim.lr={lr}' in (xp / '.argv.json').read_text():
+            return xp
+    raise AssertionError(f"no XP with lr={lr}")
+
+
+def wait(predicate: tp.Callable[[], bool], timeout: float, proc: subprocess.Popen, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"dora grid ended ({proc.returncode}) before {what}:\n{proc.stdout.read()[-4000:]}")
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope='module')
+def grid(slurm_cluster, tmp_path_factory):
+    """`dora grid slurm_debug` with Dora's monitor, as a user runs it; the lr=1e-3 XP's job is
+    requeued (`scontrol requeue`) once its first epoch is saved. Returns what the tests read."""
+    base = tmp_path_factory.mktemp('grid')
+    overrides = [o for o in colors_data(base) if o.startswith(('datasource.', 'conditioners.'))]
+    dora_dir = base / 'logs'
+    env = grid_env(slurm_cluster, dora_dir, overrides)
+    began = time.monotonic()
+    proc = subprocess.Popen(dora_cmd(GRID, '--interval', '0.05', command='grid'), cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        wait(lambda: (dora_dir / 'xps').is_dir() and len(list((dora_dir / 'xps').iterdir())) == 3, 300, proc,
+             'the grid made its XPs')
+        requeued = xp_by_lr(dora_dir, '0.001')
+        wait(lambda: len(read_history(requeued)) >= 1, 600, proc, 'the first epoch of the lr=1e-3 XP')
+        before = read_history(requeued)
+        job = job_ids(requeued)[0]
+        slurm(slurm_cluster, 'scontrol', 'requeue', job)
+        # A requeued job waits for its BeginTime (SLURM holds it about two minutes): start it now.
+        wait(lambda: 'PENDING' in slurm(slurm_cluster, 'squeue', '-h', '-j', job, '-o', '%T'), 60, proc,
+             'the requeued job pending')
+        slurm(slurm_cluster, 'scontrol', 'update', f'JobId={job}', 'StartTime=now')
+        out, _ = proc.communicate(timeout=900)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+    assert proc.returncode == 0, out[-4000:]
+    return {'dora_dir': dora_dir, 'env': env, 'monitor': out, 'requeued': requeued, 'before': before,
+            'job': job, 'wall_s': time.monotonic() - began}
+
+
+def test_grid_jobs_complete_with_checkpoints_and_samples(grid, slurm_cluster):
+    xps = sorted((grid['dora_dir'] / 'xps').iterdir())
+    assert len(xps) == 3
+    for xp in xps:
+        history = read_history(xp)
+        assert [sorted(h) for h in history] == [sorted(history[0])] * 2 and 'train' in history[0]
+        assert (xp / 'checkpoint.th').exists()
+        assert list((xp / 'samples' / '2').glob('*.wav')), xp
+        sacct = slurm(slurm_cluster, 'sacct', '-n', '-X', '-o', 'State', '-j', job_ids(xp)[0]).split()
+        assert sacct == ['COMPLETED'], (xp, sacct)
+    # Dora's monitor saw the jobs run and complete (states come from sacct, through slurmdbd).
+    assert 'RUN' in grid['monitor'] and grid['monitor'].count('COM') >= 3
+    print(f"[slurm] cluster start {slurm_cluster['start_s']:.1f} s; grid submit-to-done {grid['wall_s']:.0f} s")
+
+
+def test_requeued_job_resumes_without_repeating_an_epoch(grid):
+    xp = grid['requeued']
+    history = read_history(xp)
+    assert len(grid['before']) == 1 and len(history) == 2
+    assert history[:1] == grid['before']  # the finished epoch kept as it was, not redone
+    log = (xp / 'solver.log.0').read_text()
+    assert 'Restoring' in log or 'Loading existing checkpoint' in log
+    assert len(job_ids(xp)) == 1  # the same SLURM job, run twice
+    submitit_log = (xp / 'submitit' / f"{grid['job']}_0_log.out").read_text()
+    assert submitit_log.count('Starting with JobEnvironment') == 2, submitit_log[-3000:]
+    ce = [round(h['train']['ce'], 4) for h in history]
+    print(f"[slurm] requeued job {grid['job']}: train ce by epoch before the requeue "
+          f"{ce[:len(grid['before'])]}, after {ce}")
+
+
+def test_two_process_xp_trains_through_slurm_tasks(grid):
+    xp = xp_by_lr(grid['dora_dir'], '0.0001')
+    assert (xp / 'solver.log.1').exists()
+    assert 'Distributed init: 0/2' in (xp / 'solver.log.0').read_text()
+    assert len(read_history(xp)) == 2
+
+
+def test_dora_info_reads_a_job_log(grid):
+    xp = grid['requeued']
+    proc = subprocess.run(dora_cmd('-f', xp.name, '--log', command='info'), cwd=ROOT, env=grid['env'],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'Starting with JobEnvironment' in proc.stdout + proc.stderr
+
+
+def test_grid_cancel_removes_jobs_and_keeps_xps(grid, slurm_cluster):
+    """The same grid with three epochs (new XPs) submitted without monitoring, then cancelled."""
+    env = dict(grid['env'], OD_GRID_ARGS=grid['env']['OD_GRID_ARGS'] + ' optim.epochs=3')
+    dora_dir = grid['dora_dir']
+    done = set((dora_dir / 'xps').iterdir())
+    submit = subprocess.run(dora_cmd(GRID, '--no_monitoring', command='grid'), cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert submit.returncode == 0, submit.stdout[-3000:] + submit.stderr[-3000:]
+    new = set((dora_dir / 'xps').iterdir()) - done
+    assert len(new) == 3
+    ids = [i for xp in new for i in job_ids(xp)] or slurm(slurm_cluster, 'squeue', '-h', '-o', '%i').split()
+    assert len(slurm(slurm_cluster, 'squeue', '-h', '-o', '%i').split()) == 3
+    cancel = subprocess.run(dora_cmd(GRID, '--cancel', command='grid'), cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert cancel.returncode == 0, cancel.stderr[-3000:]
+    deadline = time.monotonic() + 60
+    while slurm(slurm_cluster, 'squeue', '-h', '-o', '%i').split() and time.monotonic() < deadline:
+        time.sleep(1)
+    assert slurm(slurm_cluster, 'squeue', '-h', '-o', '%i').split() == []
+    assert all(xp.is_dir() and (xp / '.argv.json').exists() for xp in new)  # XP folders kept
+    assert len(ids) >= 1
