@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import ROOT, colors_data, dora_cmd, dora_env, read_history
+from od.launch import dora_command
+
+from .helpers import ROOT, colors_data, dora_env, read_history
 
 pytestmark = pytest.mark.slow
 GRID = 'slurm_debug'
@@ -48,7 +50,7 @@ def wait(predicate: tp.Callable[[], bool], timeout: float, proc: subprocess.Pope
         if predicate():
             return
         if proc.poll() is not None:
-            raise AssertionError(f"dora grid ended ({proc.returncode}) before {what}:\n{proc.stdout.read()[-4000:]}")
+            raise AssertionError(f"dora grid ended ({proc.returncode}) before {what}")
         time.sleep(1)
     raise AssertionError(f"timed out waiting for {what}")
 
@@ -62,8 +64,10 @@ def grid(slurm_cluster, tmp_path_factory):
     dora_dir = base / 'logs'
     env = grid_env(slurm_cluster, dora_dir, overrides)
     began = time.monotonic()
-    proc = subprocess.Popen(dora_cmd(GRID, '--interval', '0.05', command='grid'), cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    monitor = base / 'monitor.txt'  # a file, not a pipe: a full pipe would stop Dora's monitor
+    with open(monitor, 'w') as out:
+        proc = subprocess.Popen(dora_command(GRID, '--interval', '0.05', command='grid'), cwd=ROOT, env=env,
+                                stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         wait(lambda: (dora_dir / 'xps').is_dir() and len(list((dora_dir / 'xps').iterdir())) == 3, 300, proc,
              'the grid made its XPs')
@@ -76,11 +80,12 @@ def grid(slurm_cluster, tmp_path_factory):
         wait(lambda: 'PENDING' in slurm(slurm_cluster, 'squeue', '-h', '-j', job, '-o', '%T'), 60, proc,
              'the requeued job pending')
         slurm(slurm_cluster, 'scontrol', 'update', f'JobId={job}', 'StartTime=now')
-        out, _ = proc.communicate(timeout=900)
+        proc.wait(timeout=900)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, 9)
             proc.wait()
+    out = monitor.read_text()
     assert proc.returncode == 0, out[-4000:]
     return {'dora_dir': dora_dir, 'env': env, 'monitor': out, 'requeued': requeued, 'before': before,
             'job': job, 'wall_s': time.monotonic() - began}
@@ -125,7 +130,7 @@ def test_two_process_xp_trains_through_slurm_tasks(grid):
 
 def test_dora_info_reads_a_job_log(grid):
     xp = grid['requeued']
-    proc = subprocess.run(dora_cmd('-f', xp.name, '--log', command='info'), cwd=ROOT, env=grid['env'],
+    proc = subprocess.run(dora_command('-f', xp.name, '--log', command='info'), cwd=ROOT, env=grid['env'],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'Starting with JobEnvironment' in proc.stdout + proc.stderr
@@ -136,14 +141,14 @@ def test_grid_cancel_removes_jobs_and_keeps_xps(grid, slurm_cluster):
     env = dict(grid['env'], OD_GRID_ARGS=grid['env']['OD_GRID_ARGS'] + ' optim.epochs=3')
     dora_dir = grid['dora_dir']
     done = set((dora_dir / 'xps').iterdir())
-    submit = subprocess.run(dora_cmd(GRID, '--no_monitoring', command='grid'), cwd=ROOT, env=env,
+    submit = subprocess.run(dora_command(GRID, '--no_monitoring', command='grid'), cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=300)
     assert submit.returncode == 0, submit.stdout[-3000:] + submit.stderr[-3000:]
     new = set((dora_dir / 'xps').iterdir()) - done
     assert len(new) == 3
     ids = [i for xp in new for i in job_ids(xp)] or slurm(slurm_cluster, 'squeue', '-h', '-o', '%i').split()
     assert len(slurm(slurm_cluster, 'squeue', '-h', '-o', '%i').split()) == 3
-    cancel = subprocess.run(dora_cmd(GRID, '--cancel', command='grid'), cwd=ROOT, env=env,
+    cancel = subprocess.run(dora_command(GRID, '--cancel', command='grid'), cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=300)
     assert cancel.returncode == 0, cancel.stderr[-3000:]
     deadline = time.monotonic() + 60
