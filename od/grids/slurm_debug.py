@@ -25,20 +25,20 @@ BASE = {'solver': 'musicgen/debug', 'conditioner': 'clipemb2music', 'dset': 'aud
         'generate.lm.gen_duration': 2, 'dataset.num_workers': 0}
 
 
-def extra_args() -> dict:
-    """OD_GRID_ARGS (`key=value` overrides, shell-quoted) as a dict."""
-    extra = {}
-    for item in shlex.split(os.environ.get('OD_GRID_ARGS', '')):
-        key, sep, value = item.partition('=')
+def extra_args() -> list:
+    """OD_GRID_ARGS (`key=value` overrides, shell-quoted), as the command-line overrides they are
+    (Hydra then types their values as it does for `dora run`)."""
+    extra = shlex.split(os.environ.get('OD_GRID_ARGS', ''))
+    for item in extra:
+        key, sep, _ = item.partition('=')
         if not sep or not key:
             raise SystemExit(f"error: OD_GRID_ARGS: {item!r} is not key=value")
-        extra[key] = value
     return extra
 
 
 @Explorer
 def explorer(launcher: Launcher):
-    launcher.bind_({**BASE, **extra_args()})
+    launcher.bind_(BASE, extra_args())
     for lr in [1e-3, 3e-4]:
         launcher({'optim.lr': lr})
     launcher.slurm(**environment.slurm_processes(2))({'optim.lr': 1e-4})  # 2 processes, gloo on CPU
