@@ -96,7 +96,7 @@ def test_grid_jobs_complete_with_checkpoints_and_samples(grid, slurm_cluster):
     assert len(xps) == 3
     for xp in xps:
         history = read_history(xp)
-        assert [sorted(h) for h in history] == [sorted(history[0])] * 2 and 'train' in history[0]
+        assert len(history) == 2 and all({'train', 'valid', 'generate'} <= set(h) for h in history)
         assert (xp / 'checkpoint.th').exists()
         assert list((xp / 'samples' / '2').glob('*.wav')), xp
         sacct = slurm(slurm_cluster, 'sacct', '-n', '-X', '-o', 'State', '-j', job_ids(xp)[0]).split()
