@@ -44,13 +44,15 @@ def xp_by_lr(dora_dir: Path, lr: str) -> Path:
     raise AssertionError(f"no XP with lr={lr}")
 
 
-def wait(predicate: tp.Callable[[], bool], timeout: float, proc: subprocess.Popen, what: str) -> None:
+def wait(predicate: tp.Callable[[], bool], timeout: float, proc: subprocess.Popen, what: str,
+         log: Path) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return
         if proc.poll() is not None:
-            raise AssertionError(f"dora grid ended ({proc.returncode}) before {what}")
+            # e.g. "Repository is not clean": grids run from a clone of the current commit
+            raise AssertionError(f"dora grid ended ({proc.returncode}) before {what}:\n{log.read_text()[-3000:]}")
         time.sleep(1)
     raise AssertionError(f"timed out waiting for {what}")
 
@@ -70,15 +72,15 @@ def grid(slurm_cluster, tmp_path_factory):
                                 stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         wait(lambda: (dora_dir / 'xps').is_dir() and len(list((dora_dir / 'xps').iterdir())) == 3, 300, proc,
-             'the grid made its XPs')
+             'the grid made its XPs', monitor)
         requeued = xp_by_lr(dora_dir, '0.001')
-        wait(lambda: len(read_history(requeued)) >= 1, 600, proc, 'the first epoch of the lr=1e-3 XP')
+        wait(lambda: len(read_history(requeued)) >= 1, 600, proc, 'the first epoch of the lr=1e-3 XP', monitor)
         before = read_history(requeued)
         job = job_ids(requeued)[0]
         slurm(slurm_cluster, 'scontrol', 'requeue', job)
         # A requeued job waits for its BeginTime (SLURM holds it about two minutes): start it now.
         wait(lambda: 'PENDING' in slurm(slurm_cluster, 'squeue', '-h', '-j', job, '-o', '%T'), 60, proc,
-             'the requeued job pending')
+             'the requeued job pending', monitor)
         slurm(slurm_cluster, 'scontrol', 'update', f'JobId={job}', 'StartTime=now')
         proc.wait(timeout=900)
     finally:
