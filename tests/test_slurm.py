@@ -3,6 +3,7 @@ one grid of the debug video solver submitted as SLURM jobs and monitored by Dora
 jobs requeued mid-run and resumed, an XP trained by two SLURM tasks (DDP, gloo), and cancel."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -159,3 +160,54 @@ def test_grid_cancel_removes_jobs_and_keeps_xps(grid, slurm_cluster):
     assert slurm(slurm_cluster, 'squeue', '-h', '-o', '%i').split() == []
     assert all(xp.is_dir() and (xp / '.argv.json').exists() for xp in new)  # XP folders kept
     assert len(ids) >= 1
+
+
+@pytest.mark.tf
+def test_fad_beam_pipeline_on_slurm_workers_matches_the_local_run(slurm_cluster, tmp_path):
+    """`python -m od.fad_tf embed --runner slurm`: Beam's Dask runner whose workers are two SLURM
+    jobs (dask-jobqueue's SLURMCluster) gives the statistics of the run on this machine."""
+    import numpy as np
+    import soundfile as sf
+    from od.metrics import vggish
+    try:
+        vggish.check_tf_env()
+    except vggish.FadEnvironmentError as exc:
+        if os.environ.get('CI'):
+            pytest.fail(f"CI must build the FAD environment (run `make fad-env`): {exc}")
+        pytest.skip(f"no FAD environment; run `make fad-env` ({exc})")
+    python, env = str(vggish.tf_python()), vggish.tf_env()
+    ckpt = tmp_path / 'vggish_random.ckpt'
+    subprocess.run([python, '-m', 'od.fad_tf', 'random-checkpoint', '--out', str(ckpt)], env=env, cwd=ROOT,
+                   check=True, capture_output=True, timeout=300)
+    rng = np.random.default_rng(0)
+    files = []
+    for i, sr in enumerate((16000, 22050, 32000, 44100)):
+        t = np.arange(int(2.5 * sr)) / sr
+        sf.write(tmp_path / f'{i}.wav', (0.4 * np.sin(2 * np.pi * (300 + 150 * i) * t)
+                                         + 0.05 * rng.normal(size=t.shape)).astype('float32'), sr)
+        files.append(str(tmp_path / f'{i}.wav'))
+    (tmp_path / 'files.json').write_text(json.dumps(files))
+    stats = {}
+    for name, runner in [('local', []), ('slurm', ['--runner', 'slurm', '--workers', '2', '--slurm-partition',
+                                                    'local', '--slurm-memory', '3GB'])]:
+        proc = subprocess.run([python, '-m', 'od.fad_tf', 'embed', '--files', str(tmp_path / 'files.json'),
+                               '--out', str(tmp_path / name), '--checkpoint', str(ckpt), '--tf-threads', '1',
+                               '--batch-size', '2', *runner],
+                              env={**env, 'SLURM_CONF': slurm_cluster['SLURM_CONF']}, cwd=ROOT,
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+        summary = json.loads(proc.stdout.strip().splitlines()[-1])['.']  # the one set of --files
+        assert summary['embedded'] == 4, summary
+        with np.load(summary['stats']) as npz:
+            stats[name] = {k: npz[k] for k in ('mu', 'sigma', 'n')}
+    assert int(stats['slurm']['n']) == int(stats['local']['n']) == 4 * 2
+    diff = {k: float(np.abs(stats['slurm'][k] - stats['local'][k]).max()) for k in ('mu', 'sigma')}
+    print(f"[slurm] FAD statistics, SLURM workers vs local: max abs diff {diff}")
+    assert max(diff.values()) <= 1e-6
+    # the workers were SLURM jobs of this cluster, and they are gone
+    jobs = slurm(slurm_cluster, 'sacct', '-n', '-X', '-o', 'JobName%30,State', '-S', 'now-1hour').split('\n')
+    assert sum('dask-worker' in line for line in jobs) >= 2, jobs
+    deadline = time.monotonic() + 60
+    while slurm(slurm_cluster, 'squeue', '-h', '-o', '%i').split() and time.monotonic() < deadline:
+        time.sleep(1)
+    assert slurm(slurm_cluster, 'squeue', '-h', '-o', '%i').split() == []

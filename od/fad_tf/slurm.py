@@ -8,7 +8,9 @@ scheduler runs in this process and whose workers are SLURM jobs (one Dask worker
 submitted with `sbatch` and cancelled when the Beam job ends. dask-jobqueue writes and submits
 the job scripts; od only says what they need: this environment's python, od on PYTHONPATH (the
 workers unpickle od's DoFns), the partition, cores, memory and time limit. The workers must see
-the audio files and the output folder (a shared filesystem). Runs in the FAD environment.
+the audio files and the output folder (a shared filesystem); their logs go to <out>/slurm-logs/.
+A worker is restarted by Dask when it passes its memory, so give each job room for TF and the
+checkpoint (the CLI's default is 4GB). Runs in the FAD environment.
 """
 from __future__ import annotations
 
@@ -55,8 +57,9 @@ class SlurmWorkers:
 
 
 @contextlib.contextmanager
-def dask_on_slurm(workers: SlurmWorkers) -> tp.Iterator[str]:
-    """A dask.distributed scheduler here and `workers.jobs` SLURM jobs as its workers; yields the
+def dask_on_slurm(workers: SlurmWorkers, log_dir: tp.Union[str, Path]) -> tp.Iterator[str]:
+    """A dask.distributed scheduler here and `workers.jobs` SLURM jobs as its workers, their logs
+    in `log_dir` (slurm-<job id>.out; it must be on the shared filesystem); yields the
     scheduler's address (for RunnerSpec(runner='dask', dask_address=...)). The jobs are cancelled
     on exit, whatever happened inside."""
     from dask.distributed import Client
@@ -65,10 +68,11 @@ def dask_on_slurm(workers: SlurmWorkers) -> tp.Iterator[str]:
     cluster = SLURMCluster(
         queue=workers.partition, cores=workers.cores, processes=1, memory=workers.memory,
         walltime=workers.walltime, python=sys.executable,
-        scheduler_options={'host': workers.host, 'dashboard_address': None},
-        worker_extra_args=[f'--nthreads={workers.cores}'],
+        scheduler_options={'host': workers.host, 'dashboard': False},
+        # on loopback the workers listen there too (od.slurm_local: nothing reachable from outside)
+        worker_extra_args=['--host', workers.host] if workers.host.startswith('127.') else [],
         job_script_prologue=[f'export PYTHONPATH={python_path}', 'export TF_CPP_MIN_LOG_LEVEL=2'],
-        log_directory=None)
+        log_directory=str(log_dir))
     try:
         cluster.scale(jobs=workers.jobs)
         with Client(cluster) as client:
