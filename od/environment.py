@@ -286,10 +286,20 @@ def missing_config_message(missing: str, overrides: tp.Sequence[str]) -> str:
 
 # ---- the cluster entry of the team file ------------------------------------------------------
 def cluster_name() -> str:
-    """The team-file entry in use: AUDIOCRAFT_CLUSTER, else the cluster AudioCraft detects."""
+    """The team-file entry in use: AUDIOCRAFT_CLUSTER, else the cluster AudioCraft detects.
+    Raises ConfigError listing the entries when the file has none of that name (AudioCraft
+    would fail later with a bare omegaconf key error)."""
     setup()
-    from audiocraft.environment import AudioCraftEnvironment
-    return AudioCraftEnvironment.get_cluster()
+    from omegaconf import OmegaConf
+    name = os.environ.get('AUDIOCRAFT_CLUSTER')
+    if not name:
+        from audiocraft.utils.cluster import get_cluster_type
+        name = get_cluster_type().value
+    path = os.environ.get('AUDIOCRAFT_CONFIG', str(TEAM_CONFIG))
+    entries = [str(k) for k in OmegaConf.load(path)]
+    if name not in entries:
+        raise ConfigError(f"AUDIOCRAFT_CLUSTER={name}: no such entry in {path} (entries: {', '.join(entries)}).")
+    return name
 
 
 def cluster_slurm() -> tp.Dict[str, tp.Any]:
@@ -302,14 +312,11 @@ def cluster_slurm() -> tp.Dict[str, tp.Any]:
     from omegaconf import OmegaConf
     name = cluster_name()
     teams = OmegaConf.load(os.environ.get('AUDIOCRAFT_CONFIG', str(TEAM_CONFIG)))
-    if name not in teams:
-        raise ConfigError(f"AUDIOCRAFT_CLUSTER={name}: no such entry in {os.environ.get('AUDIOCRAFT_CONFIG')} "
-                          f"(entries: {', '.join(str(k) for k in teams)}).")
     slurm = OmegaConf.to_container(teams[name].get('slurm') or OmegaConf.create({}), resolve=True)
     known = set(SlurmConfig.__dataclass_fields__)
     unknown = sorted(set(slurm) - known)
     if unknown:
-        raise ConfigError(f"{TEAM_CONFIG.relative_to(ROOT)}, cluster {name}: unknown slurm key(s) "
+        raise ConfigError(f"{os.environ.get('AUDIOCRAFT_CONFIG', TEAM_CONFIG)}, cluster {name}: unknown slurm key(s) "
                           f"{', '.join(unknown)}; Dora's SlurmConfig has {', '.join(sorted(known))}.")
     return slurm
 

@@ -1,7 +1,8 @@
 """A single-node SLURM cluster on this machine, bound to 127.0.0.1, for trying Dora grids.
 
-    sudo apt-get install -y slurmctld slurmd slurm-client munge   # once (Debian/Ubuntu)
-    python -m od.slurm_local start        # munged + slurmctld + slurmd, waits for the node idle
+    python -m od.slurm_local packages     # the apt-get line for what is missing, if anything:
+    sudo apt-get install -y --no-install-recommends munge slurmctld slurmd slurm-client slurmdbd mariadb-server
+    python -m od.slurm_local start        # munged, MariaDB, slurmdbd, slurmctld, slurmd; waits for idle
     export SLURM_CONF=/tmp/od-slurm-local/slurm.conf   # printed by `start`: sbatch/squeue/dora use it
     AUDIOCRAFT_CLUSTER=slurm_local dora grid slurm_debug
     python -m od.slurm_local status
@@ -39,7 +40,7 @@ from .slurm_conf import PARTITION
 
 PACKAGES = {'munged': 'munge', 'slurmctld': 'slurmctld', 'slurmd': 'slurmd', 'sinfo': 'slurm-client',
             'sbatch': 'slurm-client', 'sacct': 'slurm-client', 'slurmdbd': 'slurmdbd',
-            'mariadbd': 'mariadb-server', 'mariadb-install-db': 'mariadb-server'}
+            'mariadbd': 'mariadb-server', 'mariadb-install-db': 'mariadb-server', 'mariadb': 'mariadb-server'}
 DEFAULT_DIR = Path(os.environ.get('OD_SLURM_DIR', '/tmp/od-slurm-local'))
 DAEMONS = ('munged', 'mariadbd', 'slurmdbd', 'slurmctld', 'slurmd')  # started in this order, stopped in reverse
 SBIN = ('/usr/sbin', '/sbin', '/usr/bin')
@@ -61,7 +62,7 @@ def missing_packages() -> tp.List[str]:
 
 
 def install_line(packages: tp.Sequence[str]) -> str:
-    return 'apt-get install -y ' + ' '.join(packages)
+    return 'apt-get install -y --no-install-recommends ' + ' '.join(packages)
 
 
 def check_ready() -> None:
@@ -203,7 +204,7 @@ def _start_accounting(folder: Path, timeout: float) -> None:
     dbd_conf = folder / 'slurmdbd.conf'
     if fresh or not dbd_conf.exists():
         password = secrets.token_hex(16)
-        client = find('mariadb') or find('mysql')
+        client = find('mariadb')
         proc = subprocess.run([client, '--no-defaults', f'--socket={sock}', '-uroot', '-e',
                                slurm_conf.db_grant(password)], capture_output=True, text=True)
         if proc.returncode:
@@ -263,7 +264,8 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         epilog="example:\n  sudo python -m od.slurm_local start\n"
                "  export SLURM_CONF=/tmp/od-slurm-local/slurm.conf\n"
                "  AUDIOCRAFT_CLUSTER=slurm_local dora grid slurm_debug\n  sudo python -m od.slurm_local stop")
-    parser.add_argument('action', choices=['start', 'stop', 'status'])
+    parser.add_argument('action', choices=['start', 'stop', 'status', 'packages'],
+                        help='packages: print the apt-get line for what is missing (nothing when all is there)')
     parser.add_argument('--dir', type=Path, default=DEFAULT_DIR,
                         help=f'state folder: config, spool, logs (default {DEFAULT_DIR}, or $OD_SLURM_DIR)')
     parser.add_argument('--timeout', type=float, default=60.0, help='seconds to wait for the node to be idle')
@@ -279,6 +281,10 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         elif args.action == 'stop':
             stopped = stop(args.dir)
             print(f"[od] stopped: {', '.join(stopped) or 'nothing was running'}")
+        elif args.action == 'packages':
+            missing = missing_packages()
+            if missing:
+                print(install_line(missing))
         else:
             print(status(args.dir))
     except SlurmLocalError as exc:

@@ -16,7 +16,6 @@ from od.launch import dora_command
 
 from .helpers import ROOT, colors_data, dora_env, read_history
 
-pytestmark = pytest.mark.slow
 GRID = 'slurm_debug'
 
 
@@ -58,10 +57,49 @@ def wait(predicate: tp.Callable[[], bool], timeout: float, proc: subprocess.Pope
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def test_missing_packages_name_the_apt_get_line(monkeypatch):
+    from od import slurm_local
+    monkeypatch.setattr(slurm_local, 'find', lambda program: None if program in ('slurmdbd', 'munged') else '/x')
+    with pytest.raises(slurm_local.SlurmLocalError, match='apt-get install -y --no-install-recommends munge slurmdbd'):
+        slurm_local.check_ready()
+    assert slurm_local.main(['packages']) == 0
+
+
+def test_cluster_entry_is_chosen_by_environment_and_checked(monkeypatch, tmp_path):
+    from audiocraft.environment import AudioCraftEnvironment
+    from od import environment
+    monkeypatch.setenv('AUDIOCRAFT_CLUSTER', 'slurm_local')
+    AudioCraftEnvironment.reset()
+    try:
+        assert environment.cluster_slurm()['partition'] == 'local'
+        assert environment.slurm_processes(2) == {
+            'gpus': 0, 'cpus_per_task': 2, 'srun_args': ['--ntasks=2', '--ntasks-per-node=2', '--cpus-per-task=1']}
+        monkeypatch.setenv('AUDIOCRAFT_CLUSTER', 'nope')
+        AudioCraftEnvironment.reset()
+        with pytest.raises(environment.ConfigError, match='AUDIOCRAFT_CLUSTER=nope: no such entry.*slurm_local'):
+            environment.cluster_slurm()
+        teams = tmp_path / 'teams.yaml'
+        teams.write_text("default: {dora_dir: /tmp, reference_dir: /tmp, slurm: {partiton: gpu}}\n")
+        monkeypatch.setenv('AUDIOCRAFT_CONFIG', str(teams))
+        monkeypatch.setenv('AUDIOCRAFT_CLUSTER', 'default')
+        AudioCraftEnvironment.reset()
+        with pytest.raises(environment.ConfigError, match="unknown slurm key.*partiton"):
+            environment.cluster_slurm()
+    finally:
+        AudioCraftEnvironment.reset()
+
+
 @pytest.fixture(scope='module')
 def grid(slurm_cluster, tmp_path_factory):
     """`dora grid slurm_debug` with Dora's monitor, as a user runs it; the lr=1e-3 XP's job is
     requeued (`scontrol requeue`) once its first epoch is saved. Returns what the tests read."""
+    dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=normal'], cwd=ROOT,
+                           capture_output=True, text=True).stdout.strip()
+    if dirty:  # Dora's git_save: a grid runs from a clone of the current commit, and refuses otherwise
+        message = f"dora grid needs a clean repository (commit first); uncommitted:\n{dirty}"
+        if os.environ.get('CI'):
+            pytest.fail(message)
+        pytest.skip(message)
     base = tmp_path_factory.mktemp('grid')
     overrides = [o for o in colors_data(base) if o.startswith(('datasource.', 'conditioners.'))]
     dora_dir = base / 'logs'
@@ -94,6 +132,7 @@ def grid(slurm_cluster, tmp_path_factory):
             'job': job, 'wall_s': time.monotonic() - began}
 
 
+@pytest.mark.slow
 def test_grid_jobs_complete_with_checkpoints_and_samples(grid, slurm_cluster):
     xps = sorted((grid['dora_dir'] / 'xps').iterdir())
     assert len(xps) == 3
@@ -106,9 +145,18 @@ def test_grid_jobs_complete_with_checkpoints_and_samples(grid, slurm_cluster):
         assert sacct == ['COMPLETED'], (xp, sacct)
     # Dora's monitor saw the jobs run and complete (states come from sacct, through slurmdbd).
     assert 'RUN' in grid['monitor'] and grid['monitor'].count('COM') >= 3
-    print(f"[slurm] cluster start {slurm_cluster['start_s']:.1f} s; grid submit-to-done {grid['wall_s']:.0f} s")
+    times = slurm(slurm_cluster, 'sacct', '-n', '-X', '-P', '-o', 'JobID,Submit,End', '-j',
+                  ','.join(job_ids(xp)[0] for xp in xps))
+    per_job = {}
+    for line in times.split():
+        job, submit, end = line.split('|')
+        seconds = time.mktime(time.strptime(end, '%Y-%m-%dT%H:%M:%S')) - time.mktime(time.strptime(submit, '%Y-%m-%dT%H:%M:%S'))
+        per_job[job] = int(seconds)
+    print(f"[slurm] cluster start {slurm_cluster['start_s']:.1f} s; grid submit-to-done {grid['wall_s']:.0f} s; "
+          f"per job, sbatch to end (s): {per_job}")
 
 
+@pytest.mark.slow
 def test_requeued_job_resumes_without_repeating_an_epoch(grid):
     xp = grid['requeued']
     history = read_history(xp)
@@ -124,6 +172,7 @@ def test_requeued_job_resumes_without_repeating_an_epoch(grid):
           f"{ce[:len(grid['before'])]}, after {ce}")
 
 
+@pytest.mark.slow
 def test_two_process_xp_trains_through_slurm_tasks(grid):
     xp = xp_by_lr(grid['dora_dir'], '0.0001')
     assert (xp / 'solver.log.1').exists()
@@ -131,6 +180,7 @@ def test_two_process_xp_trains_through_slurm_tasks(grid):
     assert len(read_history(xp)) == 2
 
 
+@pytest.mark.slow
 def test_dora_info_reads_a_job_log(grid):
     xp = grid['requeued']
     proc = subprocess.run(dora_command('-f', xp.name, '--log', command='info'), cwd=ROOT, env=grid['env'],
@@ -139,6 +189,7 @@ def test_dora_info_reads_a_job_log(grid):
     assert 'Starting with JobEnvironment' in proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_grid_cancel_removes_jobs_and_keeps_xps(grid, slurm_cluster):
     """The same grid with three epochs (new XPs) submitted without monitoring, then cancelled."""
     env = dict(grid['env'], OD_GRID_ARGS=grid['env']['OD_GRID_ARGS'] + ' optim.epochs=3')
@@ -162,6 +213,7 @@ def test_grid_cancel_removes_jobs_and_keeps_xps(grid, slurm_cluster):
     assert len(ids) >= 1
 
 
+@pytest.mark.slow
 @pytest.mark.tf
 def test_fad_beam_pipeline_on_slurm_workers_matches_the_local_run(slurm_cluster, tmp_path):
     """`python -m od.fad_tf embed --runner slurm`: Beam's Dask runner whose workers are two SLURM
