@@ -12,6 +12,7 @@ PARTITION = 'local'
 CLUSTER = 'od-local'
 # Not SLURM's 6817/6818/6819 nor MariaDB's 3306: a system cluster or database keeps its own.
 CTLD_PORT, SLURMD_PORT, DBD_PORT, DB_PORT = 16817, 16818, 16819, 16820
+PORTS = (CTLD_PORT, SLURMD_PORT, DBD_PORT, DB_PORT)
 DB_USER = 'slurm'
 DB_NAME = 'slurm_acct_db'
 

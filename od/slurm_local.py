@@ -151,6 +151,11 @@ def start(folder: Path = DEFAULT_DIR, timeout: float = 60.0) -> tp.Dict[str, str
         return env(folder)
     if running:
         stop(folder)
+    taken = [port for port in slurm_conf.PORTS if _listening(port)]
+    if taken:  # another cluster (or service) would answer our sinfo and pass for this one
+        raise SlurmLocalError(f"127.0.0.1 port(s) {', '.join(map(str, taken))} are in use: another local cluster "
+                              "is running (`python -m od.slurm_local status --dir <its folder>`, then stop it) or "
+                              "another service holds them.")
     node = machine()
     for sub in ('munge', 'state', f"spool/{node['NodeName']}", 'log'):
         (folder / sub).mkdir(parents=True, exist_ok=True)

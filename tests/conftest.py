@@ -62,7 +62,7 @@ def slurm_cluster(tmp_path_factory):
     try:
         slurm_local.check_ready()
     except slurm_local.SlurmLocalError as exc:
-        if os.environ.get('CI') == 'true':
+        if os.environ.get('CI'):
             pytest.fail(f"CI must run the SLURM tests: {exc}")
         pytest.skip(str(exc))
     folder = tmp_path_factory.mktemp('slurm')
