@@ -291,3 +291,65 @@ def missing_config_message(missing: str, overrides: tp.Sequence[str]) -> str:
                     "<name>` (or write config/dset/audio/<name>.yaml next to egs/<name>/ manifests made by "
                     "`python -m od.data.manifest`).")
     return message
+
+
+# ---- the cluster entry of the team file ------------------------------------------------------
+def cluster_name() -> str:
+    """The team-file entry in use: AUDIOCRAFT_CLUSTER, else the cluster AudioCraft detects.
+    Raises ConfigError listing the entries when the file has none of that name (AudioCraft
+    would fail later with a bare omegaconf key error)."""
+    setup()
+    from omegaconf import OmegaConf
+    name = os.environ.get('AUDIOCRAFT_CLUSTER')
+    if not name:
+        from audiocraft.utils.cluster import get_cluster_type
+        name = get_cluster_type().value
+    path = os.environ.get('AUDIOCRAFT_CONFIG', str(TEAM_CONFIG))
+    entries = [str(k) for k in OmegaConf.load(path)]
+    if name not in entries:
+        raise ConfigError(f"AUDIOCRAFT_CLUSTER={name}: no such entry in {path} (entries: {', '.join(entries)}).")
+    return name
+
+
+def cluster_slurm() -> tp.Dict[str, tp.Any]:
+    """The `slurm:` entry of the selected cluster (what `dora launch`/`dora grid` ask SLURM for).
+
+    Raises ConfigError naming the entries when AUDIOCRAFT_CLUSTER names none, or naming Dora's
+    SlurmConfig fields when the entry has a key Dora does not know (a typo would otherwise be
+    dropped or fail inside Dora's submission)."""
+    from dora.conf import SlurmConfig
+    from omegaconf import OmegaConf
+    name = cluster_name()
+    teams = OmegaConf.load(os.environ.get('AUDIOCRAFT_CONFIG', str(TEAM_CONFIG)))
+    slurm = OmegaConf.to_container(teams[name].get('slurm') or OmegaConf.create({}), resolve=True)
+    known = set(SlurmConfig.__dataclass_fields__)
+    unknown = sorted(set(slurm) - known)
+    if unknown:
+        raise ConfigError(f"{os.environ.get('AUDIOCRAFT_CONFIG', TEAM_CONFIG)}, cluster {name}: unknown slurm key(s) "
+                          f"{', '.join(unknown)}; Dora's SlurmConfig has {', '.join(sorted(known))}.")
+    return slurm
+
+
+def apply_cluster_slurm(slurm_cfg: tp.Any) -> tp.Any:
+    """The XP config's `slurm` section updated, in place, with the selected cluster's entry."""
+    from omegaconf import open_dict
+    with open_dict(slurm_cfg):
+        for key, value in cluster_slurm().items():
+            slurm_cfg[key] = value
+    return slurm_cfg
+
+
+def slurm_processes(n: int) -> tp.Dict[str, tp.Any]:
+    """Dora slurm options for one XP trained by `n` processes (DDP) on the selected cluster.
+
+    With GPUs, Dora runs one SLURM task per GPU: `gpus=n`. On a CPU-only cluster (`gpus: 0`)
+    Dora asks for one task; the job then gets `n` times the CPUs and its srun starts `n` tasks
+    of them, which submitit numbers as ranks (gloo)."""
+    if n < 1:
+        raise ValueError(f"processes must be >= 1, got {n}")
+    slurm = cluster_slurm()
+    if slurm.get('gpus', 1):
+        return {'gpus': n}
+    cpus = int(slurm.get('cpus_per_task') or 1)
+    return {'gpus': 0, 'cpus_per_task': n * cpus,
+            'srun_args': [f'--ntasks={n}', f'--ntasks-per-node={n}', f'--cpus-per-task={cpus}']}

@@ -232,9 +232,15 @@ def _run(cfg):
 # Dora pickles its main as '<module>.<function name>' and reloads that attribute: the function is
 # named `main` and the module attribute `main` is the ODHydraMain wrapping it.
 main = ODHydraMain(main, config_name='config', config_path='../config', version_base='1.1')
+try:  # a clear error for an AUDIOCRAFT_CLUSTER the team file lacks (AudioCraft's is a bare key error)
+    environment.cluster_name()
+except environment.ConfigError as exc:
+    raise SystemExit(f"error: {exc}") from None
 main.dora.dir = AudioCraftEnvironment.get_dora_dir()
 xps.bind(main)  # library readers of XPs (od.xps) follow main.dora.dir from now on
 main._base_cfg.slurm = get_slurm_parameters(main._base_cfg.slurm)
+# The team file's cluster entry (AUDIOCRAFT_CLUSTER picks it): partition, GPUs, CPUs, memory, time.
+environment.apply_cluster_slurm(main._base_cfg.slurm)
 
 
 def get_solver_from_xp(xp: XP, override_cfg: tp.Optional[dict] = None, restore: bool = True,

@@ -49,3 +49,26 @@ def example_data(tmp_path_factory) -> Path:
     write_example_dataset(base / 'dataset', base / 'egs', per_genre=(2, 1), duration=5.0,
                           progress=False)
     return base
+
+
+@pytest.fixture(scope='session')
+def slurm_cluster(tmp_path_factory):
+    """od's one-node SLURM cluster (python -m od.slurm_local) for the session, stopped at its end.
+    Yields the environment that points SLURM's commands at it, with the start time in seconds.
+    Skipped, with the reason, where SLURM is not installed or the tests are not root; under CI
+    (CI=true, which installs SLURM and runs as root) that is a failure instead."""
+    import time
+    from od import slurm_local
+    try:
+        slurm_local.check_ready()
+    except slurm_local.SlurmLocalError as exc:
+        if os.environ.get('CI'):
+            pytest.fail(f"CI must run the SLURM tests: {exc}")
+        pytest.skip(str(exc))
+    folder = tmp_path_factory.mktemp('slurm')
+    began = time.monotonic()
+    env = slurm_local.start(folder)
+    try:
+        yield {**env, 'start_s': time.monotonic() - began}
+    finally:
+        slurm_local.stop(folder)

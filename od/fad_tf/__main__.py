@@ -4,12 +4,15 @@
     .venv-fad/bin/python -m od.fad_tf embed --set ref=ref.txt --set gen=gen.txt --out /tmp/emb --checkpoint ...
     .venv-fad/bin/python -m od.fad_tf embed --files list.txt --out /shared/emb --checkpoint ... \
         --runner dask --dask-address tcp://scheduler:8786
+    .venv-fad/bin/python -m od.fad_tf embed --files list.txt --out /shared/emb --checkpoint ... \
+        --runner slurm --workers 4 --slurm-partition cpu --slurm-memory 8GB
     .venv-fad/bin/python -m od.fad_tf random-checkpoint --out /tmp/vggish_random.ckpt
     .venv-fad/bin/python -m od.fad_tf list-variables /tmp/vggish_random.ckpt
 
 `embed` reads a listing: a JSON list of audio paths (what od writes), or one path per line. --runner direct (default) runs on this machine, in
 process when worker processes would not pay; --runner dask on a dask.distributed cluster (its
-workers must see the files and --out); any other Beam runner takes its options after `--`.
+workers must see the files and --out); --runner slurm on such a cluster whose workers are
+--workers SLURM jobs (od/fad_tf/slurm.py, dask-jobqueue; SLURM_CONF names the cluster); any other Beam runner takes its options after `--`.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ import sys
 import warnings
 
 from .runners import RunnerSpec
+from .slurm import SlurmWorkers
 
 warnings.filterwarnings('ignore', category=UserWarning)  # tf-slim's legacy-layer deprecations
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')  # TF's C++ start-up chatter is not progress
@@ -59,6 +63,7 @@ def main(argv=None) -> int:
     emb.add_argument('--checkpoint', required=True, help='VGGish checkpoint prefix (vggish_model.ckpt)')
     emb.add_argument('--pca-params', default=None, help='vggish_pca_params.npz: apply the PCA post-processor')
     RunnerSpec.add_arguments(emb)
+    SlurmWorkers.add_arguments(emb)
     emb.add_argument('beam_args', nargs='*', help='after --: more Beam pipeline options (a --runner here wins)')
     rnd = sub.add_parser('random-checkpoint', help='write a randomly initialised VGGish (smoke tests only)')
     rnd.add_argument('--out', required=True, help='checkpoint prefix to write')
@@ -84,9 +89,16 @@ def main(argv=None) -> int:
         _end_group_on_sigterm()
         try:
             spec = RunnerSpec.from_namespace(args)
+            slurm = SlurmWorkers.from_namespace(args, spec.workers) if spec.runner == 'slurm' else None
         except ValueError as exc:
             parser.error(str(exc))
-        print(json.dumps(run_sets(sets, args.out, args.checkpoint, spec, args.pca_params, args.beam_args)))
+        if slurm is None:
+            print(json.dumps(run_sets(sets, args.out, args.checkpoint, spec, args.pca_params, args.beam_args)))
+            return 0
+        from .slurm import dask_on_slurm
+        with dask_on_slurm(slurm, os.path.join(args.out, 'slurm-logs')) as address:
+            spec = spec.replace(runner='dask', dask_address=address)
+            print(json.dumps(run_sets(sets, args.out, args.checkpoint, spec, args.pca_params, args.beam_args)))
         return 0
     if args.command == 'random-checkpoint':
         from .vggish import write_random_checkpoint

@@ -6,6 +6,8 @@
     dask    Beam's Dask runner on a dask.distributed cluster: `dask_address` (tcp://host:8786)
             names its scheduler; without one Beam starts a LocalCluster on this machine.
             Workers must see the audio files and the output folder (a shared filesystem).
+    slurm   the dask runner on a scheduler started here whose workers are `workers` SLURM jobs
+            (od/fad_tf/slurm.py: dask-jobqueue's SLURMCluster; `python -m od.fad_tf embed` only).
     other   any Beam runner by name or import path, its options in `beam_args`.
 
 Imports neither Beam nor numpy: the main environment builds the same spec and passes it to
@@ -48,7 +50,7 @@ def cores() -> int:
 class RunnerSpec:
     """What the configuration asks for (od.eval flags, `metrics.fad.tf.*` in the solver)."""
     runner: str = 'direct'  # direct | dask | a Beam runner name or import path
-    workers: int = 2  # parallel workers wanted (direct: processes when they pay; dask: 4 tasks each)
+    workers: int = 2  # parallel workers wanted (direct: processes when they pay; dask: 4 tasks each; slurm: jobs)
     dask_address: tp.Optional[str] = None  # scheduler of an existing cluster (dask runner)
     tf_threads: tp.Optional[int] = None  # TF intra-op threads per worker; None: chosen by the plan
     batch_size: int = 64  # VGGish examples per inference call
@@ -80,7 +82,8 @@ class RunnerSpec:
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument('--runner', default='direct',
-                            help="direct (this machine), dask (a dask.distributed cluster) or a Beam runner")
+                            help="direct (this machine), dask (a dask.distributed cluster), slurm (Dask workers as "
+                                 "SLURM jobs) or a Beam runner")
         parser.add_argument('--workers', type=int, default=2,
                             help='parallel workers (direct: run in process when processes would not pay)')
         parser.add_argument('--dask-address', default=None,

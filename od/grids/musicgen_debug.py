@@ -8,7 +8,7 @@ from dora import Explorer, Launcher
 
 @Explorer
 def explorer(launcher: Launcher):
-    launcher.slurm_(gpus=1, partition='')
+    launcher.slurm_(gpus=1)  # partition, CPUs, memory, time: the team file's cluster entry
     launcher.bind_({'solver': 'musicgen/debug', 'dset': 'audio/example'})
     for lr in [1e-3, 3e-4]:
         launcher({'optim.lr': lr})

@@ -18,7 +18,7 @@ CONCEPT_SETS = [[], ['chiptune'], ['ambient']]   # [] = every concept of the dat
 
 @Explorer
 def explorer(launcher: Launcher):
-    launcher.slurm_(gpus=1, partition='')
+    launcher.slurm_(gpus=1)  # partition, CPUs, memory, time: the team file's cluster entry
     launcher.bind_({'solver': SOLVER, 'dset': DATASET, 'logging.log_tensorboard': True})
     for tokens_num in [5, 10, 20]:
         for lr in [5e-3, 1e-2]:
