@@ -163,6 +163,14 @@ def _check_token_cache() -> None:
     _params(CachedBatchWriter.save, 'content')
 
 
+def _check_demucs() -> None:
+    from audiocraft.modules import conditioners as ac
+    from demucs import pretrained
+    _params(pretrained.get_model, 'name', 'repo')
+    _names_in(ac.ChromaStemConditioner.__init__, 'from demucs import pretrained', "pretrained.get_model('htdemucs')")
+    assert (pretrained.REMOTE_ROOT / 'htdemucs.yaml').is_file() and (pretrained.REMOTE_ROOT / 'files.txt').is_file()
+
+
 HOOKS: tp.List[Hook] = [
     Hook('od/hooks.py', 'audiocraft.__version__', "every hook below is pinned to this release", _check_version),
     Hook('od/registry.py:install', 'audiocraft.models.builders.get_conditioner_provider',
@@ -212,6 +220,10 @@ HOOKS: tp.List[Hook] = [
          'MusicGenSolver._cached_batch_writer/_cached_batch_loader',
          "AudioCraft's codec-token cache with weights-only plain-data entries in place of pickled MusicInfo",
          _check_token_cache),
+    Hook('od/models/demucs.py:serving_htdemucs', 'demucs.pretrained.get_model (rebound while '
+         "ChromaStemConditioner.__init__ runs), demucs' remote/htdemucs.yaml and files.txt",
+         "demucs reads htdemucs with full unpickling, or imports and calls the class a safetensors file names; "
+         "od reads the same files weights-only, checking the class", _check_demucs),
 ]
 
 

@@ -47,15 +47,18 @@ def _refused_global(exc: BaseException) -> tp.Optional[str]:
 
 
 def torch_load(path: tp.Union[str, Path], what: str = 'checkpoint', map_location: tp.Any = 'cpu',
-               allow_numpy: bool = False, mmap: bool = False) -> tp.Any:
+               allow_numpy: bool = False, mmap: bool = False, allow: tp.Sequence[tp.Any] = ()) -> tp.Any:
     """`torch.load(path, weights_only=True)`; every failure names the file and says what to do.
+
+    `allow`: extra globals the file may name (classes whose construction runs only their
+    library's own code, e.g. demucs' model class), on top of numpy scalars with `allow_numpy`.
 
     Raises UnsafeFileError for a file that wants to unpickle objects (nothing of it ran), and
     ValueError for one that is truncated or not a PyTorch file.
     """
     import torch
     path = Path(path)
-    extra = numpy_scalar_globals() if allow_numpy else []
+    extra = (numpy_scalar_globals() if allow_numpy else []) + list(allow)
     try:
         with torch.serialization.safe_globals(extra) if extra else contextlib.nullcontext():
             return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
@@ -260,16 +263,3 @@ def convert_trusted(src: tp.Union[str, Path], dst: tp.Union[str, Path], overwrit
         torch.save(plain, tmp)
         torch_load(tmp, 'converted file')  # what is written loads the safe way
     return Conversion(*_count(plain), dropped)
-
-
-@contextlib.contextmanager
-def hash_checked_upstream_pickles(reason: str) -> tp.Iterator[None]:
-    """Let a library load its own pickled weights in this block (e.g. demucs, whose packages
-    pickle their model class; torch.hub checks their hash when it downloads them). `reason`
-    documents the call site; od's own reads never use this."""
-    saved = os.environ.pop(FORCE_SAFE, None)
-    try:
-        yield
-    finally:
-        if saved is not None:
-            os.environ[FORCE_SAFE] = saved
