@@ -43,6 +43,20 @@ def missing_dependency(name: str, detail: str = '') -> tp.NoReturn:
     pytest.skip(reason)
 
 
+def read_audio_content(path: tp.Union[str, Path], seconds: float, tolerance: float = 0.1):
+    """The samples of a generated file, after checking what a listener would: it decodes, lasts
+    `seconds` (within `tolerance`), is finite, and is not silence. Returns (wav [C, T], rate)."""
+    import torch
+    from audiocraft.data.audio import audio_read
+    wav, rate = audio_read(str(path))
+    duration = wav.shape[-1] / rate
+    assert abs(duration - seconds) <= tolerance, f"{path}: {duration:.2f} s, expected {seconds} s"
+    assert torch.isfinite(wav).all(), f"{path}: non-finite samples"
+    rms = wav.pow(2).mean().sqrt().item()
+    assert rms > 1e-3, f"{path}: silent (RMS {rms:.2e})"
+    return wav, rate
+
+
 def datasource_overrides(base: Path) -> tp.List[str]:
     egs = base / 'egs'
     return [f'datasource.train={egs}/train', f'datasource.valid={egs}/valid',
