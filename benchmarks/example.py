@@ -34,6 +34,20 @@ def main(argv=None) -> int:
     raw = work / 'colors_raw'
     subprocess.run([sys.executable, '-m', 'od.data.example_video', '--raw', str(raw), '--per-class', '6', '0'],
                    cwd=ROOT, check=True)
+    # od.pipeline writes config/dset/audio/<name>.yaml in the repository even with --work: keep
+    # the repository's own copy as it was.
+    dset = ROOT / 'config' / 'dset' / 'audio' / 'example_video.yaml'
+    kept = dset.read_bytes() if dset.exists() else None
+    try:
+        return timed_run(raw, work, args)
+    finally:
+        if kept is not None:
+            dset.write_bytes(kept)
+        else:
+            dset.unlink(missing_ok=True)
+
+
+def timed_run(raw: Path, work: Path, args: argparse.Namespace) -> int:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.time()
     proc = subprocess.run([sys.executable, '-m', 'od.pipeline', str(raw), '--name', 'example_video',
