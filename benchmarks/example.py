@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import typing as tp
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,15 +40,26 @@ def main(argv=None) -> int:
     dset = ROOT / 'config' / 'dset' / 'audio' / 'example_video.yaml'
     kept = dset.read_bytes() if dset.exists() else None
     try:
-        return timed_run(raw, work, args)
+        figures = timed_run(raw, work)
     finally:
         if kept is not None:
             dset.write_bytes(kept)
         else:
             dset.unlink(missing_ok=True)
+    if figures is None:
+        return 1
+    results.write('example', figures)  # after the restore: the work tree is as committed
+    print(json.dumps(figures))
+    if args.keep:
+        print(f"work folder: {work}")
+    else:
+        import shutil
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
 
 
-def timed_run(raw: Path, work: Path, args: argparse.Namespace) -> int:
+def timed_run(raw: Path, work: Path) -> tp.Optional[dict]:
+    """Run the pipeline on `raw`; its figures, or None when it failed (its output is printed)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.time()
     proc = subprocess.run([sys.executable, '-m', 'od.pipeline', str(raw), '--name', 'example_video',
@@ -58,7 +70,7 @@ def timed_run(raw: Path, work: Path, args: argparse.Namespace) -> int:
     sys.stdout.write(proc.stdout[-3000:])
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr[-5000:])
-        return proc.returncode
+        return None
     printed = re.search(r'video sensitivity: ([\d.]+)', proc.stdout)
     metrics = json.loads(next(work.glob('reports/example_video/metrics.json')).read_text())
     score = metrics['video_sensitivity']['score']
@@ -66,14 +78,7 @@ def timed_run(raw: Path, work: Path, args: argparse.Namespace) -> int:
     figures = {'video_sensitivity': round(score, 4), 'wall_s': round(wall, 1),
                'cpu_s': round((after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime), 1),
                'held_out_videos': len(metrics['video_sensitivity'].get('per_video', {}))}
-    results.write('example', figures)
-    print(json.dumps(figures))
-    if args.keep:
-        print(f"work folder: {work}")
-    else:
-        import shutil
-        shutil.rmtree(work, ignore_errors=True)
-    return 0
+    return figures
 
 
 if __name__ == '__main__':
