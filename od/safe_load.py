@@ -4,9 +4,10 @@ A `.pt`/`.th`/`.bin` file is a pickle: loaded with full unpickling, a crafted on
 it likes. od reads only with `torch.load(weights_only=True)` (tensors, plain containers,
 numbers, strings), and `environment.setup()` sets `TORCH_FORCE_WEIGHTS_ONLY_LOAD=1` so that
 libraries od calls cannot fall back to full unpickling either. A file that holds more than
-that is refused with its name and the global it wanted; if the user trusts it, one explicit
-step converts it into plain tensors (`python -m od.trust <file>`), which od then reads like any
-other. There is no silent fallback anywhere.
+that is refused with its name and the global it wanted; if the user trusts its weights, one
+explicit step converts it into plain tensors (`python -m od.trust <file>`, which reads it with
+`read_pickle_inertly`: other objects become placeholders, never imported or called), and od
+then reads the result like any other. There is no silent fallback anywhere.
 """
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ def torch_load(path: tp.Union[str, Path], what: str = 'checkpoint', map_location
         raise UnsafeFileError(
             f"{path}: this {what} holds pickled Python objects, not only tensors and plain data "
             f"(it asks for {refused}). od never runs code from a file, so nothing of it was loaded. "
-            f"If you trust where it came from, convert it once into plain tensors with "
+            f"If you trust its weights, convert it once into plain tensors with "
             f"`python -m od.trust {path}` and use the converted file.") from None
     except FileNotFoundError:
         raise
