@@ -146,8 +146,9 @@ def main() -> None:
                       f"(runs: {', '.join(f'{x:.1f}' for x in ts)})")
             result['throughput_s'] = times
             result['throughput_ratio'] = ratios
-            figures['beam_planned_vs_loop'] = round(ratios[f'Beam as planned (--workers {args.workers})'], 3)
-            figures['beam_processes_vs_loop'] = round(ratios[f'Beam, {args.workers} worker processes'], 3)
+            keys = dict(zip(settings, ('loop', 'batched_loop', 'beam_planned', 'beam_processes')))
+            figures['throughput'] = {keys[name]: {'median_s': round(statistics.median(ts), 2),
+                                                  'vs_loop': round(ratios[name], 3)} for name, ts in times.items()}
         if 'dask' not in skip:
             from dask.distributed import LocalCluster
             begin = time.perf_counter()
@@ -164,8 +165,8 @@ def main() -> None:
                 cluster.close()
             t_warm, t_direct, t_loop = (statistics.median(runs[k]) for k in ('dask', 'direct', 'loop'))
             warm_ratio = results.median_ratio(runs['direct'], runs['dask'])
-            figures['dask_cold_vs_direct'] = round(t_direct / t_cold, 3)
-            figures['dask_warm_vs_direct'] = round(warm_ratio, 3)
+            figures['dask'] = {'cold_vs_direct': round(t_direct / t_cold, 3), 'warm_vs_direct': round(warm_ratio, 3),
+                               'warm_vs_loop': round(results.median_ratio(runs['loop'], runs['dask']), 3)}
             diff = stats_diff(tmp / 'dask' / 'stats.npz', tmp / 'direct' / 'stats.npz')
             print(f"\n2. Dask runner, LocalCluster of {args.workers} one-thread workers (started in {t_cluster:.1f} s), "
                   f"same {args.files} files")
