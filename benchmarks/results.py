@@ -1,6 +1,6 @@
 """Results files: every figure the docs quote about od's behaviour is written here by a script.
 
-    benchmarks/results/<name>.json = {"name", "date", "machine", "commit", "dirty", "command", "figures"}
+    benchmarks/results/<name>.json = {"name", "date", "machine", "commit", "dirty", "uncommitted", "command", "figures"}
 
 A benchmark calls `write(name, figures)` at the end of its run; the docs quote a figure with a
 marker the docs test checks (tests/test_docs.py): ``<!-- fig:<name>#<key> -->4.02``, the value
@@ -50,11 +50,13 @@ def machine() -> tp.Dict[str, tp.Any]:
             'omp_num_threads': os.environ.get('OMP_NUM_THREADS')}
 
 
-def commit() -> tp.Tuple[str, bool]:
-    """HEAD of the repository and whether the work tree had uncommitted changes to tracked files."""
+def commit() -> tp.Tuple[str, tp.List[str]]:
+    """HEAD of the repository and the tracked files with uncommitted changes (a results file
+    written while the docs are being edited says so, and which files they were)."""
     def git(*args: str) -> str:
         return subprocess.run(['git', *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    return git('rev-parse', 'HEAD') or 'unknown', bool(git('status', '--porcelain', '--untracked-files=no'))
+    changed = [line[3:] for line in git('status', '--porcelain', '--untracked-files=no').splitlines()]
+    return git('rev-parse', 'HEAD') or 'unknown', changed
 
 
 def write(name: str, figures: tp.Mapping[str, tp.Any], argv: tp.Optional[tp.Sequence[str]] = None,
@@ -62,11 +64,12 @@ def write(name: str, figures: tp.Mapping[str, tp.Any], argv: tp.Optional[tp.Sequ
     """Write benchmarks/results/<name>.json (atomically) and return its path."""
     sys.path.insert(0, str(ROOT))
     from od.atomic import write_json
-    sha, dirty = commit()
+    sha, changed = commit()
+    dirty = bool(changed)
     argv = list(sys.argv if argv is None else argv)
     path = folder / f'{name}.json'
     write_json(path, {'name': name, 'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
-                      'machine': machine(), 'commit': sha, 'dirty': dirty,
+                      'machine': machine(), 'commit': sha, 'dirty': dirty, 'uncommitted': changed,
                       'command': shlex.join([os.path.relpath(argv[0], ROOT) if argv and Path(argv[0]).is_file()
                                              else (argv[0] if argv else ''), *argv[1:]]),
                       'figures': dict(figures)})
@@ -134,7 +137,48 @@ def doc_files() -> tp.List[Path]:
     return [ROOT / 'README.md', ROOT / 'benchmarks' / 'README.md', *sorted((ROOT / 'docs').rglob('*.md'))]
 
 
-if __name__ == '__main__':
-    found = [p for f in doc_files() if f.exists() for p in check_text(f.read_text(), str(f.relative_to(ROOT)))]
+def update_text(text: str, folder: Path = RESULTS) -> tp.Tuple[str, tp.List[str]]:
+    """`text` with every quoted figure replaced by its results file's value, written with as many
+    decimals as before; and the list of changes ('name#key: old -> new')."""
+    import re
+    changes: tp.List[str] = []
+
+    def replace(match: 're.Match') -> str:
+        written = match['value']
+        digits = len(written.split('.', 1)[1]) if '.' in written else 0
+        try:
+            value = float(lookup(match['name'], match['key'], folder))
+        except (OSError, KeyError, TypeError, ValueError):
+            return match.group(0)  # check_text reports it
+        new = f'{value:.{digits}f}'
+        if float(new) != float(written.replace(',', '')):
+            changes.append(f"{match['name']}#{match['key']}: {written} -> {new}")
+            return match.group(0)[:-len(written)] + new
+        return match.group(0)
+    return re.sub(FIGURE, replace, text), changes
+
+
+def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
+    import argparse
+    parser = argparse.ArgumentParser(description="Check (or --update) the figures the docs quote from "
+                                                 "benchmarks/results/.", epilog="example: python benchmarks/results.py --update")
+    parser.add_argument('--update', action='store_true', help="rewrite quoted figures from their results files, "
+                                                              "printing each change (old -> new)")
+    args = parser.parse_args(argv)
+    found = []
+    for page in doc_files():
+        if not page.exists():
+            continue
+        where = str(page.relative_to(ROOT))
+        if args.update:
+            text, changes = update_text(page.read_text())
+            if changes:
+                page.write_text(text)
+                print('\n'.join(f"{where}: {c}" for c in changes))
+        found += check_text(page.read_text(), where)
     print('\n'.join(found) or "every quoted figure matches its results file")
-    sys.exit(1 if found else 0)
+    return 1 if found else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -38,6 +38,8 @@ def test_the_check_catches_a_figure_that_changed(tmp_path):
     bad = "scores <!-- fig:x#score -->2.15, <!-- fig:x#speed.nope -->1.0, <!-- fig:y#score -->4.02"
     problems = results.check_text(bad, 'page', tmp_path)
     assert len(problems) == 3 and 'the docs say 2.15' in problems[0] and 'no such figure' in problems[1], problems
+    fixed, changes = results.update_text(bad, tmp_path)
+    assert changes == ['x#score: 2.15 -> 4.02'] and results.check_text(fixed, 'page', tmp_path) == problems[1:]
 
 
 def test_alternated_variants_and_median_of_pair_ratios():
