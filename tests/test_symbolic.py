@@ -5,7 +5,6 @@ the rendering tests are skipped with what to install, except under CI=true, wher
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
