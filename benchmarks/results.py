@@ -55,7 +55,7 @@ def commit() -> tp.Tuple[str, tp.List[str]]:
     written while the docs are being edited says so, and which files they were)."""
     def git(*args: str) -> str:
         return subprocess.run(['git', *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    changed = [line[3:] for line in git('status', '--porcelain', '--untracked-files=no').splitlines()]
+    changed = [line.split(maxsplit=1)[1] for line in git('status', '--porcelain', '--untracked-files=no').splitlines()]
     return git('rev-parse', 'HEAD') or 'unknown', changed
 
 
