@@ -1,4 +1,4 @@
-"""The layer rule of od (README, Layout): imports go one way, and the TF side never imports torch.
+"""The layer rule of od (docs/development.md, Layout): imports go one way, and the TF side never imports torch.
 
 Every `import` in od/ is read from the source (inside functions too), relative imports
 resolved, so a forbidden import fails here even when it hides in a function body.
@@ -78,7 +78,7 @@ def violations() -> tp.List[str]:
 
 def test_library_layers_never_import_entry_points_clis_or_torch_on_the_tf_side():
     found = violations()
-    assert not found, "layer rule broken (see README, Layout):\n  " + '\n  '.join(found)
+    assert not found, "layer rule broken (see docs/development.md, Layout):\n  " + '\n  '.join(found)
 
 
 def test_the_rule_catches_an_import_hidden_in_a_function(tmp_path, monkeypatch):
