@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE ?= 1
 install:
 	./install.sh
 
-# The separate TensorFlow environment for VGGish-FAD (.venv-fad; see README "Evaluation (FAD)").
+# The separate TensorFlow environment for VGGish-FAD (.venv-fad; see docs/evaluation.md).
 fad-env:
 	./install-fad.sh
 

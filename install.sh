@@ -80,5 +80,13 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 &
     || echo "[od] WARNING: could not install chromium; the report test will be skipped (fails under CI=true)" >&2
 fi
 
+# espeak-ng speaks the test sentence that checks od's VGGish frontend on speech
+# (tests/test_fad_frontend.py). Debian package, installed like the two above; od never needs it.
+if ! command -v espeak-ng >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "[od] installing espeak-ng (Debian package) for the frontend test"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends espeak-ng >/dev/null) \
+    || echo "[od] WARNING: could not install espeak-ng; the speech frontend test will be skipped (fails under CI=true)" >&2
+fi
+
 # Self-check: fails (non-zero) when a core import is broken; warns when there is no GPU.
 "$VENV/bin/python" -m od.doctor

@@ -2,15 +2,16 @@
 
 (a) step: a training step with conditioner=clipemb2music (embeddings cached, as after
     `python -m od.prep`) vs the same LM with a lookup-table conditioner (genre2music), on the
-    *same* batches, per batch size; the two settings alternate and the medians of the per-step
-    times are compared;
+    *same* batches, per batch size; the two settings alternate (order reversed every repeat)
+    and the ratio is the median of the per-repeat ratios;
 (b) data path: the conditioning part of a step alone (ConditioningAttributes, dropout,
     `condition_provider.tokenize`), ms per batch, CLIP vs LUT;
 (c) token cache (--token-cache): the CLIP step trained from AudioCraft's codec-token cache
     (filled once by `python -m od.prep --tokens`) vs from audio (EnCodec in the step), alternated;
 (d) --on-the-fly: an epoch decoding and embedding every window vs the cache.
 The CLIP is a randomly initialised ViT-B-32 by default (same compute as the real one; no weights
-needed) or --clip tiny; the LM is the debug solver's (xsmall).
+needed) or --clip tiny; the LM is the debug solver's (xsmall). Writes
+benchmarks/results/clip_cost_<clip>.json.
 
     .venv/bin/python benchmarks/clip_cost.py --batches 8 64 --repeats 5
 """
@@ -26,6 +27,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import results  # noqa: E402
 
 
 def build(overrides, batch):
@@ -99,6 +103,8 @@ def main() -> int:
     prepare(clip_cfg, progress=False)                      # warm cache, as after `python -m od.prep`
     print(f"LM xsmall (debug solver), CLIP {args.clip}, {args.threads} torch thread(s), {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f} at start")
+    figures: dict = {'clip': args.clip, 'threads': args.threads, 'repeats': args.repeats,
+                     'data_repeats': args.data_repeats}
     for batch_size in args.batches:
         lut, clip_solver = build([*data, 'conditioner=genre2music'], batch_size), build(clip_cfg, batch_size)
         loader = iter(clip_solver.dataloaders['train'])
@@ -112,6 +118,10 @@ def main() -> int:
                           lambda solver: data_path_time(solver, next(feed)))
         med = {k: statistics.median(v) for k, v in steps.items()}
         dmed = {k: statistics.median(v) for k, v in paths.items()}
+        figures[f'batch_{batch_size}'] = row = {
+            'step_clip_ms': round(med['clip'] * 1e3, 1), 'step_lut_ms': round(med['lut'] * 1e3, 1),
+            'step_ratio': round(results.median_ratio(steps['clip'], steps['lut']), 3),
+            'data_clip_ms': round(dmed['clip'] * 1e3, 2), 'data_lut_ms': round(dmed['lut'] * 1e3, 2)}
         print(f"batch {batch_size:3d} (a) step, cached CLIP vs LUT: {med['clip'] * 1e3:7.0f} ms vs "
               f"{med['lut'] * 1e3:7.0f} ms -> ratio {med['clip'] / med['lut']:.3f} "
               f"(per-repeat ratios {', '.join(f'{c / l:.2f}' for c, l in zip(steps['clip'], steps['lut']))}; "
@@ -130,6 +140,8 @@ def main() -> int:
             steps = alternate({'audio': (clip_solver, feed), 'tokens': (cached, token_batches)}, args.repeats,
                               lambda solver, source: step_time(solver, next(source)))
             med = {k: statistics.median(v) for k, v in steps.items()}
+            row.update({'token_step_ms': round(med['tokens'] * 1e3, 1), 'audio_step_ms': round(med['audio'] * 1e3, 1),
+                        'token_ratio': round(results.median_ratio(steps['tokens'], steps['audio']), 3)})
             print(f"batch {batch_size:3d} (c) CLIP step from the token cache vs from audio: {med['tokens'] * 1e3:7.0f} ms vs "
                   f"{med['audio'] * 1e3:7.0f} ms -> ratio {med['tokens'] / med['audio']:.3f}")
             del cached
@@ -148,6 +160,7 @@ def main() -> int:
         print(f"(d) epoch of {args.on_the_fly} updates (batch 4), on-the-fly decode+embed vs cache: {fly:.1f} s vs "
               f"{cached:.1f} s -> ratio {fly / cached:.2f}")
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
+    results.write(f'clip_cost_{args.clip}', figures)
     return 0
 
 

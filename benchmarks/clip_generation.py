@@ -6,9 +6,12 @@ LM, EnCodec decoding; muxing excluded); the baseline is one AudioCraft `MusicGen
 of batch N on the same model for the same duration (null video condition: LM + decoding only).
 Warm: the embedding cache holds the videos (a second od.clip run on them); cold: the cache is
 emptied before each od.clip run, and the CLIP encoder's share of that run is printed. Runs
-alternate and medians of `--repeats` are used. The CLIP is a randomly initialised ViT-B-32
-(real compute, no weights needed) or --clip tiny; the LM is the debug solver's (xsmall) unless
---scale says otherwise.
+alternate (order reversed every round); times are medians of `--repeats` and ratios the median of
+the per-round ratios. The CLIP is a randomly initialised ViT-B-32 (real compute, no weights
+needed) or --clip tiny; the LM is the debug solver's (xsmall) unless --scale says otherwise, and
+the codec is always the debug solver's random EnCodec (the printout and the results file say
+so: `--scale small` is MusicGen-small's LM shape, not MusicGen-small). Writes
+benchmarks/results/clip_generation_<scale>_<clip>.json.
 
     .venv/bin/python benchmarks/clip_generation.py --duration 4 --videos 8 --repeats 3 --threads 1
 """
@@ -25,6 +28,9 @@ import typing as tp
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import results  # noqa: E402
 
 
 def build_model(clip: Path, segment: float, scale: str, cache_dir: tp.Optional[Path] = None):
@@ -63,7 +69,6 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix='od-bench-'))
     os.environ.setdefault('AUDIOCRAFT_DORA_DIR', str(work / 'xps'))
     os.environ.setdefault('HF_HUB_OFFLINE', '1')
-    sys.path.insert(0, str(ROOT))
     import numpy as np
     import torch
 
@@ -119,16 +124,27 @@ def main() -> int:
             times[name].append(time.perf_counter() - start)
     med = {k: statistics.median(v) for k, v in times.items()}
     base = med['audiocraft']
+    warm = results.median_ratio(times['od.clip warm'], times['audiocraft'])
+    cold = results.median_ratio(times['od.clip cold'], times['audiocraft'])
+    codec = model.lm.cfg.compression_model_checkpoint
     print(f"{args.videos} videos x {args.duration:g} s of music, od.clip --batch-size {args.batch_size}, LM scale "
-          f"{args.scale}, CLIP {args.clip}, {torch.get_num_threads()} thread(s), load average {os.getloadavg()[0]:.1f}")
+          f"{args.scale} (random), codec {codec} (random debug EnCodec), CLIP {args.clip}, "
+          f"{torch.get_num_threads()} thread(s), load average {os.getloadavg()[0]:.1f}")
     print(f"od.clip warm cache (CLIP cache + LM + decode) vs one MusicGen.generate of batch {args.videos}: "
-          f"{med['od.clip warm']:.2f} s vs {base:.2f} s -> ratio {med['od.clip warm'] / base:.3f}")
+          f"{med['od.clip warm']:.2f} s vs {base:.2f} s -> ratio {warm:.3f} (median of per-round ratios)")
     print(f"od.clip cold cache (frames decoded + CLIP + LM + decode) vs MusicGen.generate: "
-          f"{med['od.clip cold']:.2f} s vs {base:.2f} s -> ratio {med['od.clip cold'] / base:.3f}; "
+          f"{med['od.clip cold']:.2f} s vs {base:.2f} s -> ratio {cold:.3f}; "
           f"CLIP encoder share of the cold run {statistics.median(cold_share) * 100:.0f} %")
     print(f"real-time factor (generation time / audio time): od.clip warm "
           f"{med['od.clip warm'] / (args.duration * args.videos):.2f}, MusicGen.generate "
           f"{base / (args.duration * args.videos):.2f}")
+    results.write(f'clip_generation_{args.scale}_{args.clip}', {
+        'lm_scale': args.scale, 'codec': str(codec), 'clip': args.clip, 'videos': args.videos,
+        'duration_s': args.duration, 'batch_size': args.batch_size, 'threads': torch.get_num_threads(),
+        'rounds': args.repeats, 'audiocraft_s': round(base, 3), 'warm_s': round(med['od.clip warm'], 3),
+        'cold_s': round(med['od.clip cold'], 3), 'warm_ratio': round(warm, 3), 'cold_ratio': round(cold, 3),
+        'cold_clip_share': round(statistics.median(cold_share), 3),
+        'real_time_factor_warm': round(med['od.clip warm'] / (args.duration * args.videos), 3)})
     return 0
 
 

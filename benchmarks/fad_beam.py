@@ -6,7 +6,8 @@ Run in the FAD environment (make fad-env):
 
 Writes synthetic clips and a random VGGish checkpoint to a temp folder, pins itself (and every
 worker it starts) to --cores cores, then prints ratios against a baseline measured in the same
-run (each setting alternated over --repeats rounds, medians):
+run (the settings alternated over --repeats rounds, their order reversed every round; each
+ratio is the median of the per-round ratios), and writes benchmarks/results/fad_beam.json:
 1. throughput, the baseline being the plain loop (one Embedder loaded once, one call per file,
    files one after the other; the loop's own model load is timed, TF's import is not):
    - batched loop: the same loop through ExampleBatcher (what batching alone gives);
@@ -15,7 +16,8 @@ run (each setting alternated over --repeats rounds, medians):
      multi_processing, one TF thread each), whose start-up (TF import + checkpoint) is timed;
 2. Dask: Beam's Dask runner against a dask.distributed LocalCluster of N one-thread worker
    processes started here, cold (the workers import TF) and warm (a second job on the same
-   cluster), vs the DirectRunner as planned on the same files: time and statistics;
+   cluster; warm runs alternated with the DirectRunner as planned and the loop), on the same
+   files: time and statistics;
 3. memory: peak RSS of the pipeline as planned, in a fresh process, for n and 4n files; flat
    means it streams files instead of holding them.
 """
@@ -35,6 +37,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks import results  # noqa: E402
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 
@@ -114,6 +118,7 @@ def main() -> None:
     n_cores = cores()
     result = {'files': args.files, 'seconds': args.seconds, 'workers': args.workers, 'cores': n_cores,
               'load_avg_start': os.getloadavg()}
+    figures: dict = {'files': args.files, 'seconds': args.seconds, 'workers': args.workers, 'cores': n_cores}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         ckpt = str(write_random_checkpoint(tmp / 'vggish_random.ckpt'))
@@ -131,19 +136,19 @@ def main() -> None:
                 f'Beam as planned (--workers {args.workers})': lambda: run(files, tmp / 'planned', ckpt, planned),
                 f'Beam, {args.workers} worker processes': lambda: run(files, tmp / 'procs', ckpt, old_way),
             }
-            times = {name: [] for name in settings}
-            for _ in range(args.repeats):
-                for name, fn in settings.items():
-                    times[name].append(timed(fn))
-            base = statistics.median(times['loop'])
+            times = results.alternate(settings, args.repeats)
             audio = args.files * args.seconds
-            print(f"\n1. throughput ({args.repeats} alternated rounds, medians; ratio = loop time / time)")
+            print(f"\n1. throughput ({args.repeats} alternated rounds; ratio = median of per-round loop time / time)")
+            ratios = {name: results.median_ratio(times['loop'], ts) for name, ts in times.items()}
             for name, ts in times.items():
                 t = statistics.median(ts)
-                print(f"   {name:<34} {t:6.2f} s  {audio / t:6.1f} s of audio/s  ratio {base / t:5.2f}x  "
+                print(f"   {name:<34} {t:6.2f} s  {audio / t:6.1f} s of audio/s  ratio {ratios[name]:5.2f}x  "
                       f"(runs: {', '.join(f'{x:.1f}' for x in ts)})")
             result['throughput_s'] = times
-            result['throughput_ratio'] = {name: base / statistics.median(ts) for name, ts in times.items()}
+            result['throughput_ratio'] = ratios
+            keys = dict(zip(settings, ('loop', 'batched_loop', 'beam_planned', 'beam_processes')))
+            figures['throughput'] = {keys[name]: {'median_s': round(statistics.median(ts), 2),
+                                                  'vs_loop': round(ratios[name], 3)} for name, ts in times.items()}
         if 'dask' not in skip:
             from dask.distributed import LocalCluster
             begin = time.perf_counter()
@@ -153,17 +158,22 @@ def main() -> None:
             spec = RunnerSpec('dask', args.workers, cluster.scheduler_address, tf_threads=1)
             try:
                 t_cold = timed(lambda: run(files, tmp / 'dask', ckpt, spec))
-                t_warm = timed(lambda: run(files, tmp / 'dask', ckpt, spec))
+                runs = results.alternate({'dask': lambda: run(files, tmp / 'dask', ckpt, spec),
+                                          'direct': lambda: run(files, tmp / 'direct', ckpt, planned),
+                                          'loop': lambda: loop(files, ckpt)}, args.repeats)
             finally:
                 cluster.close()
-            t_direct = timed(lambda: run(files, tmp / 'direct', ckpt, planned))
-            t_loop = timed(lambda: loop(files, ckpt))
+            t_warm, t_direct, t_loop = (statistics.median(runs[k]) for k in ('dask', 'direct', 'loop'))
+            warm_ratio = results.median_ratio(runs['direct'], runs['dask'])
+            figures['dask'] = {'cold_vs_direct': round(t_direct / t_cold, 3), 'warm_vs_direct': round(warm_ratio, 3),
+                               'warm_vs_loop': round(results.median_ratio(runs['loop'], runs['dask']), 3)}
             diff = stats_diff(tmp / 'dask' / 'stats.npz', tmp / 'direct' / 'stats.npz')
             print(f"\n2. Dask runner, LocalCluster of {args.workers} one-thread workers (started in {t_cluster:.1f} s), "
                   f"same {args.files} files")
             print(f"   cold {t_cold:6.2f} s  warm {t_warm:6.2f} s  | DirectRunner as planned {t_direct:6.2f} s  "
                   f"| loop {t_loop:6.2f} s")
-            print(f"   ratio Dask/DirectRunner throughput: cold {t_direct / t_cold:.2f}x, warm {t_direct / t_warm:.2f}x; "
+            print(f"   ratio Dask/DirectRunner throughput: cold {t_direct / t_cold:.2f}x (one run), warm {warm_ratio:.2f}x "
+                  f"(median of {args.repeats} alternated pairs); "
                   f"vs loop: cold {t_loop / t_cold:.2f}x, warm {t_loop / t_warm:.2f}x")
             print(f"   statistics, Dask vs DirectRunner: n {diff['n']}, max |d mu| {diff['max_abs_mu']:.2e}, "
                   f"max |d sigma| {diff['max_abs_sigma']:.2e} (relative {diff['rel_sigma']:.1e}), "
@@ -176,8 +186,11 @@ def main() -> None:
             print(f"\n3. peak RSS, pipeline as planned in a fresh process: {small} files {rss[small]:.0f} MB, "
                   f"{large} files {rss[large]:.0f} MB (ratio {rss[large] / rss[small]:.2f})")
             result['peak_rss_mb'] = rss
+            figures.update({f'peak_rss_mb_{n}_files': round(v) for n, v in rss.items()})
     result['load_avg_end'] = os.getloadavg()
     print(json.dumps(result))
+    figures['fd_dask_vs_direct'] = result.get('dask', {}).get('stats', {}).get('fd_between')
+    results.write('fad_beam', {k: v for k, v in figures.items() if v is not None})
 
 
 if __name__ == '__main__':

@@ -8,7 +8,10 @@ time, the peak growth of the process's heap in use during the steps (glibc's mal
 torch.cuda.max_memory_allocated),
 the checkpoint bytes one epoch writes (trained-only checkpoints for frozen runs), each as a ratio
 to full fine-tuning; and the memory plan's estimate of the step (gradients + optimizer state +
-activations + workspace, od/models/memory_plan.py) over the measured growth.
+activations + workspace, od/models/memory_plan.py) over the measured growth. The settings'
+processes run --rounds times, alternated (order reversed every round); the step-time ratio is the
+median of the per-round ratios to full, the memory and checkpoint figures come from the first
+round (they do not depend on the load). Writes benchmarks/results/finetune_cost.json.
 
     .venv/bin/python benchmarks/finetune_cost.py --scale small --steps 2
     .venv/bin/python benchmarks/finetune_cost.py --scale xsmall --steps 4 --segment 30 --batch 16 --settings full
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,6 +30,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import results  # noqa: E402
+
 SETTINGS = {
     'full': ['trainable=all'],
     'xattn': ['trainable=[condition_provider,cross_attention]'],
@@ -173,6 +181,7 @@ def main() -> int:
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--settings', default=','.join(SETTINGS), help="comma list of %(default)s")
+    parser.add_argument('--rounds', type=int, default=3, help="alternated rounds of every setting (default: %(default)s)")
     parser.add_argument('--one', help=argparse.SUPPRESS)
     parser.add_argument('--work', help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -189,16 +198,32 @@ def main() -> int:
         write_example_dataset(Path(tmp) / 'dataset', Path(tmp) / 'egs', per_genre=(2, 1), duration=max(5.0, args.segment + 1),
                               progress=False)
         write_base(Path(tmp), args)
-        rows = [run_child(args, s) for s in settings]
+        runs: dict = {s: [] for s in settings}
+        for i in range(args.rounds):
+            for setting in (settings if i % 2 == 0 else settings[::-1]):
+                runs[setting].append(run_child(args, setting))
+    rows = [dict(runs[s][0], step_runs=[r['step_s'] for r in runs[s]]) for s in settings]
     full = next((r for r in rows if r['setting'] == 'full'), rows[0])
+    for r in rows:
+        r['step_ratio'] = results.median_ratio(r['step_runs'], full['step_runs'])
+        r['step_s'] = statistics.median(r['step_runs'])
     mib = 2 ** 20
     print(f"scale={args.scale} batch={args.batch} segment={args.segment}s device={args.device} steps={args.steps}")
     print(f"{'setting':8} {'trainable':>12} {'step s':>8} {'x full':>7} {'peak MiB':>9} {'x full':>7} "
           f"{'ckpt MiB':>9} {'x full':>7} {'plan MiB':>9} {'plan/meas':>9}")
     for r in rows:
-        print(f"{r['setting']:8} {r['trainable']:>12,} {r['step_s']:8.2f} {r['step_s'] / full['step_s']:7.2f} "
+        print(f"{r['setting']:8} {r['trainable']:>12,} {r['step_s']:8.2f} {r['step_ratio']:7.2f} "
               f"{r['growth'] / mib:9.0f} {r['growth'] / max(1, full['growth']):7.2f} {r['checkpoint'] / mib:9.1f} "
               f"{r['checkpoint'] / full['checkpoint']:7.3f} {r['estimate'] / mib:9.0f} {r['estimate'] / max(1, r['growth']):9.2f}")
+    print(f"step 'x full': median of {args.rounds} alternated rounds' ratios; step s: median")
+    results.write(f'finetune_cost_{args.scale}', {
+        'scale': args.scale, 'batch': args.batch, 'segment_s': args.segment, 'device': args.device,
+        'rounds': args.rounds, **{r['setting']: {
+            'trainable': r['trainable'], 'step_s': round(r['step_s'], 4), 'step_vs_full': round(r['step_ratio'], 3),
+            'growth_mib': round(r['growth'] / mib, 1), 'growth_vs_full': round(r['growth'] / max(1, full['growth']), 3),
+            'checkpoint_mib': round(r['checkpoint'] / mib, 2),
+            'checkpoint_vs_full': round(r['checkpoint'] / full['checkpoint'], 4),
+            'plan_vs_measured': round(r['estimate'] / max(1, r['growth']), 3)} for r in rows}})
     return 0
 
 

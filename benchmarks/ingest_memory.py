@@ -4,7 +4,9 @@ process that only imports what ingest imports.
 
     .venv/bin/python benchmarks/ingest_memory.py --counts 10 40 --seconds 10 60
 
-Prints MB per case and the ratio to the smallest case (1.00: flat).
+Prints MB per case and the ratio to the smallest case (1.00: flat), and writes
+benchmarks/results/ingest_memory[_<counts>x<seconds>].json (peak memory does not depend on the load, so the cases run
+once each, in order).
 """
 from __future__ import annotations
 
@@ -16,6 +18,9 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import results as results_file  # noqa: E402
 
 CHILD = r'''
 import json, resource, sys
@@ -71,6 +76,11 @@ def main() -> int:
         results.append(mb)
         print(f"{count:3d} files x {seconds:4.0f} s: peak {mb:6.0f} MB (+{mb - base:4.0f} MB over imports) | "
               f"ratio to first case {mb / results[0]:.2f}")
+    default = args.counts == [10, 40] and args.seconds == [10., 60.]
+    name = 'ingest_memory' if default else (f"ingest_memory_{'-'.join(map(str, args.counts))}"
+                                            f"x{'-'.join(f'{s:g}' for s in args.seconds)}")
+    results_file.write(name, {'imports_mb': round(base), **{
+        f'files_{count}_x_{seconds:g}s_mb': round(mb) for (count, seconds), mb in zip(cases, results)}})
     return 0
 
 

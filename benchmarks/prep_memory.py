@@ -10,7 +10,8 @@ that only imports what they import; `benchmarks/ingest_memory.py` does the same 
 Cases: each tool on 8 vs 32 files (6-s clips), and od.prep on one 6-s vs one `--long`-second
 1920x1080 H.264 video (ffmpeg's testsrc2 at `--fps`). Prints MB per case and the ratio to the
 tool's first case (1.00: flat). The CLIP is od's tiny test CLIP by default (--clip vit-b-32: a
-randomly initialised ViT-B-32): frame decoding is what grows with video length.
+randomly initialised ViT-B-32): frame decoding is what grows with video length. Peak memory does
+not depend on the load, so each case runs once. Writes benchmarks/results/prep_memory_<clip>.json.
 """
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import results  # noqa: E402
 
 CHILD = r'''
 import json, sys
@@ -118,6 +122,8 @@ def main() -> int:
         rows.append(('prep', f'1 video 1080p x {seconds:g} s', mb, mb / first))
     for tool, case, mb, ratio in rows:
         print(f"{tool:9s} {case:26s} peak {mb:6.0f} MB (+{mb - base:4.0f} MB over imports) | ratio to first {ratio:.2f}")
+    results.write(f'prep_memory_{args.clip}', {'imports_mb': round(base), 'fps': args.fps, **{
+        f"{tool}_{case.replace(' ', '_')}_mb": round(mb) for tool, case, mb, _ in rows}})
     return 0
 
 

@@ -27,6 +27,7 @@ class Hook:
     touches: str                     # the dependency's name(s)
     why: str
     check: tp.Callable[[], None]     # raises AssertionError/ImportError/AttributeError when it moved
+    exercised_by: str = ''           # the test (path::name) that exercises the hook's effect
 
 
 def _names_in(func: tp.Callable, *names: str) -> None:
@@ -163,55 +164,81 @@ def _check_token_cache() -> None:
     _params(CachedBatchWriter.save, 'content')
 
 
+def _check_demucs() -> None:
+    from audiocraft.modules import conditioners as ac
+    from demucs import pretrained
+    _params(pretrained.get_model, 'name', 'repo')
+    _names_in(ac.ChromaStemConditioner.__init__, 'from demucs import pretrained', "pretrained.get_model('htdemucs')")
+    assert (pretrained.REMOTE_ROOT / 'htdemucs.yaml').is_file() and (pretrained.REMOTE_ROOT / 'files.txt').is_file()
+
+
 HOOKS: tp.List[Hook] = [
-    Hook('od/hooks.py', 'audiocraft.__version__', "every hook below is pinned to this release", _check_version),
+    Hook('od/hooks.py', 'audiocraft.__version__', "every hook below is pinned to this release", _check_version,
+         'tests/test_hooks.py::test_installed_versions_are_the_pinned_ones'),
     Hook('od/registry.py:install', 'audiocraft.models.builders.get_conditioner_provider',
          "rebound to od's registry: the closed if/elif builds only AudioCraft's four conditioners, and "
-         "get_lm_model (training, continue_from, AudioCraft's loaders) looks it up at call time", _check_builder),
+         "get_lm_model (training, continue_from, AudioCraft's loaders) looks it up at call time", _check_builder,
+         'tests/test_registry.py::test_install_routes_audiocraft_builder'),
     Hook('od/train.py (end)', "sys.modules['audiocraft.train']",
          "AudioCraft resolves //sig/ and continue_from through audiocraft.train.main, whose module cannot "
-         "import without upstream's config dir (pip ships none); od's Dora main owns the XPs", _check_train_alias),
+         "import without upstream's config dir (pip ships none); od's Dora main owns the XPs", _check_train_alias,
+         'tests/test_registry.py::test_plugin_conditioner_trains_continues_and_loads'),
     Hook('od/solvers/samples.py:media_sample_names', 'audiocraft.solvers.musicgen.SampleManager',
          "swapped for MediaSampleManager while od's generate stage runs (samples named by their video, "
          "denoised copies, AudioCraft's per-file CLIPPING lines counted into one summary); restored on exit",
-         _check_sample_manager),
+         _check_sample_manager,
+         'tests/test_hooks.py::test_generation_names_samples_by_their_media_and_restores_the_manager'),
     Hook('od/conditioners/t5.py:T5Conditioner.__init__', 'audiocraft.modules.conditioners.T5Conditioner',
          "AudioCraft's __init__ accepts hub names only and would download; od loads a local folder and sets "
-         "the attributes tokenize/forward read", _check_t5),
+         "the attributes tokenize/forward read", _check_t5,
+         'tests/test_t5.py::test_local_t5_embeds_text'),
     Hook('od/solvers/accumulate.py (run_step override)',
          'audiocraft.solvers.musicgen.MusicGenSolver._prepare_tokens_and_attributes',
          "gradient accumulation splits AudioCraft's step around its token/attribute preparation",
-         _check_prepare_tokens),
+         _check_prepare_tokens,
+         'tests/test_accumulate.py::test_accumulated_update_matches_the_batch'),
     Hook('od/models/musicgen.py:ODMusicGen._generate_tokens', 'audiocraft.models.musicgen.MusicGen._generate_tokens',
          "AudioCraft's extension loop needs attr.wav['self_wav'] (text-only models have none) and windows "
-         "only carried waveforms; od's loop serves the rest", _check_extension_loop),
+         "only carried waveforms; od's loop serves the rest", _check_extension_loop,
+         'tests/test_inference.py::test_extension_conditions_each_chunk_on_its_own_window'),
     Hook('od/models/clap.py:_clap_module, _laion_builders', 'laion_clap clap_module.model (RobertaModel, '
          'create_htsat_model), clap_module.factory._MODEL_CONFIGS, sys.path',
          "laion_clap/__init__ and CLAP.__init__ download tokenizers and RoBERTa weights; od imports only "
          "clap_module (appending its folder to sys.path, lowest priority, because laion's modules import it "
-         "top-level) and builds RoBERTa from a local config while a CLAP is built", _check_laion_clap),
+         "top-level) and builds RoBERTa from a local config while a CLAP is built", _check_laion_clap,
+         'tests/test_clap.py::test_loader_api'),
     Hook('od/numba_cache.py:_RestoreAfterPann (an import hook installed by environment.setup)',
          "os.environ['NUMBA_CACHE_DIR'] set by (laion_clap.)clap_module.pann_model at import",
          "laion's PANN module points numba at /tmp/ for the whole process (shared by every venv and user "
-         "on the machine, outside od's lock); od puts its own cache folder back", _check_pann_numba_dir),
+         "on the machine, outside od's lock); od puts its own cache folder back", _check_pann_numba_dir,
+         'tests/test_numba_cache.py::test_laion_clap_import_leaves_od_cache_in_place'),
     Hook('od/models/cross_attention.py:install', 'audiocraft.modules.transformer.StreamingMultiheadAttention '
          '(class swapped to CrossAttentionKV; its projections, mha and streaming state)',
          "cross-attention keys/values are projected once per generate call, not at every decoding step",
-         _check_cross_attention),
+         _check_cross_attention,
+         'tests/test_clip_batch.py::test_cross_attention_kv_once_gives_the_same_tokens'),
     Hook('od/conditioners/provider.py:install', 'audiocraft.models.lm.LMModel.cfg_dropout (wrapped), '
          'ConditioningAttributes deep copies in AttributeDropout/ClassifierFreeGuidanceDropout',
          "segment audio od's media conditioners never read is dropped, and the dropouts' deep copies of "
          "every batch's tensors become copies of the attribute dicts (60 % of the conditioning data path)",
-         _check_cfg_dropout),
+         _check_cfg_dropout,
+         'tests/test_provider.py::test_dropouts_give_audiocrafts_outputs_without_copying_tensors'),
     Hook('od/conditioners/provider.py:ODConditioningProvider._collate_wavs',
          'audiocraft.modules.conditioners.ConditioningProvider._collate_wavs (overridden), WavCondition fields',
          "the windows of attributes whose conditioner never reads audio are gathered without averaging and "
          "padding each sample's placeholder audio (~40 us per sample); others go through AudioCraft's",
-         _check_collate_wavs),
+         _check_collate_wavs,
+         'tests/test_provider.py::test_unread_windows_collate_as_audiocraft_gathers_them'),
     Hook('od/solvers/token_cache.py', 'audiocraft.utils.cache.CachedBatchWriter/CachedBatchLoader, '
          'MusicGenSolver._cached_batch_writer/_cached_batch_loader',
          "AudioCraft's codec-token cache with weights-only plain-data entries in place of pickled MusicInfo",
-         _check_token_cache),
+         _check_token_cache,
+         'tests/test_token_cache.py::test_train_step_from_token_cache_finds_the_window'),
+    Hook('od/models/demucs.py:serving_htdemucs', 'demucs.pretrained.get_model (rebound while '
+         "ChromaStemConditioner.__init__ runs), demucs' remote/htdemucs.yaml and files.txt",
+         "demucs reads htdemucs with full unpickling, or imports and calls the class a safetensors file names; "
+         "od reads the same files weights-only, checking the class", _check_demucs,
+         'tests/test_security.py::test_melody_conditioner_loads_demucs_weights_only'),
 ]
 
 

@@ -1,7 +1,7 @@
 """Launching `dora run` from od's tools (the app, the pipeline, experiments, tests): one command line
 and one environment, the same a user's shell gives.
 
-Not part of the library layer (see README, Layout): solvers, models, data and metrics never launch
+Not part of the library layer (see docs/development.md, Layout): solvers, models, data and metrics never launch
 training runs.
 """
 from __future__ import annotations

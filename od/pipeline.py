@@ -549,7 +549,18 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         return 130
     videos = soundtrack_dir(p, SEEDS[0])
     print(f"\n[od.pipeline] soundtracked videos: {videos}/*.mp4\n[od.pipeline] report: {p.report_dir / 'index.html'}")
+    score = report_score(p)
+    if score is not None:
+        print(f"[od.pipeline] video sensitivity: {score:.2f} (above 1: the video steers the music)")
     return 0
+
+
+def report_score(p: 'Pipeline') -> tp.Optional[float]:
+    """The video sensitivity of the last evaluation (None when it was not measured)."""
+    path = p.report_dir / 'metrics.json'
+    if not path.exists():
+        return None
+    return (json.loads(path.read_text()).get('values') or {}).get('video_sensitivity')
 
 
 if __name__ == '__main__':

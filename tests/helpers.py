@@ -22,6 +22,41 @@ FAST = ['optim.updates_per_epoch=6', 'dataset.batch_size=4', 'dataset.valid.num_
         'generate.lm.gen_duration=2', 'dataset.num_workers=0']
 
 
+# Optional dependencies that CI installs (install.sh, install-fad.sh, .ci/run): a test that needs
+# one skips without it on a developer machine, and fails under CI=true, where a skip would hide a
+# broken install behind a green run.
+CI_INSTALLS = {
+    'fad-env': "the TensorFlow environment .venv-fad (make fad-env)",
+    'espeak-ng': "espeak-ng (apt-get install espeak-ng; install.sh installs it as root)",
+    'chromium': "Chromium (apt-get install chromium; install.sh installs it as root)",
+    'fluidsynth': "FluidSynth and a GM soundfont (apt-get install fluidsynth fluid-soundfont-gm)",
+}
+
+
+def missing_dependency(name: str, detail: str = '') -> tp.NoReturn:
+    """Skip the calling test because the optional dependency `name` (a CI_INSTALLS key) is
+    missing; under CI=true fail instead, naming what CI should have installed."""
+    what = CI_INSTALLS[name]
+    reason = f"needs {what}" + (f": {detail}" if detail else '')
+    if os.environ.get('CI', '').lower() in ('1', 'true', 'yes'):
+        pytest.fail(f"CI installs {name} but it is missing here; {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def read_audio_content(path: tp.Union[str, Path], seconds: float, tolerance: float = 0.1):
+    """The samples of a generated file, after checking what a listener would: it decodes, lasts
+    `seconds` (within `tolerance`), is finite, and is not silence. Returns (wav [C, T], rate)."""
+    import torch
+    from audiocraft.data.audio import audio_read
+    wav, rate = audio_read(str(path))
+    duration = wav.shape[-1] / rate
+    assert abs(duration - seconds) <= tolerance, f"{path}: {duration:.2f} s, expected {seconds} s"
+    assert torch.isfinite(wav).all(), f"{path}: non-finite samples"
+    rms = wav.pow(2).mean().sqrt().item()
+    assert rms > 1e-3, f"{path}: silent (RMS {rms:.2e})"
+    return wav, rate
+
+
 def datasource_overrides(base: Path) -> tp.List[str]:
     egs = base / 'egs'
     return [f'datasource.train={egs}/train', f'datasource.valid={egs}/valid',

@@ -10,6 +10,8 @@ import pytest
 
 from od.fad_tf import frontend
 
+from .helpers import missing_dependency
+
 SR = 16000
 
 
@@ -37,7 +39,7 @@ def example_music(tmp_path: Path) -> np.ndarray:
 def speech(tmp_path: Path) -> np.ndarray:
     """espeak-ng speech (Debian package espeak-ng), read at its own rate and resampled."""
     if shutil.which('espeak-ng') is None:
-        pytest.skip("espeak-ng not installed (apt-get install espeak-ng)")
+        missing_dependency('espeak-ng')
     from od.fad_tf.frontend import load_audio
     out = tmp_path / 'speech.wav'
     subprocess.run(['espeak-ng', '-w', str(out), 'Frechet audio distance compares two sets of '

@@ -15,6 +15,8 @@ import pytest
 
 from od.metrics import vggish
 
+from .helpers import missing_dependency
+
 pytestmark = pytest.mark.tf
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,9 +40,7 @@ def tf_env():
     try:
         vggish.check_tf_env()
     except vggish.FadEnvironmentError as exc:
-        if os.environ.get('CI'):
-            pytest.fail(f"CI must build the FAD environment (run `make fad-env`): {exc}")
-        pytest.skip(f"no FAD environment; run `make fad-env` ({exc})")
+        missing_dependency('fad-env', str(exc))
     return vggish.tf_python()
 
 

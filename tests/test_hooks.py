@@ -1,15 +1,63 @@
-"""Every hook od has into AudioCraft and laion-clap (od/hooks.py) finds the names it relies on in
-the installed versions: an upgrade that moves one fails here, in one place, by name."""
+"""Every hook od has into AudioCraft, laion-clap and demucs (od/hooks.py) is exercised by a test
+of its effect (named in the hook, run here or in the test of the feature it serves); `od.doctor`'s
+name check, which catches an upgrade that moves one, is shown to catch it."""
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
 from od import hooks
 
 
-@pytest.mark.parametrize('hook', hooks.HOOKS, ids=[h.touches.split(' ')[0] for h in hooks.HOOKS])
-def test_hook_is_where_od_expects_it(hook):
-    hook.check()
+def test_every_hook_is_exercised_by_a_behaviour_test():
+    """Each hook names the test that exercises its effect (not its source text); that test exists."""
+    import ast
+
+    from .helpers import ROOT
+    for hook in hooks.HOOKS:
+        path, _, name = hook.exercised_by.partition('::')
+        tree = ast.parse((ROOT / path).read_text())
+        names = {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        assert name.startswith('test_') and name in names, f"{hook.where}: {hook.exercised_by} does not exist"
+
+
+def test_doctor_check_reports_a_moved_name(monkeypatch):
+    """`hooks.verify()` (run by od.doctor after an upgrade) names a hook whose target moved."""
+    from audiocraft.modules import conditioners as ac
+    assert hooks.verify() == []
+
+    def moved(self, *args, **kwargs):  # an upgrade that stops calling pretrained.get_model
+        pass
+    monkeypatch.setattr(ac.ChromaStemConditioner, '__init__', moved)
+    problems = hooks.verify()
+    assert len(problems) == 1 and problems[0].startswith('od/models/demucs.py:serving_htdemucs'), problems
+
+
+def test_installed_versions_are_the_pinned_ones():
+    from importlib import metadata
+    assert metadata.version('audiocraft') == hooks.AUDIOCRAFT_VERSION
+    assert metadata.version('laion-clap') == hooks.LAION_CLAP_VERSION
+
+
+def test_generation_names_samples_by_their_media_and_restores_the_manager(tmp_path):
+    """While od's generate stage runs, AudioCraft's solver builds od's manager (samples named by
+    their video); afterwards its own class is back."""
+    import types
+
+    import torch
+    from audiocraft.solvers import musicgen
+    from audiocraft.utils.samples.manager import SampleManager
+    from omegaconf import OmegaConf
+
+    from od.solvers.samples import media_sample_names
+    xp = types.SimpleNamespace(folder=tmp_path, cfg=OmegaConf.create({
+        'sample_rate': 16000, 'generate': {'path': 'samples', 'audio': {'format': 'wav', 'strategy': 'peak', 'sample_rate': 16000}}}))
+    with media_sample_names():
+        manager = musicgen.SampleManager(xp)  # the lookup AudioCraft's generate_audio does
+        sample = manager.add_sample(0.1 * torch.randn(1, 16000), epoch=1, index=0,
+                                    conditions={'self_wav': ['/videos/red_01.mp4']})
+    assert Path(sample.path).name.startswith('red_01_unprompted_'), sample.path
+    assert Path(sample.path).is_file() or Path(sample.path).with_suffix('.wav').is_file()
+    assert musicgen.SampleManager is SampleManager
 
 
 def test_registry_is_the_only_rebinding_of_the_lm_builder():

@@ -17,7 +17,7 @@ import pytest
 
 from od.environment import CONFIG_DIR, ROOT
 
-from .helpers import dora_env, wait_for
+from .helpers import dora_env, missing_dependency, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -113,9 +113,7 @@ def chromium():
 def test_report_renders_in_headless_chromium(pipeline_run, tmp_path):
     browser = chromium()
     if browser is None:
-        if os.environ.get('CI'):
-            pytest.fail("CI must have Chromium for the report test (install.sh installs it: apt-get install chromium)")
-        pytest.skip("no Chromium (apt-get install chromium)")
+        missing_dependency('chromium')
     page = pipeline_run['report_dir'] / 'index.html'
     flags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
              '--disable-component-update', '--no-first-run', f'--user-data-dir={tmp_path / "profile"}',

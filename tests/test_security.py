@@ -57,8 +57,8 @@ def test_library_loads_cannot_fall_back_to_full_pickle(evil, tmp_path):
         torch.load(path, weights_only=False)
 
 
-@pytest.mark.parametrize('what', ['checkpoint', 'export', 'compression', 'make_ckpt', 'export_cli', 'analysis'])
-def test_model_loaders_refuse_pickled_code(what, evil, tmp_path, capsys):
+@pytest.mark.parametrize('what', ['checkpoint', 'export', 'compression', 'make_ckpt', 'analysis'])
+def test_model_loaders_refuse_pickled_code(what, evil, tmp_path):
     from od.models.loaders import read_model_files
     cfg = debug_cfg()
     if what == 'compression':  # a valid LM file next to a crafted compression model
@@ -79,19 +79,22 @@ def test_model_loaders_refuse_pickled_code(what, evil, tmp_path, capsys):
         elif what == 'make_ckpt':
             from od.make_ckpt import load_source_state
             call = lambda: load_source_state(str(bad))  # noqa: E731
-        elif what == 'analysis':
+        else:
             from od.analysis.condition import load_condition_provider
             call = lambda: load_condition_provider(str(bad))  # noqa: E731
-        else:
-            from od.export import main as export_main
-            assert export_main(['--checkpoint', str(bad), '--out', str(tmp_path / 'out')]) == 2
-            err = capsys.readouterr().err
-            assert str(bad) in err and 'od.trust' in err and 'Nothing was written' in err
-            assert not (tmp_path / 'out').exists()
-            return
     with pytest.raises(UnsafeFileError) as info:
         call()
     assert str(bad) in str(info.value) and 'asks for getattr' in str(info.value) and 'od.trust' in str(info.value)
+
+
+
+def test_export_cli_refuses_pickled_code(evil, tmp_path, capsys):
+    from od.export import main as export_main
+    bad = evil(tmp_path / 'ckpt.th', lambda p: {'best_state': {'model': p}, 'xp.cfg': debug_cfg()})
+    assert export_main(['--checkpoint', str(bad), '--out', str(tmp_path / 'out')]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and 'od.trust' in err and 'Nothing was written' in err
+    assert not (tmp_path / 'out').exists()
 
 
 def test_data_files_refuse_pickled_code(evil, tmp_path, caplog):
@@ -265,3 +268,72 @@ def test_app_status_after_stop_says_stopped(tmp_path):
     assert app.status()[0].startswith('Training')
     app.stop()
     assert app.status()[0].startswith('Stopped after 0 epoch(s)')
+
+
+def _tiny_htdemucs():
+    from demucs.htdemucs import HTDemucs
+    torch.manual_seed(0)
+    return HTDemucs(['drums', 'bass', 'other', 'vocals'], channels=4, depth=2, t_layers=1, t_heads=1,
+                    bottom_channels=0, dconv_comp=1)
+
+
+@pytest.fixture
+def demucs_home(tmp_path, monkeypatch):
+    """Empty torch hub and HF caches for demucs; returns (legacy .th path, HF snapshot folder)."""
+    from od.models import demucs
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))
+    monkeypatch.setattr(demucs, 'HF_CACHE_DIR', tmp_path / 'hf')
+    legacy = demucs.torch_hub_file('955717e8')
+    legacy.parent.mkdir(parents=True)
+    return legacy, tmp_path / 'hf'
+
+
+def chroma_stem():
+    from od.conditioners.builtin import chroma_stem as build
+    return build(output_dim=16, sample_rate=32000, n_chroma=12, radix2_exp=12, duration=2.0)
+
+
+@pytest.mark.parametrize('source', ['torch_hub_pickle', 'hf_safetensors'])
+def test_melody_conditioner_loads_demucs_weights_only(source, demucs_home):
+    """htdemucs from either cache demucs reads, through od's weights-only reader: the weights arrive."""
+    from demucs.states import serialize_model
+    from safetensors.torch import save_file
+    from .helpers import hub_snapshot
+    legacy, hf = demucs_home
+    model = _tiny_htdemucs()
+    if source == 'torch_hub_pickle':
+        torch.save(serialize_model(model, OmegaConf.create({})), legacy)
+    else:
+        snapshot = hub_snapshot(hf, 'adefossez/HTDemucs')
+        args, kwargs = model._init_args_kwargs
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, snapshot / '955717e8.safetensors',
+                  metadata={'klass': 'demucs.htdemucs.HTDemucs', 'args': json.dumps(list(args)),
+                            'kwargs': json.dumps(kwargs)})
+    loaded = chroma_stem().demucs.models[0]
+    expected = model.state_dict()
+    for key, value in loaded.state_dict().items():
+        assert torch.allclose(value.float(), expected[key].float(), atol=1e-3), key  # the .th stores fp16
+
+
+def test_melody_conditioner_refuses_demucs_files_that_run_code(demucs_home, evil, tmp_path):
+    from safetensors.torch import save_file
+    from .helpers import hub_snapshot
+    legacy, hf = demucs_home
+    evil(legacy, lambda p: {'klass': p, 'args': (), 'kwargs': {}, 'state': {}})
+    with pytest.raises(UnsafeFileError, match=str(legacy)):
+        chroma_stem()
+    # demucs imports and calls the class a safetensors file names: here exec() of code.
+    marker = tmp_path / 'CODE_RAN'
+    snapshot = hub_snapshot(hf, 'adefossez/HTDemucs')
+    save_file({'x': torch.zeros(1)}, snapshot / '955717e8.safetensors',
+              metadata={'klass': 'builtins.exec', 'args': json.dumps([f"open({str(marker)!r}, 'w')"]),
+                        'kwargs': '{}'})
+    with pytest.raises(UnsafeFileError, match='builtins.exec'):
+        chroma_stem()
+    assert not marker.exists()
+
+
+def test_melody_conditioner_without_demucs_weights_says_where_they_go(demucs_home):
+    legacy, _ = demucs_home
+    with pytest.raises(MissingWeightsError, match=f"adefossez/HTDemucs.*{legacy}"):
+        chroma_stem()

@@ -5,13 +5,14 @@ the rendering tests are skipped with what to install, except under CI=true, wher
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
 
 from od.analysis import midi
 from od.analysis.synthetic import MIDI_STYLES, write_midi
+
+from .helpers import missing_dependency
 
 
 def offsets():
@@ -39,9 +40,7 @@ def fluidsynth_ready():
         midi.fluidsynth_exe()
         return midi.find_soundfont()
     except FileNotFoundError as exc:
-        if os.environ.get('CI'):
-            pytest.fail(f"CI must have FluidSynth and a GM soundfont (install.sh installs them): {exc}")
-        pytest.skip(str(exc))
+        missing_dependency('fluidsynth', str(exc))
 
 
 def test_symbolic_features_follow_the_known_differences(songs):

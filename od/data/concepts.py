@@ -278,7 +278,7 @@ def next_steps(name: str, compression_model: str) -> str:
                 "  python -m od.models.tiny t5 checkpoints/tiny-t5\n"
                 f"  dora run solver=musicgen/textual_inversion_debug dset=concepts/{name} "
                 "conditioners.description.t5_ti.name=checkpoints/tiny-t5")
-    return ("train (needs a text-to-music starting checkpoint, see README 'Concepts'):\n"
+    return ("train (needs a text-to-music starting checkpoint, see docs/concepts.md):\n"
             "  python -m od.make_ckpt --from facebook/musicgen-small --out checkpoints/small_t5.th "
             "solver=musicgen/musicgen_base_32khz model/lm/model_scale=small conditioner=text2music\n"
             f"  dora run solver=musicgen/textual_inversion model/lm/model_scale=small "

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 DASK_RUNNER = 'apache_beam.runners.dask.dask_runner.DaskRunner'
 RUNNERS = {'direct': 'DirectRunner', 'dask': DASK_RUNNER}
 
-# Measured on this project's 2-core machine (benchmarks/fad_beam.py, README "Evaluation (FAD)"):
+# Measured on this project's 2-core machine (benchmarks/fad_beam.py, docs/evaluation.md):
 # a DirectRunner worker process pays ~3.2 s before its first file (2.2 s importing TF, 0.4 s
 # restoring the 289 MB checkpoint, the rest Beam's own start), and 2 worker processes of one TF
 # thread each embedded 24 min of audio at 0.75x the speed of one process (TF on both cores, the
