@@ -8,14 +8,11 @@ or finetune_lora, model/lm/model_scale=<scale>, conditioner=clipemb2music) at th
 segment (a dataset of clips of 30 s or more), with upstream MusicGen's own architecture. No
 weights are read: the LM is built on the meta device (od/models/memory_plan.py). Prints the
 plan lines and the total as a ratio of the GPU's usable memory, and writes them to
-benchmarks/results/pipeline_plan.json with the date, machine, commit and command.
+benchmarks/results/pipeline_plan_<GB>gb.json (benchmarks/results.py: date, machine, commit, command).
 """
 from __future__ import annotations
 
 import argparse
-import datetime
-import platform
-import subprocess
 import sys
 import typing as tp
 from pathlib import Path
@@ -29,11 +26,9 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--gpu-memory', type=float, default=24.)
     parser.add_argument('--scales', nargs='+', default=['small', 'medium'])
-    parser.add_argument('--out', default=str(ROOT / 'benchmarks' / 'results' / 'pipeline_plan.json'))
     args = parser.parse_args(argv)
 
     from od import recipe, train
-    from od.atomic import write_json
     from od.models import memory_plan
     from od.pipeline import Pipeline
     device = int(args.gpu_memory * memory_plan.GiB)
@@ -53,14 +48,11 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
             for line in lines:
                 print(f"   {line}")
             print(f"   total / usable memory: {rows[-1]['ratio_to_usable']:.2f}" + (f"; to fit: {fix}" if fix else ''))
-    commit = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
-    write_json(Path(args.out), {
-        'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
-        'machine': f"{platform.node()} {platform.machine()} ({platform.processor() or 'cpu'})",
-        'commit': commit, 'command': ' '.join(['python', 'benchmarks/pipeline_plan.py', *sys.argv[1:]]),
-        'gpu_memory_gib': args.gpu_memory, 'rows': rows})
-    print(f"wrote {args.out}")
+    from benchmarks.results import write
+    write(f"pipeline_plan_{args.gpu_memory:g}gb", {
+        'gpu_memory_gib': args.gpu_memory,
+        **{f"{r['scale']}.{'lora' if r['lora'] else 'full'}.{k}": (round(r[k], 2) if isinstance(r[k], float) else r[k])
+           for r in rows for k in ('total_gib', 'ratio_to_usable', 'fits', 'suggestion', 'lines')}})
     return 0
 
 
