@@ -8,7 +8,7 @@ time, the peak growth of the process's heap in use during the steps (glibc's mal
 torch.cuda.max_memory_allocated),
 the checkpoint bytes one epoch writes (trained-only checkpoints for frozen runs), each as a ratio
 to full fine-tuning; and the memory plan's estimate of the step (gradients + optimizer state +
-activations + workspace, od/models/memory_plan.py) over the measured growth.
+activations + workspace, od/solvers/memory_plan.py) over the measured growth.
 
     .venv/bin/python benchmarks/finetune_cost.py --scale small --steps 2
     .venv/bin/python benchmarks/finetune_cost.py --scale xsmall --steps 4 --segment 30 --batch 16 --settings full

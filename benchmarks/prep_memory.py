@@ -27,11 +27,11 @@ CHILD = r'''
 import json, sys
 from od.environment import setup
 setup()
-import od.prep, od.data.concepts, od.data.manifest  # noqa: F401 (every case imports the same)
+import od.commands.prep, od.data.concepts, od.data.manifest  # noqa: F401 (every case imports the same)
 import audiocraft.solvers, open_clip  # noqa: F401
 tool, args = sys.argv[1], json.loads(sys.argv[2])
 if tool == 'prep':
-    report = od.prep.prepare(args['overrides'], progress=False)
+    report = od.commands.prep.prepare(args['overrides'], progress=False)
     assert report['self_wav']['failed'] == 0 and report['self_wav']['items'] > 0, report
 elif tool == 'concepts':
     report = od.data.concepts.prepare_concepts('bench', args['root'], dataset_dir=args['out'] + '/d',
@@ -88,7 +88,7 @@ def main() -> int:
     from od.data.concepts import write_synthetic_concepts
     from od.data.example_video import write_video_dataset
     from od.environment import setup
-    from od.models.tiny import write_random_clip, write_tiny_clip
+    from od.inference.tiny import write_random_clip, write_tiny_clip
     setup()
     work = Path(tempfile.mkdtemp(prefix='od-prep-mem-'))
     clip = write_tiny_clip(work / 'clip') if args.clip == 'tiny' else write_random_clip(work / 'clip')

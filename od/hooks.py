@@ -94,7 +94,7 @@ def _check_laion_clap() -> None:
     assert metadata.version('laion-clap') == LAION_CLAP_VERSION, metadata.version('laion-clap')
     spec = importlib.util.find_spec('laion_clap')
     assert spec is not None and spec.submodule_search_locations, "laion_clap is not installed as a package"
-    from .models.clap import _clap_module
+    from .encoders.clap import _clap_module
     module = _clap_module()
     model = module.model
     assert hasattr(model, 'RobertaModel') and hasattr(model, 'create_htsat_model') and hasattr(model, 'CLAP')
@@ -109,7 +109,7 @@ def _check_pann_numba_dir() -> None:
     import os
 
     from . import numba_cache
-    from .models.clap import _clap_module
+    from .encoders.clap import _clap_module
     _clap_module()
     assert os.environ.get('NUMBA_CACHE_DIR') == str(numba_cache.cache_dir()), (
         f"NUMBA_CACHE_DIR is {os.environ.get('NUMBA_CACHE_DIR')!r} after importing clap_module, "
@@ -182,10 +182,10 @@ HOOKS: tp.List[Hook] = [
          'audiocraft.solvers.musicgen.MusicGenSolver._prepare_tokens_and_attributes',
          "gradient accumulation splits AudioCraft's step around its token/attribute preparation",
          _check_prepare_tokens),
-    Hook('od/models/musicgen.py:ODMusicGen._generate_tokens', 'audiocraft.models.musicgen.MusicGen._generate_tokens',
+    Hook('od/inference/musicgen.py:ODMusicGen._generate_tokens', 'audiocraft.models.musicgen.MusicGen._generate_tokens',
          "AudioCraft's extension loop needs attr.wav['self_wav'] (text-only models have none) and windows "
          "only carried waveforms; od's loop serves the rest", _check_extension_loop),
-    Hook('od/models/clap.py:_clap_module, _laion_builders', 'laion_clap clap_module.model (RobertaModel, '
+    Hook('od/encoders/clap.py:_clap_module, _laion_builders', 'laion_clap clap_module.model (RobertaModel, '
          'create_htsat_model), clap_module.factory._MODEL_CONFIGS, sys.path',
          "laion_clap/__init__ and CLAP.__init__ download tokenizers and RoBERTa weights; od imports only "
          "clap_module (appending its folder to sys.path, lowest priority, because laion's modules import it "
@@ -194,7 +194,7 @@ HOOKS: tp.List[Hook] = [
          "os.environ['NUMBA_CACHE_DIR'] set by (laion_clap.)clap_module.pann_model at import",
          "laion's PANN module points numba at /tmp/ for the whole process (shared by every venv and user "
          "on the machine, outside od's lock); od puts its own cache folder back", _check_pann_numba_dir),
-    Hook('od/models/cross_attention.py:install', 'audiocraft.modules.transformer.StreamingMultiheadAttention '
+    Hook('od/inference/cross_attention.py:install', 'audiocraft.modules.transformer.StreamingMultiheadAttention '
          '(class swapped to CrossAttentionKV; its projections, mha and streaming state)',
          "cross-attention keys/values are projected once per generate call, not at every decoding step",
          _check_cross_attention),

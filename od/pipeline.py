@@ -108,7 +108,7 @@ class Pipeline:
         """Overrides giving the LM the shape of the weights it starts from (none for upstream
         MusicGen at its own scale; the tiny models of `od.models.tiny hub` are narrower)."""
         if self._architecture is None:
-            from .make_ckpt import architecture_overrides
+            from .commands.make_ckpt import architecture_overrides
             self._architecture = [] if self.source() is None else \
                 architecture_overrides(self.source(), self.preset_overrides())
         return self._architecture
@@ -242,8 +242,8 @@ def stage_plan(p: Pipeline) -> str:
 def stage_checkpoint(p: Pipeline) -> str:
     if p.scale == 'debug':
         return 'not needed (the debug model starts from random weights)'
-    from .make_ckpt import make_checkpoint
-    from .models.loaders import locate_model
+    from .commands.make_ckpt import make_checkpoint
+    from .inference.loaders import locate_model
     source = p.source()
     overrides = p.model_overrides() + [o for o in p.user_overrides if o.startswith(('model/', 'transformer_lm.'))]
     located = locate_model(source)
@@ -257,7 +257,7 @@ def stage_checkpoint(p: Pipeline) -> str:
 
 
 def stage_cache(p: Pipeline) -> str:
-    from .prep import prepare
+    from .commands.prep import prepare
     key = digest(files_key(p.egs.glob('*/data.jsonl')), p.train_args())
     if p.up_to_date('cache', key):
         return 'up to date'
@@ -295,7 +295,7 @@ def stage_train(p: Pipeline) -> str:
 
 
 def stage_export(p: Pipeline) -> str:
-    from .export import export
+    from .commands.export import export
     checkpoint = Path(p.xp().folder) / 'checkpoint.th'
     key = digest(files_key([checkpoint]))
     if p.up_to_date('export', key) and (p.export_dir / 'state_dict.bin').exists():
@@ -327,10 +327,10 @@ def stage_soundtrack(p: Pipeline) -> str:
     does; videos of the same length share a batch, so the LM runs once per batch, not per video."""
     import torch
 
-    from .cli import write_audio
-    from .clip import mux, window_of
+    from .inference.generation import write_audio
+    from .commands.clip import mux, window_of
     from .data.frames import FrameError
-    from .models import load
+    from .inference import load
     videos = valid_videos(p)
     key = digest(files_key([p.export_dir / 'state_dict.bin']), files_key(videos), p.seconds, SEEDS)
     if p.up_to_date('soundtrack', key) and all((soundtrack_dir(p, s) / f"{v.stem}.wav").exists()
@@ -491,7 +491,7 @@ def run(p: Pipeline) -> tp.Dict[str, str]:
         p.log(f"[od.pipeline] note: {note}")
     if p.clip == 'tiny' and not p.tiny_clip.exists():
         from .atomic import atomic_dir
-        from .models.tiny import write_tiny_clip
+        from .inference.tiny import write_tiny_clip
         with atomic_dir(p.tiny_clip) as tmp:
             write_tiny_clip(tmp)
         p.log(f"[od.pipeline] wrote a tiny random CLIP to {p.tiny_clip} (no weights needed; real CLIP: --clip <name>)")

@@ -92,7 +92,7 @@ def test_missing_vggish_checkpoint_says_where(tmp_path, monkeypatch):
 
 
 def test_eval_inputs_from_folders_and_manifests(tmp_path):
-    from od.eval import audio_files, descriptions
+    from od.commands.eval import audio_files, descriptions
     for i in range(2):
         (tmp_path / f'{i}.wav').write_bytes(b'')
     (tmp_path / '0.txt').write_text('calm piano')
@@ -123,8 +123,8 @@ def test_eval_inputs_from_folders_and_manifests(tmp_path):
 def test_od_eval_clap_metrics_with_a_tiny_clap(tmp_path):
     """fad_clap + clap_score through the suite and the CLI (main env; a tiny random CLAP)."""
     import soundfile as sf
-    from od.eval import main
-    from od.models.tiny import write_tiny_clap
+    from od.commands.eval import main
+    from od.inference.tiny import write_tiny_clap
     write_tiny_clap(tmp_path / 'clap')
     rng = np.random.default_rng(0)
     t = np.arange(int(2.5 * 48000)) / 48000
@@ -149,7 +149,7 @@ def test_od_eval_clap_metrics_with_a_tiny_clap(tmp_path):
 
 
 def suite_files(folder):
-    from od.eval import audio_files
+    from od.commands.eval import audio_files
     return audio_files(folder)
 
 

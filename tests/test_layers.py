@@ -15,11 +15,11 @@ from .helpers import ROOT
 
 PACKAGE = ROOT / 'od'
 # The library: what CLIs, the app, experiments and benchmarks are built from.
-LIBRARY = ('od.environment', 'od.registry', 'od.atomic', 'od.safe_load', 'od.xps', 'od.data', 'od.models',
+LIBRARY = ('od.environment', 'od.registry', 'od.atomic', 'od.safe_load', 'od.xps', 'od.data', 'od.inference',
            'od.conditioners', 'od.metrics', 'od.solvers', 'od.audio', 'od.hooks')
 # What the library never imports: the Dora entry point, command-line modules, the app, experiment
 # drivers (anything that launches training runs) and benchmarks.
-CLIS = ('od.cli', 'od.make_ckpt', 'od.prep', 'od.export', 'od.clip', 'od.generate', 'od.eval', 'od.doctor',
+CLIS = ('od.inference.generation', 'od.make_ckpt', 'od.prep', 'od.export', 'od.clip', 'od.generate', 'od.eval', 'od.doctor',
         'od.trust', 'od.pipeline')
 FORBIDDEN_FOR_LIBRARY = ('od.train', 'od.app', 'od.experiments', 'od.launch', 'od.analysis', 'od.report',
                          'od.grids', 'benchmarks') + CLIS
@@ -91,8 +91,8 @@ def test_the_rule_catches_an_import_hidden_in_a_function(tmp_path, monkeypatch):
     monkeypatch.setattr(__import__(__name__, fromlist=['x']), 'PACKAGE', fake)
     monkeypatch.setattr(__import__(__name__, fromlist=['x']), 'ROOT', tmp_path)
     found = violations()
-    assert found == ['od/fad_tf/y.py:3 imports torch', 'od/fad_tf/y.py:4 imports od.models.x',
-                     'od/models/x.py:2 imports od.train', 'od/models/x.py:3 imports od.cli.fail'], found
+    assert found == ['od/fad_tf/y.py:3 imports torch', 'od/fad_tf/y.py:4 imports od.inference.x',
+                     'od/models/x.py:2 imports od.train', 'od/models/x.py:3 imports od.inference.generation.fail'], found
 
 
 @pytest.mark.parametrize('module', ['od', 'od.fad_tf', 'od.fad_tf.pipeline', 'od.fad_tf.vggish'])

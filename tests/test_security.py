@@ -59,7 +59,7 @@ def test_library_loads_cannot_fall_back_to_full_pickle(evil, tmp_path):
 
 @pytest.mark.parametrize('what', ['checkpoint', 'export', 'compression', 'make_ckpt', 'export_cli', 'analysis'])
 def test_model_loaders_refuse_pickled_code(what, evil, tmp_path, capsys):
-    from od.models.loaders import read_model_files
+    from od.inference.loaders import read_model_files
     cfg = debug_cfg()
     if what == 'compression':  # a valid LM file next to a crafted compression model
         folder = tmp_path / 'export'
@@ -69,21 +69,21 @@ def test_model_loaders_refuse_pickled_code(what, evil, tmp_path, capsys):
         call = lambda: read_model_files(folder)  # noqa: E731
     elif what == 'export':
         bad = evil(tmp_path / 'export' / 'state_dict.bin', lambda p: {'best_state': p, 'xp.cfg': cfg})
-        import od.models
-        call = lambda: od.models.load(str(bad.parent), device='cpu')  # noqa: E731
+        import od.inference
+        call = lambda: od.inference.load(str(bad.parent), device='cpu')  # noqa: E731
     else:
         bad = evil(tmp_path / 'ckpt.th', lambda p: {'best_state': {'model': p}, 'xp.cfg': cfg})
         if what == 'checkpoint':
-            import od.models
-            call = lambda: od.models.load(str(bad), device='cpu')  # noqa: E731
+            import od.inference
+            call = lambda: od.inference.load(str(bad), device='cpu')  # noqa: E731
         elif what == 'make_ckpt':
-            from od.make_ckpt import load_source_state
+            from od.commands.make_ckpt import load_source_state
             call = lambda: load_source_state(str(bad))  # noqa: E731
         elif what == 'analysis':
             from od.analysis.condition import load_condition_provider
             call = lambda: load_condition_provider(str(bad))  # noqa: E731
         else:
-            from od.export import main as export_main
+            from od.commands.export import main as export_main
             assert export_main(['--checkpoint', str(bad), '--out', str(tmp_path / 'out')]) == 2
             err = capsys.readouterr().err
             assert str(bad) in err and 'od.trust' in err and 'Nothing was written' in err
@@ -96,7 +96,7 @@ def test_model_loaders_refuse_pickled_code(what, evil, tmp_path, capsys):
 
 def test_data_files_refuse_pickled_code(evil, tmp_path, caplog):
     from od.data.cache import EmbeddingCache
-    from od.models.concepts import read_concepts
+    from od.inference.concepts import read_concepts
     from od.solvers.textual_inversion import ConceptTokens
 
     concepts = evil(tmp_path / 'best.pt', lambda p: {'concepts': {'x': p}})
@@ -118,8 +118,8 @@ def test_data_files_refuse_pickled_code(evil, tmp_path, caplog):
 def test_clap_checkpoints_load_plain_data_and_numpy_scalars_only(evil, tmp_path):
     """laion's released checkpoints are plain data (+ numpy scalars, allow-listed); anything
     else is refused with the one explicit conversion step, never a silent unsafe retry."""
-    from od.models.clap import CLAP_WEIGHTS, load_clap
-    from od.models.tiny import write_tiny_clap
+    from od.encoders.clap import CLAP_WEIGHTS, load_clap
+    from od.inference.tiny import write_tiny_clap
     from od.trust import main as trust_main
     folder = write_tiny_clap(tmp_path / 'clap')
     state = torch.load(folder / CLAP_WEIGHTS, weights_only=True)
@@ -170,7 +170,7 @@ def _plugin_checkpoint(tmp_path, modules):
 def test_a_model_file_never_imports_the_modules_it_names(tmp_path, monkeypatch):
     """registry_modules stored in a checkpoint are not imported: loading stops and names the
     plugin; the user's own --plugin / plugins= imports it."""
-    import od.models
+    import od.inference
     evil_module = tmp_path / 'od_evil_plugin.py'
     evil_module.write_text(f"import pathlib\npathlib.Path({str(tmp_path / 'IMPORTED')!r}).touch()\n")
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -179,18 +179,18 @@ def test_a_model_file_never_imports_the_modules_it_names(tmp_path, monkeypatch):
     monkeypatch.delitem(registry._FACTORIES, 'tempo_test')
     monkeypatch.delitem(sys.modules, 'tests.plugins.tempo')
     with pytest.raises(registry.PluginRequiredError) as info:
-        od.models.load(str(path), device='cpu')
+        od.inference.load(str(path), device='cpu')
     message = str(info.value)
     assert 'tempo_test' in message and '--plugin tests.plugins.tempo' in message and str(path) in message
     assert not (tmp_path / 'IMPORTED').exists()
 
-    model = od.models.load(str(path), device='cpu', plugins=['tests.plugins.tempo'])
+    model = od.inference.load(str(path), device='cpu', plugins=['tests.plugins.tempo'])
     assert type(model.lm.condition_provider.conditioners['bpm']).__name__ == 'TempoConditioner'
     assert not (tmp_path / 'IMPORTED').exists() and 'od_evil_plugin' not in sys.modules
 
 
 def test_generate_cli_says_which_plugin_to_pass(tmp_path, monkeypatch, capsys):
-    from od.generate import main as generate_main
+    from od.commands.generate import main as generate_main
     path = _plugin_checkpoint(tmp_path, ['tests.plugins.tempo'])
     monkeypatch.delitem(registry._FACTORIES, 'tempo_test')
     monkeypatch.delitem(sys.modules, 'tests.plugins.tempo')

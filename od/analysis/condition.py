@@ -30,7 +30,7 @@ def load_condition_provider(checkpoint: str, device: str = 'cpu'):
 
     from .. import registry
     from ..environment import resolve_reference, setup
-    from ..models.loaders import load_lm_state
+    from ..inference.loaders import load_lm_state
     setup()
     if checkpoint.startswith('//sig/'):
         from ..xps import sig_checkpoint

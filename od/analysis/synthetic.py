@@ -24,7 +24,7 @@ import numpy as np
 def write_vectors(root: tp.Union[str, Path], noise: tp.Dict[str, float], per_category: int = 20,
                   dim: int = 16, separation: float = 1.0, seed: int = 0) -> tp.Dict[str, np.ndarray]:
     """`<root>/<category>/<category>_NNN.npy`; returns the centres [dim] by category."""
-    from ..analysis.embeddings import _write_npy
+    from .embeddings import _write_npy
     rng = np.random.default_rng(seed)
     if len(noise) > dim:
         raise ValueError(f"{len(noise)} orthogonal centres need dim >= {len(noise)}")

@@ -129,7 +129,7 @@ def prepare_concepts(name: str, audio_root: tp.Union[str, Path], chunk_seconds: 
     from audiocraft.data.audio_utils import convert_audio
     from tqdm import tqdm
 
-    from ..models.compression import build_compression_model, fingerprint
+    from ..encoders.compression import build_compression_model, fingerprint
 
     audio_root = Path(audio_root)
     ignored: tp.Counter[str] = collections.Counter()

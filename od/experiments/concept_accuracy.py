@@ -79,8 +79,8 @@ def learn_and_measure(work: Path, pretrain_updates: int = 60, ti_updates: int = 
 
     from .. import train
     from ..data.concepts import prepare_concepts, write_synthetic_concepts
-    from ..models.concepts import load_concepts
-    from ..models.tiny import write_tiny_t5
+    from ..inference.concepts import load_concepts
+    from ..inference.tiny import write_tiny_t5
 
     work = Path(work)
     t5 = write_tiny_t5(work / 'tiny-t5')

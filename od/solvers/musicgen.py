@@ -1,6 +1,6 @@
 """od's MusicGen solver: AudioCraft's, with weights resolved offline, checkpoints that load
 with `torch.load(weights_only=True)` and keep only what trains (trained_only.py), `trainable`
-patterns and LoRA adapters (od/models/lora.py), and gradient accumulation (accumulate.py)."""
+patterns and LoRA adapters (od/solvers/lora.py), and gradient accumulation (accumulate.py)."""
 from __future__ import annotations
 
 import typing as tp
@@ -12,10 +12,10 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ..conditioners import provider as od_provider
 from ..metrics import suite
-from ..models import frozen_base
-from ..models import lora as lora_lib
-from ..models.compression import resolve_compression_checkpoint
-from ..models.loaders import complete_checkpoint
+from . import frozen_base
+from . import lora as lora_lib
+from ..encoders.compression import resolve_compression_checkpoint
+from ..inference.loaders import complete_checkpoint
 from . import evaluation, token_cache, trained_only
 from .accumulate import accumulate_steps, accumulated_train_step
 from .samples import media_sample_names
@@ -112,8 +112,8 @@ class MusicGenSolver(ac_musicgen.MusicGenSolver):
         self.log_memory_plan()
 
     def log_memory_plan(self) -> None:
-        """The lines of `python -m od.doctor --plan` for this run (od/models/memory_plan.py)."""
-        from ..models import memory_plan
+        """The lines of `python -m od.doctor --plan` for this run (od/solvers/memory_plan.py)."""
+        from . import memory_plan
         try:
             gpu = str(self.device).startswith('cuda')
             codec = sum(p.numel() for p in self.compression_model.parameters())

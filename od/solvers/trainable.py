@@ -4,7 +4,7 @@
 parameter name of the LM (`condition_provider`, `cross_attention`, `transformer.layers.2[34]`),
 trains only the matches: the rest get `requires_grad=False` and are left out of the optimizer,
 which saves the optimizer state (2 x params for Adam) and the gradients of frozen weights.
-The word `lora` in the list adds low-rank adapters (od/models/lora.py) and trains them.
+The word `lora` in the list adds low-rank adapters (od/solvers/lora.py) and trains them.
 """
 from __future__ import annotations
 

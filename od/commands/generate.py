@@ -20,10 +20,10 @@ import sys
 import typing as tp
 from pathlib import Path
 
-from .atomic import DiskFullError
-from .cli import add_denoise_args, add_generation_args, build_denoiser_for, fail, load_for_generation, write_audio
-from .environment import MissingWeightsError
-from .models.concepts import PLACEHOLDER
+from ..atomic import DiskFullError
+from ..inference.generation import add_denoise_args, add_generation_args, build_denoiser_for, fail, load_for_generation, write_audio
+from ..environment import MissingWeightsError
+from ..inference.concepts import PLACEHOLDER
 
 
 def generate(model, prompt: tp.Optional[str] = None, media: tp.Optional[str] = None, start: float = 0.,
@@ -52,7 +52,7 @@ def media_failures(model) -> int:
 
 def use_concepts(model, files: tp.Sequence[str], prompt: tp.Optional[str]) -> tp.List[str]:
     """Load learned concepts into `model`; refuse a prompt naming a concept none of them defines."""
-    from .models.concepts import load_concepts
+    from ..inference.concepts import load_concepts
     names = [name for path in files for name in load_concepts(model, path)]
     unknown = sorted({m for m in PLACEHOLDER.findall(prompt or '')} - set(names))
     if unknown:
@@ -71,13 +71,13 @@ def check_source(image: tp.Optional[str], audio: tp.Optional[str]) -> None:
     """ValueError naming an --image that does not decode or an --audio that is unusable (nothing
     decodes, NaN/Inf, silence): it would give the null condition, i.e. unconditioned music."""
     if image:
-        from .data.frames import FrameError, read_image
+        from ..data.frames import FrameError, read_image
         try:
             read_image(image)
         except FrameError as exc:
             raise ValueError(str(exc)) from None
     if audio:
-        from .data.media import MediaError, scan_audio
+        from ..data.media import MediaError, scan_audio
         if not Path(audio).is_file():
             raise ValueError(f"--audio {audio}: " + ('a symbolic link that leads nowhere (broken, or a loop)'
                                                      if Path(audio).is_symlink() else 'not found'))
@@ -114,18 +114,18 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     source = args.video or args.image or args.audio
     if args.prompt is None and source is None:
         parser.error("give a prompt and/or --video/--image/--audio")
-    from .environment import setup
+    from ..environment import setup
     setup()
     output = Path(args.output) if args.output else default_output(args.prompt, source)
     try:
         check_source(args.image, args.audio)  # inputs first: a model takes half a minute to load
         if args.video:  # stop at the video's end, like od.clip
-            from .data.frames import FrameError, video_window
+            from ..data.frames import FrameError, video_window
             try:
                 args.duration = video_window(args.video, args.start, args.duration)
             except FrameError as exc:
                 raise ValueError(str(exc)) from exc
-        from .models.loaders import locate_model
+        from ..inference.loaders import locate_model
         locate_model(args.model)
         denoiser = build_denoiser_for(args)
         model = load_for_generation(args, args.duration)
@@ -137,7 +137,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         return fail(f"{exc}\nNothing was written.")
     print(f"wrote {output} ({args.duration:g} s, {model.sample_rate} Hz)")
     if denoiser is not None:
-        from .audio.denoise import denoise_file
+        from ..data.denoise import denoise_file
         _, raw = denoise_file(output, denoiser)
         print(f"denoised it with {denoiser.name}; the original is {raw}")
     return 0

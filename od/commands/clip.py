@@ -30,10 +30,10 @@ import sys
 import typing as tp
 from pathlib import Path
 
-from .atomic import DiskFullError
-from .cli import add_denoise_args, add_generation_args, build_denoiser_for, fail, load_for_generation, write_audio
-from .data.frames import VIDEO_EXTS
-from .environment import MissingWeightsError, ffmpeg_exe
+from ..atomic import DiskFullError
+from ..inference.generation import add_denoise_args, add_generation_args, build_denoiser_for, fail, load_for_generation, write_audio
+from ..data.frames import VIDEO_EXTS
+from ..environment import MissingWeightsError, ffmpeg_exe
 
 
 def list_videos(items: tp.Sequence[str]) -> tp.List[Path]:
@@ -52,7 +52,7 @@ def check_videos(videos: tp.Sequence[Path], start: float = 0.,
                  duration: tp.Optional[float] = None) -> tp.Tuple[tp.List[Path], tp.List[tp.Tuple[str, str]]]:
     """(videos that open and hold the window, [(name, why)] for the others): what od.clip checks
     before a model loads (half a minute), so a typo or a text file is refused at once."""
-    from .data.frames import FrameError
+    from ..data.frames import FrameError
     usable, problems = [], []
     for video in videos:
         if not video.exists():
@@ -88,7 +88,7 @@ def check_out_dir(out: Path) -> tp.Optional[str]:
 
 def window_of(video: Path, start: float, duration: tp.Optional[float]) -> float:
     """Length of the window to score (raises FrameError for an unreadable video)."""
-    from .data.frames import video_window
+    from ..data.frames import video_window
     return video_window(video, start, duration)
 
 
@@ -153,7 +153,7 @@ def mux_transition(first: Path, second: Path, wav: Path, out: Path, start: float
 
 def _run_ffmpeg(cmd: tp.List[str], out: Path) -> Path:
     """`cmd` + a temporary output beside `out` (od.atomic), renamed over `out` when ffmpeg succeeds."""
-    from .atomic import atomic_path
+    from ..atomic import atomic_path
     with atomic_path(out) as tmp:
         proc = subprocess.run([*cmd, str(tmp)], capture_output=True, text=True)
         if proc.returncode != 0:
@@ -172,12 +172,12 @@ def run(model, videos: tp.Sequence[Path], out_dir: Path, start: float = 0., dura
         prompt: tp.Optional[str] = None, seed: int = 0, transition: bool = False,
         progress: bool = True, denoiser=None, batch_size: int = 1) -> tp.Tuple[tp.List[Path], tp.List[tp.Tuple[str, str]]]:
     """Score every job, `batch_size` videos of the same window length per generate call; returns
-    (mp4s written, [(name, reason)] skipped). With a `denoiser` (od.audio.denoise) the music is
+    (mp4s written, [(name, reason)] skipped). With a `denoiser` (od.data.denoise) the music is
     cleaned before muxing, the original kept as <name>.raw.wav."""
     from tqdm import tqdm
 
-    from .data.frames import FrameError
-    from .models.musicgen import _mix
+    from ..data.frames import FrameError
+    from ..inference.musicgen import _mix
     written, skipped = [], []
     todo = jobs(videos, transition)
     if transition and not todo:
@@ -212,7 +212,7 @@ def run(model, videos: tp.Sequence[Path], out_dir: Path, start: float = 0., dura
                 wav_path = write_audio(out_dir / f'{name}.wav', wav, model.sample_rate,
                                        length=round(window * model.sample_rate))
                 if denoiser is not None:
-                    from .audio.denoise import denoise_file
+                    from ..data.denoise import denoise_file
                     denoise_file(wav_path, denoiser)
                 if len(group) == 1:
                     written.append(mux(group[0], wav_path, out_dir / f'{name}.mp4', start, window))
@@ -248,7 +248,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     add_generation_args(parser)
     add_denoise_args(parser)
     args = parser.parse_args(argv)
-    from .environment import setup
+    from ..environment import setup
     setup()
     if args.batch_size < 1:
         return fail(f"--batch-size must be at least 1, got {args.batch_size}")
@@ -264,7 +264,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         return fail(why)
     out_dir = Path(args.out) / datetime.datetime.now().strftime('%y%m%d_%H%M%S')
     try:
-        from .models.loaders import locate_model
+        from ..inference.loaders import locate_model
         locate_model(args.model)  # a missing model is named before anything loads
         denoiser = build_denoiser_for(args)
         model = load_for_generation(args, duration=args.duration or 10., cache=not args.no_cache)

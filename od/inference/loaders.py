@@ -1,7 +1,7 @@
 """Where whole MusicGen models come from, decided once for training and inference alike.
 
 `load_model` is the one loader of whole MusicGen models (od exports, make_ckpt outputs, Dora
-checkpoints, upstream weights); compression models are resolved in od/models/compression.py.
+checkpoints, upstream weights); compression models are resolved in od/encoders/compression.py.
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typing as tp
 from pathlib import Path
 
 from ..environment import resolve_reference
-from .compression import EXPORTED_COMPRESSION
+from ..encoders.compression import EXPORTED_COMPRESSION
 
 # ---- whole models: exports, make_ckpt outputs, Dora checkpoints, upstream weights --------------
 LM_FILE = 'state_dict.bin'                 # AudioCraft's export format (od.export writes it too)
@@ -77,7 +77,7 @@ def read_config(spec: str) -> dict:
 def read_base(source: str) -> tp.Dict[str, tp.Any]:
     """The LM weights of a frozen base (`//pretrained/<id>`, an export, a Dora or make_ckpt
     checkpoint) through this loader; a base that is itself trained-only is completed first."""
-    from .frozen_base import PRETRAINED
+    from ..solvers.frozen_base import PRETRAINED
     spec = source[len(PRETRAINED):] if source.startswith(PRETRAINED) else source
     try:
         path = locate_model(spec)
@@ -91,7 +91,7 @@ def read_base(source: str) -> tp.Dict[str, tp.Any]:
 
 def complete_checkpoint(pkg: tp.Any) -> tp.Any:
     """A checkpoint package whose trained-only LM states are completed from their named base."""
-    from . import frozen_base
+    from ..solvers import frozen_base
     return frozen_base.complete(pkg, read_base) if isinstance(pkg, dict) else pkg
 
 
@@ -117,7 +117,7 @@ def build_lm(cfg_dict: dict, state: dict, device: str = 'cpu', cache: bool = Fal
     from omegaconf import OmegaConf
 
     from .. import registry
-    from . import lora
+    from ..solvers import lora
     cfg = OmegaConf.create(cfg_dict)
     cfg.device = str(device)
     cfg.dtype = 'float32' if str(device) == 'cpu' else 'float16'
@@ -156,7 +156,7 @@ def load_model(spec: str, device: tp.Optional[str] = None, cache: bool = False,
     `plugins`: modules to import first because they register conditioners the model needs (the
     user's choice: a model file never makes od import anything, see od.registry).
 
-    Returns an `od.models.musicgen.ODMusicGen` whose conditioners come from od's registry.
+    Returns an `od.inference.musicgen.ODMusicGen` whose conditioners come from od's registry.
     A `.th` checkpoint has no packaged compression model: it is rebuilt from the config's
     `compression_model_checkpoint` under the XP seed, exactly as the solver built it.
     """
@@ -169,10 +169,10 @@ def load_model(spec: str, device: tp.Optional[str] = None, cache: bool = False,
 def assemble_model(name: str, path: Path, state: dict, cfg: dict, compression_pkg: tp.Optional[dict],
                    device: tp.Optional[str] = None, cache: bool = False, plugins: tp.Sequence[str] = ()):
     """The ODMusicGen of files already read by `read_model_files` (for callers that check the
-    config before paying for the build, e.g. od.models.hf_export)."""
+    config before paying for the build, e.g. od.inference.hf_export)."""
     import torch
 
-    from .compression import build_compression_model, load_compression_package
+    from ..encoders.compression import build_compression_model, load_compression_package
     from .musicgen import ODMusicGen
     device = device or ('cuda' if torch.cuda.is_available() else 'cpu')
     if path.is_dir() and compression_pkg is None:

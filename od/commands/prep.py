@@ -31,7 +31,7 @@ def manifest_paths(cfg) -> tp.List[str]:
     """Audio paths of every split's manifest (each file once; `.jsonl` or `.jsonl.gz`)."""
     from dora import git_save
 
-    from .data.manifest import read_manifest
+    from ..data.manifest import read_manifest
     seen: tp.Dict[str, None] = {}
     for split in ('train', 'valid', 'evaluate', 'generate'):
         folder = cfg.datasource.get(split)
@@ -53,7 +53,7 @@ def prepare(argv: tp.Sequence[str], progress: bool = True, tokens: bool = False,
     (and under 'tokens')."""
     from tqdm import tqdm
 
-    from . import environment, registry, train
+    from .. import environment, registry, train
     environment.setup()
     cfg = train.main.get_xp(list(argv)).cfg
     train.resolve_device(cfg)
@@ -71,13 +71,13 @@ def prepare(argv: tp.Sequence[str], progress: bool = True, tokens: bool = False,
         if hasattr(cond, 'file_embeddings'):  # clap_audio: each audio file's windows
             items, embed, errors, unit = [Path(p) for p in paths], cond.file_embeddings, (ValueError,), 'file'
         elif hasattr(cond, 'video_embeddings'):  # clip_frames: each video's frames
-            from .data.frames import IMAGE_EXTS, FrameError, read_image
+            from ..data.frames import IMAGE_EXTS, FrameError, read_image
             media = list(dict.fromkeys(cond.media_for(p) for p in paths))
             items = [v for v in media if v.suffix.lower() not in IMAGE_EXTS]
             embed, errors, unit = cond.video_embeddings, (FrameError,), 'video'
         else:
             continue
-        from .atomic import clean_stale
+        from ..atomic import clean_stale
         for folder in {cond.cache.path_for(item).parent for item in items}:
             clean_stale(folder)  # entries half-written by killed runs
         failed, unreadable_images = [], 0
@@ -101,7 +101,7 @@ def prepare(argv: tp.Sequence[str], progress: bool = True, tokens: bool = False,
             print(f"  skipped {line}", file=sys.stderr)
         del cond
     if tokens:
-        from .solvers import token_cache
+        from ..solvers import token_cache
         solver = train.build_solver(list(argv))
         report['tokens'] = {**token_cache.fill(solver, token_epochs, progress), 'folder': str(cfg.cache.path)}
     return report
@@ -133,9 +133,9 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         print(USAGE)
         print("example: python -m od.prep solver=musicgen/debug conditioner=clipemb2music dset=audio/colors")
         return 0
-    from .data.manifest import ManifestError
-    from .environment import ConfigError, MissingWeightsError
-    from .registry import PluginRequiredError
+    from ..data.manifest import ManifestError
+    from ..environment import ConfigError, MissingWeightsError
+    from ..registry import PluginRequiredError
     try:
         overrides, tokens, epochs = parse(argv)
         report = prepare(overrides, tokens=tokens, token_epochs=epochs)

@@ -1,4 +1,4 @@
-"""Model loading and generation. `od.models.load(spec)` -> ODMusicGen (see loaders.load_model)."""
+"""Model loading and generation. `od.inference.load(spec)` -> ODMusicGen (see loaders.load_model)."""
 
 
 def load(spec: str, device=None, cache: bool = False, plugins=()):

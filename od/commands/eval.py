@@ -31,10 +31,10 @@ import sys
 import typing as tp
 from pathlib import Path
 
-from .environment import MissingWeightsError
-from .fad_tf.runners import RunnerSpec
-from .metrics import suite
-from .metrics.inputs import audio_files, descriptions  # noqa: F401  (od.eval.audio_files: public)
+from ..environment import MissingWeightsError
+from ..fad_tf.runners import RunnerSpec
+from ..metrics import suite
+from ..metrics.inputs import audio_files, descriptions  # noqa: F401  (od.commands.eval.audio_files: public)
 
 
 def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
@@ -89,7 +89,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         print(f"error: {exc}\nNothing was computed.", file=sys.stderr)
         return 2
     print(f"[od.eval] {len(reference)} reference, {len(generated)} generated file(s); metrics: {', '.join(names)}")
-    from .atomic import clean_stale
+    from ..atomic import clean_stale
     for folder in (args.stats_cache, args.out and Path(args.out).parent):
         if folder:
             clean_stale(folder)  # temporaries of killed runs
@@ -97,7 +97,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         report = suite.compute_metrics(names, reference, generated, texts, options)
         report.update(reference=str(args.reference), generated=str(args.generated))
         if args.out:
-            from .atomic import write_text
+            from ..atomic import write_text
             write_text(args.out, json.dumps(report, indent=2, default=str))  # a NaN metric is still written
     except (OSError, RuntimeError, ValueError) as exc:  # a full disk (DiskFullError says so), a failed job
         message = ' '.join(str(exc).split()) or type(exc).__name__

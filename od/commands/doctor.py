@@ -22,7 +22,7 @@ def parse_args(argv: tp.Optional[tp.Sequence[str]]) -> argparse.Namespace:
                "  python -m od.doctor --plan --gpu-memory 24 solver=musicgen/finetune_lora model/lm/model_scale=medium\n"
                "The plan's lines are also printed at the start of every `dora run` of a MusicGen solver.")
     parser.add_argument('--plan', action='store_true',
-                        help="print the memory plan of the run the dora overrides describe (see od/models/memory_plan.py)")
+                        help="print the memory plan of the run the dora overrides describe (see od/solvers/memory_plan.py)")
     parser.add_argument('--gpu-memory', type=float, default=None, metavar='GIB',
                         help="compare against a GPU of this many GiB (default: the visible GPU)")
     parser.add_argument('overrides', nargs='*', help="dora run overrides, e.g. solver=musicgen/finetune")
@@ -36,10 +36,10 @@ def print_plan(overrides: tp.Sequence[str], gpu_memory: tp.Optional[float]) -> i
     """Compose the run's config as `dora run` would and print its memory plan."""
     import torch
 
-    from . import environment
+    from .. import environment
     environment.setup()
     import od.train
-    from .models import memory_plan
+    from ..solvers import memory_plan
     try:
         cfg = od.train.main.get_xp(list(overrides)).cfg
     except Exception as exc:  # Hydra's composition errors name the bad override
@@ -72,7 +72,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.plan:
         return print_plan(args.overrides, args.gpu_memory)
-    from . import __version__, environment
+    from .. import __version__, environment
     environment.setup()
     problems = []
     versions = {'od': __version__, 'python': sys.version.split()[0]}
@@ -91,10 +91,10 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     except Exception as exc:
         problems.append(f"import od.train: {type(exc).__name__}: {exc}")
     if not problems:  # od's declared hooks into AudioCraft / laion-clap (od/hooks.py)
-        from . import hooks
+        from .. import hooks
         problems += [f"hook {p}" for p in hooks.verify()]
     print('[od] ' + '  '.join(f"{k}={v}" for k, v in versions.items()))
-    from . import numba_cache  # librosa's compiled kernels: a fresh process must load them
+    from .. import numba_cache  # librosa's compiled kernels: a fresh process must load them
     notes, cache_problems = numba_cache.check(repair=True)
     for note in notes:
         print(f"[od] {note}")

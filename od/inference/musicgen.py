@@ -12,7 +12,7 @@ stride (the last `max_duration - extend_stride` seconds prompt the next chunk), 
 is conditioned on *its own* window of the media, so the music follows the video.
 
 The LM's cross-attention projects the conditions to keys/values once per generate call
-(od/models/cross_attention.py), not at every decoding step; the tokens are the same.
+(od/inference/cross_attention.py), not at every decoding step; the tokens are the same.
 """
 from __future__ import annotations
 

@@ -291,7 +291,7 @@ def _freeze_like_the_solver(lm, cfg) -> None:
     are not built -- are ignored rather than refused)."""
     import re
 
-    from ..solvers.trainable import trainable_patterns
+    from .trainable import trainable_patterns
     from . import lora
     spec = cfg.get('trainable', 'all')
     patterns = trainable_patterns(spec)

@@ -6,7 +6,7 @@
     (`lukewys/laion_clap`); its architecture is read from the weights;
   - a path (or `//reference/...`) to such a `.pt` file;
   - a folder holding `clap_config.json` + `clap_model.pt` + `roberta/` (the format
-    `od.models.tiny.write_tiny_clap` writes for tests).
+    `od.inference.tiny.write_tiny_clap` writes for tests).
 laion-clap checkpoints hold the whole RoBERTa text tower, so od needs only roberta-base's
 *tokenizer and config* (`config.json`, `vocab.json`, `merges.txt`: `<reference_dir>/roberta-base/`
 or the HF cache), never its weights. laion_clap itself would download both: its
@@ -149,7 +149,7 @@ def locate_clap(name: tp.Optional[str] = None) -> tp.Tuple[Path, Path]:
         missing += [f'roberta/{f}' for f in ROBERTA_FILES if not (local / 'roberta' / f).exists()]
         if missing:
             raise MissingWeightsError(f"CLAP folder {local} lacks {', '.join(missing)} "
-                                      "(od's CLAP folder format, see od.models.tiny.write_tiny_clap).")
+                                      "(od's CLAP folder format, see od.inference.tiny.write_tiny_clap).")
         return local / CLAP_WEIGHTS, local / 'roberta'
     if local.is_file():
         return local, _roberta_folder()

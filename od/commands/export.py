@@ -9,7 +9,7 @@ configured, since AudioCraft records the best state under EMA — and the resolv
 rebuilds it, conditioners included; AudioCraft's export format; an LM trained with LoRA keeps
 its adapters beside the base weights, or `--merge-lora` folds them in: plain AudioCraft weights)
 and `compression_state_dict.bin`
-(the compression model's weights with what rebuilds it, see od/models/compression.py), plus
+(the compression model's weights with what rebuilds it, see od/encoders/compression.py), plus
 `export.json` (where it came from, which frozen encoders it needs). Then:
 
     python -m od.clip --model checkpoints/mymodel --videos my.mp4
@@ -27,9 +27,9 @@ import sys
 import typing as tp
 from pathlib import Path
 
-from .atomic import DiskFullError
-from .cli import add_plugin_arg
-from .environment import ROOT, MissingWeightsError
+from ..atomic import DiskFullError
+from ..inference.generation import add_plugin_arg
+from ..environment import ROOT, MissingWeightsError
 
 DEFAULT_OUT = ROOT / 'checkpoints'
 
@@ -40,7 +40,7 @@ def checkpoint_of(sig: tp.Optional[str] = None, xp: tp.Optional[str] = None,
     if sum(x is not None for x in (sig, xp, checkpoint)) != 1:
         raise ValueError("give exactly one of --sig, --xp or --checkpoint")
     if sig is not None:
-        from .xps import sig_checkpoint
+        from ..xps import sig_checkpoint
         return sig_checkpoint(sig)
     elif xp is not None:
         path = Path(xp) / 'checkpoint.th'
@@ -57,13 +57,13 @@ def build_export(checkpoint: Path, plugins: tp.Sequence[str] = (),
     """(state_dict.bin package, compression package, export.json content), checked to load.
 
     `plugins`: modules (the user's choice) registering conditioners the checkpoint needs.
-    `merge_lora`: fold LoRA adapters into the weights (od/models/lora.py) and drop them."""
+    `merge_lora`: fold LoRA adapters into the weights (od/solvers/lora.py) and drop them."""
     from audiocraft import __version__
     from omegaconf import OmegaConf
 
-    from .models import lora
-    from .models.compression import build_compression_model, compression_package
-    from .models.loaders import build_lm, read_model_files
+    from ..solvers import lora
+    from ..encoders.compression import build_compression_model, compression_package
+    from ..inference.loaders import build_lm, read_model_files
 
     state, cfg, _ = read_model_files(checkpoint)
     if cfg.get('solver') not in ('musicgen', 'lm') and cfg.get('lm_model') is None:
@@ -109,7 +109,7 @@ def write_export(out: Path, lm_pkg: dict, compression_pkg: dict, meta: dict, ove
     """Write the three files into a temporary sibling folder, then rename it into place."""
     import torch
 
-    from . import atomic
+    from .. import atomic
     out = Path(out)
     atomic.clean_stale(out.parent)  # what killed exports left behind
     # Folder and files get the umask's modes (shared team folders), and appear only when whole.
@@ -146,7 +146,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser.add_argument('--merge-lora', action='store_true',
                         help="fold LoRA adapters into the weights: plain AudioCraft weights, same tokens")
     add_plugin_arg(parser)
-    hf = parser.add_argument_group("--format transformers (T5 text models; see od/models/hf_export.py)")
+    hf = parser.add_argument_group("--format transformers (T5 text models; see od/inference/hf_export.py)")
     hf.add_argument('--format', choices=('audiocraft', 'transformers'), default='audiocraft',
                     help="audiocraft: od's loaders (default); transformers: a folder that "
                          "MusicgenForConditionalGeneration / AutoProcessor.from_pretrained load")
@@ -156,11 +156,11 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     hf.add_argument('--cfg', type=float, default=None, dest='cfg_coef',
                     help="generation_config guidance_scale (default: the model's inference_coef, else 3)")
     args = parser.parse_args(argv)
-    from .environment import setup
+    from ..environment import setup
     setup()
     try:
         if args.format == 'transformers' and args.checkpoint and not Path(args.checkpoint).is_file():
-            # any od.models.load spec: an od export folder, or upstream MusicGen by hub id
+            # any od.inference.load spec: an od export folder, or upstream MusicGen by hub id
             out = Path(args.out) / (args.name or Path(args.checkpoint).name)
             return _export_transformers(args.checkpoint, out, args)
         checkpoint = checkpoint_of(args.sig, args.xp, args.checkpoint)
@@ -184,7 +184,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
 
 
 def _export_transformers(checkpoint: tp.Union[str, Path], out: Path, args: argparse.Namespace) -> int:
-    from .models.hf_export import export_transformers
+    from ..inference.hf_export import export_transformers
     info = export_transformers(checkpoint, out, args.overwrite, args.duration, args.top_k, args.cfg_coef)
     check = info['logits_check']
     print(f"exported {checkpoint} -> {out}/ (transformers MusicgenForConditionalGeneration; decoder logits match "

@@ -62,7 +62,7 @@ def _save_open_clip(folder: tp.Union[str, Path], model_cfg: dict, preprocess_cfg
 
     from safetensors.torch import save_file
 
-    from .clip import CLIP_CONFIG, CLIP_WEIGHTS
+    from ..encoders.clip import CLIP_CONFIG, CLIP_WEIGHTS
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -112,14 +112,14 @@ def write_tiny_roberta_tokenizer(folder: tp.Union[str, Path], corpus: tp.Sequenc
 
 
 def write_tiny_clap(folder: tp.Union[str, Path], dim: int = 32, seed: int = 0) -> Path:
-    """A randomly initialised laion-clap CLAP in od's CLAP folder format (see od.models.clap):
+    """A randomly initialised laion-clap CLAP in od's CLAP folder format (see od.encoders.clap):
     a small HTSAT audio tower, a 1-layer RoBERTa text tower and its own tiny tokenizer."""
     import json
 
     import torch
     from transformers import AutoTokenizer, RobertaConfig
 
-    from . import clap
+    from ..encoders import clap
 
     folder = Path(folder)
     roberta = write_tiny_roberta_tokenizer(folder / 'roberta')

@@ -30,12 +30,12 @@ from pathlib import Path
 
 import torch
 
-from .atomic import DiskFullError
+from ..atomic import DiskFullError
 
 DEFAULT_NEW = ('condition_provider', 'cross_attention')
 
 
-from .models.loaders import load_lm_state as load_source_state  # noqa: E402  (the source's LM tensors)
+from ..inference.loaders import load_lm_state as load_source_state  # noqa: E402  (the source's LM tensors)
 
 
 # Config keys that decide the LM's tensors (names and shapes) and what its tokens mean.
@@ -53,8 +53,8 @@ def architecture_overrides(source: str, overrides: tp.Sequence[str]) -> tp.List[
     for upstream MusicGen under its own model_scale)."""
     from omegaconf import OmegaConf
 
-    from . import train
-    from .models.loaders import read_config
+    from .. import train
+    from ..inference.loaders import read_config
     src = OmegaConf.create(read_config(source))
     target = train.compose(list(overrides))
     out = []
@@ -124,8 +124,8 @@ def make_checkpoint(source: str, out: tp.Union[str, Path], overrides: tp.Sequenc
     """Build the target LM from `overrides`, merge `source` into it, save for `continue_from`."""
     from omegaconf import OmegaConf
 
-    from . import environment, registry, train
-    from .models.loaders import new_lm
+    from .. import environment, registry, train
+    from ..inference.loaders import new_lm
     cfg = train.compose(list(overrides))  # no dataset needed: only the model is built
     cfg.device = 'cpu'
     environment.absolute_user_paths(cfg)
@@ -141,7 +141,7 @@ def make_checkpoint(source: str, out: tp.Union[str, Path], overrides: tp.Sequenc
              'xp.cfg': OmegaConf.to_container(cfg, resolve=False),
              'od.make_ckpt': {'source': str(source), 'overrides': list(overrides),
                               'copied': sum(r[0] == 'copied' for r in rows)}}
-    from .atomic import clean_stale, torch_save
+    from ..atomic import clean_stale, torch_save
     clean_stale(out.parent)  # temporaries of killed runs
     torch_save(state, out)
     return out, format_table(rows, init)
@@ -164,7 +164,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
                              "(printed: the training run needs the same overrides)")
     parser.add_argument('overrides', nargs='+', help="the `dora run` overrides of the target model")
     args = parser.parse_args(argv)
-    from .environment import MissingWeightsError
+    from ..environment import MissingWeightsError
     try:
         if args.match_source:
             extra = architecture_overrides(args.source, args.overrides)
