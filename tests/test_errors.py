@@ -207,7 +207,7 @@ def test_od_prep_fails_when_its_cache_cannot_be_written(monkeypatch, capsys):
     import od.commands.prep
     counts = {'items': 3, 'unit': 'video', 'cached_before': 0, 'embedded': 3, 'failed': 0, 'unwritten': 3,
               'cache': '/full/.od_cache/clip'}
-    monkeypatch.setattr(od.prep, 'prepare', lambda argv, **_: {'self_wav': counts})
+    monkeypatch.setattr(od.commands.prep, 'prepare', lambda argv, **_: {'self_wav': counts})
     assert od.commands.prep.main(['solver=musicgen/debug']) == 1
     assert 'self_wav: 3 cache entries could not be written under /full/.od_cache/clip' in capsys.readouterr().err
 
