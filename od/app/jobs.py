@@ -48,7 +48,7 @@ class ConceptApp:
 
     def __init__(self, dataset: tp.Union[str, Path], embeds: tp.Union[str, Path],
                  base_overrides: tp.Sequence[str] = ('solver=musicgen/textual_inversion',)):
-        from ..data.concepts import read_manifests
+        from ..solvers.concept_data import read_manifests
         self.dataset, self.embeds = Path(dataset).resolve(), Path(embeds).resolve()
         _, self.meta = read_manifests(self.dataset)
         self.concepts = sorted(self.meta['concepts'])
@@ -157,7 +157,7 @@ class ConceptApp:
         import torch
         from audiocraft.data.audio import audio_write
 
-        from ..inference.concepts import load_concepts, read_concepts
+        from ..conditioners.concepts import load_concepts, read_concepts
         if not files:
             raise ValueError("Choose a learned embeddings file (Refresh if the list is empty).")
         duration = checked_number('duration', duration, integer=False)

@@ -23,7 +23,7 @@ from pathlib import Path
 from ..atomic import DiskFullError
 from ..inference.generation import add_denoise_args, add_generation_args, build_denoiser_for, fail, load_for_generation, write_audio
 from ..environment import MissingWeightsError
-from ..inference.concepts import PLACEHOLDER
+from ..conditioners.concepts import PLACEHOLDER
 
 
 def generate(model, prompt: tp.Optional[str] = None, media: tp.Optional[str] = None, start: float = 0.,
@@ -52,7 +52,7 @@ def media_failures(model) -> int:
 
 def use_concepts(model, files: tp.Sequence[str], prompt: tp.Optional[str]) -> tp.List[str]:
     """Load learned concepts into `model`; refuse a prompt naming a concept none of them defines."""
-    from ..inference.concepts import load_concepts
+    from ..conditioners.concepts import load_concepts
     names = [name for path in files for name in load_concepts(model, path)]
     unknown = sorted({m for m in PLACEHOLDER.findall(prompt or '')} - set(names))
     if unknown:

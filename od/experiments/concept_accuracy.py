@@ -78,8 +78,8 @@ def learn_and_measure(work: Path, pretrain_updates: int = 60, ti_updates: int = 
     import torch
 
     from .. import train
-    from ..data.concepts import prepare_concepts, write_synthetic_concepts
-    from ..inference.concepts import load_concepts
+    from ..solvers.concept_data import prepare_concepts, write_synthetic_concepts
+    from ..conditioners.concepts import load_concepts
     from ..inference.tiny import write_tiny_t5
 
     work = Path(work)

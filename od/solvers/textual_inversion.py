@@ -27,8 +27,8 @@ from audiocraft.modules.conditioners import ConditioningAttributes
 from audiocraft.solvers import base as ac_base
 from omegaconf import open_dict
 
-from ..data.concepts import read_manifests
-from ..inference import concepts as concept_io
+from .concept_data import read_manifests
+from ..conditioners import concepts as concept_io
 from ..safe_load import torch_load
 from .musicgen import MusicGenSolver
 from .samples import CLIPPING

@@ -31,7 +31,7 @@ import typing as tp
 from pathlib import Path
 
 from ..atomic import DiskFullError
-from ..inference.generation import add_denoise_args, add_generation_args, build_denoiser_for, fail, load_for_generation, write_audio
+from .generation import add_denoise_args, add_generation_args, build_denoiser_for, fail, load_for_generation, write_audio
 from ..data.frames import VIDEO_EXTS
 from ..environment import MissingWeightsError, ffmpeg_exe
 
@@ -177,7 +177,7 @@ def run(model, videos: tp.Sequence[Path], out_dir: Path, start: float = 0., dura
     from tqdm import tqdm
 
     from ..data.frames import FrameError
-    from ..inference.musicgen import _mix
+    from .musicgen import _mix
     written, skipped = [], []
     todo = jobs(videos, transition)
     if transition and not todo:
@@ -264,7 +264,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         return fail(why)
     out_dir = Path(args.out) / datetime.datetime.now().strftime('%y%m%d_%H%M%S')
     try:
-        from ..inference.loaders import locate_model
+        from .loaders import locate_model
         locate_model(args.model)  # a missing model is named before anything loads
         denoiser = build_denoiser_for(args)
         model = load_for_generation(args, duration=args.duration or 10., cache=not args.no_cache)

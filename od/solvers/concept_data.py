@@ -34,7 +34,7 @@ from pathlib import Path
 from .. import atomic
 from ..atomic import DiskFullError
 from ..environment import ROOT
-from .manifest import AUDIO_EXTS
+from ..data.manifest import AUDIO_EXTS
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class PrepReport:
                  f"already cached {self.cached}; {len(self.skipped)} files skipped"]
         lines += [f"  skipped {path}: {why}" for path, why in sorted(self.skipped.items())]
         if self.ignored:
-            from .walk import describe_ignored
+            from ..data.walk import describe_ignored
             lines.append(f"  {describe_ignored(self.ignored, 'an audio format: ' + ' '.join(AUDIO_EXTS))}")
         return '\n'.join(lines)
 
@@ -66,7 +66,7 @@ class PrepReport:
 def find_concepts(audio_root: Path, ignored: tp.Optional[tp.Counter[str]] = None) -> tp.Dict[str, tp.List[Path]]:
     """concept (sub-folder name) -> its audio files, sorted; files of other extensions are
     counted by extension into `ignored`."""
-    from .walk import describe_ignored, split_by_extension, walk_files
+    from ..data.walk import describe_ignored, split_by_extension, walk_files
     if not audio_root.is_dir():
         raise FileNotFoundError(f"Audio folder not found: {audio_root}")
     out, left = {}, collections.Counter()
@@ -157,7 +157,7 @@ def prepare_concepts(name: str, audio_root: tp.Union[str, Path], chunk_seconds: 
     from ..atomic import clean_stale
     clean_stale(data_root, recursive=True)  # chunks and tokens of killed runs
     report = PrepReport(egs, {c: 0 for c in concepts}, ignored=dict(ignored))
-    from .walk import strays
+    from ..data.walk import strays
     for concept in concepts:  # broken links, link loops, folders named like audio: named, not lost
         report.skipped.update(strays(audio_root / concept, AUDIO_EXTS))
     entries = []
@@ -245,7 +245,7 @@ def write_synthetic_concepts(audio_root: tp.Union[str, Path], genres: tp.Sequenc
     `SYNTHETIC_PEAKS` level (a test set-up)."""
     import numpy as np
 
-    from .example import GENRES, SAMPLE_RATE, synthesise
+    from ..data.example import GENRES, SAMPLE_RATE, synthesise
     audio_root = Path(audio_root)
     for g_idx, genre in enumerate(genres):
         if genre not in GENRES:

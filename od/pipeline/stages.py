@@ -37,8 +37,8 @@ import time
 import typing as tp
 from pathlib import Path
 
-from . import recipe
-from .environment import ROOT, MissingWeightsError
+from .. import recipe
+from ..environment import ROOT, MissingWeightsError
 
 STAGES = ('ingest', 'plan', 'checkpoint', 'cache', 'train', 'export', 'soundtrack', 'evaluate', 'report')
 SCALES = ('debug', 'small', 'medium', 'large')
@@ -108,7 +108,7 @@ class Pipeline:
         """Overrides giving the LM the shape of the weights it starts from (none for upstream
         MusicGen at its own scale; the tiny models of `od.models.tiny hub` are narrower)."""
         if self._architecture is None:
-            from .commands.make_ckpt import architecture_overrides
+            from .make_ckpt import architecture_overrides
             self._architecture = [] if self.source() is None else \
                 architecture_overrides(self.source(), self.preset_overrides())
         return self._architecture
@@ -123,7 +123,7 @@ class Pipeline:
         train, valid = self.egs / 'train' / 'data.jsonl', self.egs / 'valid' / 'data.jsonl'
         if self.scale == 'debug' or not train.exists():
             return []
-        from . import train as od_train
+        from .. import train as od_train
         user = self.user_overrides
         cfg = od_train.compose(self.model_overrides() + user)
         fixed = {o.split('=', 1)[0].lstrip('+') for o in user}
@@ -144,7 +144,7 @@ class Pipeline:
         return f"cd {shlex.quote(str(ROOT))} && dora run " + ' '.join(shlex.quote(a) for a in self.train_args())
 
     def xp(self):
-        from . import train
+        from .. import train
         return train.main.get_xp(self.train_args())
 
     # ---- stage records ------------------------------------------------------------------
@@ -152,14 +152,14 @@ class Pipeline:
         return self.state.get(stage, {}).get('key') == key
 
     def record(self, stage: str, key: str, started: float, **outputs: tp.Any) -> None:
-        from .atomic import write_json
+        from ..atomic import write_json
         self.state[stage] = {'key': key, 'seconds': round(time.time() - started, 1), **outputs}
         write_json(self.state_file, self.state)
 
     def check(self) -> tp.List[str]:
         """Inputs and every weight the run needs, before any file is written or model loaded:
         one PipelineError lists all that are missing. Returns notes on optional metrics."""
-        from . import train
+        from .. import train
         if not self.raw.is_dir():
             raise PipelineError(f"{self.raw}: no such folder (give the folder of your videos)")
         try:
@@ -199,8 +199,8 @@ def files_key(paths: tp.Iterable[Path]) -> tp.List[tp.Tuple[str, int, int]]:
 
 # ---- stages ---------------------------------------------------------------------------
 def stage_ingest(p: Pipeline) -> str:
-    from .data.ingest import ingest
-    from .data.walk import walk_files
+    from ..data.ingest import ingest
+    from ..data.walk import walk_files
     key = digest(files_key(walk_files(p.raw)), p.valid_fraction, p.audio_from, 'ingest-1')
     if p.up_to_date('ingest', key) and (p.egs / 'valid' / 'data.jsonl').exists():
         return 'up to date'
@@ -233,7 +233,7 @@ def stage_plan(p: Pipeline) -> str:
     for line in lines:
         p.log(f"[od plan] {line}")
     p.state['plan'] = {'lines': lines, 'recipe': p.train_args()}
-    from .atomic import write_json
+    from ..atomic import write_json
     write_json(p.state_file, p.state)
     return (f"{p.preset_overrides()[0]}: {int(cfg.optim.epochs)} epochs x {int(cfg.optim.updates_per_epoch)} updates "
             f"of {int(cfg.dataset.batch_size)} x {float(cfg.dataset.segment_duration):g}-s segments")
@@ -242,8 +242,8 @@ def stage_plan(p: Pipeline) -> str:
 def stage_checkpoint(p: Pipeline) -> str:
     if p.scale == 'debug':
         return 'not needed (the debug model starts from random weights)'
-    from .commands.make_ckpt import make_checkpoint
-    from .inference.loaders import locate_model
+    from .make_ckpt import make_checkpoint
+    from ..inference.loaders import locate_model
     source = p.source()
     overrides = p.model_overrides() + [o for o in p.user_overrides if o.startswith(('model/', 'transformer_lm.'))]
     located = locate_model(source)
@@ -257,7 +257,7 @@ def stage_checkpoint(p: Pipeline) -> str:
 
 
 def stage_cache(p: Pipeline) -> str:
-    from .commands.prep import prepare
+    from .prep import prepare
     key = digest(files_key(p.egs.glob('*/data.jsonl')), p.train_args())
     if p.up_to_date('cache', key):
         return 'up to date'
@@ -286,7 +286,7 @@ def stage_train(p: Pipeline) -> str:
         return f"up to date ({done}/{epochs} epochs)"
     if done:
         p.log(f"[od.pipeline] resuming at epoch {done + 1}/{epochs}")
-    from .launch import run_dora
+    from ..launch import run_dora
     proc = run_dora(p.train_args())
     if proc.returncode != 0:
         raise PipelineError(f"training stopped (dora run exited with {proc.returncode}); its log: "
@@ -295,7 +295,7 @@ def stage_train(p: Pipeline) -> str:
 
 
 def stage_export(p: Pipeline) -> str:
-    from .commands.export import export
+    from ..inference.export import export
     checkpoint = Path(p.xp().folder) / 'checkpoint.th'
     key = digest(files_key([checkpoint]))
     if p.up_to_date('export', key) and (p.export_dir / 'state_dict.bin').exists():
@@ -309,7 +309,7 @@ def stage_export(p: Pipeline) -> str:
 def valid_videos(p: Pipeline) -> tp.List[Path]:
     from audiocraft.data.audio_dataset import load_audio_meta
 
-    from .data.frames import VIDEO_EXTS, companion
+    from ..data.frames import VIDEO_EXTS, companion
     metas = load_audio_meta(p.egs / 'valid' / 'data.jsonl', resolve=False)
     return [v for v in (companion(m.path, VIDEO_EXTS) for m in metas) if v is not None]
 
@@ -327,10 +327,10 @@ def stage_soundtrack(p: Pipeline) -> str:
     does; videos of the same length share a batch, so the LM runs once per batch, not per video."""
     import torch
 
-    from .inference.generation import write_audio
-    from .commands.clip import mux, window_of
-    from .data.frames import FrameError
-    from .inference import load
+    from ..inference.generation import write_audio
+    from ..inference.soundtrack import mux, window_of
+    from ..data.frames import FrameError
+    from ..inference import load
     videos = valid_videos(p)
     key = digest(files_key([p.export_dir / 'state_dict.bin']), files_key(videos), p.seconds, SEEDS)
     if p.up_to_date('soundtrack', key) and all((soundtrack_dir(p, s) / f"{v.stem}.wav").exists()
@@ -371,9 +371,9 @@ def stage_soundtrack(p: Pipeline) -> str:
 
 
 def stage_evaluate(p: Pipeline) -> str:
-    from .atomic import write_json
-    from .metrics.audio_features import log_mel_stats
-    from .metrics.video_sensitivity import video_sensitivity
+    from ..atomic import write_json
+    from ..metrics.audio_features import log_mel_stats
+    from ..metrics.video_sensitivity import video_sensitivity
     ids = [v for v in p.state.get('soundtrack', {}).get('videos', [])
            if all((soundtrack_dir(p, s) / f"{v}.wav").exists() for s in SEEDS)]
     generated = [soundtrack_dir(p, SEEDS[0]) / f"{v}.wav" for v in ids]
@@ -391,7 +391,7 @@ def stage_evaluate(p: Pipeline) -> str:
     except ValueError as exc:
         metrics['skipped']['video_sensitivity'] = str(exc)
     try:
-        from .metrics.rhythm_files import rhythm_of_files
+        from ..metrics.rhythm_files import rhythm_of_files
         metrics['rhythm'] = rhythm_of_files(generated, valid_audio(p), videos=p.dataset / 'valid', progress=False)
         metrics['values'].update({k: metrics['rhythm'][k] for k in ('rhythm', 'bcs', 'bhs')
                                   if metrics['rhythm'][k] is not None})   # None: no events / no beats to score
@@ -412,7 +412,7 @@ def valid_audio(p: Pipeline) -> tp.List[str]:
 def weighted_metrics(p: Pipeline, generated: tp.List[str], skipped: tp.Dict[str, str]) -> tp.Dict[str, float]:
     """VGGish and CLAP FAD and KAD of the soundtracks against the valid audio, when their weights
     are here; each one left out is named in `skipped` with the reason."""
-    from .metrics import suite
+    from ..metrics import suite
     reference = valid_audio(p)
     options = suite.MetricOptions(vggish_checkpoint=p.vggish_checkpoint, clap_model=p.clap_model,
                                   stats_cache=str(p.report_dir / 'fad_cache'), progress=False)
@@ -428,8 +428,8 @@ def weighted_metrics(p: Pipeline, generated: tp.List[str], skipped: tp.Dict[str,
 
 
 def stage_report(p: Pipeline) -> str:
-    from .report.page import write_page
-    from .report.plots import poster_png, spectrogram_png, timeline_png, training_png
+    from ..report.page import write_page
+    from ..report.plots import poster_png, spectrogram_png, timeline_png, training_png
     metrics = json.loads((p.report_dir / 'metrics.json').read_text())
     xp = p.xp()
     key = digest(files_key([p.report_dir / 'metrics.json', Path(xp.folder) / 'history.json']), 'report-2')
@@ -482,7 +482,7 @@ STAGE_FUNCS = {'ingest': stage_ingest, 'plan': stage_plan, 'checkpoint': stage_c
 
 def run(p: Pipeline) -> tp.Dict[str, str]:
     """Every stage in order; returns stage -> what it did ('up to date ...' when skipped)."""
-    from .environment import setup
+    from ..environment import setup
     setup()
     started = time.time()
     notes = p.check()
@@ -490,8 +490,8 @@ def run(p: Pipeline) -> tp.Dict[str, str]:
     for note in notes:
         p.log(f"[od.pipeline] note: {note}")
     if p.clip == 'tiny' and not p.tiny_clip.exists():
-        from .atomic import atomic_dir
-        from .inference.tiny import write_tiny_clip
+        from ..atomic import atomic_dir
+        from ..inference.tiny import write_tiny_clip
         with atomic_dir(p.tiny_clip) as tmp:
             write_tiny_clip(tmp)
         p.log(f"[od.pipeline] wrote a tiny random CLIP to {p.tiny_clip} (no weights needed; real CLIP: --clip <name>)")

@@ -28,7 +28,7 @@ import typing as tp
 from pathlib import Path
 
 from ..atomic import DiskFullError
-from ..inference.generation import add_plugin_arg
+from .generation import add_plugin_arg
 from ..environment import ROOT, MissingWeightsError
 
 DEFAULT_OUT = ROOT / 'checkpoints'
@@ -63,7 +63,7 @@ def build_export(checkpoint: Path, plugins: tp.Sequence[str] = (),
 
     from ..solvers import lora
     from ..encoders.compression import build_compression_model, compression_package
-    from ..inference.loaders import build_lm, read_model_files
+    from .loaders import build_lm, read_model_files
 
     state, cfg, _ = read_model_files(checkpoint)
     if cfg.get('solver') not in ('musicgen', 'lm') and cfg.get('lm_model') is None:
@@ -184,7 +184,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
 
 
 def _export_transformers(checkpoint: tp.Union[str, Path], out: Path, args: argparse.Namespace) -> int:
-    from ..inference.hf_export import export_transformers
+    from .hf_export import export_transformers
     info = export_transformers(checkpoint, out, args.overwrite, args.duration, args.top_k, args.cfg_coef)
     check = info['logits_check']
     print(f"exported {checkpoint} -> {out}/ (transformers MusicgenForConditionalGeneration; decoder logits match "
