@@ -77,7 +77,7 @@ def test_generation_extends_past_the_segment(kind, weights):
     model = tiny_model([o.format(t5=weights / 't5', clip=weights / 'clip', clap=weights / 'clap')
                         for o in overrides])
     if kind == 'concepts':
-        from od.inference.concepts import text_conditioner
+        from od.conditioners.concepts import text_conditioner
         _, cond = text_conditioner(model.lm)
         cond.add_concept('glitch')
     calls = []

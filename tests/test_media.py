@@ -110,7 +110,7 @@ def test_no_false_short_video_warning_for_a_video_as_long_as_its_audio(tmp_path,
 
 def test_walkers_take_opus_and_report_what_they_leave(tmp_path):
     from od.analysis.embeddings import walk_dataset
-    from od.data.concepts import find_concepts
+    from od.solvers.concept_data import find_concepts
     from od.data.manifest import build_manifest
     folder = tmp_path / 'songs' / 'choir'
     folder.mkdir(parents=True)
@@ -273,7 +273,7 @@ def test_tiny_models_from_the_shell(tmp_path, capsys):
 
 
 def test_concepts_next_steps_run_without_weights():
-    from od.data.concepts import DEBUG_CODEC, next_steps
+    from od.solvers.concept_data import DEBUG_CODEC, next_steps
     debug = next_steps('mine', DEBUG_CODEC)
     assert 'python -m od.models.tiny t5 checkpoints/tiny-t5' in debug
     assert 'solver=musicgen/textual_inversion_debug' in debug and 't5_ti.name=checkpoints/tiny-t5' in debug

@@ -96,7 +96,7 @@ def test_model_loaders_refuse_pickled_code(what, evil, tmp_path, capsys):
 
 def test_data_files_refuse_pickled_code(evil, tmp_path, caplog):
     from od.data.cache import EmbeddingCache
-    from od.inference.concepts import read_concepts
+    from od.conditioners.concepts import read_concepts
     from od.solvers.textual_inversion import ConceptTokens
 
     concepts = evil(tmp_path / 'best.pt', lambda p: {'concepts': {'x': p}})

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from od import registry
-from od.data.concepts import prepare_concepts, write_synthetic_concepts
+from od.solvers.concept_data import prepare_concepts, write_synthetic_concepts
 from od.inference.tiny import write_tiny_t5
 
 from .helpers import build_solver
@@ -186,7 +186,7 @@ def test_training_moves_only_the_rows_and_never_encodes(tiny_t5, concepts_data, 
     assert path.name == 'epoch_001.pt' and path.parent.name == solver.xp.sig
     from audiocraft.modules.conditioners import ConditioningProvider
 
-    from od.inference.concepts import load_concepts
+    from od.conditioners.concepts import load_concepts
     plain = registry.build_conditioner('t5', 16, {'name': str(tiny_t5), 'finetune': False}, device='cpu')
     fresh = types.SimpleNamespace(condition_provider=ConditioningProvider({'description': plain}))
     assert sorted(load_concepts(fresh, path)) == ['ambient', 'chiptune']

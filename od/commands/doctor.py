@@ -39,6 +39,7 @@ def print_plan(overrides: tp.Sequence[str], gpu_memory: tp.Optional[float]) -> i
     from .. import environment
     environment.setup()
     import od.train
+
     from ..solvers import memory_plan
     try:
         cfg = od.train.main.get_xp(list(overrides)).cfg
@@ -94,7 +95,9 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         from .. import hooks
         problems += [f"hook {p}" for p in hooks.verify()]
     print('[od] ' + '  '.join(f"{k}={v}" for k, v in versions.items()))
-    from .. import numba_cache  # librosa's compiled kernels: a fresh process must load them
+    from .. import (
+        numba_cache,  # librosa's compiled kernels: a fresh process must load them
+    )
     notes, cache_problems = numba_cache.check(repair=True)
     for note in notes:
         print(f"[od] {note}")

@@ -21,9 +21,16 @@ import typing as tp
 from pathlib import Path
 
 from ..atomic import DiskFullError
-from ..inference.generation import add_denoise_args, add_generation_args, build_denoiser_for, fail, load_for_generation, write_audio
-from ..environment import MissingWeightsError
 from ..conditioners.concepts import PLACEHOLDER
+from ..environment import MissingWeightsError
+from ..inference.generation import (
+    add_denoise_args,
+    add_generation_args,
+    build_denoiser_for,
+    fail,
+    load_for_generation,
+    write_audio,
+)
 
 
 def generate(model, prompt: tp.Optional[str] = None, media: tp.Optional[str] = None, start: float = 0.,

@@ -22,21 +22,16 @@ reference dir or the Hugging Face cache; never downloaded).
 """
 from __future__ import annotations
 
-import argparse
 import re
-import sys
 import typing as tp
 from pathlib import Path
 
 import torch
 
-from ..atomic import DiskFullError
-
 DEFAULT_NEW = ('condition_provider', 'cross_attention')
 
 
 from ..inference.loaders import load_lm_state as load_source_state  # noqa: E402  (the source's LM tensors)
-
 
 # Config keys that decide the LM's tensors (names and shapes) and what its tokens mean.
 ARCHITECTURE_KEYS = (
@@ -145,39 +140,3 @@ def make_checkpoint(source: str, out: tp.Union[str, Path], overrides: tp.Sequenc
     clean_stale(out.parent)  # temporaries of killed runs
     torch_save(state, out)
     return out, format_table(rows, init)
-
-
-def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog='python -m od.make_ckpt', description=__doc__.split('\n\n')[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="example: python -m od.make_ckpt --from facebook/musicgen-small --out "
-               "checkpoints/small_clip.th solver=musicgen/musicgen_base_32khz "
-               "model/lm/model_scale=small conditioner=clipemb2music")
-    parser.add_argument('--from', dest='source', required=True, help="source MusicGen checkpoint")
-    parser.add_argument('--out', required=True, help="file to write (then: continue_from=<file>)")
-    parser.add_argument('--allow-new', nargs='*', default=list(DEFAULT_NEW),
-                        help="regexes of tensors that may be new (default: %(default)s)")
-    parser.add_argument('--seed', type=int, default=0, help="seed of the fresh tensors")
-    parser.add_argument('--match-source', action='store_true',
-                        help="take the LM's shape from the source where the overrides compose another "
-                             "(printed: the training run needs the same overrides)")
-    parser.add_argument('overrides', nargs='+', help="the `dora run` overrides of the target model")
-    args = parser.parse_args(argv)
-    from ..environment import MissingWeightsError
-    try:
-        if args.match_source:
-            extra = architecture_overrides(args.source, args.overrides)
-            print("architecture of the source: " + (' '.join(extra) if extra else 'as the overrides compose'))
-            args.overrides = list(args.overrides) + extra
-        out, table = make_checkpoint(args.source, args.out, args.overrides, args.allow_new, args.seed)
-    except (ValueError, FileNotFoundError, MissingWeightsError, DiskFullError) as exc:
-        print(f"error: {exc}\nNothing was written.", file=sys.stderr)
-        return 2
-    print(table)
-    print(f"wrote {out}: start training with continue_from={out}")
-    return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

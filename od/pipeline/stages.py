@@ -28,11 +28,9 @@ part of the XP signature, as with `dora run`.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
-import sys
 import time
 import typing as tp
 from pathlib import Path
@@ -242,8 +240,8 @@ def stage_plan(p: Pipeline) -> str:
 def stage_checkpoint(p: Pipeline) -> str:
     if p.scale == 'debug':
         return 'not needed (the debug model starts from random weights)'
-    from .make_ckpt import make_checkpoint
     from ..inference.loaders import locate_model
+    from .make_ckpt import make_checkpoint
     source = p.source()
     overrides = p.model_overrides() + [o for o in p.user_overrides if o.startswith(('model/', 'transformer_lm.'))]
     located = locate_model(source)
@@ -327,10 +325,10 @@ def stage_soundtrack(p: Pipeline) -> str:
     does; videos of the same length share a batch, so the LM runs once per batch, not per video."""
     import torch
 
-    from ..inference.generation import write_audio
-    from ..inference.soundtrack import mux, window_of
     from ..data.frames import FrameError
     from ..inference import load
+    from ..inference.generation import write_audio
+    from ..inference.soundtrack import mux, window_of
     videos = valid_videos(p)
     key = digest(files_key([p.export_dir / 'state_dict.bin']), files_key(videos), p.seconds, SEEDS)
     if p.up_to_date('soundtrack', key) and all((soundtrack_dir(p, s) / f"{v.stem}.wav").exists()
@@ -502,55 +500,3 @@ def run(p: Pipeline) -> tp.Dict[str, str]:
         done[stage] = STAGE_FUNCS[stage](p)
         p.log(f"[od.pipeline] {stage}: {done[stage]} ({time.time() - started:.0f} s)")
     return done
-
-
-def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog='python -m od.pipeline', description=__doc__.split('\n\n')[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split('\n\n', 1)[1])
-    parser.add_argument('raw', help="folder of videos (their own audio tracks, or <stem>.wav beside them)")
-    parser.add_argument('overrides', nargs='*', help="Dora overrides for training (key=value)")
-    parser.add_argument('--name', required=True, help="dataset/report name")
-    parser.add_argument('--scale', default='small', choices=SCALES,
-                        help="MusicGen to start from: facebook/musicgen-<scale>, fine-tuned with the one-GPU recipe "
-                             "(solver=musicgen/finetune), or the random debug model (default %(default)s)")
-    parser.add_argument('--lora', action='store_true', help="train LoRA adapters (solver=musicgen/finetune_lora): "
-                                                           "less memory, the pretrained LM stays frozen")
-    parser.add_argument('--epochs', type=int, default=None,
-                        help="training length (default: the preset's); each epoch covers the training audio once")
-    parser.add_argument('--gpu-memory', type=float, default=None, metavar='GB',
-                        help="check the memory plan against a GPU of this size (default: the visible GPU)")
-    parser.add_argument('--clip', default=None, help="CLIP for the frames: a hub name, a folder, or 'tiny' "
-                                                     "(a random one written to <work>/checkpoints/tiny-clip; no weights)")
-    parser.add_argument('--valid-fraction', type=float, default=0.2)
-    parser.add_argument('--audio-from', default=None, help="folder of <stem>.<audio> for videos without sound")
-    parser.add_argument('--soundtrack-seconds', type=float, default=30., help="music per valid video, from its start")
-    parser.add_argument('--clap-model', default=None, help="CLAP weights for fad_clap (default: od.metrics.clap's)")
-    parser.add_argument('--vggish-checkpoint', default=None,
-                        help="VGGish checkpoint for fad_vggish (default: //reference/fad/vggish_model.ckpt)")
-    parser.add_argument('--work', default=os.environ.get('OD_WORK', str(ROOT)),
-                        help="where dataset/, egs/, checkpoints/ and reports/ go "
-                             "(default: $OD_WORK, else the repository)")
-    args = parser.parse_intermixed_args(argv)
-    bad = [o for o in args.overrides if '=' not in o]
-    if bad:
-        parser.error(f"unexpected arguments {bad}: overrides are key=value (one raw folder only)")
-    try:
-        p = Pipeline(args.raw, args.name, args.scale, args.overrides, args.clip, args.valid_fraction,
-                     args.audio_from, args.soundtrack_seconds, args.work, clap_model=args.clap_model,
-                     vggish_checkpoint=args.vggish_checkpoint, lora=args.lora, epochs=args.epochs,
-                     gpu_memory=args.gpu_memory)
-        run(p)
-    except (PipelineError, MissingWeightsError, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\n[od.pipeline] interrupted: run the same command again to resume where it stopped.", file=sys.stderr)
-        return 130
-    videos = soundtrack_dir(p, SEEDS[0])
-    print(f"\n[od.pipeline] soundtracked videos: {videos}/*.mp4\n[od.pipeline] report: {p.report_dir / 'index.html'}")
-    return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

@@ -22,19 +22,16 @@ reported and skipped with counts; re-running skips chunks already cached.
 """
 from __future__ import annotations
 
-import argparse
 import collections
 import dataclasses
 import json
 import logging
-import sys
 import typing as tp
 from pathlib import Path
 
 from .. import atomic
-from ..atomic import DiskFullError
-from ..environment import ROOT
 from ..data.manifest import AUDIO_EXTS
+from ..environment import ROOT
 
 logger = logging.getLogger(__name__)
 
@@ -283,52 +280,3 @@ def next_steps(name: str, compression_model: str) -> str:
             "solver=musicgen/musicgen_base_32khz model/lm/model_scale=small conditioner=text2music\n"
             f"  dora run solver=musicgen/textual_inversion model/lm/model_scale=small "
             f"continue_from=checkpoints/small_t5.th dset=concepts/{name}")
-
-
-def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog='python -m od.data.concepts',
-        description="Prepare a concept dataset for textual inversion: cut <audio-root>/<concept>/* "
-                    "into chunks, encode each chunk once with the compression model, cache its tokens "
-                    "and write egs/<name>/metadata_train.json and metadata_concepts.json.",
-        epilog="example: python -m od.data.concepts my_concepts ~/music/concepts --chunk 5 "
-               "--compression-model //pretrained/facebook/encodec_32khz\n"
-               "then: dora run solver=musicgen/textual_inversion dset=concepts/my_concepts ...",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('name', help="dataset name (dataset/<name>/, egs/<name>/)")
-    parser.add_argument('audio_root', help="folder with one sub-folder of audio per concept")
-    parser.add_argument('--chunk', type=float, default=5.0, help="chunk length in seconds (default 5)")
-    parser.add_argument('--compression-model', default='//pretrained/facebook/encodec_32khz',
-                        help="the training run's compression_model_checkpoint (default: EnCodec 32 kHz; "
-                             f"{DEBUG_CODEC} for solver=musicgen/textual_inversion_debug)")
-    parser.add_argument('--seed', type=int, default=2036, help="the training run's seed (default 2036); "
-                        "it decides the weights of the random debug codec")
-    parser.add_argument('--device', default='cpu')
-    parser.add_argument('--dataset-dir', default=str(ROOT / 'dataset'))
-    parser.add_argument('--egs-dir', default=str(ROOT / 'egs'))
-    parser.add_argument('--config-dir', default=str(ROOT / 'config' / 'dset' / 'concepts'),
-                        help="folder that gets <name>.yaml (default: %(default)s)")
-    parser.add_argument('--synthesise', nargs='+', metavar='GENRE', default=None,
-                        help="first write synthetic concepts (od.data.example genres, e.g. chiptune ambient) "
-                             "into <audio-root>: a dataset to try the pipeline on")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(message)s')
-    from .. import environment
-    environment.setup()
-    try:
-        if args.synthesise:
-            write_synthetic_concepts(args.audio_root, args.synthesise)
-        report = prepare_concepts(args.name, args.audio_root, args.chunk, args.compression_model, args.seed,
-                                  args.device, args.dataset_dir, args.egs_dir)
-    except (FileNotFoundError, ValueError, DiskFullError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(report.summary())
-    config = write_dset_config(args.name, Path(args.egs_dir) / args.name, Path(args.config_dir))
-    print(f"dset config: {config}")
-    print(next_steps(args.name, args.compression_model))
-    return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())
