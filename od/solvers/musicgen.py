@@ -15,7 +15,7 @@ from ..metrics import suite
 from . import frozen_base
 from . import lora as lora_lib
 from ..encoders.compression import resolve_compression_checkpoint
-from ..inference.loaders import complete_checkpoint
+from .model_files import complete_checkpoint
 from . import evaluation, token_cache, trained_only
 from .accumulate import accumulate_steps, accumulated_train_step
 from .samples import media_sample_names
