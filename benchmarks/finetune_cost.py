@@ -151,7 +151,6 @@ def run_child(args, setting: str) -> dict:
 
 def write_base(work: Path, args) -> None:
     """The base LM every setting continues from (a make_ckpt-style checkpoint of a random LM)."""
-    import torch
 
     from od import environment
     environment.setup()

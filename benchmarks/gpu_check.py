@@ -41,8 +41,8 @@ def one(args) -> dict:
     from od import environment
     environment.setup()
     from od import train
-    from od.solvers import memory_plan
     from od.inference.musicgen import ODMusicGen
+    from od.solvers import memory_plan
     work = Path(args.work)
     train.main.dora.dir = work / 'xps'
     solver = train.build_solver(overrides(work, args.one, args))

@@ -34,8 +34,8 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
 
     from od import recipe, train
     from od.atomic import write_json
-    from od.solvers import memory_plan
     from od.pipeline import Pipeline
+    from od.solvers import memory_plan
     device = int(args.gpu_memory * memory_plan.GiB)
     rows = []
     for scale in args.scales:

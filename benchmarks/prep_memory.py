@@ -85,10 +85,10 @@ def main() -> int:
     parser.add_argument('--clip', choices=['tiny', 'vit-b-32'], default='tiny')
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from od.solvers.concept_data import write_synthetic_concepts
     from od.data.example_video import write_video_dataset
     from od.environment import setup
     from od.inference.tiny import write_random_clip, write_tiny_clip
+    from od.solvers.concept_data import write_synthetic_concepts
     setup()
     work = Path(tempfile.mkdtemp(prefix='od-prep-mem-'))
     clip = write_tiny_clip(work / 'clip') if args.clip == 'tiny' else write_random_clip(work / 'clip')

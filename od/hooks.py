@@ -133,8 +133,8 @@ def _check_cross_attention() -> None:
 
 
 def _check_cfg_dropout() -> None:
-    from audiocraft.solvers import musicgen
     from audiocraft.modules import conditioners as ac
+    from audiocraft.solvers import musicgen
     _names_in(musicgen.MusicGenSolver._prepare_tokens_and_attributes, 'self.model.cfg_dropout(',
               'self.model.att_dropout(', 'to_condition_attributes', 'WavCondition(')
     # SharedTensorAttributes: the dropouts copy with deepcopy and only replace dict values.

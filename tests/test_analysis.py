@@ -225,7 +225,7 @@ def test_clap_adapter_with_a_tiny_clap(genre_audio, tmp_path, tiny_clap):
 
 
 @pytest.mark.tf
-def test_vggish_adapter_through_the_tf_env(genre_audio, tmp_path, random_ckpt):
+def test_vggish_adapter_through_the_tf_env(genre_audio, tmp_path, random_ckpt):  # noqa: F811  (a fixture)
     """VGGish in the separate TensorFlow env (random checkpoint), one Beam run for all files."""
     report = embeddings.analyse(genre_audio, [f'vggish={random_ckpt}'], tmp_path / 'out', progress=False,
                                 options={'vggish.workers': '1'})  # in-process Beam: no worker start-up

@@ -9,11 +9,10 @@ import pytest
 import torch
 from audiocraft.modules.conditioners import ClassifierFreeGuidanceDropout
 
-from od import registry
-from od import atomic
+from od import atomic, registry
 from od.data.example_video import CLASSES, SAMPLE_RATE, clip_audio
-from od.environment import MissingWeightsError
 from od.encoders.clap import embed_audio_files, load_clap
+from od.environment import MissingWeightsError
 from od.inference.tiny import write_tiny_clap
 
 UPDATES = 60  # of the A/B training: 1.00 vs 0.44 nulled here (the benchmark runs 300 by default)

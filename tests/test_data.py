@@ -9,7 +9,8 @@ import pytest
 import soundfile as sf
 
 from od.data import example
-from od.data.manifest import build_manifest, main as manifest_main
+from od.data.manifest import build_manifest
+from od.data.manifest import main as manifest_main
 
 
 def spectral_centroid(wav: np.ndarray, sr: int) -> float:

@@ -85,8 +85,8 @@ def test_manifest_lines_that_would_crash_the_loader_are_named(example_data, tmp_
 
     from omegaconf import OmegaConf
 
-    from od.environment import ConfigError
     from od.commands.prep import main as prep_main
+    from od.environment import ConfigError
     from od.solvers.musicgen import check_manifests
     good = (example_data / 'egs' / 'train' / 'data.jsonl').read_text().splitlines()[0]
     (tmp_path / 'data.jsonl').write_text(good + '\n' + line + '\n')

@@ -34,8 +34,9 @@ def weights(tmp_path_factory):
 
 
 def tiny_model(overrides):
-    import od.train
     from audiocraft.models import builders
+
+    import od.train
     from od import environment, registry
     from od.encoders.compression import build_compression_model
     from od.inference.musicgen import ODMusicGen

@@ -15,7 +15,6 @@ from od.commands import export as od_export
 from od.inference.hf_export import generation_defaults
 from od.inference.tiny import write_tiny_t5
 
-
 # Run by a separate interpreter that imports transformers and nothing of od or AudioCraft.
 HF_ONLY = r'''
 import json, sys, torch
@@ -34,9 +33,9 @@ print(json.dumps({'shape': list(audio.shape), 'finite': bool(torch.isfinite(audi
 def text_checkpoint(base: Path, overrides=(), seed: int = 0) -> Path:
     """A tiny T5 text-to-music LM (debug solver, AudioCraft's debug EnCodec) whose every tensor is
     random, so a swapped norm, a transposed projection or a missing bias cannot go unseen."""
-    import od.train
     from audiocraft.models import builders
 
+    import od.train
     from od import registry
     t5 = write_tiny_t5(base / 't5')
     registry.install()
@@ -150,7 +149,8 @@ def test_codec_conversion_is_exact_or_refused():
     from audiocraft.models.encodec import EncodecModel, HFEncodecCompressionModel
     from audiocraft.modules.seanet import SEANetDecoder, SEANetEncoder
     from audiocraft.quantization.vq import ResidualVectorQuantizer
-    from transformers import EncodecConfig, EncodecModel as HFEncodecModel
+    from transformers import EncodecConfig
+    from transformers import EncodecModel as HFEncodecModel
 
     from od.encoders.compression import build_compression_model
     from od.encoders.hf_encodec import CodecNotExportable, check_codec, to_hf_encodec

@@ -7,7 +7,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from od.commands.make_ckpt import main as make_ckpt_main, merge
+from od.commands.make_ckpt import main as make_ckpt_main
+from od.commands.make_ckpt import merge
 
 from .helpers import FAST, ROOT, colors_data, dora_run, only_xp, read_history
 
@@ -21,8 +22,9 @@ def video_data(tmp_path_factory):
 
 def source_checkpoint(path, overrides):
     """A 'pretrained' MusicGen in AudioCraft's export format (what facebook/musicgen-* ship)."""
-    import od.train
     from audiocraft.models import builders
+
+    import od.train
     from od import registry
     registry.install()
     cfg = od.train.main.get_xp(list(overrides)).cfg

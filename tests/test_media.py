@@ -110,8 +110,8 @@ def test_no_false_short_video_warning_for_a_video_as_long_as_its_audio(tmp_path,
 
 def test_walkers_take_opus_and_report_what_they_leave(tmp_path):
     from od.analysis.embeddings import walk_dataset
-    from od.solvers.concept_data import find_concepts
     from od.data.manifest import build_manifest
+    from od.solvers.concept_data import find_concepts
     folder = tmp_path / 'songs' / 'choir'
     folder.mkdir(parents=True)
     M.write_audio(folder / 'a.opus', M.tone(1.5, 48000, 1), 48000)

@@ -142,8 +142,9 @@ def assert_not_blank(png, min_colours=200):
 
 def test_generate_stops_at_the_video_end(pipeline_run, tmp_path):
     import soundfile as sf
-    from od.data.frames import video_duration
+
     from od.commands.generate import main
+    from od.data.frames import video_duration
     video = next((pipeline_run['base'] / 'work' / 'dataset' / pipeline_run['name'] / 'valid').glob('*.mp4'))
     out = tmp_path / 'g.wav'
     model = pipeline_run['base'] / 'work' / 'checkpoints' / pipeline_run['name']

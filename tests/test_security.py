@@ -95,8 +95,8 @@ def test_model_loaders_refuse_pickled_code(what, evil, tmp_path, capsys):
 
 
 def test_data_files_refuse_pickled_code(evil, tmp_path, caplog):
-    from od.data.cache import EmbeddingCache
     from od.conditioners.concepts import read_concepts
+    from od.data.cache import EmbeddingCache
     from od.solvers.textual_inversion import ConceptTokens
 
     concepts = evil(tmp_path / 'best.pt', lambda p: {'concepts': {'x': p}})
@@ -153,8 +153,9 @@ def test_analysis_vectors_refuse_pickled_arrays(tmp_path):
 
 def _plugin_checkpoint(tmp_path, modules):
     """A checkpoint of a debug LM with a plugin conditioner, whose config lists `modules`."""
-    import tests.plugins.tempo  # noqa: F401  (registers tempo_test, to build the LM)
     from audiocraft.models import builders
+
+    import tests.plugins.tempo  # noqa: F401  (registers tempo_test, to build the LM)
     registry.install()
     import od.train
     cfg = od.train.main.get_xp(['solver=musicgen/debug', 'conditioner=none', 'fuser.cross=[bpm]',
@@ -246,7 +247,8 @@ def test_app_validates_what_files_and_users_give_it(tmp_path, monkeypatch):
 
 
 def test_app_binds_locally_and_needs_a_login_elsewhere(tmp_path, capsys):
-    from od.app.__main__ import is_local, main as app_main, parse_auth
+    from od.app.__main__ import is_local, parse_auth
+    from od.app.__main__ import main as app_main
     assert is_local('127.0.0.1') and is_local('::1') and is_local('localhost')
     assert not is_local('0.0.0.0') and not is_local('') and not is_local('192.168.1.5')
     with pytest.raises(SystemExit) as info:  # refused before any dataset or model is read

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from od import registry
-from od.solvers.concept_data import prepare_concepts, write_synthetic_concepts
 from od.inference.tiny import write_tiny_t5
+from od.solvers.concept_data import prepare_concepts, write_synthetic_concepts
 
 from .helpers import build_solver
 
@@ -232,9 +232,9 @@ def test_clap_metrics_are_monitored_per_concept(tiny_t5, concepts_data, tmp_path
 
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+    from od.inference.tiny import write_tiny_clap
     from od.metrics import suite
     from od.metrics.clap import fad_clap
-    from od.inference.tiny import write_tiny_clap
     base, _ = concepts_data
     clap = write_tiny_clap(tmp_path / 'clap')
     calls = []

@@ -10,8 +10,20 @@ import pytest
 import torch
 from torch.serialization import get_unsafe_globals_in_checkpoint
 
-from .helpers import (ENCODEC, FAST, ROOT, datasource_overrides, dora_cmd, dora_env, dora_run, kill_group,
-                      only_xp, read_history, tiny_hf_encodec, wait_for)
+from .helpers import (
+    ENCODEC,
+    FAST,
+    ROOT,
+    datasource_overrides,
+    dora_cmd,
+    dora_env,
+    dora_run,
+    kill_group,
+    only_xp,
+    read_history,
+    tiny_hf_encodec,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 

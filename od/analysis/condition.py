@@ -58,7 +58,7 @@ def load_condition_provider(checkpoint: str, device: str = 'cpu'):
 def condition_encoder(arg: tp.Optional[str], context: EncoderContext) -> Encoder:
     from audiocraft.data.audio import audio_read
     from audiocraft.data.audio_utils import convert_audio
-    from audiocraft.modules.conditioners import WaveformConditioner, WavCondition
+    from audiocraft.modules.conditioners import WavCondition, WaveformConditioner
 
     from ..data.frames import video_duration
     if arg is None:

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.formats import MIDI_EXTS  # noqa: E402,F401  (the `midi` encoder, od/analysis/midi.py)
 from ..data.frames import IMAGE_EXTS, VIDEO_EXTS
 from ..data.manifest import AUDIO_EXTS
 
-from ..data.formats import MIDI_EXTS  # noqa: E402,F401  (the `midi` encoder, od/analysis/midi.py)
 MEDIA_EXTS = tuple(AUDIO_EXTS) + VIDEO_EXTS + IMAGE_EXTS + ('.npy',) + MIDI_EXTS
 
 

@@ -82,8 +82,8 @@ def write_midi(root: tp.Union[str, Path], per_category: int = 6, beats: int = 16
     """`<root>/<category>/<category>_NNN.mid` for MIDI_STYLES (+ `.wav` with `audio`); returns the MIDI paths."""
     import pretty_midi
 
-    from ..atomic import atomic_path
     from .. import atomic
+    from ..atomic import atomic_path
     rng = np.random.default_rng(seed)
     written = []
     for category, (program, low, tempo, per_beat, chord, scale) in MIDI_STYLES.items():

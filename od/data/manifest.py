@@ -120,7 +120,6 @@ def build_manifest(audio_dir: tp.Union[str, Path], out_dir: tp.Union[str, Path],
     from tqdm import tqdm
 
     from .. import atomic
-
     from .frames import VISUAL_EXTS
     from .walk import split_by_extension, strays, walk_files
 

@@ -32,8 +32,8 @@ import sys
 import typing as tp
 from pathlib import Path
 
-from ..environment import ROOT
 from .. import atomic
+from ..environment import ROOT
 
 logger = logging.getLogger(__name__)
 

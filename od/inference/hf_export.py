@@ -171,8 +171,14 @@ def generation_defaults(cfg: dict, frame_rate: float, n_q: int, card: int, durat
 
 def build_hf_model(model, generation: dict):
     """(MusicgenForConditionalGeneration, MusicgenProcessor) holding od's `model` (an ODMusicGen)."""
-    from transformers import (EncodecFeatureExtractor, GenerationConfig, MusicgenConfig, MusicgenDecoderConfig,
-                              MusicgenForConditionalGeneration, MusicgenProcessor)
+    from transformers import (
+        EncodecFeatureExtractor,
+        GenerationConfig,
+        MusicgenConfig,
+        MusicgenDecoderConfig,
+        MusicgenForConditionalGeneration,
+        MusicgenProcessor,
+    )
     lm = model.lm
     conditioner = _text_conditioner(model)
     t5 = conditioner.t5

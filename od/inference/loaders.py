@@ -9,8 +9,15 @@ import typing as tp
 from pathlib import Path
 
 from ..solvers.model_files import (  # noqa: F401  (the model-file API, read here by inference callers)
-    COMPRESSION_FILE, LM_FILE, complete_checkpoint, load_lm_state, locate_model, read_base, read_config,
-    read_model_files)
+    COMPRESSION_FILE,
+    LM_FILE,
+    complete_checkpoint,
+    load_lm_state,
+    locate_model,
+    read_base,
+    read_config,
+    read_model_files,
+)
 
 
 def build_lm(cfg_dict: dict, state: dict, device: str = 'cpu', cache: bool = False,

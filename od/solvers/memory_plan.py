@@ -291,8 +291,8 @@ def _freeze_like_the_solver(lm, cfg) -> None:
     are not built -- are ignored rather than refused)."""
     import re
 
-    from .trainable import trainable_patterns
     from . import lora
+    from .trainable import trainable_patterns
     spec = cfg.get('trainable', 'all')
     patterns = trainable_patterns(spec)
     if patterns is None:

@@ -11,13 +11,12 @@ from audiocraft.solvers import musicgen as ac_musicgen
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ..conditioners import provider as od_provider
-from ..metrics import suite
-from . import frozen_base
-from . import lora as lora_lib
 from ..encoders.compression import resolve_compression_checkpoint
-from .model_files import complete_checkpoint
-from . import evaluation, token_cache, trained_only
+from ..metrics import suite
+from . import evaluation, frozen_base, token_cache, trained_only
+from . import lora as lora_lib
 from .accumulate import accumulate_steps, accumulated_train_step
+from .model_files import complete_checkpoint
 from .samples import media_sample_names
 from .trainable import freeze_except, only_trainable, trainable_patterns
 

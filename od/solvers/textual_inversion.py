@@ -27,9 +27,9 @@ from audiocraft.modules.conditioners import ConditioningAttributes
 from audiocraft.solvers import base as ac_base
 from omegaconf import open_dict
 
-from .concept_data import read_manifests
 from ..conditioners import concepts as concept_io
 from ..safe_load import torch_load
+from .concept_data import read_manifests
 from .musicgen import MusicGenSolver
 from .samples import CLIPPING
 
