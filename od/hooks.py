@@ -94,8 +94,8 @@ def _check_laion_clap() -> None:
     assert metadata.version('laion-clap') == LAION_CLAP_VERSION, metadata.version('laion-clap')
     spec = importlib.util.find_spec('laion_clap')
     assert spec is not None and spec.submodule_search_locations, "laion_clap is not installed as a package"
-    from .encoders.clap import _clap_module
-    module = _clap_module()
+    from .encoders.clap import laion_clap_module
+    module = laion_clap_module()
     model = module.model
     assert hasattr(model, 'RobertaModel') and hasattr(model, 'create_htsat_model') and hasattr(model, 'CLAP')
     _names_in(model.CLAP.__init__, 'RobertaModel', 'create_htsat_model')
@@ -109,8 +109,8 @@ def _check_pann_numba_dir() -> None:
     import os
 
     from . import numba_cache
-    from .encoders.clap import _clap_module
-    _clap_module()
+    from .encoders.clap import laion_clap_module
+    laion_clap_module()
     assert os.environ.get('NUMBA_CACHE_DIR') == str(numba_cache.cache_dir()), (
         f"NUMBA_CACHE_DIR is {os.environ.get('NUMBA_CACHE_DIR')!r} after importing clap_module, "
         f"not od's {numba_cache.cache_dir()}")
@@ -185,7 +185,7 @@ HOOKS: tp.List[Hook] = [
     Hook('od/inference/musicgen.py:ODMusicGen._generate_tokens', 'audiocraft.models.musicgen.MusicGen._generate_tokens',
          "AudioCraft's extension loop needs attr.wav['self_wav'] (text-only models have none) and windows "
          "only carried waveforms; od's loop serves the rest", _check_extension_loop),
-    Hook('od/encoders/clap.py:_clap_module, _laion_builders', 'laion_clap clap_module.model (RobertaModel, '
+    Hook('od/encoders/clap.py:laion_clap_module, _laion_builders', 'laion_clap clap_module.model (RobertaModel, '
          'create_htsat_model), clap_module.factory._MODEL_CONFIGS, sys.path',
          "laion_clap/__init__ and CLAP.__init__ download tokenizers and RoBERTa weights; od imports only "
          "clap_module (appending its folder to sys.path, lowest priority, because laion's modules import it "

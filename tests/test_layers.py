@@ -207,6 +207,26 @@ def test_the_rule_catches_upward_imports_hidden_in_functions_and_cycles(tmp_path
     assert cycles() == [['od.commands.c', 'od.inference.z'], ['od.data.a', 'od.data.b']]
 
 
+def private_imports(package: tp.Optional[Path] = None) -> tp.List[str]:
+    """`from od.x import _name` between od modules: a private name is its module's own business."""
+    found = []
+    for path in sorted((package or PACKAGE).rglob('*.py')):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or '').split('.')[0] == 'od'):
+                found += [f"{path.relative_to(path.parents[len(path.relative_to(package or PACKAGE).parts)])}:"
+                          f"{node.lineno} imports {alias.name}" for alias in node.names
+                          if alias.name.startswith('_') and not alias.name.startswith('__')]
+    return found
+
+
+def test_no_private_name_is_imported_across_modules(tmp_path):
+    found = private_imports()
+    assert not found, "private names imported from another od module:\n  " + '\n  '.join(found)
+    (tmp_path / 'od').mkdir()
+    (tmp_path / 'od' / 'a.py').write_text("from .b import _hidden, public, __version__\n")
+    assert private_imports(tmp_path / 'od') == ['od/a.py:1 imports _hidden']
+
+
 @pytest.mark.parametrize('module', ['od', 'od.fad_tf', 'od.fad_tf.pipeline', 'od.fad_tf.vggish'])
 def test_tf_side_imports_without_torch(module):
     """What .venv-fad imports must not pull torch in (checked in a clean interpreter)."""

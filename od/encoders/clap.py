@@ -166,7 +166,7 @@ def locate_clap(name: tp.Optional[str] = None) -> tp.Tuple[Path, Path]:
 
 
 # ---- building the model ------------------------------------------------------------------
-def _clap_module():
+def laion_clap_module():
     """laion_clap's model code without `laion_clap/__init__` (which downloads tokenizers)."""
     if 'clap_module' not in sys.modules:
         spec = importlib.util.find_spec('laion_clap')
@@ -183,7 +183,7 @@ def _laion_builders(roberta: Path, htsat: tp.Optional[dict]):
     """While laion's CLAP is built: RoBERTa from `roberta/config.json` (random, the checkpoint
     overwrites it) instead of a hub download; optionally an HTSAT of custom size (tiny models)."""
     from transformers import RobertaConfig, RobertaModel
-    model_module = _clap_module().model
+    model_module = laion_clap_module().model
 
     class _FromConfig:
         @staticmethod
@@ -257,7 +257,7 @@ def load_clap(name: tp.Optional[str] = None, device: tp.Union[str, torch.device]
     from transformers import AutoTokenizer
 
     weights, roberta = locate_clap(name)
-    clap_module = _clap_module()
+    clap_module = laion_clap_module()
     state = _read_checkpoint(weights)
     od_config = json.loads((weights.parent / CLAP_CONFIG).read_text()) if weights.name == CLAP_WEIGHTS else {}
     cfg = od_config.get('model_cfg') or _config_from_weights(state, clap_module)

@@ -106,7 +106,7 @@ class ODMusicGen(MusicGen):
             if item is not None:
                 files = [item] if isinstance(item, (str, Path)) else list(item)
                 name = self._attribute_for(files[0])
-                given[name] = str(files[0]) if len(files) == 1 else _mix(files)
+                given[name] = str(files[0]) if len(files) == 1 else media_mix(files)
             for name in provider.wav_conditions:
                 attr.wav[name] = media_condition(given.get(name), seek, window, self.sample_rate, self.device)
             out.append(attr)
@@ -191,6 +191,7 @@ def _carries_waveform(attributes: tp.Sequence[ConditioningAttributes]) -> bool:
                for a in attributes for c in a.wav.values())
 
 
-def _mix(files: tp.Sequence[tp.Union[str, Path]]):
+def media_mix(files: tp.Sequence[tp.Union[str, Path]]):
+    """The key a mix of several videos (a transition) is conditioned and cached under."""
     from ..conditioners.clip_frames import MediaMix
     return MediaMix(str(f) for f in files)

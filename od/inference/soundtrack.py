@@ -173,7 +173,7 @@ def run(model, videos: tp.Sequence[Path], out_dir: Path, start: float = 0., dura
     from tqdm import tqdm
 
     from ..data.frames import FrameError
-    from .musicgen import _mix
+    from .musicgen import media_mix
     written, skipped = [], []
     todo = jobs(videos, transition)
     if transition and not todo:
@@ -201,7 +201,7 @@ def run(model, videos: tp.Sequence[Path], out_dir: Path, start: float = 0., dura
         failed = {key for key, count in after.items() if count > before.get(key, 0)}
         for (name, group, _), wav in zip(batch, wavs):
             try:
-                keys = {str(v) for v in group} | {str(_mix(group))}
+                keys = {str(v) for v in group} | {str(media_mix(group))}
                 if keys & failed:
                     raise FrameError("its frames could not be read (see the warning above)")
                 out_dir.mkdir(parents=True, exist_ok=True)

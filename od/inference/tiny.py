@@ -140,7 +140,7 @@ def write_tiny_clap(folder: tp.Union[str, Path], dim: int = 32, seed: int = 0) -
         'joint_embed_shape': dim}
     torch.manual_seed(seed)
     with clap._laion_builders(roberta, htsat):
-        model = clap._clap_module().model.CLAP(**model_cfg)
+        model = clap.laion_clap_module().model.CLAP(**model_cfg)
     (folder / clap.CLAP_CONFIG).write_text(json.dumps({'model_cfg': model_cfg, 'htsat': htsat}, indent=1))
     torch.save(model.state_dict(), folder / clap.CLAP_WEIGHTS)
     return folder
