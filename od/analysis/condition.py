@@ -71,7 +71,8 @@ def condition_encoder(arg: tp.Optional[str], context: EncoderContext) -> Encoder
                          f"(checkpoint {arg}).")
     conditioner = waveform[attribute]
     # od's media conditioners declare what they read (clip_frames: video, image; clap_audio: audio).
-    kinds = tuple(getattr(conditioner, 'media_kinds', ('audio',)))
+    from ..conditioners.media import media_kinds
+    kinds = media_kinds(conditioner, default=('audio',))
     visual = 'audio' not in kinds
     sample_rate = int(cfg.sample_rate)
 

@@ -53,7 +53,8 @@ def generate(model, prompt: tp.Optional[str] = None, media: tp.Optional[str] = N
 
 def media_failures(model) -> int:
     """Media reads the model's conditioners turned into the null condition so far."""
-    return sum(sum(getattr(c, 'failures', {}).values())
+    from ..conditioners.media import failures
+    return sum(sum(failures(c).values())
                for c in model.lm.condition_provider.conditioners.values())
 
 

@@ -23,6 +23,7 @@ import torch
 from audiocraft.models.musicgen import MusicGen
 from audiocraft.modules.conditioners import ConditioningAttributes, JointEmbedCondition
 
+from ..conditioners.media import media_kinds
 from ..conditioners.media_tokens import media_condition
 from ..data.formats import AUDIO_EXTS, IMAGE_EXTS, VIDEO_EXTS
 from . import cross_attention
@@ -64,7 +65,7 @@ class ODMusicGen(MusicGen):
     def media_attributes(self) -> tp.Dict[str, tp.Tuple[str, ...]]:
         """Waveform attributes of this model -> media kinds their conditioner reads."""
         provider = self.lm.condition_provider
-        return {name: tuple(getattr(provider.conditioners[name], 'media_kinds', ()))
+        return {name: media_kinds(provider.conditioners[name])
                 for name in provider.wav_conditions}
 
     def supports(self, kind: str) -> bool:

@@ -105,9 +105,10 @@ def soundtracks(model, media: tp.Sequence, start: float, window: float, prompt: 
 
 def media_failures(model) -> tp.Dict[str, int]:
     """Windows nulled so far, per media key, because a video could not be read (counted by the conditioner)."""
+    from ..conditioners.media import failures
     out: tp.Dict[str, int] = {}
     for c in model.lm.condition_provider.conditioners.values():
-        for key, count in getattr(c, 'failures', {}).items():
+        for key, count in failures(c).items():
             out[key] = out.get(key, 0) + count
     return out
 

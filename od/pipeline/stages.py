@@ -168,6 +168,7 @@ def stage_soundtrack(p: Pipeline) -> str:
     does; videos of the same length share a batch, so the LM runs once per batch, not per video."""
     import torch
 
+    from ..conditioners.media import failures
     from ..data.frames import FrameError
     from ..inference import load
     from ..inference.generation import write_audio
@@ -196,7 +197,7 @@ def stage_soundtrack(p: Pipeline) -> str:
         wavs = model.generate_from(None, [v for v in group for _ in SEEDS], start=0.)   # [B, C, T]
         conditioners = model.lm.condition_provider.conditioners.values()
         for i, video in enumerate(group):
-            if any(getattr(c, 'failures', {}).get(str(video)) for c in conditioners):
+            if any(failures(c).get(str(video)) for c in conditioners):
                 skipped.append((video.stem, "its frames could not be read (see the warning above)"))
                 continue
             for k, seed in enumerate(SEEDS):
