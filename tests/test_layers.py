@@ -60,7 +60,13 @@ def imports_of(path: Path) -> tp.List[tp.Tuple[int, str]]:
     name = module_name(path)
     package = name if path.name == '__init__.py' else name.rsplit('.', 1)[0]
     out = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    tree = ast.parse(path.read_text(), str(path))
+    # `if __name__ == '__main__':` runs only when the file is executed (`python -m od.data.ingest`
+    # handing over to its command), never on import: not an edge of the import graph.
+    script = {id(n) for top in tree.body if is_main_guard(top) for n in ast.walk(top)}
+    for node in ast.walk(tree):
+        if id(node) in script:
+            continue
         if isinstance(node, ast.Import):
             out += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -73,6 +79,12 @@ def imports_of(path: Path) -> tp.List[tp.Tuple[int, str]]:
             # `from . import train` names a module too: keep the most specific name.
             out += [(node.lineno, f'{target}.{alias.name}') for alias in node.names]
     return out
+
+
+def is_main_guard(node: ast.stmt) -> bool:
+    return (isinstance(node, ast.If) and isinstance(node.test, ast.Compare)
+            and isinstance(node.test.left, ast.Name) and node.test.left.id == '__name__'
+            and any(isinstance(c, ast.Constant) and c.value == '__main__' for c in node.test.comparators))
 
 
 def is_under(module: str, prefixes: tp.Sequence[str]) -> bool:
@@ -189,6 +201,7 @@ def test_the_rule_catches_upward_imports_hidden_in_functions_and_cycles(tmp_path
     (fake / 'commands' / 'c.py').write_text("from ..inference import z\n")
     (fake / 'data' / 'a.py').write_text("from . import b\n")
     (fake / 'data' / 'b.py').write_text("def h():\n    from . import a\n")
+    (fake / 'data' / 'cmd.py').write_text("import sys\nif __name__ == '__main__':\n    from od.commands import c\n")
     (fake / 'train.py').write_text("")
     (fake / 'stray.py').write_text("")
     this = __import__(__name__, fromlist=['x'])

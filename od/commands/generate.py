@@ -27,10 +27,10 @@ from ..inference.generation import (
     add_denoise_args,
     add_generation_args,
     build_denoiser_for,
-    fail,
     load_for_generation,
     write_audio,
 )
+from .common import fail
 
 
 def generate(model, prompt: tp.Optional[str] = None, media: tp.Optional[str] = None, start: float = 0.,

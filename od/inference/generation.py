@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import typing as tp
 from pathlib import Path
 
@@ -89,8 +88,3 @@ def write_audio(path: tp.Union[str, Path], wav: torch.Tensor, sample_rate: int,
         if Path(written) != tmp:
             os.replace(written, tmp)
     return path
-
-
-def fail(message: str, code: int = 2) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return code
