@@ -18,7 +18,7 @@ from . import lora as lora_lib
 from .accumulate import accumulate_steps, accumulated_train_step
 from .model_files import complete_checkpoint
 from .samples import media_sample_names
-from .trainable import freeze_except, only_trainable, trainable_patterns
+from .trainable import apply_trainable, only_trainable, spec_of, trainable_patterns
 
 
 def check_manifests(cfg) -> None:
@@ -182,7 +182,7 @@ class MusicGenSolver(ac_musicgen.MusicGenSolver):
     def _apply_trainable(self) -> None:
         """Add LoRA adapters when `trainable` names `lora`, freeze all but `cfg.trainable`, and
         rebuild the optimizer over what trains."""
-        spec = self.cfg.get('trainable', 'all')
+        spec = spec_of(self.cfg)
         patterns = trainable_patterns(spec)
         if patterns is None:
             n = sum(p.numel() for p in self.model.parameters())
@@ -190,16 +190,13 @@ class MusicGenSolver(ac_musicgen.MusicGenSolver):
             return
         if self.cfg.fsdp.use:
             raise ValueError("trainable patterns and LoRA are not supported with FSDP; use trainable=all.")
-        rename = None
         if lora_lib.uses_lora(spec):
             settings = lora_lib.settings_from_cfg(self.cfg)
             adapters = lora_lib.apply(self.model, settings)
             self.best_state.update('model', self.model)  # its copy gets the adapter tensors too
-            patterns = [lora_lib.ADAPTER_PATTERN if p == lora_lib.LORA else p for p in patterns]
-            rename = trained_only.plain_names(self.model)
             kinds = {t.split('.')[-1] for t in adapters.linears} | ({lora_lib.FUSED_PARAMETER} if adapters.fused else set())
             self.logger.info("%s (%s).", adapters.describe(), ', '.join(sorted(kinds)))
-        n_train, n_total = freeze_except(self.model, patterns, rename=rename)
+        n_train, n_total = apply_trainable(self.model, spec)
         groups = only_trainable(builders.get_optim_parameter_groups(self.model))
         # The attributes are registered as stateful by name: replacing them is enough.
         self.optimizer = builders.get_optimizer(groups, self.cfg.optim)
