@@ -46,6 +46,7 @@ class Metric:
     lower_is_better: bool = True
     needs_reference: bool = True
     describe: tp.Optional[tp.Callable[[dict], tp.List[str]]] = None  # more summary lines from the result
+    frechet: bool = False  # a Fréchet distance: warn when a side has too few examples for its dimension
 
 
 def _check_vggish(o: MetricOptions) -> None:
@@ -102,8 +103,8 @@ def _describe_rhythm(result: dict) -> tp.List[str]:
 
 
 METRICS: tp.Dict[str, Metric] = {
-    'fad_vggish': Metric(_check_vggish, _fad_vggish),
-    'fad_clap': Metric(_check_clap, _fad_clap),
+    'fad_vggish': Metric(_check_vggish, _fad_vggish, frechet=True),
+    'fad_clap': Metric(_check_clap, _fad_clap, frechet=True),
     'clap_score': Metric(_check_clap, _clap_score, needs_texts=True, lower_is_better=False, needs_reference=False),
     'kad_vggish': Metric(_check_vggish, _kad_vggish),
     'kad_clap': Metric(_check_clap, _kad_clap),
@@ -147,7 +148,7 @@ def compute_metrics(names: tp.Sequence[str], reference: Files, generated: Files,
         result = metric.compute(reference, generated, texts, options)
         report[name] = float('nan') if result[name] is None else float(result[name])  # None: not measurable
         report['details'][name] = result
-        if name.startswith('fad_'):
+        if metric.frechet:
             from .kad import small_sample_warning
             for side in ('reference', 'generated'):
                 n = result.get(f'n_{side}', result.get(f'{side}_examples'))
