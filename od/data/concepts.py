@@ -1,8 +1,7 @@
-"""`python -m od.data.concepts`: the documented name of od.commands.concepts (same arguments)."""
+"""`python -m od.data.concepts`: the documented name of the command od.commands.concepts (same
+arguments). The concept dataset builder itself is od.solvers.concept_data."""
 import sys
 
-from od.commands.concepts import *  # noqa: F401,F403  (names of the concept dataset builder, for old imports)
-from od.commands.concepts import main
-
 if __name__ == '__main__':
+    from od.commands.concepts import main
     sys.exit(main())
