@@ -46,7 +46,6 @@ class Metric:
     lower_is_better: bool = True
     needs_reference: bool = True
     describe: tp.Optional[tp.Callable[[dict], tp.List[str]]] = None  # more summary lines from the result
-    frechet: bool = False  # a Fréchet distance: warn when a side has too few examples for its dimension
 
 
 def _check_vggish(o: MetricOptions) -> None:
@@ -103,8 +102,8 @@ def _describe_rhythm(result: dict) -> tp.List[str]:
 
 
 METRICS: tp.Dict[str, Metric] = {
-    'fad_vggish': Metric(_check_vggish, _fad_vggish, frechet=True),
-    'fad_clap': Metric(_check_clap, _fad_clap, frechet=True),
+    'fad_vggish': Metric(_check_vggish, _fad_vggish),
+    'fad_clap': Metric(_check_clap, _fad_clap),
     'clap_score': Metric(_check_clap, _clap_score, needs_texts=True, lower_is_better=False, needs_reference=False),
     'kad_vggish': Metric(_check_vggish, _kad_vggish),
     'kad_clap': Metric(_check_clap, _kad_clap),
@@ -148,7 +147,7 @@ def compute_metrics(names: tp.Sequence[str], reference: Files, generated: Files,
         result = metric.compute(reference, generated, texts, options)
         report[name] = float('nan') if result[name] is None else float(result[name])  # None: not measurable
         report['details'][name] = result
-        if metric.frechet:
+        if name.startswith('fad_'):
             from .kad import small_sample_warning
             for side in ('reference', 'generated'):
                 n = result.get(f'n_{side}', result.get(f'{side}_examples'))
