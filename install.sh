@@ -14,7 +14,7 @@ VENV="${OD_VENV:-.venv}"
 STAMP="$VENV/.od-install-stamp"
 
 want_stamp() {
-  cat requirements.txt requirements-nodeps.txt setup.py install.sh | sha256sum | cut -d' ' -f1
+  cat requirements.txt requirements-nodeps.txt pyproject.toml install.sh | sha256sum | cut -d' ' -f1
 }
 
 if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info[:2] >= (3, 10) else 1)'; then

@@ -91,7 +91,7 @@ def main() -> int:
     environment.setup()
     torch.set_num_threads(args.threads)
     from od.data.example_video import write_video_dataset
-    from od.models.tiny import write_random_clip, write_tiny_clip
+    from od.inference.tiny import write_random_clip, write_tiny_clip
     write_video_dataset(work / 'data', work / 'egs', per_class=(4, 2), duration=6.0, size=224, progress=False)
     clip = write_random_clip(work / 'clip') if args.clip == 'vit-b-32' else write_tiny_clip(work / 'clip')
     egs = work / 'egs'
@@ -99,7 +99,7 @@ def main() -> int:
             f'datasource.valid={egs}/test', f'datasource.evaluate={egs}/test', f'datasource.generate={egs}/test']
     clip_cfg = [*data, 'conditioner=clipemb2music', f'conditioners.self_wav.clip_frames.name={clip}',
                 f'conditioners.self_wav.clip_frames.cache_dir={work}/cache']
-    from od.prep import prepare
+    from od.commands.prep import prepare
     prepare(clip_cfg, progress=False)                      # warm cache, as after `python -m od.prep`
     print(f"LM xsmall (debug solver), CLIP {args.clip}, {args.threads} torch thread(s), {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f} at start")

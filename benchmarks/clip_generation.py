@@ -1,6 +1,6 @@
 """What `od.clip` generation costs against AudioCraft's `MusicGen.generate`, same model, same run.
 
-`--videos N` videos (default 8) go through od.clip's generation (`od.clip.soundtracks`: one
+`--videos N` videos (default 8) go through od.clip's generation (`od.commands.clip.soundtracks`: one
 generate call per `--batch-size` videos, frame embeddings from the conditioner's cache, the
 LM, EnCodec decoding; muxing excluded); the baseline is one AudioCraft `MusicGen.generate` call
 of batch N on the same model for the same duration (null video condition: LM + decoding only).
@@ -40,8 +40,8 @@ def build_model(clip: Path, segment: float, scale: str, cache_dir: tp.Optional[P
 
     import od.train
     from od import registry
-    from od.models.compression import build_compression_model
-    from od.models.musicgen import ODMusicGen
+    from od.encoders.compression import build_compression_model
+    from od.inference.musicgen import ODMusicGen
     cfg = od.train.main.get_xp(['solver=musicgen/debug', 'conditioner=clipemb2music',
                                 f'model/lm/model_scale={scale}', f'conditioners.self_wav.clip_frames.name={clip}',
                                 f'conditioners.self_wav.clip_frames.use_cache={cache_dir is not None}',
@@ -72,9 +72,9 @@ def main() -> int:
     import numpy as np
     import torch
 
-    from od.clip import batches, soundtracks
+    from od.commands.clip import batches, soundtracks
     from od.data.frames import write_video
-    from od.models.tiny import write_random_clip, write_tiny_clip
+    from od.inference.tiny import write_random_clip, write_tiny_clip
     clip = write_random_clip(work / 'clip') if args.clip == 'vit-b-32' else write_tiny_clip(work / 'clip')
     rng = np.random.default_rng(0)
     frames = int(args.duration * 25)

@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     parser.add_argument('--strength', type=float, default=0.5, help="denoise strength (default: od's 0.5)")
     args = parser.parse_args(argv)
 
-    from od.audio.denoise import build_denoiser, snr_db
+    from od.data.denoise import build_denoiser, snr_db
     from od.data.example import GENRES, SAMPLE_RATE, synthesise
 
     clean = [synthesise(genre, args.seconds, seed)[0].astype(np.float64)

@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import results  # noqa: E402
+
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 

@@ -8,7 +8,7 @@ time, the peak growth of the process's heap in use during the steps (glibc's mal
 torch.cuda.max_memory_allocated),
 the checkpoint bytes one epoch writes (trained-only checkpoints for frozen runs), each as a ratio
 to full fine-tuning; and the memory plan's estimate of the step (gradients + optimizer state +
-activations + workspace, od/models/memory_plan.py) over the measured growth. The settings'
+activations + workspace, od/solvers/memory_plan.py) over the measured growth. The settings'
 processes run --rounds times, alternated (order reversed every round); the step-time ratio is the
 median of the per-round ratios to full, the memory and checkpoint figures come from the first
 round (they do not depend on the load). Writes benchmarks/results/finetune_cost.json.
@@ -159,7 +159,6 @@ def run_child(args, setting: str) -> dict:
 
 def write_base(work: Path, args) -> None:
     """The base LM every setting continues from (a make_ckpt-style checkpoint of a random LM)."""
-    import torch
 
     from od import environment
     environment.setup()

@@ -41,8 +41,8 @@ def one(args) -> dict:
     from od import environment
     environment.setup()
     from od import train
-    from od.models import memory_plan
-    from od.models.musicgen import ODMusicGen
+    from od.inference.musicgen import ODMusicGen
+    from od.solvers import memory_plan
     work = Path(args.work)
     train.main.dora.dir = work / 'xps'
     solver = train.build_solver(overrides(work, args.one, args))
@@ -101,7 +101,7 @@ def main() -> int:
     steps = args.steps or (2 if args.cpu else 10)
     with tempfile.TemporaryDirectory(prefix='od-gpu-check-') as tmp:
         from od.data.example_video import write_video_dataset
-        from od.models.tiny import write_random_clip, write_tiny_clip
+        from od.inference.tiny import write_random_clip, write_tiny_clip
         write_video_dataset(Path(tmp) / 'dataset', Path(tmp) / 'egs', per_class=(4, 1), duration=segment + 2, progress=False)
         (write_tiny_clip if args.cpu else write_random_clip)(Path(tmp) / 'clip')
         rows = []

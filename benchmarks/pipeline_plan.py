@@ -6,7 +6,7 @@
 Each recipe is the one `od.pipeline --scale <scale> [--lora]` composes (solver=musicgen/finetune
 or finetune_lora, model/lm/model_scale=<scale>, conditioner=clipemb2music) at the preset's 30-s
 segment (a dataset of clips of 30 s or more), with upstream MusicGen's own architecture. No
-weights are read: the LM is built on the meta device (od/models/memory_plan.py). Prints the
+weights are read: the LM is built on the meta device (od/solvers/memory_plan.py). Prints the
 plan lines and the total as a ratio of the GPU's usable memory, and writes them to
 benchmarks/results/pipeline_plan_<GB>gb.json (benchmarks/results.py: date, machine, commit, command).
 """
@@ -29,8 +29,8 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
 
     from od import recipe, train
-    from od.models import memory_plan
     from od.pipeline import Pipeline
+    from od.solvers import memory_plan
     device = int(args.gpu_memory * memory_plan.GiB)
     rows = []
     for scale in args.scales:

@@ -31,14 +31,14 @@ CHILD = r'''
 import json, sys
 from od.environment import setup
 setup()
-import od.prep, od.data.concepts, od.data.manifest  # noqa: F401 (every case imports the same)
+import od.commands.prep, od.data.concepts, od.data.manifest  # noqa: F401 (every case imports the same)
 import audiocraft.solvers, open_clip  # noqa: F401
 tool, args = sys.argv[1], json.loads(sys.argv[2])
 if tool == 'prep':
-    report = od.prep.prepare(args['overrides'], progress=False)
+    report = od.commands.prep.prepare(args['overrides'], progress=False)
     assert report['self_wav']['failed'] == 0 and report['self_wav']['items'] > 0, report
 elif tool == 'concepts':
-    report = od.data.concepts.prepare_concepts('bench', args['root'], dataset_dir=args['out'] + '/d',
+    report = od.solvers.concept_data.prepare_concepts('bench', args['root'], dataset_dir=args['out'] + '/d',
                                                 egs_dir=args['out'] + '/e', progress=False)
 elif tool == 'manifest':
     report = od.data.manifest.build_manifest(args['root'], args['out'], progress=False)
@@ -89,10 +89,10 @@ def main() -> int:
     parser.add_argument('--clip', choices=['tiny', 'vit-b-32'], default='tiny')
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from od.data.concepts import write_synthetic_concepts
     from od.data.example_video import write_video_dataset
     from od.environment import setup
-    from od.models.tiny import write_random_clip, write_tiny_clip
+    from od.inference.tiny import write_random_clip, write_tiny_clip
+    from od.solvers.concept_data import write_synthetic_concepts
     setup()
     work = Path(tempfile.mkdtemp(prefix='od-prep-mem-'))
     clip = write_tiny_clip(work / 'clip') if args.clip == 'tiny' else write_random_clip(work / 'clip')

@@ -88,8 +88,8 @@ def base_checkpoint(work: Path, scale: str, device: str) -> Path:
 def prepare(work: Path) -> None:
     from od import environment
     environment.setup()
-    from od.data.concepts import prepare_concepts, write_synthetic_concepts
-    from od.models.tiny import write_tiny_t5
+    from od.inference.tiny import write_tiny_t5
+    from od.solvers.concept_data import prepare_concepts, write_synthetic_concepts
     if not (work / 'egs' / 'concepts' / 'metadata_concepts.json').exists():
         write_tiny_t5(work / 'tiny-t5')
         write_synthetic_concepts(work / 'raw', ('chiptune', 'ambient'), per_concept=2, duration=4.0)

@@ -95,8 +95,8 @@ def _check_laion_clap() -> None:
     assert metadata.version('laion-clap') == LAION_CLAP_VERSION, metadata.version('laion-clap')
     spec = importlib.util.find_spec('laion_clap')
     assert spec is not None and spec.submodule_search_locations, "laion_clap is not installed as a package"
-    from .models.clap import _clap_module
-    module = _clap_module()
+    from .encoders.clap import laion_clap_module
+    module = laion_clap_module()
     model = module.model
     assert hasattr(model, 'RobertaModel') and hasattr(model, 'create_htsat_model') and hasattr(model, 'CLAP')
     _names_in(model.CLAP.__init__, 'RobertaModel', 'create_htsat_model')
@@ -110,8 +110,8 @@ def _check_pann_numba_dir() -> None:
     import os
 
     from . import numba_cache
-    from .models.clap import _clap_module
-    _clap_module()
+    from .encoders.clap import laion_clap_module
+    laion_clap_module()
     assert os.environ.get('NUMBA_CACHE_DIR') == str(numba_cache.cache_dir()), (
         f"NUMBA_CACHE_DIR is {os.environ.get('NUMBA_CACHE_DIR')!r} after importing clap_module, "
         f"not od's {numba_cache.cache_dir()}")
@@ -134,8 +134,8 @@ def _check_cross_attention() -> None:
 
 
 def _check_cfg_dropout() -> None:
-    from audiocraft.solvers import musicgen
     from audiocraft.modules import conditioners as ac
+    from audiocraft.solvers import musicgen
     _names_in(musicgen.MusicGenSolver._prepare_tokens_and_attributes, 'self.model.cfg_dropout(',
               'self.model.att_dropout(', 'to_condition_attributes', 'WavCondition(')
     # SharedTensorAttributes: the dropouts copy with deepcopy and only replace dict values.
@@ -197,11 +197,11 @@ HOOKS: tp.List[Hook] = [
          "gradient accumulation splits AudioCraft's step around its token/attribute preparation",
          _check_prepare_tokens,
          'tests/test_accumulate.py::test_accumulated_update_matches_the_batch'),
-    Hook('od/models/musicgen.py:ODMusicGen._generate_tokens', 'audiocraft.models.musicgen.MusicGen._generate_tokens',
+    Hook('od/inference/musicgen.py:ODMusicGen._generate_tokens', 'audiocraft.models.musicgen.MusicGen._generate_tokens',
          "AudioCraft's extension loop needs attr.wav['self_wav'] (text-only models have none) and windows "
          "only carried waveforms; od's loop serves the rest", _check_extension_loop,
          'tests/test_inference.py::test_extension_conditions_each_chunk_on_its_own_window'),
-    Hook('od/models/clap.py:_clap_module, _laion_builders', 'laion_clap clap_module.model (RobertaModel, '
+    Hook('od/encoders/clap.py:laion_clap_module, _laion_builders', 'laion_clap clap_module.model (RobertaModel, '
          'create_htsat_model), clap_module.factory._MODEL_CONFIGS, sys.path',
          "laion_clap/__init__ and CLAP.__init__ download tokenizers and RoBERTa weights; od imports only "
          "clap_module (appending its folder to sys.path, lowest priority, because laion's modules import it "
@@ -212,7 +212,7 @@ HOOKS: tp.List[Hook] = [
          "laion's PANN module points numba at /tmp/ for the whole process (shared by every venv and user "
          "on the machine, outside od's lock); od puts its own cache folder back", _check_pann_numba_dir,
          'tests/test_numba_cache.py::test_laion_clap_import_leaves_od_cache_in_place'),
-    Hook('od/models/cross_attention.py:install', 'audiocraft.modules.transformer.StreamingMultiheadAttention '
+    Hook('od/inference/cross_attention.py:install', 'audiocraft.modules.transformer.StreamingMultiheadAttention '
          '(class swapped to CrossAttentionKV; its projections, mha and streaming state)',
          "cross-attention keys/values are projected once per generate call, not at every decoding step",
          _check_cross_attention,
@@ -234,7 +234,7 @@ HOOKS: tp.List[Hook] = [
          "AudioCraft's codec-token cache with weights-only plain-data entries in place of pickled MusicInfo",
          _check_token_cache,
          'tests/test_token_cache.py::test_train_step_from_token_cache_finds_the_window'),
-    Hook('od/models/demucs.py:serving_htdemucs', 'demucs.pretrained.get_model (rebound while '
+    Hook('od/encoders/demucs.py:serving_htdemucs', 'demucs.pretrained.get_model (rebound while '
          "ChromaStemConditioner.__init__ runs), demucs' remote/htdemucs.yaml and files.txt",
          "demucs reads htdemucs with full unpickling, or imports and calls the class a safetensors file names; "
          "od reads the same files weights-only, checking the class", _check_demucs,

@@ -48,11 +48,11 @@ def conditioner_weights(cfg) -> tp.List[tp.Tuple[str, tp.Callable[[], tp.Any]]]:
             name = str(args.get('name'))
             found.append((f"text encoder {name} ({attr})", lambda name=name: locate_t5(name)))
         elif kind == 'clip_frames':
-            from .models.clip import locate_clip
+            from .encoders.clip import locate_clip
             name, pretrained = str(args.get('name')), args.get('pretrained')
             found.append((f"CLIP {name} ({attr})", lambda n=name, p=pretrained: locate_clip(n, p)))
         elif kind == 'clap_audio':
-            from .models.clap import locate_clap
+            from .encoders.clap import locate_clap
             name = args.get('name')
             found.append((f"CLAP {name or 'default'} ({attr})", lambda name=name: locate_clap(name)))
     return found
@@ -61,8 +61,8 @@ def conditioner_weights(cfg) -> tp.List[tp.Tuple[str, tp.Callable[[], tp.Any]]]:
 def missing_weights(cfg, source: tp.Optional[str]) -> tp.List[str]:
     """The error message of every weight `cfg` (and the `source` LM, if any) needs that is not on
     this machine; empty when all are here. Reads no weights: only looks the files up."""
-    from .models.compression import resolve_compression_checkpoint
-    from .models.loaders import locate_model
+    from .encoders.compression import resolve_compression_checkpoint
+    from .inference.loaders import locate_model
     checks: tp.List[tp.Tuple[str, tp.Callable[[], tp.Any]]] = []
     if source is not None:
         checks.append((f"MusicGen {source}", lambda: locate_model(source)))
@@ -146,7 +146,7 @@ def device_memory(gpu_memory_gb: tp.Optional[float]) -> tp.Tuple[tp.Optional[int
     the first visible GPU, or (None, 'CPU', False)."""
     import torch
 
-    from .models.memory_plan import GiB
+    from .solvers.memory_plan import GiB
     if gpu_memory_gb:
         return int(gpu_memory_gb * GiB), f"a {gpu_memory_gb:g} GiB GPU (--gpu-memory)", True
     if torch.cuda.is_available():
@@ -158,7 +158,7 @@ def device_memory(gpu_memory_gb: tp.Optional[float]) -> tp.Tuple[tp.Optional[int
 def memory_plan_lines(cfg, gpu_memory_gb: tp.Optional[float]) -> tp.List[str]:
     """The plan of `cfg` as od.doctor --plan prints it; raises RecipeError naming the override
     that fits when the plan does not fit the device."""
-    from .models import memory_plan
+    from .solvers import memory_plan
     device, name, gpu = device_memory(gpu_memory_gb)
     result = memory_plan.plan(cfg, device_is_gpu=gpu)
     lines = memory_plan.describe(result, device, name)

@@ -17,7 +17,7 @@ Modules are imported only when the *user* names them (their command line or conf
 read from a file (an export, a checkpoint, a downloaded folder) never makes od import the
 modules its stored config lists. Loading such a model checks with `require_registered` that
 every conditioner it needs is known, and otherwise stops and says which plugin to pass
-(`--plugin <module>` on the CLIs, `plugins=[...]` in `od.models.load`).
+(`--plugin <module>` on the CLIs, `plugins=[...]` in `od.inference.load`).
 """
 from __future__ import annotations
 
@@ -129,7 +129,7 @@ def require_registered(cfg: tp.Any, source: tp.Any) -> None:
     raise PluginRequiredError(
         f"{source} needs conditioner(s) {', '.join(missing)} that no imported module registers. {hint}"
         "od never imports code named by a model file. If you trust that code, import it yourself: "
-        f"pass {plugin} (od.models.load(..., plugins=[...]) from Python).")
+        f"pass {plugin} (od.inference.load(..., plugins=[...]) from Python).")
 
 
 def setup(modules: tp.Iterable[str] = ()) -> None:

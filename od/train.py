@@ -24,12 +24,12 @@ environment.setup()  # before AudioCraft reads its team config
 
 import flashy  # noqa: E402
 import hydra  # noqa: E402
-from hydra.errors import Hydra14MigrationWarning  # noqa: E402
 import omegaconf  # noqa: E402
 from audiocraft.environment import AudioCraftEnvironment  # noqa: E402
 from audiocraft.utils.cluster import get_slurm_parameters  # noqa: E402
 from dora import XP  # noqa: E402
 from dora.hydra import HydraMain  # noqa: E402
+from hydra.errors import Hydra14MigrationWarning  # noqa: E402
 
 logger = logging.getLogger(__name__)
 # Like AudioCraft, od keeps Hydra 1.1 semantics (version_base='1.1') that Dora relies on.

@@ -58,6 +58,7 @@ def slurm_cluster(tmp_path_factory):
     Skipped, with the reason, where SLURM is not installed or the tests are not root; under CI
     (CI=true, which installs SLURM and runs as root) that is a failure instead."""
     import time
+
     from od import slurm_local
     try:
         slurm_local.check_ready()

@@ -65,7 +65,7 @@ def datasource_overrides(base: Path) -> tp.List[str]:
 
 def hub_snapshot(hub_cache: Path, repo_id: str) -> Path:
     """An empty snapshot folder of `repo_id` in Hugging Face cache layout (od.models.tiny's)."""
-    from od.models.tiny import hub_snapshot as snapshot
+    from od.inference.tiny import hub_snapshot as snapshot
     return snapshot(hub_cache, repo_id)
 
 
@@ -75,7 +75,7 @@ ENCODEC = 'facebook/encodec_32khz'
 def tiny_hf_encodec(hub_cache: Path, repo_id: str = ENCODEC) -> Path:
     """od.models.tiny's 32 kHz EnCodec (4 codebooks of 64 codes: train with
     `transformer_lm.card=64`) in HF cache layout."""
-    from od.models.tiny import write_tiny_hf_encodec
+    from od.inference.tiny import write_tiny_hf_encodec
     return write_tiny_hf_encodec(hub_snapshot(hub_cache, repo_id))
 
 
@@ -83,7 +83,7 @@ def colors_data(base: Path, duration: float = 5.0) -> tp.List[str]:
     """The synthetic colour video dataset (2+1 clips per class) and a tiny CLIP under `base`;
     returns the `dora run` overrides of a tiny CLIP-conditioned MusicGen on it."""
     from od.data.example_video import write_video_dataset
-    from od.models.tiny import write_tiny_clip
+    from od.inference.tiny import write_tiny_clip
     write_video_dataset(base / 'dataset', base / 'egs', per_class=(2, 1), duration=duration, progress=False)
     write_tiny_clip(base / 'clip')
     egs = base / 'egs'

@@ -21,7 +21,7 @@ def is_png(path) -> bool:
 
 @pytest.fixture(scope='module')
 def tiny_clip(tmp_path_factory):
-    from od.models.tiny import write_tiny_clip
+    from od.inference.tiny import write_tiny_clip
     return write_tiny_clip(tmp_path_factory.mktemp('tiny_clip'))
 
 
@@ -174,7 +174,7 @@ def test_cond_encoder_gives_the_trained_conditioner_tokens(tmp_path, tiny_clip):
     import torch
 
     from od.data.frames import read_image
-    from od.models.clip import load_image_encoder
+    from od.encoders.clip import load_image_encoder
 
     clip = tiny_clip
     cfg, lm = trained_checkpoint(tmp_path / 'checkpoint.th', [
@@ -211,13 +211,13 @@ def check_audio_encoder(report, name, data):
 
 @pytest.fixture(scope='module')
 def tiny_clap(tmp_path_factory):
-    from od.models.tiny import write_tiny_clap
+    from od.inference.tiny import write_tiny_clap
     return write_tiny_clap(tmp_path_factory.mktemp('tiny_clap'))
 
 
 @pytest.mark.slow
 def test_clap_adapter_with_a_tiny_clap(genre_audio, tmp_path, tiny_clap):
-    """LAION-CLAP through od.models.clap's loader (tiny random weights in od's CLAP format)."""
+    """LAION-CLAP through od.encoders.clap's loader (tiny random weights in od's CLAP format)."""
     report = embeddings.analyse(genre_audio, [f'clap={tiny_clap}'], tmp_path / 'out', progress=False)
     check_audio_encoder(report, 'clap', genre_audio)
     vector = np.load(tmp_path / 'out' / 'embeddings' / 'clap' / 'ambient' / 'ambient_000.npy')
@@ -225,7 +225,7 @@ def test_clap_adapter_with_a_tiny_clap(genre_audio, tmp_path, tiny_clap):
 
 
 @pytest.mark.tf
-def test_vggish_adapter_through_the_tf_env(genre_audio, tmp_path, random_ckpt):
+def test_vggish_adapter_through_the_tf_env(genre_audio, tmp_path, random_ckpt):  # noqa: F811  (a fixture)
     """VGGish in the separate TensorFlow env (random checkpoint), one Beam run for all files."""
     report = embeddings.analyse(genre_audio, [f'vggish={random_ckpt}'], tmp_path / 'out', progress=False,
                                 options={'vggish.workers': '1'})  # in-process Beam: no worker start-up

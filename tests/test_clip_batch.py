@@ -8,8 +8,8 @@ import torch
 from audiocraft.modules import transformer as ac_transformer
 
 from od.data.frames import write_video
-from od.models import cross_attention
-from od.models.tiny import write_tiny_clip
+from od.inference import cross_attention
+from od.inference.tiny import write_tiny_clip
 
 
 def tiny_model(base, cache: bool, *overrides):
@@ -17,8 +17,8 @@ def tiny_model(base, cache: bool, *overrides):
 
     import od.train
     from od import registry
-    from od.models.compression import build_compression_model
-    from od.models.musicgen import ODMusicGen
+    from od.encoders.compression import build_compression_model
+    from od.inference.musicgen import ODMusicGen
     clip = base / 'clip'
     if not clip.exists():
         write_tiny_clip(clip)
@@ -78,7 +78,7 @@ def test_cross_attention_kv_once_gives_the_same_tokens(videos, attention):
 
 @pytest.mark.slow
 def test_clip_batches_same_length_videos_through_the_cache(videos, tmp_path, monkeypatch):
-    from od import clip
+    from od.commands import clip
     base, video = videos
     model = tiny_model(base, True)
     cond = model.lm.condition_provider.conditioners['self_wav']

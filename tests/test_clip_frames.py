@@ -9,7 +9,7 @@ from audiocraft.modules.conditioners import ClassifierFreeGuidanceDropout, Condi
 from od import registry
 from od.data import frames as frames_module
 from od.data.frames import write_video
-from od.models.tiny import write_tiny_clip
+from od.inference.tiny import write_tiny_clip
 
 SR = 32000
 
@@ -134,8 +134,8 @@ def test_hub_clip_from_reference_dir_or_a_clear_error(media, tmp_path, monkeypat
 
     import huggingface_hub.constants
 
+    from od.encoders.clip import load_image_encoder
     from od.environment import MissingWeightsError
-    from od.models.clip import load_image_encoder
     monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_CACHE', str(tmp_path / 'hf'))
     monkeypatch.setenv('AUDIOCRAFT_REFERENCE_DIR', str(tmp_path / 'ref'))
     with pytest.raises(MissingWeightsError, match='laion/CLIP-ViT-B-32-laion2B-s34B-b79K'):
@@ -155,7 +155,7 @@ def test_image_tower_alone_equals_open_clips_whole_model_load(media, tmp_path):
     import open_clip
     from safetensors.torch import load_file
 
-    from od.models.clip import _image_tower, load_image_encoder
+    from od.encoders.clip import _image_tower, load_image_encoder
     folder = str(media / 'clip')
     reference = open_clip.create_model(f'local-dir:{folder}', require_pretrained=True).visual
     reference = reference.eval().requires_grad_(False)

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from od.commands.manifest import main as manifest_main
 from od.data import example
-from od.data.manifest import build_manifest, main as manifest_main
+from od.data.manifest import build_manifest
 
 
 def spectral_centroid(wav: np.ndarray, sr: int) -> float:

@@ -10,7 +10,7 @@ import soundfile
 import torch
 from omegaconf import OmegaConf
 
-from od.audio.denoise import build_denoiser, denoise_copy, denoise_file, raw_path, snr_db
+from od.data.denoise import build_denoiser, denoise_copy, denoise_file, raw_path, snr_db
 
 SR = 32000
 
@@ -92,7 +92,7 @@ def test_denoise_file_keeps_the_original_and_training_samples_get_copies(tmp_pat
 
 @pytest.mark.slow
 def test_generate_cli_denoise(tmp_path, capsys):
-    from od.generate import main
+    from od.commands.generate import main
 
     from .test_hf_export import text_checkpoint
     checkpoint = text_checkpoint(tmp_path)

@@ -45,8 +45,8 @@ def test_the_check_catches_a_figure_that_changed(tmp_path):
 def test_alternated_variants_and_median_of_pair_ratios():
     order = []
     ticks = iter(range(1000))
-    times = results.alternate({'a': lambda: order.append('a'), 'b': lambda: order.append('b')}, 4,
-                              clock=lambda: next(ticks))
+    results.alternate({'a': lambda: order.append('a'), 'b': lambda: order.append('b')}, 4,
+                      clock=lambda: next(ticks))
     assert order == ['a', 'b', 'b', 'a', 'a', 'b', 'b', 'a']
     assert results.median_ratio([2, 4, 9], [1, 1, 3]) == 3
 

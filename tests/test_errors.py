@@ -61,7 +61,7 @@ def test_a_second_run_of_a_running_xp_refuses(example_data, tmp_path, monkeypatc
 
 
 def test_prep_reports_missing_weights_and_configs_as_messages(example_data, tmp_path, capsys):
-    from od.prep import main as prep_main
+    from od.commands.prep import main as prep_main
 
     from .helpers import datasource_overrides
     assert prep_main(['solver=musicgen/debug', 'dset=audio/nope']) == 2
@@ -85,8 +85,8 @@ def test_manifest_lines_that_would_crash_the_loader_are_named(example_data, tmp_
 
     from omegaconf import OmegaConf
 
+    from od.commands.prep import main as prep_main
     from od.environment import ConfigError
-    from od.prep import main as prep_main
     from od.solvers.musicgen import check_manifests
     good = (example_data / 'egs' / 'train' / 'data.jsonl').read_text().splitlines()[0]
     (tmp_path / 'data.jsonl').write_text(good + '\n' + line + '\n')
@@ -186,7 +186,7 @@ def test_od_generate_refuses_a_reference_that_would_give_unconditioned_music(tmp
     import numpy as np
     import soundfile as sf
 
-    from od.generate import check_source
+    from od.commands.generate import check_source
     (tmp_path / 'c.wav').write_bytes(b'RIFF0000WAVEjunk' * 100)
     (tmp_path / 'b.png').write_bytes(b'\x89PNG\r\n\x1a\n0000')
     os.symlink('loop.wav', tmp_path / 'loop.wav')
@@ -204,11 +204,11 @@ def test_od_generate_refuses_a_reference_that_would_give_unconditioned_music(tmp
 def test_od_prep_fails_when_its_cache_cannot_be_written(monkeypatch, capsys):
     """Training goes on uncached when the cache cannot be written; od.prep, whose one job is the
     cache, says so and exits 1 (it printed its counts and exited 0 on a full disk)."""
-    import od.prep
+    import od.commands.prep
     counts = {'items': 3, 'unit': 'video', 'cached_before': 0, 'embedded': 3, 'failed': 0, 'unwritten': 3,
               'cache': '/full/.od_cache/clip'}
-    monkeypatch.setattr(od.prep, 'prepare', lambda argv, **_: {'self_wav': counts})
-    assert od.prep.main(['solver=musicgen/debug']) == 1
+    monkeypatch.setattr(od.commands.prep, 'prepare', lambda argv, **_: {'self_wav': counts})
+    assert od.commands.prep.main(['solver=musicgen/debug']) == 1
     assert 'self_wav: 3 cache entries could not be written under /full/.od_cache/clip' in capsys.readouterr().err
 
 
@@ -237,7 +237,7 @@ def test_nan_audio_is_named_not_embedded(tmp_path):
     import numpy as np
     import soundfile as sf
 
-    from od.models.clap import read_audio
+    from od.encoders.clap import read_audio
     wav = np.full((16000, 1), 0.1, np.float32)
     wav[100] = np.inf
     sf.write(tmp_path / 'inf.wav', wav, 16000, subtype='FLOAT')

@@ -18,7 +18,7 @@ DURATION = 2.3  # > segment: at least three chunks
 
 @pytest.fixture(scope='module')
 def weights(tmp_path_factory):
-    from od.models.tiny import write_tiny_clap, write_tiny_clip, write_tiny_t5
+    from od.inference.tiny import write_tiny_clap, write_tiny_clip, write_tiny_t5
     base = tmp_path_factory.mktemp('extension')
     write_tiny_t5(base / 't5')
     write_tiny_clip(base / 'clip')
@@ -34,11 +34,12 @@ def weights(tmp_path_factory):
 
 
 def tiny_model(overrides):
-    import od.train
     from audiocraft.models import builders
+
+    import od.train
     from od import environment, registry
-    from od.models.compression import build_compression_model
-    from od.models.musicgen import ODMusicGen
+    from od.encoders.compression import build_compression_model
+    from od.inference.musicgen import ODMusicGen
     registry.install()
     cfg = od.train.main.get_xp(['solver=musicgen/debug', f'dataset.segment_duration={SEGMENT}', *overrides]).cfg
     cfg.device = 'cpu'
@@ -77,7 +78,7 @@ def test_generation_extends_past_the_segment(kind, weights):
     model = tiny_model([o.format(t5=weights / 't5', clip=weights / 'clip', clap=weights / 'clap')
                         for o in overrides])
     if kind == 'concepts':
-        from od.models.concepts import text_conditioner
+        from od.conditioners.concepts import text_conditioner
         _, cond = text_conditioner(model.lm)
         cond.add_concept('glitch')
     calls = []

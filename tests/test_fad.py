@@ -92,7 +92,7 @@ def test_missing_vggish_checkpoint_says_where(tmp_path, monkeypatch):
 
 
 def test_eval_inputs_from_folders_and_manifests(tmp_path):
-    from od.eval import audio_files, descriptions
+    from od.commands.eval import audio_files, descriptions
     for i in range(2):
         (tmp_path / f'{i}.wav').write_bytes(b'')
     (tmp_path / '0.txt').write_text('calm piano')
@@ -123,8 +123,9 @@ def test_eval_inputs_from_folders_and_manifests(tmp_path):
 def test_od_eval_clap_metrics_with_a_tiny_clap(tmp_path):
     """fad_clap + clap_score through the suite and the CLI (main env; a tiny random CLAP)."""
     import soundfile as sf
-    from od.eval import main
-    from od.models.tiny import write_tiny_clap
+
+    from od.commands.eval import main
+    from od.inference.tiny import write_tiny_clap
     write_tiny_clap(tmp_path / 'clap')
     rng = np.random.default_rng(0)
     t = np.arange(int(2.5 * 48000)) / 48000
@@ -149,7 +150,7 @@ def test_od_eval_clap_metrics_with_a_tiny_clap(tmp_path):
 
 
 def suite_files(folder):
-    from od.eval import audio_files
+    from od.commands.eval import audio_files
     return audio_files(folder)
 
 
@@ -261,6 +262,7 @@ def test_runner_plan_in_process_processes_dask_and_other_runners():
 
 def test_runner_spec_round_trips_through_the_tf_side_command_line():
     import argparse
+
     from od.fad_tf.runners import RunnerSpec
     parser = argparse.ArgumentParser()
     RunnerSpec.add_arguments(parser)
@@ -271,6 +273,7 @@ def test_runner_spec_round_trips_through_the_tf_side_command_line():
 
 def test_solver_config_chooses_the_vggish_runner(tmp_path):
     from omegaconf import OmegaConf
+
     from od.fad_tf.runners import RunnerSpec
     from od.solvers.evaluation import metric_options
     cfg = OmegaConf.load(os.path.join(os.path.dirname(__file__), '..', 'config', 'solver', 'musicgen',
@@ -290,6 +293,7 @@ def test_solver_config_chooses_the_vggish_runner(tmp_path):
 def test_dask_runner_needs_dask_in_the_fad_environment(monkeypatch):
     """A runner's own packages are checked at start-up: a python without dask is refused by name."""
     import sys
+
     from od.fad_tf.runners import RunnerSpec
     from od.metrics import vggish
     monkeypatch.setenv('TF_PYTHON_EXE', sys.executable)  # the main env: no tensorflow, no dask

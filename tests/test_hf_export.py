@@ -11,10 +11,9 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from od import export as od_export
-from od.models.hf_export import generation_defaults
-from od.models.tiny import write_tiny_t5
-
+from od.commands import export as od_export
+from od.inference.hf_export import generation_defaults
+from od.inference.tiny import write_tiny_t5
 
 # Run by a separate interpreter that imports transformers and nothing of od or AudioCraft.
 HF_ONLY = r'''
@@ -34,9 +33,9 @@ print(json.dumps({'shape': list(audio.shape), 'finite': bool(torch.isfinite(audi
 def text_checkpoint(base: Path, overrides=(), seed: int = 0) -> Path:
     """A tiny T5 text-to-music LM (debug solver, AudioCraft's debug EnCodec) whose every tensor is
     random, so a swapped norm, a transposed projection or a missing bias cannot go unseen."""
-    import od.train
     from audiocraft.models import builders
 
+    import od.train
     from od import registry
     t5 = write_tiny_t5(base / 't5')
     registry.install()
@@ -65,7 +64,7 @@ def test_transformers_logits_and_greedy_generation_match_od(hf_export):
     from audiocraft.modules.conditioners import ConditioningAttributes
     from transformers import AutoProcessor, MusicgenForConditionalGeneration
 
-    from od.models import load
+    from od.inference import load
     folder = hf_export['folder']
     assert {'config.json', 'model.safetensors', 'generation_config.json', 'tokenizer.json',
             'od_export.json'} <= {p.name for p in folder.iterdir()}
@@ -150,10 +149,11 @@ def test_codec_conversion_is_exact_or_refused():
     from audiocraft.models.encodec import EncodecModel, HFEncodecCompressionModel
     from audiocraft.modules.seanet import SEANetDecoder, SEANetEncoder
     from audiocraft.quantization.vq import ResidualVectorQuantizer
-    from transformers import EncodecConfig, EncodecModel as HFEncodecModel
+    from transformers import EncodecConfig
+    from transformers import EncodecModel as HFEncodecModel
 
-    from od.models.compression import build_compression_model
-    from od.models.hf_encodec import CodecNotExportable, check_codec, to_hf_encodec
+    from od.encoders.compression import build_compression_model
+    from od.encoders.hf_encodec import CodecNotExportable, check_codec, to_hf_encodec
     debug = build_compression_model('//pretrained/debug_compression_model', seed=3)   # 400 codes, no LSTM, no norm
     hf = to_hf_encodec(debug)
     assert hf.config.codebook_size == 512 and hf.config.num_quantizers == 4
@@ -184,7 +184,7 @@ def test_upstream_musicgen_with_a_hf_encodec_exports(tmp_path, monkeypatch):
     its compression model is a transformers EnCodec already, taken as it is."""
     import huggingface_hub.constants
 
-    from od.models.tiny import write_tiny_hub
+    from od.inference.tiny import write_tiny_hub
     monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_CACHE', str(tmp_path / 'hf' / 'hub'))
     monkeypatch.setenv('AUDIOCRAFT_REFERENCE_DIR', str(tmp_path / 'no-reference'))
     write_tiny_hub(tmp_path / 'hf', scales=('small',))

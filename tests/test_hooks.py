@@ -29,7 +29,7 @@ def test_doctor_check_reports_a_moved_name(monkeypatch):
         pass
     monkeypatch.setattr(ac.ChromaStemConditioner, '__init__', moved)
     problems = hooks.verify()
-    assert len(problems) == 1 and problems[0].startswith('od/models/demucs.py:serving_htdemucs'), problems
+    assert len(problems) == 1 and problems[0].startswith('od/encoders/demucs.py:serving_htdemucs'), problems
 
 
 def test_installed_versions_are_the_pinned_ones():

@@ -1,7 +1,8 @@
-"""The layer rule of od (docs/development.md, Layout): imports go one way, and the TF side never imports torch.
+"""The layer rule of od (docs/development.md, Layout): every import goes down the layer order, no module-level
+cycle, and the TF side never imports torch.
 
-Every `import` in od/ is read from the source (inside functions too), relative imports
-resolved, so a forbidden import fails here even when it hides in a function body.
+Every `import` in od/ is read from the source (inside functions too), relative imports resolved,
+so a forbidden import fails here even when it hides in a function body.
 """
 from __future__ import annotations
 
@@ -14,15 +15,32 @@ import pytest
 from .helpers import ROOT
 
 PACKAGE = ROOT / 'od'
-# The library: what CLIs, the app, experiments and benchmarks are built from.
-LIBRARY = ('od.environment', 'od.registry', 'od.atomic', 'od.safe_load', 'od.xps', 'od.data', 'od.models',
-           'od.conditioners', 'od.metrics', 'od.solvers', 'od.audio', 'od.hooks')
-# What the library never imports: the Dora entry point, command-line modules, the app, experiment
-# drivers (anything that launches training runs) and benchmarks.
-CLIS = ('od.cli', 'od.make_ckpt', 'od.prep', 'od.export', 'od.clip', 'od.generate', 'od.eval', 'od.doctor',
-        'od.trust', 'od.pipeline')
-FORBIDDEN_FOR_LIBRARY = ('od.train', 'od.app', 'od.experiments', 'od.launch', 'od.analysis', 'od.report',
-                         'od.grids', 'benchmarks') + CLIS
+
+# Lowest first. A module may import its own layer and the layers below it. The longest matching
+# prefix decides (od.data.concepts, an alias of a command, is a command although od.data is data).
+LAYERS: tp.List[tp.Tuple[str, tp.Tuple[str, ...]]] = [
+    # process set-up, files written atomically, safe loading, Dora XP lookup; the TF side (its own venv)
+    ('base', ('od', 'od.environment', 'od.atomic', 'od.safe_load', 'od.numba_cache', 'od.xps', 'od.fad_tf')),
+    # media, frames, manifests, ingest, caches, denoising of audio files
+    ('data', ('od.data',)),
+    # frozen pretrained models with their loaders: CLIP, CLAP, the codec
+    ('encoders', ('od.encoders',)),
+    # the conditioner registry (AudioCraft's builder hook) and the conditioners it names
+    ('conditioners', ('od.conditioners', 'od.registry')),
+    # measures of generated audio; the solvers evaluate with them during training
+    ('metrics', ('od.metrics',)),
+    # training: the solvers, what trains (trainable patterns, LoRA), memory plan, model files
+    ('solvers', ('od.solvers',)),
+    # ODMusicGen, loading trained models, generation, export; hooks checks patches of all layers below
+    ('inference', ('od.inference', 'od.hooks')),
+    # what drives training runs and whole workflows: od.train (Dora's entry), launch, the pipeline,
+    # the app, reports, analyses, experiments, grids
+    ('pipeline', ('od.train', 'od.launch', 'od.slurm_local', 'od.slurm_conf', 'od.recipe', 'od.pipeline', 'od.app',
+                  'od.report', 'od.analysis', 'od.experiments', 'od.grids')),
+    # `python -m` entry points and the alias modules that keep documented command names
+    ('commands', ('od.commands', 'od.trust', 'od.models', 'od.clip', 'od.generate', 'od.eval', 'od.export',
+                  'od.make_ckpt', 'od.prep', 'od.doctor', 'od.data.concepts', 'od.pipeline.__main__')),
+]
 # The TensorFlow side runs in .venv-fad, which has no torch.
 TF_SIDE = 'od.fad_tf'
 TF_ALLOWED = ('od.fad_tf', 'od.atomic')  # and the bare package `od` (version only)
@@ -42,7 +60,13 @@ def imports_of(path: Path) -> tp.List[tp.Tuple[int, str]]:
     name = module_name(path)
     package = name if path.name == '__init__.py' else name.rsplit('.', 1)[0]
     out = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    tree = ast.parse(path.read_text(), str(path))
+    # `if __name__ == '__main__':` runs only when the file is executed (`python -m od.data.ingest`
+    # handing over to its command), never on import: not an edge of the import graph.
+    script = {id(n) for top in tree.body if is_main_guard(top) for n in ast.walk(top)}
+    for node in ast.walk(tree):
+        if id(node) in script:
+            continue
         if isinstance(node, ast.Import):
             out += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -57,42 +81,163 @@ def imports_of(path: Path) -> tp.List[tp.Tuple[int, str]]:
     return out
 
 
+def is_main_guard(node: ast.stmt) -> bool:
+    return (isinstance(node, ast.If) and isinstance(node.test, ast.Compare)
+            and isinstance(node.test.left, ast.Name) and node.test.left.id == '__name__'
+            and any(isinstance(c, ast.Constant) and c.value == '__main__' for c in node.test.comparators))
+
+
 def is_under(module: str, prefixes: tp.Sequence[str]) -> bool:
     return any(module == p or module.startswith(p + '.') for p in prefixes)
 
 
+def layer_of(module: str) -> tp.Optional[int]:
+    """Index in LAYERS of the longest prefix that names `module`, None if no layer does."""
+    best: tp.Optional[tp.Tuple[int, int]] = None
+    for index, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            matches = module == prefix if prefix == 'od' else is_under(module, (prefix,))  # `od`: the package only
+            if matches and (best is None or len(prefix) > best[1]):
+                best = (index, len(prefix))
+    return best[0] if best else None
+
+
+def modules() -> tp.Dict[str, Path]:
+    return {module_name(path): path for path in sorted(PACKAGE.rglob('*.py'))}
+
+
+def od_edges() -> tp.List[tp.Tuple[str, str, int]]:
+    """(importer, imported od module, line): `from .x import name` counts as importing od.x."""
+    known = modules()
+    edges = []
+    for name, path in known.items():
+        for line, target in imports_of(path):
+            if not is_under(target, ('od',)):
+                continue
+            while target not in known and '.' in target:
+                target = target.rsplit('.', 1)[0]
+            if target != name:
+                edges.append((name, target, line))
+    return edges
+
+
 def violations() -> tp.List[str]:
     found = []
-    for path in sorted(PACKAGE.rglob('*.py')):
-        name = module_name(path)
-        for line, target in imports_of(path):
-            where = f"{path.relative_to(ROOT)}:{line} imports {target}"
-            if is_under(name, LIBRARY) and is_under(target, FORBIDDEN_FOR_LIBRARY):
-                found.append(where)
-            if is_under(name, (TF_SIDE,)):
+    known = modules()
+    for name in known:
+        if layer_of(name) is None:
+            found.append(f"{known[name].relative_to(ROOT)} is in no layer (add it to LAYERS)")
+    for name, target, line in od_edges():
+        low, high = layer_of(target), layer_of(name)
+        if low is not None and high is not None and low > high:
+            found.append(f"{known[name].relative_to(ROOT)}:{line} imports {target}: "
+                         f"{LAYERS[high][0]} -> {LAYERS[low][0]} runs up")
+    for name, path in known.items():
+        if is_under(name, (TF_SIDE,)):
+            for line, target in imports_of(path):
                 od_side = is_under(target, ('od',)) and target != 'od' and not is_under(target, TF_ALLOWED)
                 if is_under(target, TORCH_LIKE) or od_side:
-                    found.append(where)
+                    found.append(f"{path.relative_to(ROOT)}:{line} imports {target}")
     return found
 
 
-def test_library_layers_never_import_entry_points_clis_or_torch_on_the_tf_side():
+def cycles() -> tp.List[tp.List[str]]:
+    """Strongly connected groups of more than one module in od's import graph (Tarjan)."""
+    graph: tp.Dict[str, tp.Set[str]] = {name: set() for name in modules()}
+    for name, target, _ in od_edges():
+        graph[name].add(target)
+    index: tp.Dict[str, int] = {}
+    low: tp.Dict[str, int] = {}
+    stack: tp.List[str] = []
+    on_stack: tp.Set[str] = set()
+    found = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph[node]):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                group.append(top)
+                if top == node:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_every_import_goes_down_the_layers_and_the_tf_side_stays_torch_free():
     found = violations()
     assert not found, "layer rule broken (see docs/development.md, Layout):\n  " + '\n  '.join(found)
 
 
-def test_the_rule_catches_an_import_hidden_in_a_function(tmp_path, monkeypatch):
-    """The checker itself: a function-local `from .. import train` in a library module is found."""
+def test_no_import_cycle():
+    found = cycles()
+    assert not found, "import cycles in od/:\n  " + '\n  '.join(' -> '.join(group) for group in found)
+
+
+def test_the_rule_catches_upward_imports_hidden_in_functions_and_cycles(tmp_path, monkeypatch):
+    """The checker itself, on a planted tree: a function-local import of a higher layer, the TF side
+    importing torch or od, and two modules that import each other are all found."""
     fake = tmp_path / 'od'
-    (fake / 'models').mkdir(parents=True)
-    (fake / 'fad_tf').mkdir()
-    (fake / 'models' / 'x.py').write_text("def f():\n    from .. import train\n    from ..cli import fail\n")
-    (fake / 'fad_tf' / 'y.py').write_text("import numpy\ndef g():\n    import torch\n    from ..models import x\n")
-    monkeypatch.setattr(__import__(__name__, fromlist=['x']), 'PACKAGE', fake)
-    monkeypatch.setattr(__import__(__name__, fromlist=['x']), 'ROOT', tmp_path)
+    for folder in ('encoders', 'fad_tf', 'inference', 'commands', 'data'):
+        (fake / folder).mkdir(parents=True)
+    (fake / 'encoders' / 'x.py').write_text("def f():\n    from .. import train\n    from ..inference import z\n")
+    (fake / 'fad_tf' / 'y.py').write_text("import numpy\ndef g():\n    import torch\n    from ..encoders import x\n")
+    (fake / 'inference' / 'z.py').write_text("from ..commands import c\n")
+    (fake / 'commands' / 'c.py').write_text("from ..inference import z\n")
+    (fake / 'data' / 'a.py').write_text("from . import b\n")
+    (fake / 'data' / 'b.py').write_text("def h():\n    from . import a\n")
+    (fake / 'data' / 'cmd.py').write_text("import sys\nif __name__ == '__main__':\n    from od.commands import c\n")
+    (fake / 'train.py').write_text("")
+    (fake / 'stray.py').write_text("")
+    this = __import__(__name__, fromlist=['x'])
+    monkeypatch.setattr(this, 'PACKAGE', fake)
+    monkeypatch.setattr(this, 'ROOT', tmp_path)
     found = violations()
-    assert found == ['od/fad_tf/y.py:3 imports torch', 'od/fad_tf/y.py:4 imports od.models.x',
-                     'od/models/x.py:2 imports od.train', 'od/models/x.py:3 imports od.cli.fail'], found
+    assert found == [
+        'od/stray.py is in no layer (add it to LAYERS)',
+        'od/encoders/x.py:2 imports od.train: encoders -> pipeline runs up',
+        'od/encoders/x.py:3 imports od.inference.z: encoders -> inference runs up',
+        'od/fad_tf/y.py:4 imports od.encoders.x: base -> encoders runs up',
+        'od/inference/z.py:1 imports od.commands.c: inference -> commands runs up',
+        'od/fad_tf/y.py:3 imports torch',
+        'od/fad_tf/y.py:4 imports od.encoders.x',
+    ], found
+    assert cycles() == [['od.commands.c', 'od.inference.z'], ['od.data.a', 'od.data.b']]
+
+
+def private_imports(package: tp.Optional[Path] = None) -> tp.List[str]:
+    """`from od.x import _name` between od modules: a private name is its module's own business."""
+    found = []
+    for path in sorted((package or PACKAGE).rglob('*.py')):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or '').split('.')[0] == 'od'):
+                found += [f"{path.relative_to(path.parents[len(path.relative_to(package or PACKAGE).parts)])}:"
+                          f"{node.lineno} imports {alias.name}" for alias in node.names
+                          if alias.name.startswith('_') and not alias.name.startswith('__')]
+    return found
+
+
+def test_no_private_name_is_imported_across_modules(tmp_path):
+    found = private_imports()
+    assert not found, "private names imported from another od module:\n  " + '\n  '.join(found)
+    (tmp_path / 'od').mkdir()
+    (tmp_path / 'od' / 'a.py').write_text("from .b import _hidden, public, __version__\n")
+    assert private_imports(tmp_path / 'od') == ['od/a.py:1 imports _hidden']
 
 
 @pytest.mark.parametrize('module,where', [

@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from od import export as od_export
-from od.models import load
-from od.models import lora
-from od.models.frozen_base import FROZEN_BASE
+from od.commands import export as od_export
+from od.inference import load
+from od.solvers import lora
+from od.solvers.frozen_base import FROZEN_BASE
 
 from .helpers import build_solver, colors_data
 
@@ -67,7 +67,7 @@ def test_checkpoint_keeps_the_trained_tensors_and_loads_everywhere(lora_xp):
     assert saved[FROZEN_BASE]['source'] == str(lora_xp['base_file'].resolve())
     assert solver.checkpoint_path().stat().st_size * 3 < lora_xp['base_file'].stat().st_size
     expected = {k: v.clone() for k, v in solver.model.state_dict().items()}
-    # od.models.load (od.generate, od.clip): base from its file, adapters applied.
+    # od.inference.load (od.generate, od.clip): base from its file, adapters applied.
     lm = load(str(solver.checkpoint_path()), device='cpu').lm
     assert lm.od_lora is not None
     assert all(torch.equal(v, expected[k]) for k, v in lm.state_dict().items())

@@ -7,7 +7,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from od.make_ckpt import main as make_ckpt_main, merge
+from od.commands.make_ckpt import main as make_ckpt_main
+from od.commands.make_ckpt import merge
 
 from .helpers import FAST, ROOT, colors_data, dora_run, only_xp, read_history
 
@@ -21,8 +22,9 @@ def video_data(tmp_path_factory):
 
 def source_checkpoint(path, overrides):
     """A 'pretrained' MusicGen in AudioCraft's export format (what facebook/musicgen-* ship)."""
-    import od.train
     from audiocraft.models import builders
+
+    import od.train
     from od import registry
     registry.install()
     cfg = od.train.main.get_xp(list(overrides)).cfg
@@ -70,7 +72,7 @@ def test_seed_003_workflow(video_data, tmp_path, capsys, monkeypatch):
     assert '(64, 32)' in table  # (LM dim out, CLIP dim in)
     start = torch.load(tmp_path / 'start.th', weights_only=True)['best_state']['model']
 
-    from od.prep import prepare
+    from od.commands.prep import prepare
     assert prepare(overrides, progress=False)['self_wav']['failed'] == 0
     assert prepare(overrides, progress=False)['self_wav']['embedded'] == 0  # all cached now
 
@@ -83,12 +85,12 @@ def test_seed_003_workflow(video_data, tmp_path, capsys, monkeypatch):
     log = (xp / 'solver.log.0').read_text()
     assert 'Continuing from provided checkpoint' in log and 'Training ' in log
     assert not list(xp.rglob('cache'))  # nothing resolved inside the XP folder
-    from od.models import frozen_base
+    from od.solvers import frozen_base
     saved = torch.load(xp / 'checkpoint.th', weights_only=True)
     # Only what trains is written; the frozen backbone is named and read back from start.th.
     assert saved[frozen_base.FROZEN_BASE]['source'] == str((tmp_path / 'start.th').resolve())
     assert saved['model'] and all('condition_provider' in n or 'cross_attention' in n for n in saved['model'])
-    from od.models.loaders import complete_checkpoint
+    from od.inference.loaders import complete_checkpoint
     trained = complete_checkpoint(saved)['model']
     assert set(trained) == set(start)
     for name, tensor in trained.items():

@@ -49,7 +49,7 @@ def test_vfr_conditioner_tokens_match_the_frames_shown(vfr_video, tmp_path):
     """Training, the cache and od.clip read frames through the same conditioner: its tokens for
     a window are CLIP of the frames shown then, cached or not."""
     from od import registry
-    from od.models.tiny import write_tiny_clip
+    from od.inference.tiny import write_tiny_clip
     write_tiny_clip(tmp_path / 'clip')
     window = (4.5, 2.0)  # 4 frames at 4.75, 5.25, 5.75, 6.25 s
     expected = [shown_level(t) for t in frames_module.frame_times(*window, n_frames=4)]
@@ -91,7 +91,7 @@ def test_no_false_short_video_warning_for_a_video_as_long_as_its_audio(tmp_path,
     """The cache grid kept floor(duration * rate) slots, so a window ending at the video's end
     read past the grid: "video is 6.93 s long, window ends at 7.00 s"."""
     from od import registry
-    from od.models.tiny import write_tiny_clip
+    from od.inference.tiny import write_tiny_clip
     write_tiny_clip(tmp_path / 'clip')
     M.write(tmp_path / 'seven.mp4', M.level_frames(np.linspace(0, 250, 105), (32, 32)), fps=15)  # 7.0 s
     (tmp_path / 'seven.wav').write_bytes(b'')
@@ -110,8 +110,8 @@ def test_no_false_short_video_warning_for_a_video_as_long_as_its_audio(tmp_path,
 
 def test_walkers_take_opus_and_report_what_they_leave(tmp_path):
     from od.analysis.embeddings import walk_dataset
-    from od.data.concepts import find_concepts
     from od.data.manifest import build_manifest
+    from od.solvers.concept_data import find_concepts
     folder = tmp_path / 'songs' / 'choir'
     folder.mkdir(parents=True)
     M.write_audio(folder / 'a.opus', M.tone(1.5, 48000, 1), 48000)
@@ -264,8 +264,8 @@ def test_ingest_audio_only_folder(tmp_path):
 
 
 def test_tiny_models_from_the_shell(tmp_path, capsys):
-    from od.models.clip import load_image_encoder
-    from od.models.tiny import main
+    from od.encoders.clip import load_image_encoder
+    from od.inference.tiny import main
     assert main(['clip', str(tmp_path / 'clip')]) == 0
     assert f'conditioners.self_wav.clip_frames.name={tmp_path / "clip"}' in capsys.readouterr().out
     assert load_image_encoder(str(tmp_path / 'clip')).dim == 32
@@ -273,7 +273,7 @@ def test_tiny_models_from_the_shell(tmp_path, capsys):
 
 
 def test_concepts_next_steps_run_without_weights():
-    from od.data.concepts import DEBUG_CODEC, next_steps
+    from od.solvers.concept_data import DEBUG_CODEC, next_steps
     debug = next_steps('mine', DEBUG_CODEC)
     assert 'python -m od.models.tiny t5 checkpoints/tiny-t5' in debug
     assert 'solver=musicgen/textual_inversion_debug' in debug and 't5_ti.name=checkpoints/tiny-t5' in debug

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from od import doctor
-from od.models import memory_plan
+from od.commands import doctor
+from od.solvers import memory_plan
 
 from .test_config import compose
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from od.commands import musiccaps as musiccaps_command
 from od.data import musiccaps
 
 SR = 16000
@@ -116,7 +117,7 @@ def test_cli_rerun_is_idempotent(imported, capsys):
     before = sorted(p.name for p in (base / 'dataset').rglob('*'))
     argv = args + ['--out-dir', str(dirs['out_dir']), '--egs-dir', str(dirs['egs_dir']),
                    '--config-dir', str(dirs['config_dir'])]
-    assert musiccaps.main(argv) == 0
+    assert musiccaps_command.main(argv) == 0
     assert 'imported 4 clips (train: 3, valid: 1); 6 records with problems' in capsys.readouterr().out
     assert sorted(p.name for p in (base / 'dataset').rglob('*')) == before
 

@@ -144,7 +144,7 @@ def test_od_points_numba_at_its_own_cache():
 
 
 @pytest.mark.parametrize('importer', [
-    'from od.models.clap import _clap_module; _clap_module()',       # od's CLAP loader
+    'from od.encoders.clap import laion_clap_module; laion_clap_module()',       # od's CLAP loader
     'import od.train, audiocraft.metrics',                          # AudioCraft, through laion_clap
 ])
 def test_laion_clap_import_leaves_od_cache_in_place(importer):

@@ -33,7 +33,7 @@ def pipeline_run(tmp_path_factory):
     """Run the pipeline on raw colour music videos, SIGKILL it after its first training epoch,
     run it again to the end; returns what both runs printed and left."""
     from od.data.example_video import write_raw_videos
-    from od.models.tiny import write_tiny_clip
+    from od.inference.tiny import write_tiny_clip
     base = tmp_path_factory.mktemp('pipeline')
     raw = write_raw_videos(base / 'raw', per_class=3, duration=3.0, progress=False)
     (raw / 'readme.pdf').write_bytes(b'%PDF')  # not media: reported, not fatal
@@ -140,8 +140,9 @@ def assert_not_blank(png, min_colours=200):
 
 def test_generate_stops_at_the_video_end(pipeline_run, tmp_path):
     import soundfile as sf
+
+    from od.commands.generate import main
     from od.data.frames import video_duration
-    from od.generate import main
     video = next((pipeline_run['base'] / 'work' / 'dataset' / pipeline_run['name'] / 'valid').glob('*.mp4'))
     out = tmp_path / 'g.wav'
     model = pipeline_run['base'] / 'work' / 'checkpoints' / pipeline_run['name']
@@ -153,7 +154,7 @@ def test_generate_stops_at_the_video_end(pipeline_run, tmp_path):
 
 def test_weighted_metrics_join_the_report_when_their_weights_exist(pipeline_run, tmp_path):
     """FAD and KAD on CLAP embeddings are computed with a (tiny) CLAP; without VGGish weights they are skipped, saying why."""
-    from od.models.tiny import write_tiny_clap
+    from od.inference.tiny import write_tiny_clap
     from od.pipeline import Pipeline, soundtrack_dir, weighted_metrics
     clap = write_tiny_clap(tmp_path / 'clap')
     p = Pipeline(pipeline_run['base'] / 'raw', pipeline_run['name'], 'debug', clip='tiny',

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from od.environment import CONFIG_DIR, ROOT
-from od.models.tiny import CLIP_REPO, ENCODEC_REPO, T5_REPO, write_tiny_hub
+from od.inference.tiny import CLIP_REPO, ENCODEC_REPO, T5_REPO, write_tiny_hub
 
 from . import media
 from .helpers import dora_env, wait_for
@@ -158,7 +158,7 @@ def test_the_recipe_takes_the_lm_shape_from_the_weights(hub, tmp_path, monkeypat
     built from medium copies every backbone tensor, so the run trains the weights it names."""
     import huggingface_hub.constants
 
-    from od.make_ckpt import make_checkpoint
+    from od.commands.make_ckpt import make_checkpoint
     from od.pipeline import Pipeline
     monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_CACHE', str(hub / 'hub'))
     monkeypatch.setenv('AUDIOCRAFT_REFERENCE_DIR', str(tmp_path / 'no-reference'))
@@ -167,14 +167,14 @@ def test_the_recipe_takes_the_lm_shape_from_the_weights(hub, tmp_path, monkeypat
     assert p.architecture() == ['transformer_lm.dim=64', 'transformer_lm.num_heads=4',
                                 'transformer_lm.num_layers=3', 'transformer_lm.card=64']
     assert p.preset_overrides()[:2] == ['solver=musicgen/finetune', 'model/lm/model_scale=medium']
-    from od.models.tiny import write_tiny_clip
+    from od.inference.tiny import write_tiny_clip
     write_tiny_clip(p.tiny_clip)
     _, table = make_checkpoint(p.source(), tmp_path / 'start.th', p.model_overrides())
     counts = dict(re.findall(r'(copied|new|dropped): (\d+)', table.splitlines()[-1]))
     new = [row[21:].split()[0] for row in table.splitlines()[1:-1] if row.startswith('new')]
     assert int(counts['copied']) > 20 and new and all(n.startswith('condition_provider.') for n in new), table
     # by hand: make_ckpt --match-source takes the same shape and prints the overrides for dora run
-    from od.make_ckpt import main
+    from od.commands.make_ckpt import main
     assert main(['--from', MEDIUM, '--out', str(tmp_path / 'by_hand.th'), '--match-source',
                  *p.preset_overrides()]) == 0
     assert 'architecture of the source: ' + ' '.join(p.architecture()) in capsys.readouterr().out

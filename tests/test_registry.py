@@ -47,6 +47,7 @@ def test_registered_conditioner_conditions_the_lm():
     """Two tempos give two different next-token distributions through the built LM."""
     from audiocraft.models import builders
     from audiocraft.modules.conditioners import ConditioningAttributes
+
     import tests.plugins.tempo  # noqa: F401
     registry.install()
     torch.manual_seed(0)

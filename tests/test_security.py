@@ -59,7 +59,7 @@ def test_library_loads_cannot_fall_back_to_full_pickle(evil, tmp_path):
 
 @pytest.mark.parametrize('what', ['checkpoint', 'export', 'compression', 'make_ckpt', 'analysis'])
 def test_model_loaders_refuse_pickled_code(what, evil, tmp_path):
-    from od.models.loaders import read_model_files
+    from od.inference.loaders import read_model_files
     cfg = debug_cfg()
     if what == 'compression':  # a valid LM file next to a crafted compression model
         folder = tmp_path / 'export'
@@ -69,15 +69,15 @@ def test_model_loaders_refuse_pickled_code(what, evil, tmp_path):
         call = lambda: read_model_files(folder)  # noqa: E731
     elif what == 'export':
         bad = evil(tmp_path / 'export' / 'state_dict.bin', lambda p: {'best_state': p, 'xp.cfg': cfg})
-        import od.models
-        call = lambda: od.models.load(str(bad.parent), device='cpu')  # noqa: E731
+        import od.inference
+        call = lambda: od.inference.load(str(bad.parent), device='cpu')  # noqa: E731
     else:
         bad = evil(tmp_path / 'ckpt.th', lambda p: {'best_state': {'model': p}, 'xp.cfg': cfg})
         if what == 'checkpoint':
-            import od.models
-            call = lambda: od.models.load(str(bad), device='cpu')  # noqa: E731
+            import od.inference
+            call = lambda: od.inference.load(str(bad), device='cpu')  # noqa: E731
         elif what == 'make_ckpt':
-            from od.make_ckpt import load_source_state
+            from od.commands.make_ckpt import load_source_state
             call = lambda: load_source_state(str(bad))  # noqa: E731
         else:
             from od.analysis.condition import load_condition_provider
@@ -89,7 +89,7 @@ def test_model_loaders_refuse_pickled_code(what, evil, tmp_path):
 
 
 def test_export_cli_refuses_pickled_code(evil, tmp_path, capsys):
-    from od.export import main as export_main
+    from od.commands.export import main as export_main
     bad = evil(tmp_path / 'ckpt.th', lambda p: {'best_state': {'model': p}, 'xp.cfg': debug_cfg()})
     assert export_main(['--checkpoint', str(bad), '--out', str(tmp_path / 'out')]) == 2
     err = capsys.readouterr().err
@@ -98,8 +98,8 @@ def test_export_cli_refuses_pickled_code(evil, tmp_path, capsys):
 
 
 def test_data_files_refuse_pickled_code(evil, tmp_path, caplog):
+    from od.conditioners.concepts import read_concepts
     from od.data.cache import EmbeddingCache
-    from od.models.concepts import read_concepts
     from od.solvers.textual_inversion import ConceptTokens
 
     concepts = evil(tmp_path / 'best.pt', lambda p: {'concepts': {'x': p}})
@@ -121,8 +121,8 @@ def test_data_files_refuse_pickled_code(evil, tmp_path, caplog):
 def test_clap_checkpoints_load_plain_data_and_numpy_scalars_only(evil, tmp_path):
     """laion's released checkpoints are plain data (+ numpy scalars, allow-listed); anything
     else is refused with the one explicit conversion step, never a silent unsafe retry."""
-    from od.models.clap import CLAP_WEIGHTS, load_clap
-    from od.models.tiny import write_tiny_clap
+    from od.encoders.clap import CLAP_WEIGHTS, load_clap
+    from od.inference.tiny import write_tiny_clap
     from od.trust import main as trust_main
     folder = write_tiny_clap(tmp_path / 'clap')
     state = torch.load(folder / CLAP_WEIGHTS, weights_only=True)
@@ -156,8 +156,9 @@ def test_analysis_vectors_refuse_pickled_arrays(tmp_path):
 
 def _plugin_checkpoint(tmp_path, modules):
     """A checkpoint of a debug LM with a plugin conditioner, whose config lists `modules`."""
-    import tests.plugins.tempo  # noqa: F401  (registers tempo_test, to build the LM)
     from audiocraft.models import builders
+
+    import tests.plugins.tempo  # noqa: F401  (registers tempo_test, to build the LM)
     registry.install()
     import od.train
     cfg = od.train.main.get_xp(['solver=musicgen/debug', 'conditioner=none', 'fuser.cross=[bpm]',
@@ -173,7 +174,7 @@ def _plugin_checkpoint(tmp_path, modules):
 def test_a_model_file_never_imports_the_modules_it_names(tmp_path, monkeypatch):
     """registry_modules stored in a checkpoint are not imported: loading stops and names the
     plugin; the user's own --plugin / plugins= imports it."""
-    import od.models
+    import od.inference
     evil_module = tmp_path / 'od_evil_plugin.py'
     evil_module.write_text(f"import pathlib\npathlib.Path({str(tmp_path / 'IMPORTED')!r}).touch()\n")
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -182,18 +183,18 @@ def test_a_model_file_never_imports_the_modules_it_names(tmp_path, monkeypatch):
     monkeypatch.delitem(registry._FACTORIES, 'tempo_test')
     monkeypatch.delitem(sys.modules, 'tests.plugins.tempo')
     with pytest.raises(registry.PluginRequiredError) as info:
-        od.models.load(str(path), device='cpu')
+        od.inference.load(str(path), device='cpu')
     message = str(info.value)
     assert 'tempo_test' in message and '--plugin tests.plugins.tempo' in message and str(path) in message
     assert not (tmp_path / 'IMPORTED').exists()
 
-    model = od.models.load(str(path), device='cpu', plugins=['tests.plugins.tempo'])
+    model = od.inference.load(str(path), device='cpu', plugins=['tests.plugins.tempo'])
     assert type(model.lm.condition_provider.conditioners['bpm']).__name__ == 'TempoConditioner'
     assert not (tmp_path / 'IMPORTED').exists() and 'od_evil_plugin' not in sys.modules
 
 
 def test_generate_cli_says_which_plugin_to_pass(tmp_path, monkeypatch, capsys):
-    from od.generate import main as generate_main
+    from od.commands.generate import main as generate_main
     path = _plugin_checkpoint(tmp_path, ['tests.plugins.tempo'])
     monkeypatch.delitem(registry._FACTORIES, 'tempo_test')
     monkeypatch.delitem(sys.modules, 'tests.plugins.tempo')
@@ -249,7 +250,8 @@ def test_app_validates_what_files_and_users_give_it(tmp_path, monkeypatch):
 
 
 def test_app_binds_locally_and_needs_a_login_elsewhere(tmp_path, capsys):
-    from od.app.__main__ import is_local, main as app_main, parse_auth
+    from od.app.__main__ import is_local, parse_auth
+    from od.app.__main__ import main as app_main
     assert is_local('127.0.0.1') and is_local('::1') and is_local('localhost')
     assert not is_local('0.0.0.0') and not is_local('') and not is_local('192.168.1.5')
     with pytest.raises(SystemExit) as info:  # refused before any dataset or model is read
@@ -280,7 +282,7 @@ def _tiny_htdemucs():
 @pytest.fixture
 def demucs_home(tmp_path, monkeypatch):
     """Empty torch hub and HF caches for demucs; returns (legacy .th path, HF snapshot folder)."""
-    from od.models import demucs
+    from od.inference import demucs
     monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))
     monkeypatch.setattr(demucs, 'HF_CACHE_DIR', tmp_path / 'hf')
     legacy = demucs.torch_hub_file('955717e8')
@@ -298,6 +300,7 @@ def test_melody_conditioner_loads_demucs_weights_only(source, demucs_home):
     """htdemucs from either cache demucs reads, through od's weights-only reader: the weights arrive."""
     from demucs.states import serialize_model
     from safetensors.torch import save_file
+
     from .helpers import hub_snapshot
     legacy, hf = demucs_home
     model = _tiny_htdemucs()
@@ -317,6 +320,7 @@ def test_melody_conditioner_loads_demucs_weights_only(source, demucs_home):
 
 def test_melody_conditioner_refuses_demucs_files_that_run_code(demucs_home, evil, tmp_path):
     from safetensors.torch import save_file
+
     from .helpers import hub_snapshot
     legacy, hf = demucs_home
     evil(legacy, lambda p: {'klass': p, 'args': (), 'kwargs': {}, 'state': {}})

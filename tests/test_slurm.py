@@ -67,6 +67,7 @@ def test_missing_packages_name_the_apt_get_line(monkeypatch):
 
 def test_cluster_entry_is_chosen_by_environment_and_checked(monkeypatch, tmp_path):
     from audiocraft.environment import AudioCraftEnvironment
+
     from od import environment
     monkeypatch.setenv('AUDIOCRAFT_CLUSTER', 'slurm_local')
     AudioCraftEnvironment.reset()
@@ -220,6 +221,7 @@ def test_fad_beam_pipeline_on_slurm_workers_matches_the_local_run(slurm_cluster,
     jobs (dask-jobqueue's SLURMCluster) gives the statistics of the run on this machine."""
     import numpy as np
     import soundfile as sf
+
     from od.metrics import vggish
     try:
         vggish.check_tf_env()

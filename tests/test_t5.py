@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from od import registry
-from od.models.tiny import write_tiny_t5
+from od.inference.tiny import write_tiny_t5
 
 
 @pytest.fixture(scope='module')

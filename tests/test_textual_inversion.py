@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from od import registry
-from od.data.concepts import prepare_concepts, write_synthetic_concepts
-from od.models.tiny import write_tiny_t5
+from od.inference.tiny import write_tiny_t5
+from od.solvers.concept_data import prepare_concepts, write_synthetic_concepts
 
 from .helpers import build_solver
 
@@ -78,7 +78,7 @@ def test_prep_chunks_encodes_once_and_reports(concepts_data, monkeypatch):
     # One tensor per chunk, and it is that chunk's own codes (not the batch's).
     from audiocraft.data.audio import audio_read
 
-    from od.models.compression import build_compression_model
+    from od.encoders.compression import build_compression_model
     codec = build_compression_model(meta['codec']['checkpoint'], meta['codec']['seed']).eval()
     first, last = entries[0], entries[7]
     for entry in (first, last):
@@ -89,11 +89,11 @@ def test_prep_chunks_encodes_once_and_reports(concepts_data, monkeypatch):
     assert not torch.equal(torch.load(first['encoded_path']), torch.load(last['encoded_path']))
     # Re-running encodes nothing (it does not even build the codec) and keeps the cached files.
     stamp = {e['encoded_path']: os.stat(e['encoded_path']).st_mtime_ns for e in entries}
-    import od.models.compression
+    import od.encoders.compression
 
     def no_codec(*args, **kwargs):
         raise AssertionError("nothing to encode: the codec must not be built")
-    monkeypatch.setattr(od.models.compression, 'build_compression_model', no_codec)
+    monkeypatch.setattr(od.encoders.compression, 'build_compression_model', no_codec)
     again = prepare_concepts('two', base / 'raw', chunk_seconds=CHUNK, dataset_dir=base / 'dataset',
                              egs_dir=base / 'egs', progress=False)
     assert again.encoded == 0 and again.cached == 16 and len(again.skipped) == 2
@@ -107,7 +107,7 @@ def test_prep_cache_keys_hold_everything_the_tokens_depend_on(tmp_path):
     import numpy as np
     import soundfile as sf
 
-    from od.models.compression import build_compression_model
+    from od.encoders.compression import build_compression_model
     raw = tmp_path / 'raw' / 'beeps'
     for rel, freq in (('a/track.wav', 220), ('b/track.wav', 440), ('track.flac', 880)):
         (raw / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -186,7 +186,7 @@ def test_training_moves_only_the_rows_and_never_encodes(tiny_t5, concepts_data, 
     assert path.name == 'epoch_001.pt' and path.parent.name == solver.xp.sig
     from audiocraft.modules.conditioners import ConditioningProvider
 
-    from od.models.concepts import load_concepts
+    from od.conditioners.concepts import load_concepts
     plain = registry.build_conditioner('t5', 16, {'name': str(tiny_t5), 'finetune': False}, device='cpu')
     fresh = types.SimpleNamespace(condition_provider=ConditioningProvider({'description': plain}))
     assert sorted(load_concepts(fresh, path)) == ['ambient', 'chiptune']
@@ -194,7 +194,7 @@ def test_training_moves_only_the_rows_and_never_encodes(tiny_t5, concepts_data, 
     assert torch.equal(loaded.concept_rows()['chiptune'], solver.ti_conditioner.concept_rows()['chiptune'])
     assert loaded.tokenize(['<ambient>'])['input_ids'].max() >= loaded.base_vocab
     assert loaded.output_proj is plain.output_proj  # the model's own projection, not a copy
-    from od.generate import use_concepts
+    from od.commands.generate import use_concepts
     with pytest.raises(ValueError, match=r'uses <choir> but no --concepts file defines it'):
         use_concepts(fresh, [path], 'a piece in the style of <chiptune> and <choir>')
     # Tokens written by another codec are refused.
@@ -232,9 +232,9 @@ def test_clap_metrics_are_monitored_per_concept(tiny_t5, concepts_data, tmp_path
 
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+    from od.inference.tiny import write_tiny_clap
     from od.metrics import suite
     from od.metrics.clap import fad_clap
-    from od.models.tiny import write_tiny_clap
     base, _ = concepts_data
     clap = write_tiny_clap(tmp_path / 'clap')
     calls = []
@@ -283,12 +283,12 @@ def test_clap_metrics_are_monitored_per_concept(tiny_t5, concepts_data, tmp_path
 @pytest.mark.slow
 def test_checkpoint_keeps_only_the_rows_and_names_its_base(tiny_t5, concepts_data, pretrained, tmp_path):
     """checkpoint.th of a textual-inversion XP holds the trained rows, not a second copy of the
-    frozen LM; resume, `od.models.load` and `continue_from` fill the rest from the base, and a base
+    frozen LM; resume, `od.inference.load` and `continue_from` fill the rest from the base, and a base
     that changed or vanished is refused with what to do."""
     import shutil
 
-    from od.models import load
-    from od.models.frozen_base import FROZEN_BASE
+    from od.inference import load
+    from od.solvers.frozen_base import FROZEN_BASE
     base_file = tmp_path / 'base' / 'checkpoint.th'
     base_file.parent.mkdir()
     shutil.copy(pretrained, base_file)
@@ -386,7 +386,7 @@ def test_app_learns_concepts_and_generates(tiny_t5, concepts_data, pretrained, t
         assert client.predict(api_name='/stop') == 'Nothing was training.'
         # The same rows through od.generate's `--concepts`, on the XP's model (its main, in this
         # process: the CLI's start-up is tested elsewhere, and an interpreter costs ~20 s here).
-        from od.generate import main as generate
+        from od.commands.generate import main as generate
         checkpoint = next((tmp_path / 'dora' / 'xps').glob('*/checkpoint.th'))
         assert generate(['music in the style of <ambient>', '--model', str(checkpoint),
                          '--concepts', str(tmp_path / 'embeds' / files[0]),

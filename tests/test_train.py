@@ -10,8 +10,20 @@ import pytest
 import torch
 from torch.serialization import get_unsafe_globals_in_checkpoint
 
-from .helpers import (ENCODEC, FAST, ROOT, datasource_overrides, dora_cmd, dora_env, dora_run, kill_group,
-                      only_xp, read_history, tiny_hf_encodec, wait_for)
+from .helpers import (
+    ENCODEC,
+    FAST,
+    ROOT,
+    datasource_overrides,
+    dora_cmd,
+    dora_env,
+    dora_run,
+    kill_group,
+    only_xp,
+    read_history,
+    tiny_hf_encodec,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -78,7 +90,7 @@ def ddp_text_xp(example_data, tmp_path_factory):
     """One `dora run -d --ddp_workers 2` shared by three tests (each launch imports torch and
     AudioCraft three times): a text-to-music LM with a local tiny T5 and the EnCodec
     `//pretrained/facebook/encodec_32khz` found only in a Hugging Face cache made for it."""
-    from od.models.tiny import write_tiny_t5
+    from od.inference.tiny import write_tiny_t5
     base = tmp_path_factory.mktemp('ddp')
     t5 = write_tiny_t5(base / 'tiny-t5')
     tiny_hf_encodec(base / 'hf' / 'hub')

@@ -6,10 +6,11 @@ import time
 
 import pytest
 
+from od.encoders.compression import resolve_compression_checkpoint
 from od.environment import MissingWeightsError
-from od.models.compression import resolve_compression_checkpoint
 
 from .helpers import ENCODEC, FAST, ROOT, datasource_overrides, dora_cmd, dora_env, tiny_hf_encodec
+
 
 @pytest.fixture
 def empty_places(tmp_path, monkeypatch):

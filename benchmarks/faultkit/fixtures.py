@@ -28,7 +28,7 @@ class Fixtures:
 
     @functools.cached_property
     def clip(self) -> Path:
-        from od.models.tiny import write_tiny_clip
+        from od.inference.tiny import write_tiny_clip
         folder = self.path('models', 'clip')
         if not folder.exists():
             write_tiny_clip(folder)
@@ -36,7 +36,7 @@ class Fixtures:
 
     @functools.cached_property
     def clap(self) -> Path:
-        from od.models.tiny import write_tiny_clap
+        from od.inference.tiny import write_tiny_clap
         folder = self.path('models', 'clap')
         if not folder.exists():
             write_tiny_clap(folder)
@@ -99,7 +99,7 @@ class Fixtures:
     def _make_ckpt(self, name: str, overrides: tp.List[str]) -> Path:
         out = self.path('models', name)
         if not out.exists():
-            from od.make_ckpt import make_checkpoint
+            from od.commands.make_ckpt import make_checkpoint
             make_checkpoint(str(self.xp / 'checkpoint.th'), out, overrides)
         return out
 

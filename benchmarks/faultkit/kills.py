@@ -188,7 +188,7 @@ def export_kills(suite, fx: Fixtures) -> None:
 
 def _export_loads(folder: Path) -> tp.Optional[str]:
     try:
-        from od.models.loaders import load_model
+        from od.inference.loaders import load_model
         load_model(str(folder), device='cpu')
     except Exception as exc:
         return f"the export does not load: {type(exc).__name__}: {exc}"

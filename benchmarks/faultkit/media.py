@@ -71,7 +71,8 @@ def write_video(path: Path, seconds: float = 3.0, seed: int = 0, audio: bool = T
     """A good music video (frames whose level drifts, and a tone track unless `audio=False`)."""
     import sys
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from tests.media import level_frames, tone as stereo_tone, write
+    from tests.media import level_frames, write
+    from tests.media import tone as stereo_tone
     path.parent.mkdir(parents=True, exist_ok=True)
     levels = np.linspace(40 + 30 * seed, 200, int(seconds * 5))
     sound = stereo_tone(seconds, 48000, 2, seed=seed) if audio else None

@@ -30,7 +30,7 @@ def load_condition_provider(checkpoint: str, device: str = 'cpu'):
 
     from .. import registry
     from ..environment import resolve_reference, setup
-    from ..models.loaders import load_lm_state
+    from ..inference.loaders import load_lm_state
     setup()
     if checkpoint.startswith('//sig/'):
         from ..xps import sig_checkpoint
@@ -58,7 +58,7 @@ def load_condition_provider(checkpoint: str, device: str = 'cpu'):
 def condition_encoder(arg: tp.Optional[str], context: EncoderContext) -> Encoder:
     from audiocraft.data.audio import audio_read
     from audiocraft.data.audio_utils import convert_audio
-    from audiocraft.modules.conditioners import WaveformConditioner, WavCondition
+    from audiocraft.modules.conditioners import WavCondition, WaveformConditioner
 
     from ..data.frames import video_duration
     if arg is None:
@@ -71,7 +71,8 @@ def condition_encoder(arg: tp.Optional[str], context: EncoderContext) -> Encoder
                          f"(checkpoint {arg}).")
     conditioner = waveform[attribute]
     # od's media conditioners declare what they read (clip_frames: video, image; clap_audio: audio).
-    kinds = tuple(getattr(conditioner, 'media_kinds', ('audio',)))
+    from ..conditioners.media import media_kinds
+    kinds = media_kinds(conditioner, default=('audio',))
     visual = 'audio' not in kinds
     sample_rate = int(cfg.sample_rate)
 

@@ -95,7 +95,7 @@ def _write_text(path: Path, text: str) -> None:
     write_text(path, text)
 
 
-def _write_npy(path: Path, array: np.ndarray) -> None:
+def write_npy(path: Path, array: np.ndarray) -> None:
     from ..atomic import np_save
     np_save(path, array)
 
@@ -174,7 +174,7 @@ def analyse(dataset: tp.Union[str, Path], encoders: tp.Sequence[tp.Union[str, En
         }
         if save_vectors:
             for path, vector in zip(paths, X):
-                _write_npy(out / 'embeddings' / encoder.name / path.relative_to(root).with_suffix('.npy'),
+                write_npy(out / 'embeddings' / encoder.name / path.relative_to(root).with_suffix('.npy'),
                            vector.astype(np.float32))
         figures[encoder.name] = (reduced, labels)
     if not figures:

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.formats import MIDI_EXTS  # noqa: E402,F401  (the `midi` encoder, od/analysis/midi.py)
 from ..data.frames import IMAGE_EXTS, VIDEO_EXTS
 from ..data.manifest import AUDIO_EXTS
 
-from ..data.formats import MIDI_EXTS  # noqa: E402,F401  (the `midi` encoder, od/analysis/midi.py)
 MEDIA_EXTS = tuple(AUDIO_EXTS) + VIDEO_EXTS + IMAGE_EXTS + ('.npy',) + MIDI_EXTS
 
 
@@ -105,12 +105,12 @@ def npy_encoder(arg: tp.Optional[str], context: EncoderContext) -> Encoder:
 
 @register_encoder('clip')
 def clip_encoder(arg: tp.Optional[str], context: EncoderContext) -> Encoder:
-    """CLIP image tower (`clip=<name>`, see od.models.clip; `clip.pretrained` option for a weights
+    """CLIP image tower (`clip=<name>`, see od.encoders.clip; `clip.pretrained` option for a weights
     file): an image gives one vector, a video the mean of its frames at `fps`, cached like the
     clip_frames conditioner's (same key for the same CLIP and rate, so `od.prep` fills it too)."""
     from ..data.cache import EmbeddingCache
     from ..data.frames import read_image
-    from ..models.clip import DEFAULT_CLIP, load_image_encoder
+    from ..encoders.clip import DEFAULT_CLIP, load_image_encoder
 
     clip = load_image_encoder(arg or DEFAULT_CLIP, context.options.get('clip.pretrained'), context.device)
     cache = EmbeddingCache(clip.tag, context.fps, context.cache_dir) if context.use_cache else None
@@ -138,9 +138,9 @@ def mel_encoder(arg: tp.Optional[str], context: EncoderContext) -> Encoder:
 
 @register_encoder('clap')
 def clap_encoder(arg: tp.Optional[str], context: EncoderContext) -> Encoder:
-    """LAION-CLAP's audio tower (`clap=<name>`, see od.models.clap): per file the embedding od's
+    """LAION-CLAP's audio tower (`clap=<name>`, see od.encoders.clap): per file the embedding od's
     CLAP metrics use (mean of its 10-s windows, re-normalised)."""
-    from ..models.clap import embed_audio_files, load_clap, read_audio
+    from ..encoders.clap import embed_audio_files, load_clap, read_audio
 
     model = load_clap(arg, context.device)
 

@@ -24,7 +24,7 @@ import numpy as np
 def write_vectors(root: tp.Union[str, Path], noise: tp.Dict[str, float], per_category: int = 20,
                   dim: int = 16, separation: float = 1.0, seed: int = 0) -> tp.Dict[str, np.ndarray]:
     """`<root>/<category>/<category>_NNN.npy`; returns the centres [dim] by category."""
-    from ..analysis.embeddings import _write_npy
+    from .embeddings import write_npy
     rng = np.random.default_rng(seed)
     if len(noise) > dim:
         raise ValueError(f"{len(noise)} orthogonal centres need dim >= {len(noise)}")
@@ -34,7 +34,7 @@ def write_vectors(root: tp.Union[str, Path], noise: tp.Dict[str, float], per_cat
         centres[category] = separation * basis[:, k]
         for i in range(per_category):
             vector = centres[category] + std * rng.standard_normal(dim)
-            _write_npy(Path(root) / category / f"{category}_{i:03d}.npy", vector.astype(np.float64))
+            write_npy(Path(root) / category / f"{category}_{i:03d}.npy", vector.astype(np.float64))
     return centres
 
 
@@ -82,8 +82,8 @@ def write_midi(root: tp.Union[str, Path], per_category: int = 6, beats: int = 16
     """`<root>/<category>/<category>_NNN.mid` for MIDI_STYLES (+ `.wav` with `audio`); returns the MIDI paths."""
     import pretty_midi
 
-    from ..atomic import atomic_path
     from .. import atomic
+    from ..atomic import atomic_path
     rng = np.random.default_rng(seed)
     written = []
     for category, (program, low, tempo, per_beat, chord, scale) in MIDI_STYLES.items():

@@ -3,7 +3,7 @@
 Training runs as `dora run solver=... textual_inversion.*=...` in its own process group (the
 same command a user types), so Stop kills it and the OS frees the model; progress is read from
 the XP's `history.json` (one entry per epoch). Generation loads the XP that wrote an embeddings
-file through od's one loader (`od.models.load('//sig/<sig>')`: its frozen LM and T5, the same
+file through od's one loader (`od.inference.load('//sig/<sig>')`: its frozen LM and T5, the same
 ODMusicGen od.generate uses), adds the selected learned concepts with `load_concepts`, and keeps
 that model until Stop or another XP is needed.
 
@@ -48,7 +48,7 @@ class ConceptApp:
 
     def __init__(self, dataset: tp.Union[str, Path], embeds: tp.Union[str, Path],
                  base_overrides: tp.Sequence[str] = ('solver=musicgen/textual_inversion',)):
-        from ..data.concepts import read_manifests
+        from ..solvers.concept_data import read_manifests
         self.dataset, self.embeds = Path(dataset).resolve(), Path(embeds).resolve()
         _, self.meta = read_manifests(self.dataset)
         self.concepts = sorted(self.meta['concepts'])
@@ -157,7 +157,7 @@ class ConceptApp:
         import torch
         from audiocraft.data.audio import audio_write
 
-        from ..models.concepts import load_concepts, read_concepts
+        from ..conditioners.concepts import load_concepts, read_concepts
         if not files:
             raise ValueError("Choose a learned embeddings file (Refresh if the list is empty).")
         duration = checked_number('duration', duration, integer=False)
@@ -209,7 +209,7 @@ class ConceptApp:
 
     def _generation_model(self, sig: str):
         if self._model_sig != sig:
-            from ..models import load
+            from ..inference import load
             self._model = None
             self._model = load(f'//sig/{sig}')
             self._model_sig = sig

@@ -1,12 +1,12 @@
 """AudioCraft 1.3's conditioners, registered under their upstream names.
 
 `t5` is od's offline-safe subclass (see t5.py); the others are AudioCraft's classes as is.
-`chroma_stem` is built while od serves demucs' htdemucs itself (od/models/demucs.py): demucs
+`chroma_stem` is built while od serves demucs' htdemucs itself (od/encoders/demucs.py): demucs
 would read its files in ways that can run code named by the file; od reads them weights-only.
 """
 from audiocraft.modules import conditioners as ac
 
-from ..models.demucs import serving_htdemucs
+from ..encoders.demucs import serving_htdemucs
 from ..registry import register_conditioner
 from . import t5  # noqa: F401  (registers 't5')
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 from ..data.cache import EmbeddingCache
-from ..models.clap import get_clap, read_audio
+from ..encoders.clap import get_clap, read_audio
 from ..registry import register_conditioner
 from .media_tokens import MediaTokenConditioner, media_condition
 
@@ -40,7 +40,7 @@ class CLAPAudioConditioner(MediaTokenConditioner):
 
     Args:
         output_dim: LM width. device: where CLAP runs. duration: training segment length (s).
-        name: which CLAP (see od.models.clap; default music_audioset_epoch_15_esc_90.14.pt).
+        name: which CLAP (see od.encoders.clap; default music_audioset_epoch_15_esc_90.14.pt).
         window: window length (s, at most the model's 10 s). stride: hop between windows
             (default: `window`, no overlap). n_windows: tokens per condition (default: the
             windows of one training segment).
@@ -49,7 +49,7 @@ class CLAPAudioConditioner(MediaTokenConditioner):
         cache_hop: grid of cached window starts in s (default: `stride`).
         use_cache: False embeds each condition's windows on the fly (nothing written).
     """
-    media_kinds = ('audio',)  # what od.models.ODMusicGen may route to this conditioner
+    media_kinds = ('audio',)  # what od.inference.ODMusicGen may route to this conditioner
     media_noun = 'reference audio'  # read_audio raises ValueError naming the file
 
     def __init__(self, output_dim: int, device: str, duration: tp.Optional[float] = None,

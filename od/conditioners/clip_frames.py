@@ -26,9 +26,8 @@ from pathlib import Path
 import torch
 
 from ..data.cache import EmbeddingCache
-from ..data.frames import (IMAGE_EXTS, VIDEO_EXTS, FrameError, companion, read_frames, read_image,
-                           window_rows)
-from ..models.clip import DEFAULT_CLIP, load_image_encoder
+from ..data.frames import IMAGE_EXTS, VIDEO_EXTS, FrameError, companion, read_frames, read_image, window_rows
+from ..encoders.clip import DEFAULT_CLIP, load_image_encoder
 from ..registry import register_conditioner
 from .media_tokens import MediaTokenConditioner
 
@@ -49,7 +48,7 @@ class CLIPFrameConditioner(MediaTokenConditioner):
 
     Args:
         output_dim: LM width. device: where CLIP runs. duration: training segment length (s).
-        name, pretrained: which CLIP (see od.models.clip); ViT-B-32 by default.
+        name, pretrained: which CLIP (see od.encoders.clip); ViT-B-32 by default.
         n_frames: frames per window, evenly spread (seed 003: 30). fps: or a fixed rate instead.
         pos_emb: learn a temporal position embedding per frame slot.
         video_suffix: companion of `<id>.<audio ext>`; None (default): the first video or image
@@ -60,7 +59,7 @@ class CLIPFrameConditioner(MediaTokenConditioner):
         use_cache: False decodes and embeds each window's frames on the fly (nothing written).
         image_tokens: an image gives 1 token (`single`) or n_frames copies (`repeat`).
     """
-    media_kinds = ('video', 'image')  # what od.models.ODMusicGen may route to this conditioner
+    media_kinds = ('video', 'image')  # what od.inference.ODMusicGen may route to this conditioner
     media_errors, media_noun = (FrameError,), 'frames'
 
     def __init__(self, output_dim: int, device: str, duration: tp.Optional[float] = None,

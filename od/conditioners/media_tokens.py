@@ -17,6 +17,8 @@ import torch
 from audiocraft.modules import conditioners as ac
 from torch import nn
 
+from .media import MediaConditioner
+
 logger = logging.getLogger(__name__)
 
 
@@ -31,7 +33,7 @@ def media_condition(path: tp.Any, start: float, duration: float, sample_rate: in
                            [sample_rate], [path], [float(start)])
 
 
-class MediaTokenConditioner(ac.WaveformConditioner):
+class MediaTokenConditioner(MediaConditioner, ac.WaveformConditioner):
     media_errors: tp.Tuple[tp.Type[Exception], ...] = (ValueError,)  # what nulls a sample
     media_noun = 'media'  # for the warning: "No <noun> for <path>, using the null condition"
     reads_waveform = False  # only path/seek_time/length of the WavCondition: its audio may be dropped

@@ -32,11 +32,13 @@ import typing as tp
 import torch
 from audiocraft.modules import conditioners as ac
 
+from .media import reads_waveform
+
 
 def unread_wav_attributes(provider: ac.ConditioningProvider) -> tp.List[str]:
     """Waveform attributes whose conditioner never reads the waveform itself."""
     return [name for name in provider.wav_conditions
-            if not getattr(provider.conditioners[name], 'reads_waveform', True)]
+            if not reads_waveform(provider.conditioners[name])]
 
 
 _PLACEHOLDERS: tp.Dict[torch.device, torch.Tensor] = {}  # device -> the shared [1, 1, 1] zero

@@ -75,7 +75,7 @@ class TextualInversionT5(T5Conditioner):
         # A checkpoint written before concepts existed (a text2music LM used as continue_from) has
         # no `concept_embeds`, and one whose concepts this model was not built with (an XP loaded
         # for generation) has rows for other tokens: keep this model's rows instead of failing a
-        # strict load; concepts come in by name through od.models.concepts.load_concepts.
+        # strict load; concepts come in by name through od.conditioners.concepts.load_concepts.
         self._register_load_state_dict_pre_hook(self._fill_missing_rows)
 
     def _fill_missing_rows(self, state_dict, prefix, *args, **kwargs) -> None:

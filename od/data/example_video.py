@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..environment import ROOT
 from .. import atomic
+from ..environment import ROOT
 from .frames import write_video
 
 SAMPLE_RATE = 32000

@@ -26,7 +26,6 @@ run resumes. Bad files are listed with the reason and counted; memory holds one 
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import logging
@@ -36,7 +35,6 @@ import sys
 import typing as tp
 from pathlib import Path
 
-from ..atomic import DiskFullError
 from ..environment import ROOT
 from .frames import IMAGE_EXTS, VIDEO_EXTS, VISUAL_EXTS
 from .manifest import AUDIO_EXTS, VIDEO_COMPANION, ManifestReport
@@ -328,35 +326,6 @@ def glob_escape(text: str) -> str:
     return re.sub(r'([\[\]*?])', r'[\1]', text)
 
 
-def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog='python -m od.data.ingest', description=__doc__.split('\n\n')[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="examples:\n  python -m od.data.ingest ~/videos --name myclips\n"
-               "  python -m od.data.ingest ~/silent_clips --name clips --audio-from ~/soundtracks\n"
-               "then: python -m od.pipeline ~/videos --name myclips   (or dora run ... dset=audio/myclips)")
-    parser.add_argument('raw', help="folder of videos, audio, images (+ optional <stem>.txt captions)")
-    parser.add_argument('--name', required=True, help="dataset name: dataset/<name>/, egs/<name>/, dset=audio/<name>")
-    parser.add_argument('--valid-fraction', type=float, default=0.2, help="share of items in valid (default %(default)s)")
-    parser.add_argument('--audio-from', default=None, help="folder holding <stem>.<audio ext> for videos without audio")
-    parser.add_argument('--dataset-dir', default=str(ROOT / 'dataset'))
-    parser.add_argument('--egs-dir', default=str(ROOT / 'egs'))
-    parser.add_argument('--config-dir', default=str(ROOT / 'config' / 'dset' / 'audio'),
-                        help="folder that gets <name>.yaml (default: %(default)s)")
-    parser.add_argument('--no-analysis', action='store_true', help="skip the tempo/key estimate")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(message)s')
-    from ..environment import setup
-    setup()
-    try:
-        report = ingest(args.raw, args.name, args.valid_fraction, args.audio_from, args.dataset_dir,
-                        args.egs_dir, args.config_dir, analyse=not args.no_analysis)
-    except (FileNotFoundError, ValueError, DiskFullError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(report.summary())
-    return 0
-
-
-if __name__ == '__main__':
+if __name__ == '__main__':  # python -m od.data.ingest: the command's argument parsing lives in od/commands/
+    from od.commands.ingest import main
     sys.exit(main())

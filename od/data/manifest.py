@@ -9,7 +9,6 @@ manifest is written atomically.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
@@ -17,7 +16,6 @@ import sys
 import typing as tp
 from pathlib import Path
 
-from ..atomic import DiskFullError
 from .formats import AUDIO_EXTS  # noqa: F401  (re-exported for readers)
 
 logger = logging.getLogger(__name__)
@@ -120,7 +118,6 @@ def build_manifest(audio_dir: tp.Union[str, Path], out_dir: tp.Union[str, Path],
     from tqdm import tqdm
 
     from .. import atomic
-
     from .frames import VISUAL_EXTS
     from .walk import split_by_extension, strays, walk_files
 
@@ -265,32 +262,6 @@ def check_companions(path: Path, require: tp.Sequence[str]) -> tp.Optional[str]:
     return None
 
 
-def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog='python -m od.data.manifest',
-        description="Write an AudioCraft manifest (data.jsonl) for a folder of audio, leaving out "
-                    "files that do not decode (each reported).",
-        epilog="example: python -m od.data.manifest dataset/ytcharts/train egs/ytcharts/train "
-               "--require .json video")
-    parser.add_argument('audio_dir', help="folder scanned recursively for audio")
-    parser.add_argument('out_dir', help="folder that receives data.jsonl")
-    parser.add_argument('--require', nargs='*', default=[],
-                        help="companions every audio file needs: suffixes (e.g. .json .mp4), or `video` "
-                             "for any video/image the frame reader decodes (.mp4 .webm .mkv .mov .avi .png ...)")
-    parser.add_argument('--min-duration', type=float, default=0.1, help="seconds (default 0.1)")
-    parser.add_argument('--fast', action='store_true',
-                        help="read headers and the first second only, instead of decoding every file to its "
-                             "end (faster on huge collections; truncated or NaN files then go unnoticed)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(message)s')
-    try:
-        report = build_manifest(args.audio_dir, args.out_dir, args.require, args.min_duration, full=not args.fast)
-    except (FileNotFoundError, ValueError, DiskFullError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(report.summary())
-    return 0
-
-
-if __name__ == '__main__':
+if __name__ == '__main__':  # python -m od.data.manifest: the command's argument parsing lives in od/commands/
+    from od.commands.manifest import main
     sys.exit(main())

@@ -78,9 +78,9 @@ def learn_and_measure(work: Path, pretrain_updates: int = 60, ti_updates: int = 
     import torch
 
     from .. import train
-    from ..data.concepts import prepare_concepts, write_synthetic_concepts
-    from ..models.concepts import load_concepts
-    from ..models.tiny import write_tiny_t5
+    from ..conditioners.concepts import load_concepts
+    from ..inference.tiny import write_tiny_t5
+    from ..solvers.concept_data import prepare_concepts, write_synthetic_concepts
 
     work = Path(work)
     t5 = write_tiny_t5(work / 'tiny-t5')

@@ -17,14 +17,14 @@ from ..metrics.code_classes import ab_accuracy, clip_classes
 
 
 def _clip_setup(work: Path) -> tp.List[str]:
-    from ..models.tiny import write_tiny_clip
+    from ..inference.tiny import write_tiny_clip
     clip = write_tiny_clip(work / 'tiny-clip')
     return ['conditioner=clipemb2music', f'conditioners.self_wav.clip_frames.name={clip}',
             'conditioners.self_wav.clip_frames.n_frames=4']
 
 
 def _clap_setup(work: Path) -> tp.List[str]:
-    from ..models.tiny import write_tiny_clap
+    from ..inference.tiny import write_tiny_clap
     clap = write_tiny_clap(work / 'tiny-clap')
     return ['conditioner=clapemb2music', f'conditioners.self_wav.clap_audio.name={clap}',
             f'conditioners.self_wav.clap_audio.cache_dir={work / "clap-cache"}']

@@ -28,9 +28,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.utils.shared import Shared
 
 from ..atomic import np_save, write_json, write_text
-from .stats import save_stats  # the format od.metrics.fad reads
 from .batching import ExampleBatcher, prefetch
 from .runners import RunnerSpec, plan
+from .stats import save_stats  # the format od.metrics.fad reads
 
 EMBEDDINGS = 'embeddings'
 FAILED = 'failed'

@@ -1,7 +1,7 @@
 """CLAP-based metrics: FAD and KAD over laion-clap embeddings, and the CLAP score (audio-text cosine).
 
 Both run on the torch side (no TensorFlow environment needed). Each file's embedding is the
-mean of its 10-s window embeddings (od.models.clap.embed_audio_files). Reference statistics
+mean of its 10-s window embeddings (od.encoders.clap.embed_audio_files). Reference statistics
 can be cached in an `.npz` (od.metrics.fad format) so a training run embeds its reference set
 once; the cache records the CLAP tag and the reference file list, and is recomputed when they
 change.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..models.clap import ClapEncoder, embed_audio_files, get_clap, locate_clap
+from ..encoders.clap import ClapEncoder, embed_audio_files, get_clap, locate_clap
 from .fad import files_digest, frechet_distance, gaussian_stats, load_stats, save_stats
 
 logger = logging.getLogger(__name__)

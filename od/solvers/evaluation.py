@@ -77,10 +77,9 @@ def generate_for_metrics(solver, out_dir: Path) -> None:
     Each process writes `r<rank>_<i>_<stem>.wav` + `.txt` (its description) and
     `r<rank>_reference.txt` (the evaluate set's source files it saw).
     """
+    import flashy
     from audiocraft.data.audio import audio_write
     from audiocraft.data.audio_utils import normalize_audio
-
-    import flashy
     out_dir.mkdir(parents=True, exist_ok=True)
     reference, generated = [], []
     norm = dict(solver.cfg.generate.audio)

@@ -1,6 +1,6 @@
 """od's MusicGen solver: AudioCraft's, with weights resolved offline, checkpoints that load
 with `torch.load(weights_only=True)` and keep only what trains (trained_only.py), `trainable`
-patterns and LoRA adapters (od/models/lora.py), and gradient accumulation (accumulate.py)."""
+patterns and LoRA adapters (od/solvers/lora.py), and gradient accumulation (accumulate.py)."""
 from __future__ import annotations
 
 import typing as tp
@@ -11,15 +11,14 @@ from audiocraft.solvers import musicgen as ac_musicgen
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ..conditioners import provider as od_provider
+from ..encoders.compression import resolve_compression_checkpoint
 from ..metrics import suite
-from ..models import frozen_base
-from ..models import lora as lora_lib
-from ..models.compression import resolve_compression_checkpoint
-from ..models.loaders import complete_checkpoint
-from . import evaluation, token_cache, trained_only
+from . import evaluation, frozen_base, token_cache, trained_only
+from . import lora as lora_lib
 from .accumulate import accumulate_steps, accumulated_train_step
+from .model_files import complete_checkpoint
 from .samples import media_sample_names
-from .trainable import freeze_except, only_trainable, trainable_patterns
+from .trainable import apply_trainable, only_trainable, spec_of, trainable_patterns
 
 
 def check_manifests(cfg) -> None:
@@ -112,8 +111,8 @@ class MusicGenSolver(ac_musicgen.MusicGenSolver):
         self.log_memory_plan()
 
     def log_memory_plan(self) -> None:
-        """The lines of `python -m od.doctor --plan` for this run (od/models/memory_plan.py)."""
-        from ..models import memory_plan
+        """The lines of `python -m od.doctor --plan` for this run (od/solvers/memory_plan.py)."""
+        from . import memory_plan
         try:
             gpu = str(self.device).startswith('cuda')
             codec = sum(p.numel() for p in self.compression_model.parameters())
@@ -183,7 +182,7 @@ class MusicGenSolver(ac_musicgen.MusicGenSolver):
     def _apply_trainable(self) -> None:
         """Add LoRA adapters when `trainable` names `lora`, freeze all but `cfg.trainable`, and
         rebuild the optimizer over what trains."""
-        spec = self.cfg.get('trainable', 'all')
+        spec = spec_of(self.cfg)
         patterns = trainable_patterns(spec)
         if patterns is None:
             n = sum(p.numel() for p in self.model.parameters())
@@ -191,16 +190,13 @@ class MusicGenSolver(ac_musicgen.MusicGenSolver):
             return
         if self.cfg.fsdp.use:
             raise ValueError("trainable patterns and LoRA are not supported with FSDP; use trainable=all.")
-        rename = None
         if lora_lib.uses_lora(spec):
             settings = lora_lib.settings_from_cfg(self.cfg)
             adapters = lora_lib.apply(self.model, settings)
             self.best_state.update('model', self.model)  # its copy gets the adapter tensors too
-            patterns = [lora_lib.ADAPTER_PATTERN if p == lora_lib.LORA else p for p in patterns]
-            rename = trained_only.plain_names(self.model)
             kinds = {t.split('.')[-1] for t in adapters.linears} | ({lora_lib.FUSED_PARAMETER} if adapters.fused else set())
             self.logger.info("%s (%s).", adapters.describe(), ', '.join(sorted(kinds)))
-        n_train, n_total = freeze_except(self.model, patterns, rename=rename)
+        n_train, n_total = apply_trainable(self.model, spec)
         groups = only_trainable(builders.get_optim_parameter_groups(self.model))
         # The attributes are registered as stateful by name: replacing them is enough.
         self.optimizer = builders.get_optimizer(groups, self.cfg.optim)

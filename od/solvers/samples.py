@@ -6,7 +6,7 @@ for a video condition the slug is the mangled audio path. od names them
 videos. The hash keeps AudioCraft's determinism (same index, prompt and conditions -> same id).
 
 With `generate.denoise` set (`spectral`, `stationary` or a path to learned weights, see
-od/audio/denoise.py; strength `generate.denoise_strength`), each generated sample also gets a
+od/data/denoise.py; strength `generate.denoise_strength`), each generated sample also gets a
 cleaned copy `samples/<epoch>/denoised/<same name>.wav`; the sample itself stays as generated.
 """
 from __future__ import annotations
@@ -74,7 +74,7 @@ class MediaSampleManager(SampleManager):
             return None
         key = (str(spec), float(generate.get('denoise_strength', 0.5)))
         if key not in self._denoisers:  # built once per process (a learned one loads weights)
-            from ..audio.denoise import build_denoiser
+            from ..data.denoise import build_denoiser
             self._denoisers[key] = build_denoiser(*key)
         return self._denoisers[key]
 
@@ -84,7 +84,7 @@ class MediaSampleManager(SampleManager):
                                     generation_args)
         denoiser = self._denoiser()
         if denoiser is not None:
-            from ..audio.denoise import denoise_copy
+            from ..data.denoise import denoise_copy
             path = Path(sample.path)
             denoise_copy(path, path.parent / self.DENOISED / path.name, denoiser)
         return sample

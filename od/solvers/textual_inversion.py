@@ -11,8 +11,8 @@ resume, DDP, tensorboard — is AudioCraft's):
 - every epoch the rows are written to `<embeds_dir>/<dataset>/<xp sig>/epoch_<n>.pt`, plus
   `best.pt` by `textual_inversion.best_metric`; generate writes samples per concept and evaluate
   reports how often generations are recognised as their concept (+ optional FAD/CLAP metrics);
-- the XP's `checkpoint.th` (resume, export, `od.models.load`) holds only the trained rows and
-  names its `continue_from` base for the frozen rest (od/models/frozen_base.py).
+- the XP's `checkpoint.th` (resume, export, `od.inference.load`) holds only the trained rows and
+  names its `continue_from` base for the frozen rest (od/solvers/frozen_base.py).
 """
 from __future__ import annotations
 
@@ -27,9 +27,9 @@ from audiocraft.modules.conditioners import ConditioningAttributes
 from audiocraft.solvers import base as ac_base
 from omegaconf import open_dict
 
-from ..data.concepts import read_manifests
-from ..models import concepts as concept_io
+from ..conditioners import concepts as concept_io
 from ..safe_load import torch_load
+from .concept_data import read_manifests
 from .musicgen import MusicGenSolver
 from .samples import CLIPPING
 
@@ -166,7 +166,7 @@ class TextualInversionSolver(MusicGenSolver):
 
     def check_codec(self) -> None:
         """Refuse tokens that another codec wrote (they would teach the LM nonsense)."""
-        from ..models.compression import fingerprint
+        from ..encoders.compression import fingerprint
         codec = self.concepts_meta['codec']
         if fingerprint(self.compression_model) != codec['fingerprint']:
             raise ValueError(

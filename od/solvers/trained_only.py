@@ -3,7 +3,7 @@ LoRA, textual inversion): what od's MusicGen solver writes and reads around Audi
 
 When the run starts from a `continue_from` base and some LM parameters are frozen, `checkpoint.th`
 keeps the trained tensors only (in `model`, the best state and the EMA) and names the base
-(od/models/frozen_base.py): a LoRA or cross-attention run writes megabytes per epoch instead of
+(od/solvers/frozen_base.py): a LoRA or cross-attention run writes megabytes per epoch instead of
 a copy of the LM. Reading it back fills the frozen tensors from the base; a LoRA run continued
 from a plain base gets fresh adapters (peft's initialisation: the model starts as the base).
 """
@@ -14,8 +14,8 @@ import typing as tp
 import torch
 from torch import nn
 
-from ..models import frozen_base
-from ..models import lora as lora_lib
+from . import frozen_base
+from . import lora as lora_lib
 
 
 def plain_names(model: nn.Module) -> tp.Callable[[str], str]:

@@ -4,8 +4,8 @@ Textual inversion trains a few hundred numbers of a 300 M+ parameter LM. Writing
 (twice: model and best_state) every epoch would cost gigabytes per XP and per sweep point, for
 weights that are bit-identical to the `continue_from` checkpoint the run started from. So the
 solver writes only the trained tensors plus `state[FROZEN_BASE] = {'source', 'digest'}`, and
-every reader (resume, `continue_from` of another XP, `od.models.load`, `od.export`) completes
-the other tensors from `source` (`complete`, given the reader of bases: od/models/loaders.py's). The digest is taken over the frozen tensors, so a base that
+every reader (resume, `continue_from` of another XP, `od.inference.load`, `od.export`) completes
+the other tensors from `source` (`complete`, given the reader of bases: od/inference/loaders.py's). The digest is taken over the frozen tensors, so a base that
 has since changed is refused instead of silently paired with rows it never saw.
 """
 from __future__ import annotations

@@ -6,7 +6,7 @@
     (`lukewys/laion_clap`); its architecture is read from the weights;
   - a path (or `//reference/...`) to such a `.pt` file;
   - a folder holding `clap_config.json` + `clap_model.pt` + `roberta/` (the format
-    `od.models.tiny.write_tiny_clap` writes for tests).
+    `od.inference.tiny.write_tiny_clap` writes for tests).
 laion-clap checkpoints hold the whole RoBERTa text tower, so od needs only roberta-base's
 *tokenizer and config* (`config.json`, `vocab.json`, `merges.txt`: `<reference_dir>/roberta-base/`
 or the HF cache), never its weights. laion_clap itself would download both: its
@@ -149,7 +149,7 @@ def locate_clap(name: tp.Optional[str] = None) -> tp.Tuple[Path, Path]:
         missing += [f'roberta/{f}' for f in ROBERTA_FILES if not (local / 'roberta' / f).exists()]
         if missing:
             raise MissingWeightsError(f"CLAP folder {local} lacks {', '.join(missing)} "
-                                      "(od's CLAP folder format, see od.models.tiny.write_tiny_clap).")
+                                      "(od's CLAP folder format, see od.inference.tiny.write_tiny_clap).")
         return local / CLAP_WEIGHTS, local / 'roberta'
     if local.is_file():
         return local, _roberta_folder()
@@ -166,7 +166,7 @@ def locate_clap(name: tp.Optional[str] = None) -> tp.Tuple[Path, Path]:
 
 
 # ---- building the model ------------------------------------------------------------------
-def _clap_module():
+def laion_clap_module():
     """laion_clap's model code without `laion_clap/__init__` (which downloads tokenizers)."""
     if 'clap_module' not in sys.modules:
         spec = importlib.util.find_spec('laion_clap')
@@ -183,7 +183,7 @@ def _laion_builders(roberta: Path, htsat: tp.Optional[dict]):
     """While laion's CLAP is built: RoBERTa from `roberta/config.json` (random, the checkpoint
     overwrites it) instead of a hub download; optionally an HTSAT of custom size (tiny models)."""
     from transformers import RobertaConfig, RobertaModel
-    model_module = _clap_module().model
+    model_module = laion_clap_module().model
 
     class _FromConfig:
         @staticmethod
@@ -257,7 +257,7 @@ def load_clap(name: tp.Optional[str] = None, device: tp.Union[str, torch.device]
     from transformers import AutoTokenizer
 
     weights, roberta = locate_clap(name)
-    clap_module = _clap_module()
+    clap_module = laion_clap_module()
     state = _read_checkpoint(weights)
     od_config = json.loads((weights.parent / CLAP_CONFIG).read_text()) if weights.name == CLAP_WEIGHTS else {}
     cfg = od_config.get('model_cfg') or _config_from_weights(state, clap_module)

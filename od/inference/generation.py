@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import typing as tp
 from pathlib import Path
 
@@ -40,9 +39,9 @@ def add_generation_args(parser: argparse.ArgumentParser, default_model: tp.Optio
 
 
 def add_denoise_args(parser: argparse.ArgumentParser) -> None:
-    """--denoise [SPEC] and --denoise-strength (od/audio/denoise.py)."""
-    from .audio.denoise import DEFAULT_STRENGTH
-    group = parser.add_argument_group('clean-up of the generated audio (od/audio/denoise.py)')
+    """--denoise [SPEC] and --denoise-strength (od/data/denoise.py)."""
+    from ..data.denoise import DEFAULT_STRENGTH
+    group = parser.add_argument_group('clean-up of the generated audio (od/data/denoise.py)')
     group.add_argument('--denoise', nargs='?', const='spectral', default=None, metavar='SPEC',
                        help="denoise each output, keeping the original as <name>.raw.wav: 'spectral' (the "
                             "default with no value: noisereduce spectral gating), 'stationary', or a path to "
@@ -54,14 +53,14 @@ def add_denoise_args(parser: argparse.ArgumentParser) -> None:
 
 def build_denoiser_for(args: argparse.Namespace):
     """The denoiser of `args` (None without --denoise); built before any model loads."""
-    from .audio.denoise import build_denoiser
+    from ..data.denoise import build_denoiser
     return build_denoiser(args.denoise, args.denoise_strength, device=args.device or 'cpu')
 
 
 def load_for_generation(args: argparse.Namespace, duration: float, cache: bool = False):
     """The model of `args.model` with the generation parameters of `args` set (`cache`: its
     frozen encoders read and write their embedding caches)."""
-    from .models import load
+    from . import load
     model = load(args.model, device=args.device, plugins=args.plugin, cache=cache)
     model.set_generation_params(use_sampling=not args.greedy, top_k=args.top_k, top_p=args.top_p,
                                 temperature=args.temperature, duration=duration, cfg_coef=args.cfg_coef,
@@ -81,7 +80,7 @@ def write_audio(path: tp.Union[str, Path], wav: torch.Tensor, sample_rate: int,
     wav = wav.detach().cpu().float()
     if length is not None:
         wav = torch.nn.functional.pad(wav, (0, max(0, length - wav.shape[-1])))[..., :length]
-    from .atomic import atomic_path, clean_stale
+    from ..atomic import atomic_path, clean_stale
     clean_stale(path.parent)  # temporaries of killed runs
     with atomic_path(path) as tmp:
         written = audio_write(tmp.with_suffix(''), wav, sample_rate, format='wav', strategy='peak',
@@ -89,8 +88,3 @@ def write_audio(path: tp.Union[str, Path], wav: torch.Tensor, sample_rate: int,
         if Path(written) != tmp:
             os.replace(written, tmp)
     return path
-
-
-def fail(message: str, code: int = 2) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return code

@@ -16,7 +16,7 @@ from __future__ import annotations
 import typing as tp
 from pathlib import Path
 
-from ..conditioners.textual_inversion import PLACEHOLDER  # noqa: F401  (`<8bit>` in a prompt)
+from .textual_inversion import PLACEHOLDER  # noqa: F401  (`<8bit>` in a prompt)
 
 
 def save_concepts(conditioner, path: tp.Union[str, Path], **meta: tp.Any) -> Path:
@@ -41,7 +41,7 @@ def read_concepts(path: tp.Union[str, Path]) -> dict:
 
 def text_conditioner(lm) -> tp.Tuple[str, tp.Any]:
     """(attribute, conditioner) of the LM's T5 text conditioner."""
-    from ..conditioners.t5 import T5Conditioner
+    from .t5 import T5Conditioner
     found = [(a, c) for a, c in lm.condition_provider.conditioners.items() if isinstance(c, T5Conditioner)]
     if len(found) != 1:
         raise ValueError(f"concepts need a model with one od T5 text conditioner; this one has "
@@ -52,7 +52,7 @@ def text_conditioner(lm) -> tp.Tuple[str, tp.Any]:
 
 def load_concepts(model, path: tp.Union[str, Path]) -> tp.List[str]:
     """Add the concepts stored at `path` to `model` (MusicGen or LMModel); returns their names."""
-    from ..conditioners.textual_inversion import TextualInversionT5
+    from .textual_inversion import TextualInversionT5
     lm = getattr(model, 'lm', model)
     data = read_concepts(path)
     attribute, cond = text_conditioner(lm)

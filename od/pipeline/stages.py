@@ -28,179 +28,20 @@ part of the XP signature, as with `dora run`.
 """
 from __future__ import annotations
 
-import argparse
-import hashlib
 import json
-import os
-import sys
 import time
 import typing as tp
 from pathlib import Path
 
-from . import recipe
-from .environment import ROOT, MissingWeightsError
-
-STAGES = ('ingest', 'plan', 'checkpoint', 'cache', 'train', 'export', 'soundtrack', 'evaluate', 'report')
-SCALES = ('debug', 'small', 'medium', 'large')
-SEEDS = (0, 1)
-
-
-class PipelineError(RuntimeError):
-    """A user-facing stop: the message says what to do."""
-
-
-class Pipeline:
-    """One run's paths, its stage records (`reports/<name>/pipeline.json`) and its Dora command."""
-
-    def __init__(self, raw: tp.Union[str, Path], name: str, scale: str = 'debug', overrides: tp.Sequence[str] = (),
-                 clip: tp.Optional[str] = None, valid_fraction: float = 0.2, audio_from: tp.Optional[str] = None,
-                 soundtrack_seconds: float = 30., work: tp.Union[str, Path] = ROOT,
-                 log: tp.Callable[[str], None] = print, clap_model: tp.Optional[str] = None,
-                 vggish_checkpoint: tp.Optional[str] = None, lora: bool = False,
-                 epochs: tp.Optional[int] = None, gpu_memory: tp.Optional[float] = None):
-        if scale not in SCALES:
-            raise PipelineError(f"--scale must be one of {', '.join(SCALES)}")
-        if scale == 'debug' and (lora or epochs is not None or gpu_memory is not None):
-            raise PipelineError("--lora, --epochs and --gpu-memory size the real-scale recipe (--scale small|"
-                                "medium|large); the debug scale trains solver=musicgen/video_debug (Dora overrides "
-                                "change it).")
-        self.raw, self.name, self.scale = Path(raw).resolve(), name, scale
-        self.user_overrides = list(overrides)
-        self.clip = clip
-        self.lora, self.epochs, self.gpu_memory = lora, epochs, gpu_memory
-        self.valid_fraction, self.audio_from, self.seconds = valid_fraction, audio_from, soundtrack_seconds
-        # dataset/, egs/, checkpoints/, reports/ live under `work` (the repository by default);
-        # the dset config and `dora run` are always the repository's (Dora runs from its root).
-        self.work, self.log = Path(work).resolve(), log
-        self.dataset, self.egs = self.work / 'dataset' / name, self.work / 'egs' / name
-        self.report_dir = self.work / 'reports' / name
-        self.export_dir = self.work / 'checkpoints' / name
-        self.start_ckpt = self.work / 'checkpoints' / f'{name}_start.th'
-        self.tiny_clip = self.work / 'checkpoints' / 'tiny-clip'   # --clip tiny (random, seeded)
-        self.state_file = self.report_dir / 'pipeline.json'
-        self.clap_model, self.vggish_checkpoint = clap_model, vggish_checkpoint  # None: od's defaults
-        self.state = json.loads(self.state_file.read_text()) if self.state_file.exists() else {}
-        self._architecture: tp.Optional[tp.List[str]] = None
-
-    # ---- the training command ---------------------------------------------------------
-    def clip_name(self) -> tp.Optional[str]:
-        if self.clip == 'tiny':
-            return str(self.tiny_clip)
-        if self.clip and Path(self.clip).exists():
-            return str(Path(self.clip).resolve())  # dora run changes directory: absolute paths only
-        return self.clip
-
-    def source(self) -> tp.Optional[str]:
-        """The MusicGen the run starts from (None: the debug scale starts from random weights)."""
-        return None if self.scale == 'debug' else recipe.source_model(self.scale)
-
-    def preset_overrides(self) -> tp.List[str]:
-        """The solver preset of this scale and the conditioner (before the LM's shape)."""
-        if self.scale == 'debug':
-            args = ['solver=musicgen/video_debug']  # the debug MusicGen + clip_frames
-        else:
-            args = [recipe.solver_preset(self.lora), f'model/lm/model_scale={self.scale}', 'conditioner=clipemb2music']
-        if self.clip_name():
-            args.append(f'conditioners.self_wav.clip_frames.name={self.clip_name()}')
-        return args
-
-    def architecture(self) -> tp.List[str]:
-        """Overrides giving the LM the shape of the weights it starts from (none for upstream
-        MusicGen at its own scale; the tiny models of `od.models.tiny hub` are narrower)."""
-        if self._architecture is None:
-            from .make_ckpt import architecture_overrides
-            self._architecture = [] if self.source() is None else \
-                architecture_overrides(self.source(), self.preset_overrides())
-        return self._architecture
-
-    def model_overrides(self) -> tp.List[str]:
-        """What decides the model (the starting checkpoint is built from these)."""
-        return self.preset_overrides() + self.architecture()
-
-    def schedule(self) -> tp.List[str]:
-        """Epochs, updates, segment, warm-up and validation sized from the ingested dataset
-        (empty before ingest, and for the debug scale, whose preset is sized already)."""
-        train, valid = self.egs / 'train' / 'data.jsonl', self.egs / 'valid' / 'data.jsonl'
-        if self.scale == 'debug' or not train.exists():
-            return []
-        from . import train as od_train
-        user = self.user_overrides
-        cfg = od_train.compose(self.model_overrides() + user)
-        fixed = {o.split('=', 1)[0].lstrip('+') for o in user}
-        values = recipe.schedule(recipe.manifest_durations(train),
-                                 recipe.manifest_durations(valid) if valid.exists() else [], cfg, self.epochs, fixed)
-        return recipe.as_overrides(values, user)
-
-    def train_args(self) -> tp.List[str]:
-        args = self.model_overrides() + [f'dset=audio/{self.name}']
-        if self.scale != 'debug':
-            args += [f'continue_from={self.start_ckpt}'] + self.schedule()
-            if not any(o.startswith('dataset.num_workers=') for o in self.user_overrides):
-                args.append(f'dataset.num_workers={loader_workers()}')  # not in the XP signature
-        return args + self.user_overrides
-
-    def command(self) -> str:
-        import shlex
-        return f"cd {shlex.quote(str(ROOT))} && dora run " + ' '.join(shlex.quote(a) for a in self.train_args())
-
-    def xp(self):
-        from . import train
-        return train.main.get_xp(self.train_args())
-
-    # ---- stage records ------------------------------------------------------------------
-    def up_to_date(self, stage: str, key: str) -> bool:
-        return self.state.get(stage, {}).get('key') == key
-
-    def record(self, stage: str, key: str, started: float, **outputs: tp.Any) -> None:
-        from .atomic import write_json
-        self.state[stage] = {'key': key, 'seconds': round(time.time() - started, 1), **outputs}
-        write_json(self.state_file, self.state)
-
-    def check(self) -> tp.List[str]:
-        """Inputs and every weight the run needs, before any file is written or model loaded:
-        one PipelineError lists all that are missing. Returns notes on optional metrics."""
-        from . import train
-        if not self.raw.is_dir():
-            raise PipelineError(f"{self.raw}: no such folder (give the folder of your videos)")
-        try:
-            cfg = train.compose(self.preset_overrides() + self.user_overrides)
-        except Exception as exc:  # od's ConfigError or Hydra's own: an override that does not compose
-            raise PipelineError(f"these overrides do not compose: {str(exc).strip().splitlines()[0]}") from None
-        if self.clip == 'tiny':  # written by run() after the checks: nothing to look up
-            cfg.conditioners = {k: v for k, v in cfg.conditioners.items() if v.get('model') != 'clip_frames'}
-        missing = recipe.missing_weights(cfg, self.source())
-        if missing:
-            raise MissingWeightsError(
-                f"{len(missing)} of the weights this run needs {'is' if len(missing) == 1 else 'are'} not on this "
-                "machine (nothing was written; od never downloads):\n"
-                + '\n'.join(f"{i}. {m}" for i, m in enumerate(missing, 1))
-                + "\nTo try the real-scale path without them: python -m od.models.tiny hub ~/od-tiny-hf, then "
-                  "HF_HOME=~/od-tiny-hf on this command (tiny random models under the real names).")
-        return recipe.optional_metric_notes(self.clap_model, self.vggish_checkpoint)
-
-
-def loader_workers() -> int:
-    """Data-loading processes for a real-scale run: the preset's 8 on a GPU machine with the
-    cores for them; none on a CPU-only one, where the training step is the bottleneck and each
-    worker process would re-import torch and AudioCraft."""
-    import torch
-    if not torch.cuda.is_available():
-        return 0
-    return max(0, min(8, (os.cpu_count() or 1) - 1))
-
-
-def digest(*parts: tp.Any) -> str:
-    return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def files_key(paths: tp.Iterable[Path]) -> tp.List[tp.Tuple[str, int, int]]:
-    return [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(paths) if p.is_file()]
+from .. import recipe
+from ..environment import ROOT
+from .core import SCALES, SEEDS, STAGES, Pipeline, PipelineError, digest, files_key, loader_workers  # noqa: F401  (the names od.pipeline exports)
 
 
 # ---- stages ---------------------------------------------------------------------------
 def stage_ingest(p: Pipeline) -> str:
-    from .data.ingest import ingest
-    from .data.walk import walk_files
+    from ..data.ingest import ingest
+    from ..data.walk import walk_files
     key = digest(files_key(walk_files(p.raw)), p.valid_fraction, p.audio_from, 'ingest-1')
     if p.up_to_date('ingest', key) and (p.egs / 'valid' / 'data.jsonl').exists():
         return 'up to date'
@@ -233,7 +74,7 @@ def stage_plan(p: Pipeline) -> str:
     for line in lines:
         p.log(f"[od plan] {line}")
     p.state['plan'] = {'lines': lines, 'recipe': p.train_args()}
-    from .atomic import write_json
+    from ..atomic import write_json
     write_json(p.state_file, p.state)
     return (f"{p.preset_overrides()[0]}: {int(cfg.optim.epochs)} epochs x {int(cfg.optim.updates_per_epoch)} updates "
             f"of {int(cfg.dataset.batch_size)} x {float(cfg.dataset.segment_duration):g}-s segments")
@@ -242,8 +83,8 @@ def stage_plan(p: Pipeline) -> str:
 def stage_checkpoint(p: Pipeline) -> str:
     if p.scale == 'debug':
         return 'not needed (the debug model starts from random weights)'
+    from ..inference.loaders import locate_model
     from .make_ckpt import make_checkpoint
-    from .models.loaders import locate_model
     source = p.source()
     overrides = p.model_overrides() + [o for o in p.user_overrides if o.startswith(('model/', 'transformer_lm.'))]
     located = locate_model(source)
@@ -286,7 +127,7 @@ def stage_train(p: Pipeline) -> str:
         return f"up to date ({done}/{epochs} epochs)"
     if done:
         p.log(f"[od.pipeline] resuming at epoch {done + 1}/{epochs}")
-    from .launch import run_dora
+    from ..launch import run_dora
     proc = run_dora(p.train_args())
     if proc.returncode != 0:
         raise PipelineError(f"training stopped (dora run exited with {proc.returncode}); its log: "
@@ -295,7 +136,7 @@ def stage_train(p: Pipeline) -> str:
 
 
 def stage_export(p: Pipeline) -> str:
-    from .export import export
+    from ..inference.export import export
     checkpoint = Path(p.xp().folder) / 'checkpoint.th'
     key = digest(files_key([checkpoint]))
     if p.up_to_date('export', key) and (p.export_dir / 'state_dict.bin').exists():
@@ -309,7 +150,7 @@ def stage_export(p: Pipeline) -> str:
 def valid_videos(p: Pipeline) -> tp.List[Path]:
     from audiocraft.data.audio_dataset import load_audio_meta
 
-    from .data.frames import VIDEO_EXTS, companion
+    from ..data.frames import VIDEO_EXTS, companion
     metas = load_audio_meta(p.egs / 'valid' / 'data.jsonl', resolve=False)
     return [v for v in (companion(m.path, VIDEO_EXTS) for m in metas) if v is not None]
 
@@ -327,10 +168,11 @@ def stage_soundtrack(p: Pipeline) -> str:
     does; videos of the same length share a batch, so the LM runs once per batch, not per video."""
     import torch
 
-    from .cli import write_audio
-    from .clip import mux, window_of
-    from .data.frames import FrameError
-    from .models import load
+    from ..conditioners.media import failures
+    from ..data.frames import FrameError
+    from ..inference import load
+    from ..inference.generation import write_audio
+    from ..inference.soundtrack import mux, window_of
     videos = valid_videos(p)
     key = digest(files_key([p.export_dir / 'state_dict.bin']), files_key(videos), p.seconds, SEEDS)
     if p.up_to_date('soundtrack', key) and all((soundtrack_dir(p, s) / f"{v.stem}.wav").exists()
@@ -355,7 +197,7 @@ def stage_soundtrack(p: Pipeline) -> str:
         wavs = model.generate_from(None, [v for v in group for _ in SEEDS], start=0.)   # [B, C, T]
         conditioners = model.lm.condition_provider.conditioners.values()
         for i, video in enumerate(group):
-            if any(getattr(c, 'failures', {}).get(str(video)) for c in conditioners):
+            if any(failures(c).get(str(video)) for c in conditioners):
                 skipped.append((video.stem, "its frames could not be read (see the warning above)"))
                 continue
             for k, seed in enumerate(SEEDS):
@@ -371,9 +213,9 @@ def stage_soundtrack(p: Pipeline) -> str:
 
 
 def stage_evaluate(p: Pipeline) -> str:
-    from .atomic import write_json
-    from .metrics.audio_features import log_mel_stats
-    from .metrics.video_sensitivity import video_sensitivity
+    from ..atomic import write_json
+    from ..metrics.audio_features import log_mel_stats
+    from ..metrics.video_sensitivity import video_sensitivity
     ids = [v for v in p.state.get('soundtrack', {}).get('videos', [])
            if all((soundtrack_dir(p, s) / f"{v}.wav").exists() for s in SEEDS)]
     generated = [soundtrack_dir(p, SEEDS[0]) / f"{v}.wav" for v in ids]
@@ -391,7 +233,7 @@ def stage_evaluate(p: Pipeline) -> str:
     except ValueError as exc:
         metrics['skipped']['video_sensitivity'] = str(exc)
     try:
-        from .metrics.rhythm_files import rhythm_of_files
+        from ..metrics.rhythm_files import rhythm_of_files
         metrics['rhythm'] = rhythm_of_files(generated, valid_audio(p), videos=p.dataset / 'valid', progress=False)
         metrics['values'].update({k: metrics['rhythm'][k] for k in ('rhythm', 'bcs', 'bhs')
                                   if metrics['rhythm'][k] is not None})   # None: no events / no beats to score
@@ -412,7 +254,7 @@ def valid_audio(p: Pipeline) -> tp.List[str]:
 def weighted_metrics(p: Pipeline, generated: tp.List[str], skipped: tp.Dict[str, str]) -> tp.Dict[str, float]:
     """VGGish and CLAP FAD and KAD of the soundtracks against the valid audio, when their weights
     are here; each one left out is named in `skipped` with the reason."""
-    from .metrics import suite
+    from ..metrics import suite
     reference = valid_audio(p)
     options = suite.MetricOptions(vggish_checkpoint=p.vggish_checkpoint, clap_model=p.clap_model,
                                   stats_cache=str(p.report_dir / 'fad_cache'), progress=False)
@@ -428,8 +270,8 @@ def weighted_metrics(p: Pipeline, generated: tp.List[str], skipped: tp.Dict[str,
 
 
 def stage_report(p: Pipeline) -> str:
-    from .report.page import write_page
-    from .report.plots import poster_png, spectrogram_png, timeline_png, training_png
+    from ..report.page import write_page
+    from ..report.plots import poster_png, spectrogram_png, timeline_png, training_png
     metrics = json.loads((p.report_dir / 'metrics.json').read_text())
     xp = p.xp()
     key = digest(files_key([p.report_dir / 'metrics.json', Path(xp.folder) / 'history.json']), 'report-2')
@@ -482,7 +324,7 @@ STAGE_FUNCS = {'ingest': stage_ingest, 'plan': stage_plan, 'checkpoint': stage_c
 
 def run(p: Pipeline) -> tp.Dict[str, str]:
     """Every stage in order; returns stage -> what it did ('up to date ...' when skipped)."""
-    from .environment import setup
+    from ..environment import setup
     setup()
     started = time.time()
     notes = p.check()
@@ -490,8 +332,8 @@ def run(p: Pipeline) -> tp.Dict[str, str]:
     for note in notes:
         p.log(f"[od.pipeline] note: {note}")
     if p.clip == 'tiny' and not p.tiny_clip.exists():
-        from .atomic import atomic_dir
-        from .models.tiny import write_tiny_clip
+        from ..atomic import atomic_dir
+        from ..inference.tiny import write_tiny_clip
         with atomic_dir(p.tiny_clip) as tmp:
             write_tiny_clip(tmp)
         p.log(f"[od.pipeline] wrote a tiny random CLIP to {p.tiny_clip} (no weights needed; real CLIP: --clip <name>)")
@@ -504,64 +346,9 @@ def run(p: Pipeline) -> tp.Dict[str, str]:
     return done
 
 
-def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog='python -m od.pipeline', description=__doc__.split('\n\n')[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split('\n\n', 1)[1])
-    parser.add_argument('raw', help="folder of videos (their own audio tracks, or <stem>.wav beside them)")
-    parser.add_argument('overrides', nargs='*', help="Dora overrides for training (key=value)")
-    parser.add_argument('--name', required=True, help="dataset/report name")
-    parser.add_argument('--scale', default='small', choices=SCALES,
-                        help="MusicGen to start from: facebook/musicgen-<scale>, fine-tuned with the one-GPU recipe "
-                             "(solver=musicgen/finetune), or the random debug model (default %(default)s)")
-    parser.add_argument('--lora', action='store_true', help="train LoRA adapters (solver=musicgen/finetune_lora): "
-                                                           "less memory, the pretrained LM stays frozen")
-    parser.add_argument('--epochs', type=int, default=None,
-                        help="training length (default: the preset's); each epoch covers the training audio once")
-    parser.add_argument('--gpu-memory', type=float, default=None, metavar='GB',
-                        help="check the memory plan against a GPU of this size (default: the visible GPU)")
-    parser.add_argument('--clip', default=None, help="CLIP for the frames: a hub name, a folder, or 'tiny' "
-                                                     "(a random one written to <work>/checkpoints/tiny-clip; no weights)")
-    parser.add_argument('--valid-fraction', type=float, default=0.2)
-    parser.add_argument('--audio-from', default=None, help="folder of <stem>.<audio> for videos without sound")
-    parser.add_argument('--soundtrack-seconds', type=float, default=30., help="music per valid video, from its start")
-    parser.add_argument('--clap-model', default=None, help="CLAP weights for fad_clap (default: od.metrics.clap's)")
-    parser.add_argument('--vggish-checkpoint', default=None,
-                        help="VGGish checkpoint for fad_vggish (default: //reference/fad/vggish_model.ckpt)")
-    parser.add_argument('--work', default=os.environ.get('OD_WORK', str(ROOT)),
-                        help="where dataset/, egs/, checkpoints/ and reports/ go "
-                             "(default: $OD_WORK, else the repository)")
-    args = parser.parse_intermixed_args(argv)
-    bad = [o for o in args.overrides if '=' not in o]
-    if bad:
-        parser.error(f"unexpected arguments {bad}: overrides are key=value (one raw folder only)")
-    try:
-        p = Pipeline(args.raw, args.name, args.scale, args.overrides, args.clip, args.valid_fraction,
-                     args.audio_from, args.soundtrack_seconds, args.work, clap_model=args.clap_model,
-                     vggish_checkpoint=args.vggish_checkpoint, lora=args.lora, epochs=args.epochs,
-                     gpu_memory=args.gpu_memory)
-        run(p)
-    except (PipelineError, MissingWeightsError, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\n[od.pipeline] interrupted: run the same command again to resume where it stopped.", file=sys.stderr)
-        return 130
-    videos = soundtrack_dir(p, SEEDS[0])
-    print(f"\n[od.pipeline] soundtracked videos: {videos}/*.mp4\n[od.pipeline] report: {p.report_dir / 'index.html'}")
-    score = report_score(p)
-    if score is not None:
-        print(f"[od.pipeline] video sensitivity: {score:.2f} (above 1: the video steers the music)")
-    return 0
-
-
-def report_score(p: 'Pipeline') -> tp.Optional[float]:
+def report_score(p: Pipeline) -> tp.Optional[float]:
     """The video sensitivity of the last evaluation (None when it was not measured)."""
     path = p.report_dir / 'metrics.json'
     if not path.exists():
         return None
     return (json.loads(path.read_text()).get('values') or {}).get('video_sensitivity')
-
-
-if __name__ == '__main__':
-    sys.exit(main())

@@ -12,7 +12,7 @@ stride (the last `max_duration - extend_stride` seconds prompt the next chunk), 
 is conditioned on *its own* window of the media, so the music follows the video.
 
 The LM's cross-attention projects the conditions to keys/values once per generate call
-(od/models/cross_attention.py), not at every decoding step; the tokens are the same.
+(od/inference/cross_attention.py), not at every decoding step; the tokens are the same.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ import torch
 from audiocraft.models.musicgen import MusicGen
 from audiocraft.modules.conditioners import ConditioningAttributes, JointEmbedCondition
 
+from ..conditioners.media import media_kinds
 from ..conditioners.media_tokens import media_condition
 from ..data.formats import AUDIO_EXTS, IMAGE_EXTS, VIDEO_EXTS
 from . import cross_attention
@@ -64,7 +65,7 @@ class ODMusicGen(MusicGen):
     def media_attributes(self) -> tp.Dict[str, tp.Tuple[str, ...]]:
         """Waveform attributes of this model -> media kinds their conditioner reads."""
         provider = self.lm.condition_provider
-        return {name: tuple(getattr(provider.conditioners[name], 'media_kinds', ()))
+        return {name: media_kinds(provider.conditioners[name])
                 for name in provider.wav_conditions}
 
     def supports(self, kind: str) -> bool:
@@ -106,7 +107,7 @@ class ODMusicGen(MusicGen):
             if item is not None:
                 files = [item] if isinstance(item, (str, Path)) else list(item)
                 name = self._attribute_for(files[0])
-                given[name] = str(files[0]) if len(files) == 1 else _mix(files)
+                given[name] = str(files[0]) if len(files) == 1 else media_mix(files)
             for name in provider.wav_conditions:
                 attr.wav[name] = media_condition(given.get(name), seek, window, self.sample_rate, self.device)
             out.append(attr)
@@ -191,6 +192,7 @@ def _carries_waveform(attributes: tp.Sequence[ConditioningAttributes]) -> bool:
                for a in attributes for c in a.wav.values())
 
 
-def _mix(files: tp.Sequence[tp.Union[str, Path]]):
+def media_mix(files: tp.Sequence[tp.Union[str, Path]]):
+    """The key a mix of several videos (a transition) is conditioned and cached under."""
     from ..conditioners.clip_frames import MediaMix
     return MediaMix(str(f) for f in files)

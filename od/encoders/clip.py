@@ -4,7 +4,7 @@
   - `hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K` — a hub repo in open_clip's format, looked up
     in `<reference_dir>/<repo>` then the Hugging Face cache (never downloaded);
   - a folder, or `//reference/<folder>`, holding `open_clip_config.json` + weights (the format
-    `od.models.tiny.write_tiny_clip` writes for tests);
+    `od.inference.tiny.write_tiny_clip` writes for tests);
   - an open_clip architecture such as `ViT-B-32` / `ViT-L-14` with `pretrained=<weights file>`.
 Only the image tower is kept, frozen, in eval mode.
 """

@@ -11,7 +11,7 @@ EnCodec feature extractor (`AutoProcessor`), and `generation_config.json` with o
 defaults (sampling, top-k, classifier-free guidance scale, duration). Only what transformers'
 MusicGen can express is exported: one T5 text conditioner fused by cross-attention, the delay
 codebook pattern, AudioCraft's pre-norm bias-free transformer with sinusoidal positions, and a
-compression model with an exact transformers EncodecModel form (od/models/hf_encodec.py).
+compression model with an exact transformers EncodecModel form (od/encoders/hf_encodec.py).
 Everything else (CLIP, CLAP, lookup-table conditioners, other patterns or LM options) is refused
 with the reason before anything is written.
 
@@ -34,11 +34,11 @@ from pathlib import Path
 
 import torch
 
-from .hf_encodec import CodecNotExportable, check_codec, to_hf_encodec
+from ..encoders.hf_encodec import CodecNotExportable, check_codec, to_hf_encodec
 
 EXPORT_INFO = 'od_export.json'
 TEXT_ATTRIBUTE = 'description'
-DEFAULT_DURATION = 10.0   # od.generate's defaults (od/cli.py), used when the model's config has none
+DEFAULT_DURATION = 10.0   # od.generate's defaults (od/inference/generation.py), used when the model's config has none
 DEFAULT_TOP_K = 250
 DEFAULT_CFG = 3.0
 CHECK_PROMPT = 'an upbeat track with a warm bass line'
@@ -171,8 +171,14 @@ def generation_defaults(cfg: dict, frame_rate: float, n_q: int, card: int, durat
 
 def build_hf_model(model, generation: dict):
     """(MusicgenForConditionalGeneration, MusicgenProcessor) holding od's `model` (an ODMusicGen)."""
-    from transformers import (EncodecFeatureExtractor, GenerationConfig, MusicgenConfig, MusicgenDecoderConfig,
-                              MusicgenForConditionalGeneration, MusicgenProcessor)
+    from transformers import (
+        EncodecFeatureExtractor,
+        GenerationConfig,
+        MusicgenConfig,
+        MusicgenDecoderConfig,
+        MusicgenForConditionalGeneration,
+        MusicgenProcessor,
+    )
     lm = model.lm
     conditioner = _text_conditioner(model)
     t5 = conditioner.t5
@@ -259,7 +265,7 @@ def _umask_permissions(folder: Path) -> None:
 def export_transformers(spec: tp.Union[str, Path], out: tp.Union[str, Path], overwrite: bool = False,
                         duration: tp.Optional[float] = None, top_k: tp.Optional[int] = None,
                         cfg_coef: tp.Optional[float] = None, device: str = 'cpu') -> tp.Dict[str, tp.Any]:
-    """Write the transformers folder of the model `spec` (any od.models.load spec) at `out`.
+    """Write the transformers folder of the model `spec` (any od.inference.load spec) at `out`.
 
     Returns what `od_export.json` holds (source, the logits check, generation defaults).
     Raises NotExportable / ValueError / FileExistsError before anything is written.

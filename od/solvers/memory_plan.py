@@ -33,6 +33,8 @@ import typing as tp
 import torch
 import torch.nn.functional as F
 
+from .trainable import spec_of
+
 GiB = 2 ** 30
 COND_TOKENS = 64
 OPTIMIZER_STATES = {'adam': 2, 'adamw': 2, 'dadam': 3}
@@ -266,7 +268,7 @@ def plan(cfg, lm=None, device_is_gpu: tp.Optional[bool] = None,
                          f"meta device: {str(exc).splitlines()[0][:80]})")
     else:
         notes.append("the compression model's encoding transient is not counted (codec not loaded)")
-    if lora.uses_lora(cfg.get('trainable', 'all')):
+    if lora.uses_lora(spec_of(cfg)):
         notes.append(getattr(counted, 'od_lora').describe())
     return Plan(params=params, trainable=trainable, weights=bytes_of + compression,
                 gradients=trainable * 4, optimizer=states * trainable * 4,
@@ -289,21 +291,10 @@ def _codec_params(cfg) -> int:
 def _freeze_like_the_solver(lm, cfg) -> None:
     """requires_grad as od's solver sets it (patterns that match nothing here -- the conditioners
     are not built -- are ignored rather than refused)."""
-    import re
-
-    from ..solvers.trainable import trainable_patterns
-    from . import lora
-    spec = cfg.get('trainable', 'all')
-    patterns = trainable_patterns(spec)
-    if patterns is None:
+    from .trainable import apply_trainable, spec_of
+    if apply_trainable(lm, spec_of(cfg), strict=False) is None:
         for p in lm.parameters():
             p.requires_grad_(True)
-        return
-    patterns = [lora.ADAPTER_PATTERN if p == lora.LORA else p for p in patterns]
-    adapters = getattr(lm, 'od_lora', None)
-    for name, p in lm.named_parameters():
-        plain = adapters.to_plain.get(name, name) if adapters is not None else name
-        p.requires_grad_(any(re.search(rx, plain) for rx in patterns))
 
 
 def suggestion(cfg, result: Plan, device_bytes: int) -> tp.Optional[str]:
@@ -317,7 +308,7 @@ def suggestion(cfg, result: Plan, device_bytes: int) -> tp.Optional[str]:
         for n in range(1, result.batch + 1):
             if result.batch % n == 0 and result.batch // n <= fit:
                 return f"optim.accumulate={n}  (micro-batch {result.batch // n}, the same update of {result.batch})"
-    if cfg.get('trainable', 'all') in ('all', None):
+    if spec_of(cfg) in ('all', None):
         return "trainable=lora  (or 'trainable=[condition_provider,cross_attention]')"
     shorter = max(1.0, result.segment * max(0.1, room / max(1, per_sample)))
     return f"dataset.segment_duration={shorter:.0f} optim.accumulate={result.batch}"

@@ -139,7 +139,8 @@ def load_compression_package(pkg: dict, device: str = 'cpu'):
     if kind == 'debug':
         model = builders.get_debug_compression_model(device, sample_rate=info['sample_rate'])
     elif kind == 'hf_encodec':
-        from transformers import EncodecConfig, EncodecModel as HFEncodecModel
+        from transformers import EncodecConfig
+        from transformers import EncodecModel as HFEncodecModel
         model = HFEncodecCompressionModel(HFEncodecModel(EncodecConfig.from_dict(info['config'])))
     elif 'xp.cfg' in pkg:
         cfg = OmegaConf.create(pkg['xp.cfg'])

@@ -1,1 +1,0 @@
-"""Audio post-processing (clean-up of generated audio)."""

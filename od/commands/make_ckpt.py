@@ -1,0 +1,67 @@
+"""Starting checkpoint for a new conditioner: a pretrained MusicGen LM + a fresh conditioner.
+
+    python -m od.make_ckpt --from facebook/musicgen-small --out checkpoints/small_clip.th \
+        solver=musicgen/musicgen_base_32khz model/lm/model_scale=small conditioner=clipemb2music
+    dora run solver=musicgen/musicgen_base_32khz model/lm/model_scale=small \
+        conditioner=clipemb2music continue_from=checkpoints/small_clip.th dset=audio/<name>
+
+The positional arguments are the `dora run` overrides of the run that will continue from the
+file: od builds that LM (conditioners through the registry), copies every tensor of the source
+whose name and shape match, keeps the builder's fresh initialisation for the rest, and prints a
+table of copied / new / dropped tensors (shapes in PyTorch's (out, in) layout). A source whose
+backbone does not fit (a tensor outside the allowed-new patterns missing or shaped differently)
+is refused with the list, and nothing is written. The output is written atomically.
+
+`--match-source` takes the LM's shape (width, depth, heads, codebooks, codec) from the source's
+own stored config wherever it differs from what the overrides compose, and prints those
+overrides: the training run needs them too (`od.pipeline` adds them itself).
+
+Sources: a file (AudioCraft export `state_dict.bin`, or a Dora `checkpoint.th`), a folder
+holding `state_dict.bin`, `//sig/<sig>`, or a hub id such as facebook/musicgen-small (from the
+reference dir or the Hugging Face cache; never downloaded).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import typing as tp
+
+from ..atomic import DiskFullError
+from ..pipeline.make_ckpt import *  # noqa: F401,F403  (the library this command parses arguments for)
+from ..pipeline.make_ckpt import DEFAULT_NEW, architecture_overrides, make_checkpoint
+
+
+def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog='python -m od.make_ckpt', description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example: python -m od.make_ckpt --from facebook/musicgen-small --out "
+               "checkpoints/small_clip.th solver=musicgen/musicgen_base_32khz "
+               "model/lm/model_scale=small conditioner=clipemb2music")
+    parser.add_argument('--from', dest='source', required=True, help="source MusicGen checkpoint")
+    parser.add_argument('--out', required=True, help="file to write (then: continue_from=<file>)")
+    parser.add_argument('--allow-new', nargs='*', default=list(DEFAULT_NEW),
+                        help="regexes of tensors that may be new (default: %(default)s)")
+    parser.add_argument('--seed', type=int, default=0, help="seed of the fresh tensors")
+    parser.add_argument('--match-source', action='store_true',
+                        help="take the LM's shape from the source where the overrides compose another "
+                             "(printed: the training run needs the same overrides)")
+    parser.add_argument('overrides', nargs='+', help="the `dora run` overrides of the target model")
+    args = parser.parse_args(argv)
+    from ..environment import MissingWeightsError
+    try:
+        if args.match_source:
+            extra = architecture_overrides(args.source, args.overrides)
+            print("architecture of the source: " + (' '.join(extra) if extra else 'as the overrides compose'))
+            args.overrides = list(args.overrides) + extra
+        out, table = make_checkpoint(args.source, args.out, args.overrides, args.allow_new, args.seed)
+    except (ValueError, FileNotFoundError, MissingWeightsError, DiskFullError) as exc:
+        print(f"error: {exc}\nNothing was written.", file=sys.stderr)
+        return 2
+    print(table)
+    print(f"wrote {out}: start training with continue_from={out}")
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
