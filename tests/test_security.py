@@ -282,7 +282,7 @@ def _tiny_htdemucs():
 @pytest.fixture
 def demucs_home(tmp_path, monkeypatch):
     """Empty torch hub and HF caches for demucs; returns (legacy .th path, HF snapshot folder)."""
-    from od.inference import demucs
+    from od.encoders import demucs
     monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))
     monkeypatch.setattr(demucs, 'HF_CACHE_DIR', tmp_path / 'hf')
     legacy = demucs.torch_hub_file('955717e8')
