@@ -1,25 +1,4 @@
-"""Soundtracks for videos: music generated from each video's frames, muxed under it.
-
-    python -m od.clip --model checkpoints/mymodel --videos my.mp4
-    python -m od.clip --model checkpoints/mymodel --videos clips/ --start 5 --duration 20 --cfg 4
-    python -m od.clip --model checkpoints/mymodel --videos a.mp4 b.mp4 --transition
-    python -m od.clip --model checkpoints/mymodel --videos my.mp4 --denoise   # cleaned music, .raw.wav kept
-    python -m od.clip --model checkpoints/mymodel --videos clips/ --batch-size 16
-
-For each video, the window `[--start, --start + --duration)` (default: the whole video) is
-sampled as in training (the CLIP conditioner's frames per window), music is generated for the
-window's length — beyond the model's max duration by AudioCraft's extension stride, each chunk
-conditioned on its own part of the video — and muxed with the video (video stream copied,
-music encoded as AAC) into `<out>/<YYMMDD_HHMMSS>/<video name>.mp4`, the wav beside it.
-`--transition` (does the music follow a cut?): for consecutive videos a and b, the first half of
-the frames comes from a, the second half from b (`a__to__b.mp4`, video re-encoded). A video
-that cannot be read is reported and skipped.
-
-Videos whose windows have the same length are generated `--batch-size` at a time (one generate
-call; their frames embedded in shared CLIP batches). Frame embeddings are read from the
-conditioner's cache (as `python -m od.prep` and training write it) and written there when
-missing, so a second run on the same videos decodes no frames; `--no-cache` turns that off.
-"""
+"""The `clip` command: argument parsing for od.inference.soundtrack, whose docstring is this command's help text."""
 from __future__ import annotations
 
 import argparse
@@ -31,6 +10,7 @@ from pathlib import Path
 from ..atomic import DiskFullError
 from ..data.frames import VIDEO_EXTS
 from ..environment import MissingWeightsError
+from ..inference import soundtrack as library
 from ..inference.generation import add_denoise_args, add_generation_args, build_denoiser_for, load_for_generation
 from ..inference.soundtrack import *  # noqa: F401,F403  (the library this command parses arguments for)
 from ..inference.soundtrack import check_out_dir, check_videos, list_videos, run
@@ -39,7 +19,7 @@ from .common import fail
 
 def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
-        prog='python -m od.clip', description=__doc__.split('\n\n')[0],
+        prog='python -m od.clip', description=library.__doc__.split('\n\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  python -m od.clip --model checkpoints/mymodel --videos my.mp4\n"
                "  python -m od.clip --model checkpoints/mymodel --videos clips/ --start 5 --duration 20")

@@ -1,25 +1,4 @@
-"""Concept datasets for textual inversion: folders of audio -> chunks + cached codec tokens.
-
-    python -m od.data.concepts <name> <audio-root>       # <audio-root>/<concept>/*.wav|mp3|flac
-
-Each file is cut into `--chunk` second pieces (default 5; a remainder shorter than a chunk is
-dropped), each chunk is encoded ONCE by the compression model and its tokens saved as one
-tensor per chunk ([K, T] int16), atomically:
-
-    dataset/<name>/chunks/<key>/<concept>/<track>-<file id>_<i>.wav
-    dataset/<name>/tokens/<key>/<concept>/<track>-<file id>_<i>.pt
-
-Cached chunks are keyed by everything they depend on: `<key>` hashes the codec (checkpoint and
-seed) and the chunk length, `<file id>` the file's path inside its concept folder (so
-`a/track.wav`, `b/track.wav` and `track.flac` stay apart), size and modification time (an
-edited file is encoded again).
-    egs/<name>/metadata_train.json      [{audio_path, encoded_path, concept, track_id}, ...]
-    egs/<name>/metadata_concepts.json   {concepts: {name: {tracks, chunks}}, codec: {...}, ...}
-
-Training (`solver=musicgen/textual_inversion`) reads only the tokens; it refuses them when its
-codec's fingerprint differs from the one recorded here. Corrupt and too-short files are
-reported and skipped with counts; re-running skips chunks already cached.
-"""
+"""The `concepts` command: argument parsing for od.solvers.concept_data (what it does is documented there)."""
 from __future__ import annotations
 
 import argparse

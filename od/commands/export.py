@@ -1,23 +1,4 @@
-"""Export a trained XP to inference weights: `checkpoints/<name>/`.
-
-    python -m od.export --sig 2e5708a4 --name mymodel
-    python -m od.export --xp logs/xps/2e5708a4 --name mymodel
-    python -m od.export --checkpoint path/to/checkpoint.th --name mymodel
-
-writes `checkpoints/<name>/state_dict.bin` (the LM's best state — the EMA weights when EMA is
-configured, since AudioCraft records the best state under EMA — and the resolved config that
-rebuilds it, conditioners included; AudioCraft's export format; an LM trained with LoRA keeps
-its adapters beside the base weights, or `--merge-lora` folds them in: plain AudioCraft weights)
-and `compression_state_dict.bin`
-(the compression model's weights with what rebuilds it, see od/encoders/compression.py), plus
-`export.json` (where it came from, which frozen encoders it needs). Then:
-
-    python -m od.clip --model checkpoints/mymodel --videos my.mp4
-
-Before anything is written the LM is rebuilt from the config and loaded strictly: a truncated,
-partial or foreign checkpoint is refused with the reason and nothing is written. The folder is
-written beside its final place and renamed into it, so a killed export leaves no half folder.
-"""
+"""The `export` command: argument parsing for od.inference.export, whose docstring is this command's help text."""
 from __future__ import annotations
 
 import argparse
@@ -28,6 +9,7 @@ from pathlib import Path
 
 from ..atomic import DiskFullError
 from ..environment import MissingWeightsError
+from ..inference import export as library
 from ..inference.export import *  # noqa: F401,F403  (the library this command parses arguments for)
 from ..inference.export import DEFAULT_OUT, checkpoint_of, export
 from ..inference.generation import add_plugin_arg
@@ -35,7 +17,7 @@ from ..inference.generation import add_plugin_arg
 
 def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
-        prog='python -m od.export', description=__doc__.split('\n\n')[0],
+        prog='python -m od.export', description=library.__doc__.split('\n\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  python -m od.export --sig 2e5708a4 --name mymodel\n"
                "  python -m od.export --checkpoint logs/xps/2e5708a4/checkpoint.th --name mymodel --overwrite\n"

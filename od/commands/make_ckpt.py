@@ -1,25 +1,5 @@
-"""Starting checkpoint for a new conditioner: a pretrained MusicGen LM + a fresh conditioner.
-
-    python -m od.make_ckpt --from facebook/musicgen-small --out checkpoints/small_clip.th \
-        solver=musicgen/musicgen_base_32khz model/lm/model_scale=small conditioner=clipemb2music
-    dora run solver=musicgen/musicgen_base_32khz model/lm/model_scale=small \
-        conditioner=clipemb2music continue_from=checkpoints/small_clip.th dset=audio/<name>
-
-The positional arguments are the `dora run` overrides of the run that will continue from the
-file: od builds that LM (conditioners through the registry), copies every tensor of the source
-whose name and shape match, keeps the builder's fresh initialisation for the rest, and prints a
-table of copied / new / dropped tensors (shapes in PyTorch's (out, in) layout). A source whose
-backbone does not fit (a tensor outside the allowed-new patterns missing or shaped differently)
-is refused with the list, and nothing is written. The output is written atomically.
-
-`--match-source` takes the LM's shape (width, depth, heads, codebooks, codec) from the source's
-own stored config wherever it differs from what the overrides compose, and prints those
-overrides: the training run needs them too (`od.pipeline` adds them itself).
-
-Sources: a file (AudioCraft export `state_dict.bin`, or a Dora `checkpoint.th`), a folder
-holding `state_dict.bin`, `//sig/<sig>`, or a hub id such as facebook/musicgen-small (from the
-reference dir or the Hugging Face cache; never downloaded).
-"""
+"""The `make_ckpt` command: argument parsing for od.pipeline.make_ckpt, whose docstring is its
+help text."""
 from __future__ import annotations
 
 import argparse
@@ -27,13 +7,14 @@ import sys
 import typing as tp
 
 from ..atomic import DiskFullError
+from ..pipeline import make_ckpt as library
 from ..pipeline.make_ckpt import *  # noqa: F401,F403  (the library this command parses arguments for)
 from ..pipeline.make_ckpt import DEFAULT_NEW, architecture_overrides, make_checkpoint
 
 
 def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
-        prog='python -m od.make_ckpt', description=__doc__.split('\n\n')[0],
+        prog='python -m od.make_ckpt', description=library.__doc__.split('\n\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="example: python -m od.make_ckpt --from facebook/musicgen-small --out "
                "checkpoints/small_clip.th solver=musicgen/musicgen_base_32khz "

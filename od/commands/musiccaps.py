@@ -1,20 +1,4 @@
-"""MusicCaps-style caption import: CSV + downloaded audio -> clips, sidecars, manifests, dset yaml.
-
-    python -m od.data.musiccaps musiccaps-public.csv --audio-dir downloads/ --name musiccaps
-
-The CSV has MusicCaps' public columns `ytid, start_s, end_s, aspect_list, caption` (others,
-e.g. `audioset_positive_labels`, `author_id`, `is_audioset_eval`, are kept in the sidecar under
-`musiccaps`). Each record is matched to a file in `--audio-dir` by patterns (default
-`{ytid}.wav`, then `{ytid}_{start}.wav`; any column name is a placeholder, `{start}`/`{end}` are
-whole seconds). A file longer than the clip is cut to `[start_s, end_s]`; a clip-length file is
-used as is (hard-linked, else copied). Each clip lands in `dataset/<name>/<split>/<id>.wav` with
-an AudioCraft sidecar (caption -> `description`, aspect list -> `keywords`); the split is
-decided by a hash of the ytid (stable whatever the CSV's order or subset), or by a column
-(`--valid-column is_audioset_eval`). od's manifest writer then decodes every clip and writes
-`egs/<name>/{train,valid}/data.jsonl`; `config/dset/audio/<name>.yaml` points at them.
-Records without audio, with corrupt audio or with bad fields are listed in
-`dataset/<name>/import_problems.tsv` and counted: one bad record never stops the import.
-"""
+"""The `musiccaps` command: argument parsing for od.data.musiccaps (what it does is documented there)."""
 from __future__ import annotations
 
 import argparse

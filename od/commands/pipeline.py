@@ -1,31 +1,4 @@
-"""From a folder of videos to scored soundtracks, in one command.
-
-    python -m od.pipeline ~/videos --name myclips                  # facebook/musicgen-small + CLIP
-    python -m od.pipeline ~/videos --name myclips --lora --gpu-memory 24
-    python -m od.pipeline ~/videos --name myclips --scale debug --clip tiny optim.epochs=4
-
-Before anything is written, every weight the run needs is looked up (one message lists all
-that are missing, and where each goes). Stages, each skipped when its output is up to date
-(rerun the same command after a kill or Ctrl-C and it resumes at the stage it was in;
-training resumes from its last epoch):
-
-  ingest      od.data.ingest: dataset/<name>/, egs/<name>/, config/dset/audio/<name>.yaml
-  plan        the one-GPU recipe (solver=musicgen/finetune, --lora: finetune_lora) sized from
-              the dataset, and its memory plan (od.doctor --plan) for this GPU or --gpu-memory:
-              a run that does not fit stops here, naming the override that fits
-  checkpoint  od.make_ckpt from facebook/musicgen-<scale> (HF cache or reference dir); the
-              debug scale starts from the random debug model and needs none
-  cache       od.prep: CLIP embeddings of every video
-  train       a real `dora run` XP (printed: typing it by hand gives the same signature)
-  export      od.export -> checkpoints/<name>/
-  soundtrack  od.clip on every valid video, with two seeds
-  evaluate    video sensitivity and rhythm alignment (always: no weights), VGGish/CLAP FAD and
-              KAD when their weights exist
-  report      reports/<name>/index.html
-
-Options after the folder that contain '=' are Dora overrides (optim.epochs=4, ...): they are
-part of the XP signature, as with `dora run`.
-"""
+"""The `pipeline` command: argument parsing for od.pipeline.stages, whose docstring is this command's help text."""
 from __future__ import annotations
 
 import argparse
@@ -34,6 +7,7 @@ import sys
 import typing as tp
 
 from ..environment import ROOT, MissingWeightsError
+from ..pipeline import stages as library
 from ..pipeline.stages import *  # noqa: F401,F403  (the library this command parses arguments for)
 from ..pipeline.stages import (
     SCALES,
@@ -48,8 +22,8 @@ from ..pipeline.stages import (
 
 def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
-        prog='python -m od.pipeline', description=__doc__.split('\n\n')[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split('\n\n', 1)[1])
+        prog='python -m od.pipeline', description=library.__doc__.split('\n\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=library.__doc__.split('\n\n', 1)[1])
     parser.add_argument('raw', help="folder of videos (their own audio tracks, or <stem>.wav beside them)")
     parser.add_argument('overrides', nargs='*', help="Dora overrides for training (key=value)")
     parser.add_argument('--name', required=True, help="dataset/report name")

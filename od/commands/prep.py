@@ -1,23 +1,4 @@
-"""Fill the caches a training run reads, ahead of it: frame/audio embeddings, codec tokens.
-
-    python -m od.prep solver=musicgen/musicgen_base_32khz conditioner=clipemb2music dset=audio/<name>
-
-    python -m od.prep solver=musicgen/musicgen_base_32khz conditioner=clapemb2music dset=audio/<name>
-
-    python -m od.prep --tokens --token-epochs 4 solver=musicgen/debug conditioner=clipemb2music \
-        dset=audio/<name> cache.path=cache/tokens/<name>
-
-Takes the same overrides as `dora run`, so it builds the very conditioners (same CLIP/CLAP, same
-rates) the run will build, walks every manifest of the dataset, and embeds each video (CLIP) or
-audio file (CLAP) once into the cache, with a progress bar. Training then reads embeddings only.
-Files that cannot be read are listed and counted, never fatal.
-
-`--tokens` also fills AudioCraft's codec-token cache at `cache.path` (od/solvers/token_cache.py):
-`--token-epochs` epochs of `optim.updates_per_epoch` training batches, encoded once by the run's
-compression model. Give the run the same `cache.path=...`: its steps then encode no audio
-(epochs beyond those cached reuse them in turn), and the media conditioners still read each
-segment's own window.
-"""
+"""The `prep` command: argument parsing for od.pipeline.prep (what it does is documented there)."""
 from __future__ import annotations
 
 import sys
