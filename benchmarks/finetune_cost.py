@@ -11,7 +11,7 @@ to full fine-tuning; and the memory plan's estimate of the step (gradients + opt
 activations + workspace, od/solvers/memory_plan.py) over the measured growth. The settings'
 processes run --rounds times, alternated (order reversed every round); the step-time ratio is the
 median of the per-round ratios to full, the memory and checkpoint figures come from the first
-round (they do not depend on the load). Writes benchmarks/results/finetune_cost.json.
+round (they do not depend on the load). Writes benchmarks/results/finetune_cost_<scale>.json.
 
     .venv/bin/python benchmarks/finetune_cost.py --scale small --steps 2
     .venv/bin/python benchmarks/finetune_cost.py --scale xsmall --steps 4 --segment 30 --batch 16 --settings full

@@ -41,7 +41,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
             lines = memory_plan.describe(result, device, f"a {args.gpu_memory:g} GiB GPU")
             fix = memory_plan.suggestion(cfg, result, device)
             rows.append({'scale': scale, 'lora': lora, 'solver': recipe.solver_preset(lora),
-                         'total_gib': result.total / memory_plan.GiB,
+                         'total_gib': result.total / memory_plan.GiB, 'micro_batch': result.micro_batch,
                          'ratio_to_usable': result.total / (0.9 * device), 'fits': result.fits(device),
                          'suggestion': fix, 'lines': lines})
             print(f"== {scale} {'LoRA' if lora else 'full fine-tuning'} ({recipe.solver_preset(lora)})")
@@ -49,10 +49,13 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
                 print(f"   {line}")
             print(f"   total / usable memory: {rows[-1]['ratio_to_usable']:.2f}" + (f"; to fit: {fix}" if fix else ''))
     from benchmarks.results import write
-    write(f"pipeline_plan_{args.gpu_memory:g}gb", {
-        'gpu_memory_gib': args.gpu_memory,
-        **{f"{r['scale']}.{'lora' if r['lora'] else 'full'}.{k}": (round(r[k], 2) if isinstance(r[k], float) else r[k])
-           for r in rows for k in ('total_gib', 'ratio_to_usable', 'fits', 'suggestion', 'lines')}})
+    figures: dict = {'gpu_memory_gib': args.gpu_memory}
+    for r in rows:  # nested (figures[scale][full|lora][key]): the docs' markers address dotted paths
+        figures.setdefault(r['scale'], {})['lora' if r['lora'] else 'full'] = {
+            'micro_batch': r['micro_batch'],
+            **{k: (round(r[k], 2) if isinstance(r[k], float) else r[k])
+               for k in ('total_gib', 'ratio_to_usable', 'fits', 'suggestion', 'lines')}}
+    write(f"pipeline_plan_{args.gpu_memory:g}gb", figures)
     return 0
 
 
