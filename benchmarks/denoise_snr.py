@@ -11,14 +11,22 @@ SNR out (dB, mean over clips) and the ratio of the two SNRs as power ratios
 (10 ** ((out - in) / 10): > 1 means cleaner). `none` is the baseline (output = input, ratio 1);
 `known-noise` is an upper bound for spectral gating that od cannot reach blind: noisereduce's
 stationary gate given 2 s of the *same* noise (another draw) as its noise profile.
+Writes benchmarks/results/denoise_snr.json (denoise_snr_strength_<s>.json for another --strength):
+per denoiser, colour and input SNR, the SNR in and out (dB) and their power ratio.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import results  # noqa: E402
 
 
 def coloured_noise(n: int, colour: str, rng: np.random.Generator) -> np.ndarray:
@@ -51,6 +59,8 @@ def main(argv=None) -> int:
     clean = [synthesise(genre, args.seconds, seed)[0].astype(np.float64)
              for genre in GENRES for seed in range(args.clips)]
     print(f"{len(clean)} clips ({', '.join(GENRES)}; {args.seconds:g} s, {SAMPLE_RATE} Hz)")
+    figures: dict = {'clips': len(clean), 'seconds': args.seconds, 'strength': args.strength}
+    total_seconds, total_clips = 0., 0
     print(f"{'denoiser':<12}{'noise':<7}{'SNR in':>8}{'SNR out':>9}{'ratio':>9}{'time/clip':>11}")
     for spec in args.denoise:
         denoiser = None if spec in ('none', 'known-noise') else build_denoiser(spec, args.strength)
@@ -74,8 +84,15 @@ def main(argv=None) -> int:
                     ins.append(snr_db(signal, noisy))
                     outs.append(snr_db(signal, out))
                 snr_in, snr_out = float(np.mean(ins)), float(np.mean(outs))
-                print(f"{spec:<12}{colour:<7}{snr_in:>8.2f}{snr_out:>9.2f}{10 ** ((snr_out - snr_in) / 10):>9.2f}"
+                ratio = 10 ** ((snr_out - snr_in) / 10)
+                figures.setdefault(spec, {}).setdefault(colour, {})[f'snr_{target:g}'] = {
+                    'in_db': round(snr_in, 3), 'out_db': round(snr_out, 3), 'ratio': round(ratio, 4)}
+                if spec != 'none':
+                    total_seconds, total_clips = total_seconds + seconds, total_clips + len(clean)
+                print(f"{spec:<12}{colour:<7}{snr_in:>8.2f}{snr_out:>9.2f}{ratio:>9.2f}"
                       f"{seconds / len(clean):>10.2f}s")
+    figures['seconds_per_clip'] = round(total_seconds / max(1, total_clips), 3)  # the denoisers, 'none' left out
+    results.write('denoise_snr' if args.strength == 0.5 else f'denoise_snr_strength_{args.strength:g}', figures)
     return 0
 
 
