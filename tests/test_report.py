@@ -3,13 +3,13 @@ checked in headless Chromium — screenshot not blank, every image and poster lo
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 
 import numpy as np
 import pytest
 
 from . import media
+from .helpers import missing_dependency
 from .test_pipeline import assert_not_blank, chromium
 
 pytestmark = pytest.mark.slow   # media, spectrograms (AudioCraft import) and two Chromium runs: ~20 s
@@ -70,9 +70,7 @@ def test_headline_table_reads_alignment_against_chance_and_ceiling(report_dir):
 def test_report_shows_posters_and_timelines_in_headless_chromium(report_dir, tmp_path):
     browser = chromium()
     if browser is None:
-        if os.environ.get('CI'):
-            pytest.fail("CI must have Chromium for the report test (install.sh installs it: apt-get install chromium)")
-        pytest.skip("no Chromium (apt-get install chromium)")
+        missing_dependency('chromium', "no chromium, chromium-browser or google-chrome on PATH")
     page = (report_dir / 'index.html').as_uri()
     flags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
              '--disable-component-update', '--no-first-run', f'--user-data-dir={tmp_path / "profile"}',
