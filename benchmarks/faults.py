@@ -159,6 +159,12 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({'totals': suite.totals(), 'wall_s': wall, 'notes': suite.notes,
                                                'results': [dataclasses.asdict(r) for r in suite.results]}, indent=1))
+    import re
+
+    from benchmarks import results
+    label = 'faults' + ('_' + re.sub(r'[^\w.-]+', '-', '_'.join(args.only)) if args.only else '') + ('_full' if args.full else '')
+    results.write(label, {'wall_min': round(wall / 60, 1), 'kills_per_tool': args.kills, 'seed': args.seed,
+                          **{kind: {'tried': n, 'ok': ok} for kind, (n, ok) in suite.totals().items()}})
     if not args.keep and not args.work:
         shutil.rmtree(work, ignore_errors=True)
     return 0 if all(r.ok for r in suite.results) else 1
