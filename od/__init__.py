@@ -1,11 +1,11 @@
-"""od: MusicGen with new conditioning signals. Importing od must not import torch.
+"""od: MusicGen with new conditioning signals.
 
-Importing od makes the process offline-first (od.environment.setup: HF_HUB_OFFLINE=1 unless the
-user set it, od's team config for AudioCraft, ffmpeg on PATH) before anything else can import
-AudioCraft: with laion-clap installed, `import audiocraft.models` builds RoBERTa tokenizers at
-import time, which without it retries the hub for minutes.
+Importing od (or any of its library modules) changes nothing in the process: no environment
+variable, warning filter or upstream patch. od's commands start with `od.environment.setup()`
+(in od/commands/__init__.py and od/train.py: offline hub, od's team config for AudioCraft,
+weights-only loading, librosa's kernel cache); a program using od as a library calls it too when
+it wants the same environment, before it imports AudioCraft. Upstream patches are applied by
+`od.hooks.install()`, which od's model builders call.
 """
-from . import environment as _environment
 
 __version__ = '0.1.0'
-_environment.setup()

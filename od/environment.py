@@ -1,9 +1,12 @@
 """od's runtime environment: where things live, offline-first weights, safe checkpoint loading.
 
-`setup()` must run before AudioCraft reads its team configuration: it points AudioCraft at
-od's own `config/teams/default.yaml` (pip-installed audiocraft ships no config dir), makes the
-Hugging Face hub offline unless the user asked otherwise (a missing file then fails in seconds
-instead of retrying for minutes), and makes sure AudioCraft finds an `ffmpeg` to write audio.
+`setup()` is the start-up of od's commands (od/commands/__init__.py, od/train.py; nothing runs it
+on `import od`). It must run before AudioCraft is imported: it points AudioCraft at od's own
+`config/teams/default.yaml` (pip-installed audiocraft ships no config dir; `use_team_config` does
+only that, for library callers of od's AudioCraft-backed lookups), makes the Hugging Face hub
+offline unless the user asked otherwise (a missing file then fails in seconds instead of
+retrying for minutes; huggingface_hub reads the setting when it is imported), and makes sure
+AudioCraft finds an `ffmpeg` to write audio.
 It also makes every `torch.load` in the process a `weights_only` load
 (`TORCH_FORCE_WEIGHTS_ONLY_LOAD=1`), libraries included: no file od reads can run code (see
 od/safe_load.py). od's solver stores the XP config as plain data, so its checkpoints need no
@@ -41,13 +44,19 @@ class ConfigError(ValueError):
     lists what does exist and the command that makes the missing piece."""
 
 
+def use_team_config() -> None:
+    """Point AudioCraft at od's team config (reference folder, Dora dir, clusters) unless the
+    user chose one: what od's lookups through AudioCraft's environment need. Idempotent."""
+    os.environ.setdefault('OD_ROOT', str(ROOT))
+    os.environ.setdefault('AUDIOCRAFT_CONFIG', str(TEAM_CONFIG))
+
+
 def setup() -> None:
-    """Prepare the process for AudioCraft. Idempotent and cheap (imports no torch)."""
+    """Prepare the process for od's commands and AudioCraft. Idempotent and cheap (imports no torch)."""
     global _done
     if _done:
         return
-    os.environ.setdefault('OD_ROOT', str(ROOT))
-    os.environ.setdefault('AUDIOCRAFT_CONFIG', str(TEAM_CONFIG))
+    use_team_config()
     # Offline-first: with the hub unreachable, every missing file is otherwise retried for
     # minutes. Users with network access who want downloads set HF_HUB_OFFLINE=0 themselves.
     os.environ.setdefault('HF_HUB_OFFLINE', '1')
@@ -110,7 +119,7 @@ def ffmpeg_exe() -> str:
 
 def reference_dir() -> Path:
     """The team's reference folder that `//reference/...` paths resolve into."""
-    setup()
+    use_team_config()
     from audiocraft.environment import AudioCraftEnvironment
     return Path(AudioCraftEnvironment.get_reference_dir())
 
@@ -149,7 +158,6 @@ def hf_snapshot(repo_id: str, required: tp.Sequence[str] = ('config.json',),
     Raises:
         MissingWeightsError naming the missing files and both places they may go.
     """
-    setup()
     ref = reference_dir() / repo_id
     if _has_files(ref, required, any_of):
         return ref
@@ -298,7 +306,7 @@ def cluster_name() -> str:
     """The team-file entry in use: AUDIOCRAFT_CLUSTER, else the cluster AudioCraft detects.
     Raises ConfigError listing the entries when the file has none of that name (AudioCraft
     would fail later with a bare omegaconf key error)."""
-    setup()
+    use_team_config()
     from omegaconf import OmegaConf
     name = os.environ.get('AUDIOCRAFT_CLUSTER')
     if not name:

@@ -1,11 +1,17 @@
-"""Every place od reaches into AudioCraft or laion-clap beyond subclassing their public classes.
+"""Every place od reaches into AudioCraft, laion-clap, demucs or torch beyond subclassing their public classes.
 
 od depends on the published packages and never edits them; a few of their internals are
 nonetheless relied on (a module global rebound, a class swapped while a call runs, an
-`__init__` skipped). Each is listed here with where it lives in od, what it touches and why,
-and a check pinned to the installed version's names: `verify()` (run by tests/test_hooks.py
-and `python -m od.doctor`) fails loudly in one place when an upgrade moves one of them,
-instead of silently at run time.
+`__init__` skipped, an attribute set on their objects). Each is listed here with where it lives
+in od, what it touches and why, the release it was checked against, and a check pinned to that
+release's names: `verify()` (run by tests/test_hooks.py and `python -m od.doctor`) fails loudly in
+one place when an upgrade moves one of them, instead of silently at run time.
+
+Scopes: the `process` hooks change the process for good and are applied here, by `install()`
+(idempotent), which every code path that builds an LM calls first (od.train, the loaders, the
+memory plan); `call` hooks rebind a name only while one od call runs and restore it on exit;
+`object` hooks touch an object od itself built (an LM, a conditioner) and nothing else. Importing
+od applies none of them.
 
 Subclasses that only override public methods (od's MusicGenSolver, TextualInversionSolver,
 ODMusicGen, the registry's conditioners) are not hooks and are not listed.
@@ -19,6 +25,10 @@ import typing as tp
 
 AUDIOCRAFT_VERSION = '1.3.0'
 LAION_CLAP_VERSION = '1.1.7'
+DEMUCS_VERSION = '4.0.1'
+AUDIOCRAFT = f'audiocraft {AUDIOCRAFT_VERSION}'
+LAION_CLAP = f'laion-clap {LAION_CLAP_VERSION}'
+SCOPES = ('process', 'call', 'object')
 
 
 @dataclasses.dataclass
@@ -28,6 +38,8 @@ class Hook:
     why: str
     check: tp.Callable[[], None]     # raises AssertionError/ImportError/AttributeError when it moved
     exercised_by: str = ''           # the test (path::name) that exercises the hook's effect
+    checked_with: str = AUDIOCRAFT   # the release of what it touches that `check` was written against
+    scope: str = 'call'              # one of SCOPES (module docstring)
 
 
 def _names_in(func: tp.Callable, *names: str) -> None:
@@ -73,7 +85,7 @@ def _check_t5() -> None:
     from audiocraft.modules import conditioners as ac
     _params(ac.TextConditioner.__init__, 'dim', 'output_dim')
     _names_in(ac.T5Conditioner.__init__, 'self.t5_tokenizer', 'self.word_dropout', 'self.autocast',
-              'self.normalize_text')
+              'self.normalize_text', "self.__dict__['t5']")
     _names_in(ac.T5Conditioner.tokenize, 'self.t5_tokenizer', 'self.word_dropout', 'self.normalize_text')
     _names_in(ac.T5Conditioner.forward, 'self.t5', 'self.output_proj', 'self.autocast')
 
@@ -172,73 +184,103 @@ def _check_demucs() -> None:
     assert (pretrained.REMOTE_ROOT / 'htdemucs.yaml').is_file() and (pretrained.REMOTE_ROOT / 'files.txt').is_file()
 
 
+def _check_lm_attributes() -> None:
+    from audiocraft.models import loaders
+    from audiocraft.models.lm import LMModel
+    for name in ('od_lora', 'cfg'):
+        assert name not in dir(LMModel), f"LMModel now defines {name!r}: od's attribute would shadow it"
+    _names_in(loaders.load_lm_model, 'model.cfg = cfg')  # AudioCraft's own loader sets it the same way
+
+
 HOOKS: tp.List[Hook] = [
     Hook('od/hooks.py', 'audiocraft.__version__', "every hook below is pinned to this release", _check_version,
-         'tests/test_hooks.py::test_installed_versions_are_the_pinned_ones'),
-    Hook('od/registry.py:install', 'audiocraft.models.builders.get_conditioner_provider',
+         'tests/test_hooks.py::test_installed_versions_are_the_pinned_ones',
+         scope='process'),
+    Hook('od/registry.py:install (applied by install() below)', 'audiocraft.models.builders.get_conditioner_provider',
          "rebound to od's registry: the closed if/elif builds only AudioCraft's four conditioners, and "
          "get_lm_model (training, continue_from, AudioCraft's loaders) looks it up at call time", _check_builder,
-         'tests/test_registry.py::test_install_routes_audiocraft_builder'),
-    Hook('od/train.py (end)', "sys.modules['audiocraft.train']",
+         'tests/test_registry.py::test_install_routes_audiocraft_builder',
+         scope='process'),
+    Hook('od/hooks.py:install(dora_main_module=...) (called by od/train.py)', "sys.modules['audiocraft.train']",
          "AudioCraft resolves //sig/ and continue_from through audiocraft.train.main, whose module cannot "
          "import without upstream's config dir (pip ships none); od's Dora main owns the XPs", _check_train_alias,
-         'tests/test_registry.py::test_plugin_conditioner_trains_continues_and_loads'),
+         'tests/test_registry.py::test_plugin_conditioner_trains_continues_and_loads',
+         scope='process'),
     Hook('od/solvers/samples.py:media_sample_names', 'audiocraft.solvers.musicgen.SampleManager',
          "swapped for MediaSampleManager while od's generate stage runs (samples named by their video, "
          "denoised copies, AudioCraft's per-file CLIPPING lines counted into one summary); restored on exit",
          _check_sample_manager,
-         'tests/test_hooks.py::test_generation_names_samples_by_their_media_and_restores_the_manager'),
+         'tests/test_hooks.py::test_generation_names_samples_by_their_media_and_restores_the_manager',
+         scope='call'),
     Hook('od/conditioners/t5.py:T5Conditioner.__init__', 'audiocraft.modules.conditioners.T5Conditioner',
          "AudioCraft's __init__ accepts hub names only and would download; od loads a local folder and sets "
-         "the attributes tokenize/forward read", _check_t5,
-         'tests/test_t5.py::test_local_t5_embeds_text'),
+         "the attributes tokenize/forward read (a frozen T5 kept out of the module tree through "
+         "self.__dict__, as AudioCraft's own __init__ keeps it)", _check_t5,
+         'tests/test_t5.py::test_local_t5_embeds_text',
+         scope='object'),
     Hook('od/solvers/accumulate.py (run_step override)',
          'audiocraft.solvers.musicgen.MusicGenSolver._prepare_tokens_and_attributes',
          "gradient accumulation splits AudioCraft's step around its token/attribute preparation",
          _check_prepare_tokens,
-         'tests/test_accumulate.py::test_accumulated_update_matches_the_batch'),
+         'tests/test_accumulate.py::test_accumulated_update_matches_the_batch',
+         scope='object'),
     Hook('od/inference/musicgen.py:ODMusicGen._generate_tokens', 'audiocraft.models.musicgen.MusicGen._generate_tokens',
          "AudioCraft's extension loop needs attr.wav['self_wav'] (text-only models have none) and windows "
          "only carried waveforms; od's loop serves the rest", _check_extension_loop,
-         'tests/test_inference.py::test_extension_conditions_each_chunk_on_its_own_window'),
+         'tests/test_inference.py::test_extension_conditions_each_chunk_on_its_own_window',
+         scope='object'),
     Hook('od/encoders/clap.py:laion_clap_module, _laion_builders', 'laion_clap clap_module.model (RobertaModel, '
          'create_htsat_model), clap_module.factory._MODEL_CONFIGS, sys.path',
          "laion_clap/__init__ and CLAP.__init__ download tokenizers and RoBERTa weights; od imports only "
          "clap_module (appending its folder to sys.path, lowest priority, because laion's modules import it "
          "top-level) and builds RoBERTa from a local config while a CLAP is built", _check_laion_clap,
-         'tests/test_clap.py::test_loader_api'),
-    Hook('od/numba_cache.py:_RestoreAfterPann (an import hook installed by environment.setup)',
+         'tests/test_clap.py::test_loader_api',
+         scope='call', checked_with=LAION_CLAP),
+    Hook('od/numba_cache.py:_RestoreAfterPann (an import hook installed with od\'s numba cache folder, by '
+         'environment.setup() and numba_cache.ready())',
          "os.environ['NUMBA_CACHE_DIR'] set by (laion_clap.)clap_module.pann_model at import",
          "laion's PANN module points numba at /tmp/ for the whole process (shared by every venv and user "
          "on the machine, outside od's lock); od puts its own cache folder back", _check_pann_numba_dir,
-         'tests/test_numba_cache.py::test_laion_clap_import_leaves_od_cache_in_place'),
+         'tests/test_numba_cache.py::test_laion_clap_import_leaves_od_cache_in_place',
+         scope='process', checked_with=LAION_CLAP),
     Hook('od/inference/cross_attention.py:install', 'audiocraft.modules.transformer.StreamingMultiheadAttention '
          '(class swapped to CrossAttentionKV; its projections, mha and streaming state)',
          "cross-attention keys/values are projected once per generate call, not at every decoding step",
          _check_cross_attention,
-         'tests/test_clip_batch.py::test_cross_attention_kv_once_gives_the_same_tokens'),
+         'tests/test_clip_batch.py::test_cross_attention_kv_once_gives_the_same_tokens',
+         scope='object'),
     Hook('od/conditioners/provider.py:install', 'audiocraft.models.lm.LMModel.cfg_dropout (wrapped), '
          'ConditioningAttributes deep copies in AttributeDropout/ClassifierFreeGuidanceDropout',
          "segment audio od's media conditioners never read is dropped, and the dropouts' deep copies of "
-         "every batch's tensors become copies of the attribute dicts (60 % of the conditioning data path)",
+         "every batch's tensors become copies of the attribute dicts",
          _check_cfg_dropout,
-         'tests/test_provider.py::test_dropouts_give_audiocrafts_outputs_without_copying_tensors'),
+         'tests/test_provider.py::test_dropouts_give_audiocrafts_outputs_without_copying_tensors',
+         scope='object'),
     Hook('od/conditioners/provider.py:ODConditioningProvider._collate_wavs',
          'audiocraft.modules.conditioners.ConditioningProvider._collate_wavs (overridden), WavCondition fields',
          "the windows of attributes whose conditioner never reads audio are gathered without averaging and "
-         "padding each sample's placeholder audio (~40 us per sample); others go through AudioCraft's",
+         "padding each sample's placeholder audio; others go through AudioCraft's",
          _check_collate_wavs,
-         'tests/test_provider.py::test_unread_windows_collate_as_audiocraft_gathers_them'),
+         'tests/test_provider.py::test_unread_windows_collate_as_audiocraft_gathers_them',
+         scope='object'),
     Hook('od/solvers/token_cache.py', 'audiocraft.utils.cache.CachedBatchWriter/CachedBatchLoader, '
          'MusicGenSolver._cached_batch_writer/_cached_batch_loader',
          "AudioCraft's codec-token cache with weights-only plain-data entries in place of pickled MusicInfo",
          _check_token_cache,
-         'tests/test_token_cache.py::test_train_step_from_token_cache_finds_the_window'),
+         'tests/test_token_cache.py::test_train_step_from_token_cache_finds_the_window',
+         scope='object'),
     Hook('od/encoders/demucs.py:serving_htdemucs', 'demucs.pretrained.get_model (rebound while '
          "ChromaStemConditioner.__init__ runs), demucs' remote/htdemucs.yaml and files.txt",
          "demucs reads htdemucs with full unpickling, or imports and calls the class a safetensors file names; "
          "od reads the same files weights-only, checking the class", _check_demucs,
-         'tests/test_security.py::test_melody_conditioner_loads_demucs_weights_only'),
+         'tests/test_security.py::test_melody_conditioner_loads_demucs_weights_only',
+         scope='call', checked_with=f'demucs {DEMUCS_VERSION}'),
+    Hook('od/solvers/lora.py:apply, od/inference/loaders.py:load_lm', "attributes od_lora and cfg set on "
+         "AudioCraft's LMModel instances",
+         "the LM carries what was applied to it (LoRA adapters, to save and merge them) and the config it was "
+         "built from, as AudioCraft's own loader sets lm.cfg; neither is a tensor, so state dicts are unchanged",
+         _check_lm_attributes, 'tests/test_hooks.py::test_lm_attributes_leave_the_state_dict_as_audiocraft_saves_it',
+         scope='object'),
 ]
 
 
@@ -251,3 +293,15 @@ def verify() -> tp.List[str]:
         except Exception as exc:  # an upgrade can break a check in many ways: report them all
             problems.append(f"{hook.where} -> {hook.touches}: {type(exc).__name__}: {exc}")
     return problems
+
+
+def install(dora_main_module: tp.Any = None) -> None:
+    """Apply the `process` hooks on AudioCraft (idempotent): the registry's LM builder, and with
+    `dora_main_module` (od.train passes itself) `audiocraft.train`. Called by whatever builds an
+    LM: od.train, od.inference's loaders, the memory plan. (The one other `process` hook, on
+    laion's PANN module, belongs to od's numba cache folder and is installed with it.)"""
+    if dora_main_module is not None:
+        import sys
+        sys.modules.setdefault('audiocraft.train', dora_main_module)
+    from . import registry
+    registry.install()  # idempotent: a second call finds the builder in place

@@ -61,7 +61,7 @@ def configure() -> Path:
     did). librosa's in-tree `__pycache__` then never reaches od, so a mix an earlier run left there
     cannot crash od, and od's folder is one od may clear.
 
-    Called again after laion_clap's `pann_model` runs (`_RestoreAfterPann`).
+    Part of `od.environment.setup()` (od's commands) and of `ready()`.
     """
     global _folder
     _folder = cache_dir()
@@ -76,8 +76,9 @@ class _RestoreAfterPann(importlib.abc.MetaPathFinder):
     """laion_clap's `pann_model` sets NUMBA_CACHE_DIR=/tmp/ for the whole process when imported
     (reached from od's CLAP loader and from `import audiocraft.metrics`, through laion_clap), and
     numba re-reads the environment before every compile: /tmp/ is shared by every environment on
-    the machine and outside od's lock. This finder lets that module run as it is, then puts od's
-    folder back (declared in od/hooks.py)."""
+    the machine and outside od's lock. This finder lets that module run as it is, then puts back
+    what was there before: od's folder in od's commands, the user's setting (or none) in a program
+    that only imports od (declared in od/hooks.py, applied by `hooks.install`)."""
 
     NAMES = ('clap_module.pann_model', 'laion_clap.clap_module.pann_model')
 
@@ -90,12 +91,23 @@ class _RestoreAfterPann(importlib.abc.MetaPathFinder):
         run = spec.loader.exec_module
 
         def exec_module(module):
+            before = os.environ.get('NUMBA_CACHE_DIR')
             try:
                 run(module)
             finally:
-                configure()
+                _restore(before)
         spec.loader.exec_module = exec_module  # this module's loader only
         return spec
+
+
+def _restore(value: tp.Optional[str]) -> None:
+    if value is None:
+        os.environ.pop('NUMBA_CACHE_DIR', None)
+    else:
+        os.environ['NUMBA_CACHE_DIR'] = value
+    config = sys.modules.get('numba.core.config')
+    if config is not None:
+        config.reload_config()
 
 
 def install_import_hook() -> None:
@@ -176,6 +188,21 @@ def _locked(folder: Path) -> tp.Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+_ready = False
+
+
+def ready() -> None:
+    """What od's librosa analyses call before they run: od's cache folder, the PANN import hook and
+    the warm-up, once per process (`environment.setup()` has done it in od's own commands; a
+    program that calls those analyses from Python gets it here, and only then)."""
+    global _ready
+    if not _ready:
+        configure()
+        install_import_hook()
+        ensure_warm()
+        _ready = True
+
+
 def ensure_warm() -> None:
     """Compile librosa's kernels into od's cache unless a stamp says they are there.
 
@@ -183,10 +210,11 @@ def ensure_warm() -> None:
     everything od reaches takes tens of seconds, so a per-process or disabled cache would cost every ingest,
     test worker and DDP rank that much. Instead the first compile happens once, under an exclusive
     lock on the cache folder, and is stamped; a process that finds the stamp only loads. It runs
-    from `od.environment.setup()`, i.e. on `import od`, before any od code or AudioCraft reaches
+    from `od.environment.setup()`, the start-up of od's commands and of od.train (and `ready()`,
+    for library callers of od's librosa analyses), before any od code or AudioCraft reaches
     librosa, so every od process (pytest-xdist workers, DDP ranks, the app, Beam workers) waits for
     the one compiling instead of racing it; install.sh (through `od.doctor`) and the test
-    controller import od before anything runs in parallel, so users and workers find it warm.
+    controller run that setup before anything runs in parallel, so users and workers find it warm.
     """
     folder = cache_dir()
     stamp = stamp_path(folder)
@@ -207,7 +235,7 @@ def ensure_warm() -> None:
                        "its own; set NUMBA_CACHE_DIR to a writable folder", folder, exc)
 
 
-PROBE = "import od.numba_cache as m; m.exercise(); print('loaded')"
+PROBE = "import od.numba_cache as m; m.ready(); m.exercise(); print('loaded')"
 # The same exercise without importing od (whose set-up would point numba at od's folder): this
 # file loaded on its own, so numba uses whatever cache the environment gives it.
 STANDALONE_PROBE = ("import importlib.util as u; s = u.spec_from_file_location('od_numba_probe', {path!r}); "
@@ -249,7 +277,7 @@ def check(repair: bool = True) -> tp.Tuple[tp.List[str], tp.List[str]]:
             for entry in folder.iterdir():
                 if entry.name != 'od-warm.lock':
                     shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
-        again = _probe(env, PROBE)  # its import of od re-warms the emptied folder under the lock
+        again = _probe(env, PROBE)  # its ready() re-warms the emptied folder under the lock
         if again is None:
             notes.append(f"numba cache {folder} did not load ({why}): cleared and rebuilt")
         else:

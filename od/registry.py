@@ -132,15 +132,9 @@ def require_registered(cfg: tp.Any, source: tp.Any) -> None:
         f"pass {plugin} (od.inference.load(..., plugins=[...]) from Python).")
 
 
-def setup(modules: tp.Iterable[str] = ()) -> None:
-    """Import the user's plugin `modules`, then route AudioCraft's LM builder through the registry:
-    what every process does before it builds an LM."""
-    import_modules(modules)
-    install()
-
-
 def install() -> None:
-    """Route AudioCraft's LM builder through this registry. Idempotent."""
+    """Route AudioCraft's LM builder through this registry. Idempotent. Applied with od's other
+    process-wide hooks by `od.hooks.install()`, which is what od's code calls."""
     from audiocraft.models import builders
     _ensure_builtin()
     if builders.get_conditioner_provider is not get_conditioner_provider:  # declared in od/hooks.py

@@ -2,8 +2,9 @@
 
 A `.pt`/`.th`/`.bin` file is a pickle: loaded with full unpickling, a crafted one runs any code
 it likes. od reads only with `torch.load(weights_only=True)` (tensors, plain containers,
-numbers, strings), and `environment.setup()` sets `TORCH_FORCE_WEIGHTS_ONLY_LOAD=1` so that
-libraries od calls cannot fall back to full unpickling either. A file that holds more than
+numbers, strings), and od's commands (`environment.setup()`) set `TORCH_FORCE_WEIGHTS_ONLY_LOAD=1`
+so that libraries they call cannot fall back to full unpickling either (a program that only
+imports od keeps torch's own default, weights-only unless a caller asks otherwise). A file that holds more than
 that is refused with its name and the global it wanted; if the user trusts its weights, one
 explicit step converts it into plain tensors (`python -m od.trust <file>`, which reads it with
 `read_pickle_inertly`: other objects become placeholders, never imported or called), and od

@@ -23,7 +23,12 @@ would never see its XPs complete or fail.
 """
 from __future__ import annotations
 
-import argparse
+if __name__ == '__main__':  # `python -m od.slurm_local` runs the command; its start-up (od/commands/)
+    import sys  # comes before this module's own imports
+
+    from od.commands.slurm_local import main
+    sys.exit(main())
+
 import os
 import secrets
 import shutil
@@ -36,7 +41,6 @@ import typing as tp
 from pathlib import Path
 
 from . import slurm_conf
-from .slurm_conf import PARTITION
 
 PACKAGES = {'munged': 'munge', 'slurmctld': 'slurmctld', 'slurmd': 'slurmd', 'sinfo': 'slurm-client',
             'sbatch': 'slurm-client', 'sacct': 'slurm-client', 'slurmdbd': 'slurmdbd',
@@ -260,43 +264,3 @@ def status(folder: Path = DEFAULT_DIR) -> str:
         lines.append(f"node states (sinfo): {' '.join(sinfo_states(folder)) or 'controller not answering'}")
         lines.append(f"export SLURM_CONF={folder / 'slurm.conf'}")
     return '\n'.join(lines)
-
-
-def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog='python -m od.slurm_local', formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="A one-node SLURM cluster on 127.0.0.1 (munged, slurmctld, slurmd) for trying od's grids.",
-        epilog="example:\n  sudo python -m od.slurm_local start\n"
-               "  export SLURM_CONF=/tmp/od-slurm-local/slurm.conf\n"
-               "  AUDIOCRAFT_CLUSTER=slurm_local dora grid slurm_debug\n  sudo python -m od.slurm_local stop")
-    parser.add_argument('action', choices=['start', 'stop', 'status', 'packages'],
-                        help='packages: print the apt-get line for what is missing (nothing when all is there)')
-    parser.add_argument('--dir', type=Path, default=DEFAULT_DIR,
-                        help=f'state folder: config, spool, logs (default {DEFAULT_DIR}, or $OD_SLURM_DIR)')
-    parser.add_argument('--timeout', type=float, default=60.0, help='seconds to wait for the node to be idle')
-    args = parser.parse_args(argv)
-    try:
-        if args.action == 'start':
-            began = time.monotonic()
-            variables = start(args.dir, args.timeout)
-            print(f"[od] local SLURM cluster up in {time.monotonic() - began:.1f} s "
-                  f"(partition '{PARTITION}'); use it with:")
-            for key, value in variables.items():
-                print(f"export {key}={value}")
-        elif args.action == 'stop':
-            stopped = stop(args.dir)
-            print(f"[od] stopped: {', '.join(stopped) or 'nothing was running'}")
-        elif args.action == 'packages':
-            missing = missing_packages()
-            if missing:
-                print(install_line(missing))
-        else:
-            print(status(args.dir))
-    except SlurmLocalError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

@@ -18,9 +18,9 @@ import sys
 import typing as tp
 import warnings
 
-from . import environment, xps
+from . import environment, hooks, xps
 
-environment.setup()  # before AudioCraft reads its team config
+environment.setup()  # od's command start-up, before AudioCraft is imported
 
 import flashy  # noqa: E402
 import hydra  # noqa: E402
@@ -70,7 +70,7 @@ def get_solver(cfg: omegaconf.DictConfig):
     """Build the solver for `cfg` in this process (batch sizes are per process under DDP)."""
     from . import registry, solvers
 
-    registry.setup(cfg.get('registry_modules') or [])
+    registry.import_modules(cfg.get('registry_modules') or [])
     world = flashy.distrib.world_size()
     if cfg.dataset.batch_size % world:
         raise ValueError(f"dataset.batch_size={cfg.dataset.batch_size} must be divisible by the "
@@ -297,10 +297,10 @@ def get_solver_from_sig(sig: str, *args, **kwargs):
     return get_solver_from_xp(main.get_xp_from_sig(sig), *args, **kwargs)
 
 
-# AudioCraft resolves `//sig/...` checkpoints and `continue_from` through `audiocraft.train.main`,
-# whose module cannot import without upstream's config dir (not installed by pip). od's Dora main
-# is the one that owns the XPs, so AudioCraft is pointed at this module.
-sys.modules.setdefault('audiocraft.train', sys.modules[__name__])  # declared in od/hooks.py
+# od's process-wide hooks (od/hooks.py), this module becoming `audiocraft.train`: AudioCraft resolves
+# `//sig/...` checkpoints and `continue_from` through `audiocraft.train.main`, whose module cannot
+# import without upstream's config dir (not installed by pip), and od's Dora main owns the XPs.
+hooks.install(dora_main_module=sys.modules[__name__])
 
 if __name__ == '__main__':
     main()

@@ -25,8 +25,8 @@ def bind(main: tp.Any) -> None:
 def dora_dir() -> Path:
     if _main is not None:
         return Path(_main.dora.dir)
-    from .environment import setup
-    setup()
+    from .environment import use_team_config
+    use_team_config()
     from audiocraft.environment import AudioCraftEnvironment
     return Path(AudioCraftEnvironment.get_dora_dir())
 

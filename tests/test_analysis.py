@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from od.analysis import embeddings, space, synthetic
+from od.commands import embeddings as embeddings_command
 
 from .test_fad_tf import random_ckpt, tf_env  # noqa: F401  (the FAD env fixtures: skip / CI failure)
 
@@ -111,7 +112,7 @@ def test_audio_and_images_with_tiny_clip_through_the_cli(tmp_path, capsys, tiny_
     out = tmp_path / 'out'
     args = ['--dataset', str(data), '--encoders', f'clip={tiny_clip},mel', '--out', str(out),
             '--cache-dir', str(tmp_path / 'cache'), '--fps', '2']
-    assert embeddings.main(args) == 0
+    assert embeddings_command.main(args) == 0
     printed = capsys.readouterr().out
     assert 'clip' in printed and 'mel' in printed and 'all_encoders.png' in printed
     report = json.loads((out / 'metrics.json').read_text())
@@ -131,7 +132,7 @@ def test_audio_and_images_with_tiny_clip_through_the_cli(tmp_path, capsys, tiny_
     assert len(entries) == 2
     # The written vectors feed the `npy=<dir>` adapter and give the same analysis.
     out2 = tmp_path / 'out2'
-    assert embeddings.main(['--dataset', str(data), '--encoders', f"npy={out / 'embeddings' / 'mel'}",
+    assert embeddings_command.main(['--dataset', str(data), '--encoders', f"npy={out / 'embeddings' / 'mel'}",
                             '--out', str(out2), '--no-vectors']) == 0
     again = json.loads((out2 / 'metrics.json').read_text())['encoders']['npy-mel']
     assert again['files_per_category'] == mel_m['files_per_category']
@@ -140,12 +141,12 @@ def test_audio_and_images_with_tiny_clip_through_the_cli(tmp_path, capsys, tiny_
 
 def test_cli_errors_are_clear(tmp_path, capsys):
     (tmp_path / 'empty' / 'cat').mkdir(parents=True)
-    assert embeddings.main(['--dataset', str(tmp_path / 'empty'), '--encoders', 'npy', '--out', str(tmp_path / 'o')]) == 2
+    assert embeddings_command.main(['--dataset', str(tmp_path / 'empty'), '--encoders', 'npy', '--out', str(tmp_path / 'o')]) == 2
     assert 'expected <root>/<category>/<files>' in capsys.readouterr().err
     synthetic.write_vectors(tmp_path / 'v', {'a': 0.1, 'b': 0.1}, per_category=2, dim=4)
-    assert embeddings.main(['--dataset', str(tmp_path / 'v'), '--encoders', 'nope', '--out', str(tmp_path / 'o')]) == 2
+    assert embeddings_command.main(['--dataset', str(tmp_path / 'v'), '--encoders', 'nope', '--out', str(tmp_path / 'o')]) == 2
     assert "Unknown encoder 'nope'" in capsys.readouterr().err
-    assert embeddings.main(['--dataset', str(tmp_path / 'v'), '--encoders', 'clip=/no/such/clip',
+    assert embeddings_command.main(['--dataset', str(tmp_path / 'v'), '--encoders', 'clip=/no/such/clip',
                             '--out', str(tmp_path / 'o')]) == 2
     assert 'clip' in capsys.readouterr().err.lower()
 

@@ -169,3 +169,13 @@ def test_image_tower_alone_equals_open_clips_whole_model_load(media, tmp_path):
     torch.save(load_file(media / 'clip' / 'open_clip_model.safetensors'), tmp_path / 'open_clip_pytorch_model.bin')
     assert _image_tower(f'local-dir:{tmp_path}', None) is None  # not safetensors: open_clip's loader
     assert torch.equal(load_image_encoder(str(tmp_path)).visual(pixels), reference(pixels))
+
+
+def test_frozen_image_tower_is_not_part_of_the_conditioner(media):
+    """The CLIP tower embeds frames but is no submodule: not in parameters() (so not trained or in
+    the optimizer) and not in the state dict (so not in checkpoints)."""
+    cond = conditioner(media)
+    tower = {id(p) for p in cond.encoder.visual.parameters()}
+    assert tower and not tower & {id(p) for p in cond.parameters()}
+    assert not any(k.startswith('encoder') for k in cond.state_dict())
+    assert cond.encoder.encode(np.zeros((1, 32, 32, 3), np.uint8)).shape == (1, cond.encoder.dim)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from od.commands.example import main as example_main
 from od.commands.manifest import main as manifest_main
 from od.data import example
 from od.data.manifest import build_manifest
@@ -87,7 +88,7 @@ def test_bad_files_are_reported_and_skipped(tmp_path, capsys):
 
 
 def test_cli_help_has_an_example(capsys):
-    for cli in (example.main, manifest_main):
+    for cli in (example_main, manifest_main):
         with pytest.raises(SystemExit):
             cli(['--help'])
         assert 'example:' in capsys.readouterr().out

@@ -108,3 +108,104 @@ def test_known_warnings_are_filtered_by_module_in_pytest_too():
     filters = [f.strip() for f in ini['pytest']['filterwarnings'].strip().splitlines()]
     expected = [f'ignore:{message}:{category.__name__}:{module}' for message, category, module in KNOWN_WARNINGS]
     assert filters == expected
+
+
+IMPORT_CHILD = r'''
+import json, os, sys, warnings
+# What importing the dependencies does by itself is theirs: import them first.
+import audiocraft.metrics, audiocraft.models, audiocraft.solvers.musicgen  # noqa
+from audiocraft.models import builders
+os.environ['NUMBA_CACHE_DIR'] = sys.argv[1]  # laion's PANN module (imported above) set /tmp/: the user's back
+
+def snapshot():
+    return {'env': dict(os.environ), 'filters': len(warnings.filters),
+            'meta_path': [type(f).__name__ for f in sys.meta_path],
+            'builder': builders.get_conditioner_provider.__module__, 'train_alias': 'audiocraft.train' in sys.modules}
+
+before = snapshot()
+import od, od.environment, od.hooks, od.registry, od.encoders.clap, od.data.ingest, od.metrics.suite  # noqa
+import od.solvers.memory_plan, od.inference.loaders, od.pipeline.stages, od.report  # noqa
+imported = snapshot()
+od.environment.setup()
+started = snapshot()
+od.hooks.install()
+installed = snapshot()
+print('SNAPSHOTS' + json.dumps([before, imported, started, installed]))
+'''
+
+
+def test_importing_od_changes_nothing_in_the_process():
+    """`import od` and its library modules leave the environment, the warning filters, the import
+    hooks and AudioCraft's names as they were; a command's start-up (environment.setup) and
+    hooks.install() are what change them, and this test sees those changes."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from od import numba_cache
+
+    from .helpers import ROOT
+    env = {k: v for k, v in os.environ.items()
+           if k not in ('AUDIOCRAFT_CONFIG', 'OD_ROOT', 'TORCH_FORCE_WEIGHTS_ONLY_LOAD', 'TOKENIZERS_PARALLELISM')}
+    env.update(HF_HUB_OFFLINE='1', NUMBA_CACHE_DIR=str(numba_cache.cache_dir()))  # the user's own settings
+    proc = subprocess.run([sys.executable, '-c', IMPORT_CHILD, env['NUMBA_CACHE_DIR']], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    before, imported, started, installed = json.loads(proc.stdout.split('SNAPSHOTS', 1)[1])
+    assert imported == before
+    added = set(started['env']) - set(before['env'])
+    assert {'AUDIOCRAFT_CONFIG', 'TORCH_FORCE_WEIGHTS_ONLY_LOAD'} <= added, added
+    assert started['filters'] > before['filters']
+    assert started['env']['HF_HUB_OFFLINE'] == '1' and started['env']['NUMBA_CACHE_DIR'] == env['NUMBA_CACHE_DIR']
+    assert before['builder'] == 'audiocraft.models.builders' and installed['builder'] == 'od.registry'
+    assert '_RestoreAfterPann' in started['meta_path'] and '_RestoreAfterPann' not in imported['meta_path']
+    assert not installed['train_alias']  # only od.train makes itself audiocraft.train
+
+
+def test_install_is_idempotent_and_aliases_only_the_dora_main_it_is_given(monkeypatch):
+    import sys
+    import types
+
+    from audiocraft.models import builders
+
+    from od import registry
+    monkeypatch.delitem(sys.modules, 'audiocraft.train', raising=False)
+    hooks.install()
+    hooks.install()
+    assert builders.get_conditioner_provider is registry.get_conditioner_provider
+    assert 'audiocraft.train' not in sys.modules
+    main_module = types.ModuleType('dora_main')
+    hooks.install(dora_main_module=main_module)
+    assert sys.modules['audiocraft.train'] is main_module
+
+
+def test_every_hook_says_its_scope_and_release():
+    for hook in hooks.HOOKS:
+        assert hook.scope in hooks.SCOPES, hook.where
+        name, _, version = hook.checked_with.partition(' ')
+        assert name in ('audiocraft', 'laion-clap', 'demucs') and version[:1].isdigit(), hook.checked_with
+
+
+def test_lm_attributes_leave_the_state_dict_as_audiocraft_saves_it(tmp_path):
+    """`lm.cfg` and `lm.od_lora` are plain attributes: the LM's state dict holds exactly AudioCraft's
+    tensors (plus the adapters' own, under plain names), and it saves and loads weights-only."""
+    import torch
+
+    import od.train
+    from od.inference.loaders import new_lm
+    from od.solvers import lora
+    cfg = od.train.compose(['solver=musicgen/debug', 'transformer_lm.custom=true'])
+    cfg.device = 'cpu'
+    plain = new_lm(cfg, 0)
+    names = set(plain.state_dict())
+    lm = new_lm(cfg, 0)
+    lm.cfg = cfg
+    lora.apply(lm, lora.LoraSettings(rank=2, alpha=4.0))
+    state = lm.state_dict()
+    assert lm.od_lora is not None and lm.cfg is cfg
+    assert names <= set(state) and all(lora.is_adapter(k) for k in set(state) - names)
+    assert not any('od_lora' in k or k.startswith('cfg') for k in state)
+    torch.save(state, tmp_path / 'lm.th')
+    again = torch.load(tmp_path / 'lm.th', weights_only=True)
+    assert set(again) == set(state)

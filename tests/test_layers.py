@@ -26,20 +26,20 @@ LAYERS: tp.List[tp.Tuple[str, tp.Tuple[str, ...]]] = [
     # frozen pretrained models with their loaders: CLIP, CLAP, the codec
     ('encoders', ('od.encoders',)),
     # the conditioner registry (AudioCraft's builder hook) and the conditioners it names
-    ('conditioners', ('od.conditioners', 'od.registry')),
+    ('conditioners', ('od.conditioners', 'od.registry', 'od.hooks')),
     # measures of generated audio; the solvers evaluate with them during training
     ('metrics', ('od.metrics',)),
     # training: the solvers, what trains (trainable patterns, LoRA), memory plan, model files
     ('solvers', ('od.solvers',)),
     # ODMusicGen, loading trained models, generation, export; hooks checks patches of all layers below
-    ('inference', ('od.inference', 'od.hooks')),
+    ('inference', ('od.inference',)),
     # what drives training runs and whole workflows: od.train (Dora's entry), launch, the pipeline,
     # the app, reports, analyses, experiments, grids
     ('pipeline', ('od.train', 'od.launch', 'od.slurm_local', 'od.slurm_conf', 'od.recipe', 'od.pipeline', 'od.app',
                   'od.report', 'od.analysis', 'od.experiments', 'od.grids')),
     # `python -m` entry points and the alias modules that keep documented command names
     ('commands', ('od.commands', 'od.trust', 'od.models', 'od.clip', 'od.generate', 'od.eval', 'od.export',
-                  'od.make_ckpt', 'od.prep', 'od.doctor', 'od.data.concepts', 'od.pipeline.__main__')),
+                  'od.make_ckpt', 'od.prep', 'od.doctor', 'od.data.concepts', 'od.pipeline.__main__', 'od.app.__main__')),
 ]
 # The TensorFlow side runs in .venv-fad, which has no torch.
 TF_SIDE = 'od.fad_tf'

@@ -264,8 +264,8 @@ def test_ingest_audio_only_folder(tmp_path):
 
 
 def test_tiny_models_from_the_shell(tmp_path, capsys):
+    from od.commands.tiny import main
     from od.encoders.clip import load_image_encoder
-    from od.inference.tiny import main
     assert main(['clip', str(tmp_path / 'clip')]) == 0
     assert f'conditioners.self_wav.clip_frames.name={tmp_path / "clip"}' in capsys.readouterr().out
     assert load_image_encoder(str(tmp_path / 'clip')).dim == 32

@@ -20,14 +20,14 @@ ROOT = Path(__file__).resolve().parent.parent
 # The issue's bar: 20 rounds. Each round compiles everything once.
 ROUNDS = int(os.environ.get('OD_NUMBA_RACE_ROUNDS', '20'))
 
-# What every od process that reaches librosa does: import od (its set-up warms the cache under
-# the lock when it is empty), then ingest's analysis, the weight-free metric features, the
+# What every od process that reaches librosa does: a command's start-up (environment.setup warms
+# the cache under the lock when it is empty), then ingest's analysis, the weight-free metric features, the
 # report's spectrogram and AudioCraft's chroma extractor (chroma_stem).
 CHILD = """
 import sys, time
 import torch, torchaudio   # no numba in these: imported before the start only to keep rounds short
 time.sleep(max(0., float(sys.argv[2]) - time.time()))   # both processes start at this moment
-import od
+import od.environment; od.environment.setup()   # what od/commands/__init__.py and od/train.py run first
 from od.data.sidecar import analyse_audio
 from od.metrics.audio_features import log_mel_stats
 from od.report.plots import spectrogram_png
@@ -136,7 +136,8 @@ def test_doctor_rebuilds_a_cache_that_does_not_load(tmp_path):
 
 
 def test_od_points_numba_at_its_own_cache():
-    """`import od` set numba's cache folder in this process (before numba read it, or in numba's
+    """od's start-up (environment.setup, run here by conftest as od's commands run it) set numba's
+    cache folder in this process (before numba read it, or in numba's
     config if it had), so librosa's in-tree __pycache__ is never what od loads."""
     import numba.core.config
     assert os.environ['NUMBA_CACHE_DIR'] == str(numba_cache.cache_dir())
@@ -150,7 +151,7 @@ def test_od_points_numba_at_its_own_cache():
 def test_laion_clap_import_leaves_od_cache_in_place(importer):
     """laion_clap's PANN module sets NUMBA_CACHE_DIR=/tmp/ when imported; in a fresh process
     (where that import really runs) od's folder is back afterwards, and numba compiles there."""
-    code = (f"import os, od; from od import numba_cache; {importer}; import sys; "
+    code = (f"import os; from od import environment, numba_cache; environment.setup(); {importer}; import sys; "
             "assert any(m.endswith('pann_model') for m in sys.modules), 'pann_model was not imported'; "
             "import numba.core.config as c; c.reload_config(); "
             "print(os.environ['NUMBA_CACHE_DIR'], c.CACHE_DIR, numba_cache.cache_dir())")

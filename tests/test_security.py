@@ -250,8 +250,8 @@ def test_app_validates_what_files_and_users_give_it(tmp_path, monkeypatch):
 
 
 def test_app_binds_locally_and_needs_a_login_elsewhere(tmp_path, capsys):
-    from od.app.__main__ import is_local, parse_auth
-    from od.app.__main__ import main as app_main
+    from od.commands.app import is_local, parse_auth
+    from od.commands.app import main as app_main
     assert is_local('127.0.0.1') and is_local('::1') and is_local('localhost')
     assert not is_local('0.0.0.0') and not is_local('') and not is_local('192.168.1.5')
     with pytest.raises(SystemExit) as info:  # refused before any dataset or model is read

@@ -29,9 +29,8 @@ def load_condition_provider(checkpoint: str, device: str = 'cpu'):
     from omegaconf import OmegaConf
 
     from .. import registry
-    from ..environment import resolve_reference, setup
+    from ..environment import resolve_reference
     from ..inference.loaders import load_lm_state
-    setup()
     if checkpoint.startswith('//sig/'):
         from ..xps import sig_checkpoint
         path = sig_checkpoint(checkpoint)

@@ -25,7 +25,12 @@ silhouette; `all_encoders.png` side by side; metrics.json), plus `comparison.jso
 """
 from __future__ import annotations
 
-import argparse
+if __name__ == '__main__':  # `python -m od.analysis.symbolic` runs the command; its start-up (od/commands/)
+    import sys  # comes before this module's own imports
+
+    from od.commands.symbolic import main
+    sys.exit(main())
+
 import logging
 import sys
 import typing as tp
@@ -176,41 +181,3 @@ def summary(comparison: tp.Dict[str, tp.Any]) -> str:
     for pair, value in comparison['cka'].items():
         lines.append(f"linear CKA {pair}: {value:.3f}")
     return '\n'.join(lines)
-
-
-def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
-    from ..environment import MissingWeightsError, setup
-    parser = argparse.ArgumentParser(
-        prog='python -m od.analysis.symbolic', description=__doc__.split('\n\n')[0],
-        epilog="example: python -m od.analysis.symbolic --dataset songs/ --encoders mel,clap --out results/songs/\n"
-               "try it: python -m od.analysis.synthetic dataset/analysis_demo && python -m od.analysis.symbolic "
-               "--dataset dataset/analysis_demo/midi --encoders mel --out results/midi_demo",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--dataset', required=True, help="root with one folder per category holding .mid (+ audio)")
-    parser.add_argument('--encoders', default='mel', help="comma-separated audio encoders (default: mel)")
-    parser.add_argument('--out', required=True, help="output folder")
-    parser.add_argument('--soundfont', default=None, help="General MIDI .sf2 (default: $OD_SOUNDFONT, then the "
-                                                           "system's, e.g. /usr/share/sounds/sf2/FluidR3_GM.sf2)")
-    parser.add_argument('--no-render', action='store_true', help="do not render MIDI (symbolic vs audio files only)")
-    parser.add_argument('--sample-rate', type=int, default=32000, help="rendering rate (default 32000)")
-    parser.add_argument('--device', default='cpu')
-    parser.add_argument('--option', action='append', default=[], metavar='ENC.KEY=VALUE', help="encoder option")
-    parser.add_argument('--seed', type=int, default=0, help="PCA/t-SNE seed")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(message)s')
-    setup()
-    options = dict(item.partition('=')[::2] for item in args.option)
-    try:
-        comparison = compare(args.dataset, [s for s in args.encoders.split(',') if s.strip()], args.out,
-                             soundfont=args.soundfont, render=not args.no_render, sample_rate=args.sample_rate,
-                             device=args.device, options=options, seed=args.seed)
-    except (FileNotFoundError, ValueError, RuntimeError, MissingWeightsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(summary(comparison))
-    print(f"wrote {Path(args.out) / 'comparison.json'}, {Path(args.out) / 'metrics.json'} and the plots in {args.out}/")
-    return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

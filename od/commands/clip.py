@@ -39,8 +39,6 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     add_generation_args(parser)
     add_denoise_args(parser)
     args = parser.parse_args(argv)
-    from ..environment import setup
-    setup()
     if args.batch_size < 1:
         return fail(f"--batch-size must be at least 1, got {args.batch_size}")
     videos = list_videos(args.videos)

@@ -47,8 +47,6 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
                              "into <audio-root>: a dataset to try the pipeline on")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(message)s')
-    from .. import environment
-    environment.setup()
     try:
         if args.synthesise:
             write_synthetic_concepts(args.audio_root, args.synthesise)

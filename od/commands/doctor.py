@@ -36,8 +36,6 @@ def print_plan(overrides: tp.Sequence[str], gpu_memory: tp.Optional[float]) -> i
     """Compose the run's config as `dora run` would and print its memory plan."""
     import torch
 
-    from .. import environment
-    environment.setup()
     import od.train
 
     from ..solvers import memory_plan
@@ -73,8 +71,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.plan:
         return print_plan(args.overrides, args.gpu_memory)
-    from .. import __version__, environment
-    environment.setup()
+    from .. import __version__
     problems = []
     versions = {'od': __version__, 'python': sys.version.split()[0]}
     for name in ('torch', 'torchaudio', 'torchvision', 'audiocraft', 'transformers', 'dora',
@@ -86,8 +83,8 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
             problems.append(f"import {name}: {type(exc).__name__}: {exc}")
     try:
         import od.train  # noqa: F401  (Dora main: config tree, team config, registry)
-        from od import registry
-        registry.install()
+        from od import hooks, registry
+        hooks.install()
         versions['conditioners'] = ','.join(registry.registered())
     except Exception as exc:
         problems.append(f"import od.train: {type(exc).__name__}: {exc}")

@@ -44,8 +44,6 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     hf.add_argument('--cfg', type=float, default=None, dest='cfg_coef',
                     help="generation_config guidance_scale (default: the model's inference_coef, else 3)")
     args = parser.parse_args(argv)
-    from ..environment import setup
-    setup()
     try:
         if args.format == 'transformers' and args.checkpoint and not Path(args.checkpoint).is_file():
             # any od.inference.load spec: an od export folder, or upstream MusicGen by hub id

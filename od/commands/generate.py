@@ -122,8 +122,6 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     source = args.video or args.image or args.audio
     if args.prompt is None and source is None:
         parser.error("give a prompt and/or --video/--image/--audio")
-    from ..environment import setup
-    setup()
     output = Path(args.output) if args.output else default_output(args.prompt, source)
     try:
         check_source(args.image, args.audio)  # inputs first: a model takes half a minute to load

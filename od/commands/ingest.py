@@ -30,8 +30,6 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser.add_argument('--no-analysis', action='store_true', help="skip the tempo/key estimate")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(message)s')
-    from ..environment import setup
-    setup()
     return report_or_fail(lambda: ingest(args.raw, args.name, args.valid_fraction, args.audio_from, args.dataset_dir,
                     args.egs_dir, args.config_dir, analyse=not args.no_analysis))
 

@@ -11,7 +11,6 @@ from .common import report_or_fail
 
 
 def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
-    from ..environment import setup
     parser = argparse.ArgumentParser(
         prog='python -m od.data.musiccaps',
         description="Import a MusicCaps-style CSV (ytid,start_s,end_s,aspect_list,caption) and the audio you "
@@ -34,7 +33,6 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser.add_argument('--config-dir', default=None, help="config tree that gets dset/audio/<name>.yaml (default config/)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR, format='%(levelname)s %(message)s')
-    setup()
     return report_or_fail(lambda: import_musiccaps(args.csv, args.audio_dir, args.name, out_dir=args.out_dir, egs_dir=args.egs_dir,
                               config_dir=args.config_dir,
                               patterns=args.pattern or DEFAULT_PATTERNS, valid_percent=args.valid_percent,

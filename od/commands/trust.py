@@ -49,9 +49,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         print(f"error: --out must differ from the file being converted ({src}). Nothing was written.",
               file=sys.stderr)
         return 2
-    from .environment import setup
-    from .safe_load import convert_trusted
-    setup()
+    from ..safe_load import convert_trusted
     try:
         result = convert_trusted(src, dst, overwrite=args.force)
     except KeyboardInterrupt:

@@ -60,7 +60,7 @@ class CLAPAudioConditioner(MediaTokenConditioner):
         stride = float(stride or window)
         max_tokens = n_windows or 1 + max(0, math.floor((float(duration or window) - window) / stride + 1e-6))
         super().__init__(encoder.dim, output_dim, device, max_tokens, pos_emb)
-        self.__dict__['encoder'] = encoder  # frozen and outside the module tree: not trained, not saved
+        self.encoder = encoder  # a plain object holding the frozen model: not a submodule, not trained or saved
         self.window, self.stride = float(window), stride
         self.cache = EmbeddingCache(f"{encoder.tag}-w{self.window:g}", 1. / float(cache_hop or self.stride), cache_dir)
         self.use_cache = use_cache

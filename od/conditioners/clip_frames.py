@@ -71,7 +71,7 @@ class CLIPFrameConditioner(MediaTokenConditioner):
         segment = float(duration or 30.)
         max_tokens = int(n_frames) if fps is None else max(1, math.floor(segment * fps))
         super().__init__(encoder.dim, output_dim, device, max_tokens, pos_emb)
-        self.__dict__['encoder'] = encoder  # frozen and outside the module tree: not trained, not saved
+        self.encoder = encoder  # a plain object holding the frozen model: not a submodule, not trained or saved
         self.n_frames, self.fps = n_frames, fps
         self.video_suffix = video_suffix
         if image_tokens not in ('single', 'repeat'):

@@ -10,7 +10,12 @@ what is already there.
 """
 from __future__ import annotations
 
-import argparse
+if __name__ == '__main__':  # `python -m od.data.example` runs the command; its start-up (od/commands/)
+    import sys  # comes before this module's own imports
+
+    from od.commands.example import main
+    sys.exit(main())
+
 import shutil
 import sys
 import typing as tp
@@ -151,30 +156,3 @@ def write_example_dataset(root: tp.Union[str, Path] = ROOT / 'dataset' / 'exampl
                         'name': src.stem, 'moods': [], 'keywords': ['recording']})
     return {split: build_manifest(root / split, egs / split, require=('.json',), progress=progress)
             for split in ('train', 'valid')}
-
-
-def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog='python -m od.data.example',
-        description="Write the example music dataset (synthesised clips with .json sidecars) and "
-                    "its manifests, for the debug solver: dora run solver=musicgen/debug "
-                    "dset=audio/example",
-        epilog="example: python -m od.data.example --per-genre 8 2 --duration 8")
-    parser.add_argument('--root', default=str(ROOT / 'dataset' / 'example'))
-    parser.add_argument('--egs', default=str(ROOT / 'egs' / 'example'))
-    parser.add_argument('--per-genre', nargs=2, type=int, default=(8, 2), metavar=('TRAIN', 'VALID'),
-                        help="clips per genre in each split (default 8 2)")
-    parser.add_argument('--duration', type=float, default=8.0, help="seconds per clip (default 8)")
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--real', default=None,
-                        help="folder of real recordings to add to train (e.g. AudioCraft's assets/)")
-    args = parser.parse_args(argv)
-    reports = write_example_dataset(args.root, args.egs, tuple(args.per_genre), args.duration,
-                                    args.seed, args.real)
-    for report in reports.values():
-        print(report.summary())
-    return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

@@ -60,6 +60,9 @@ def analyse_audio(path: tp.Union[str, Path]) -> tp.Dict[str, tp.Any]:
     """{'bpm': float or None, 'key': str or None} of the first ANALYSIS_SECONDS of `path`."""
     import librosa
     from audiocraft.data.audio import audio_read
+
+    from ..numba_cache import ready
+    ready()  # librosa's kernels compiled once, under a lock (od/numba_cache.py)
     wav, sr = audio_read(path, duration=ANALYSIS_SECONDS)                # [C, T]
     mono = wav.mean(0).numpy()
     if sr != ANALYSIS_SR:
@@ -67,7 +70,6 @@ def analyse_audio(path: tp.Union[str, Path]) -> tp.Dict[str, tp.Any]:
     if len(mono) < ANALYSIS_SR or float(np.abs(mono).max()) < 1e-4:   # under 1 s, or silent
         return {'bpm': None, 'key': None}
     # Tempo from the onset envelope's autocorrelation (the beats themselves are not needed here).
-    # librosa's numba kernels were compiled once, under a lock, by `import od` (od/numba_cache.py).
     onset = librosa.onset.onset_strength(y=mono, sr=ANALYSIS_SR)
     bpm = float(np.atleast_1d(librosa.feature.tempo(onset_envelope=onset, sr=ANALYSIS_SR))[0])
     chroma = librosa.feature.chroma_stft(y=mono, sr=ANALYSIS_SR)         # [12, frames]

@@ -30,12 +30,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..environment import MissingWeightsError, hf_cached, missing_weights, reference_dir, resolve_reference, setup
+from ..environment import MissingWeightsError, hf_cached, missing_weights, reference_dir, resolve_reference
 
 # With laion-clap installed, `import audiocraft.metrics` (and so audiocraft's solvers and data
 # modules) imports laion_clap, whose training.data builds three tokenizers at import time: online
-# that retries the hub for minutes. od's offline setup must come first.
-setup()
+# that retries the hub for minutes. od's commands are offline before that (od.environment.setup).
 logger = logging.getLogger(__name__)
 
 CLAP_REPO = 'lukewys/laion_clap'

@@ -54,9 +54,6 @@ def train_and_measure(work: Path, updates: int, classes: int = 2, segment: float
     """Synthetic colour data -> `dora run` (tiny MusicGen + the tiny frozen encoder of
     `conditioner`, a key of CONDITIONERS) -> A/B accuracies."""
     from ..data.example_video import CLASSES, write_video_dataset
-    from ..environment import setup
-
-    setup()  # offline before AudioCraft (and laion_clap through it) is imported
     write_video_dataset(work / 'dataset', work / 'egs', list(CLASSES)[:classes], per_class, progress=False)
     args = train_args(work, CONDITIONERS[conditioner](work), updates, segment)
     start = time.time()

@@ -275,9 +275,7 @@ def export_transformers(spec: tp.Union[str, Path], out: tp.Union[str, Path], ove
     from transformers import AutoProcessor, MusicgenForConditionalGeneration
 
     from ..atomic import atomic_dir, write_json
-    from ..environment import setup
     from .loaders import assemble_model, locate_model, read_model_files
-    setup()
     out = Path(out)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} already exists; pass --overwrite to replace it.")

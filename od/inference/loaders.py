@@ -40,7 +40,7 @@ def build_lm(cfg_dict: dict, state: dict, device: str = 'cpu', cache: bool = Fal
         args = spec.get(spec.get('model')) if hasattr(spec, 'get') else None
         if args is not None and 'use_cache' in args:
             args.use_cache = cache  # caches of frozen encoders: written at inference only if asked
-    registry.setup(plugins)
+    registry.import_modules(plugins)
     registry.require_registered(cfg, source)
     lm = new_lm(cfg, int(cfg.get('seed', 0)))
     settings = lora.settings_from_cfg(cfg)
@@ -57,8 +57,8 @@ def new_lm(cfg: tp.Any, seed: int):
     import torch
     from audiocraft.models import builders
 
-    from .. import registry
-    registry.install()
+    from .. import hooks
+    hooks.install()  # the registry's LM builder (od/hooks.py)
     with torch.random.fork_rng():
         torch.manual_seed(int(seed))
         return builders.get_lm_model(cfg)
@@ -75,8 +75,6 @@ def load_model(spec: str, device: tp.Optional[str] = None, cache: bool = False,
     A `.th` checkpoint has no packaged compression model: it is rebuilt from the config's
     `compression_model_checkpoint` under the XP seed, exactly as the solver built it.
     """
-    from ..environment import setup
-    setup()
     path = locate_model(spec)
     return assemble_model(str(spec), path, *read_model_files(path), device=device, cache=cache, plugins=plugins)
 

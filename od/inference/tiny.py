@@ -14,7 +14,12 @@ ids and file layouts that od's default commands load (see `HUB_REPOS`): the real
 """
 from __future__ import annotations
 
-import argparse
+if __name__ == '__main__':  # `python -m od.inference.tiny` runs the command; its start-up (od/commands/)
+    import sys  # comes before this module's own imports
+
+    from od.commands.tiny import main
+    sys.exit(main())
+
 import sys
 import typing as tp
 from pathlib import Path
@@ -243,33 +248,3 @@ KINDS: tp.Dict[str, tp.Tuple[tp.Callable[..., Path], str, str]] = {
     'hub': (write_tiny_hub, 'HF_HOME={folder} (e.g. HF_HOME={folder} python -m od.pipeline ~/my_videos --name try)',
             'a Hugging Face home: MusicGen small+medium, EnCodec 32 kHz, t5-base, CLIP ViT-B-32 (real ids)'),
 }
-
-
-def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog='python -m od.models.tiny',
-        description="Write a tiny randomly initialised model in the real format, to try od without "
-                    "pretrained weights (CPU, offline). Music made with it is noise-like: it shows that "
-                    "the pipeline runs, not what real weights sound like.",
-        epilog="example: python -m od.models.tiny clip checkpoints/tiny-clip\n" + '\n'.join(
-            f"  {kind:<12} {what}" for kind, (_, _, what) in KINDS.items()),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('kind', choices=list(KINDS))
-    parser.add_argument('folder', help="where to write it (created)")
-    parser.add_argument('--seed', type=int, default=0)
-    args = parser.parse_args(argv)
-    folder = Path(args.folder)
-    if folder.exists() and any(folder.iterdir()):
-        print(f"error: {folder} exists and is not empty; choose a new folder.", file=sys.stderr)
-        return 2
-    writer, override, _ = KINDS[args.kind]
-    from ..atomic import atomic_dir
-    with atomic_dir(folder, overwrite=folder.exists()) as tmp:
-        writer(tmp, seed=args.seed)
-    print(f"wrote a tiny random {args.kind} to {folder}/")
-    print(f"use it with: {override.format(folder=folder)}")
-    return 0
-
-
-if __name__ == '__main__':
-    sys.exit(main())

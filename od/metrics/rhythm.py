@@ -58,6 +58,9 @@ class MusicRhythm:
 def music_rhythm_of(y: np.ndarray, sr: int) -> MusicRhythm:
     """Beats, onsets and tempo of mono audio y [T] at sr."""
     import librosa
+
+    from ..numba_cache import ready
+    ready()  # librosa's kernels compiled once, under a lock (od/numba_cache.py)
     y = np.asarray(y, dtype=np.float32)
     if y.ndim != 1:
         raise ValueError(f"music_rhythm_of needs mono audio [T], got shape {y.shape}")

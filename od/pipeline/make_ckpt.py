@@ -124,7 +124,7 @@ def make_checkpoint(source: str, out: tp.Union[str, Path], overrides: tp.Sequenc
     cfg = train.compose(list(overrides))  # no dataset needed: only the model is built
     cfg.device = 'cpu'
     environment.absolute_user_paths(cfg)
-    registry.setup(cfg.get('registry_modules') or [])
+    registry.import_modules(cfg.get('registry_modules') or [])
     lm = new_lm(cfg, seed)
     merged, rows = merge(lm.state_dict(), load_source_state(source), allow_new)
     lm.load_state_dict(merged)  # strict: the file must load into exactly this model

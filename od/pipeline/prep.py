@@ -53,12 +53,12 @@ def prepare(argv: tp.Sequence[str], progress: bool = True, tokens: bool = False,
     (and under 'tokens')."""
     from tqdm import tqdm
 
-    from .. import environment, registry, train
-    environment.setup()
+    from .. import environment, hooks, registry, train
     cfg = train.main.get_xp(list(argv)).cfg
     train.resolve_device(cfg)
     environment.absolute_user_paths(cfg)
-    registry.setup(cfg.get('registry_modules') or [])
+    registry.import_modules(cfg.get('registry_modules') or [])
+    hooks.install()
     if tokens and not cfg.cache.path:
         raise environment.ConfigError("--tokens needs cache.path=<folder>: where the codec tokens go (give the "
                                       "run the same cache.path)")

@@ -324,8 +324,6 @@ STAGE_FUNCS = {'ingest': stage_ingest, 'plan': stage_plan, 'checkpoint': stage_c
 
 def run(p: Pipeline) -> tp.Dict[str, str]:
     """Every stage in order; returns stage -> what it did ('up to date ...' when skipped)."""
-    from ..environment import setup
-    setup()
     started = time.time()
     notes = p.check()
     p.log(f"[od.pipeline] preflight: every weight this run needs is here ({time.time() - started:.1f} s)")

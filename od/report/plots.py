@@ -27,6 +27,9 @@ def spectrogram_png(wav_path: tp.Union[str, Path], out: tp.Union[str, Path], tit
     """Log-mel spectrogram (64 bands, 16 kHz) of an audio file as a PNG."""
     import librosa
     from audiocraft.data.audio import audio_read
+
+    from ..numba_cache import ready
+    ready()  # librosa's kernels compiled once, under a lock (od/numba_cache.py)
     wav, sr = audio_read(wav_path)
     mono = wav.mean(0).numpy()
     mel = librosa.feature.melspectrogram(y=mono, sr=sr, n_fft=1024, hop_length=256, n_mels=64)
