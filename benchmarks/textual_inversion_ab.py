@@ -6,7 +6,8 @@ textual inversion learns `<chiptune>` and `<ambient>` rows with that LM frozen (
 solver=musicgen/textual_inversion_debug`). Generations from "music in the style of <concept>"
 are classified by nearest centroid on code histograms (centroids: each concept's cached
 tokens). Prints per-concept accuracies with the initial rows (baseline), the learned ones, and
-the plain words the LM was pretrained on (the ceiling); chance is 0.5.
+the plain words the LM was pretrained on (the ceiling); chance is 0.5. Writes
+benchmarks/results/textual_inversion_ab.json.
 
     .venv/bin/python benchmarks/textual_inversion_ab.py --pretrain-updates 400 --ti-updates 300
 """
@@ -18,6 +19,9 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import results  # noqa: E402
 
 
 def main() -> int:
@@ -43,9 +47,15 @@ def main() -> int:
           f"{r['learned_concept_accuracy'] / max(r['baseline_concept_accuracy'], 1e-9):.2f}, learned/words "
           f"{r['learned_concept_accuracy'] / max(r['words_concept_accuracy'], 1e-9):.2f} | "
           f"pretrain {r['pretrain_seconds']:.0f} s, textual inversion {r['ti_seconds']:.0f} s | {r['best']}")
+    figures = {'pretrain_updates': args.pretrain_updates, 'ti_updates': args.ti_updates, 'tokens_num': args.tokens_num,
+               'samples': args.samples, 'chance': r['chance'], 'pretrain_s': round(r['pretrain_seconds'], 1),
+               'ti_s': round(r['ti_seconds'], 1)}
+    for name in ('learned', 'baseline', 'words'):
+        figures[name] = {'overall': round(r[f'{name}_concept_accuracy'], 4),
+                         **{c: round(r[f'{name}_acc_{c}'], 4) for c in CONCEPTS}}
+    results.write('textual_inversion_ab', figures)
     return 0
 
 
 if __name__ == '__main__':
-    sys.path.insert(0, str(ROOT))
     sys.exit(main())

@@ -7,7 +7,10 @@ process, continuing from the same base LM, and reports: mean training-step time,
 state actually allocated after a step (gradients + optimizer state tensors), the process's peak
 RSS growth during training (on CUDA: torch.cuda.max_memory_allocated), and the bytes of the
 checkpoint each would write per epoch (od's keeps only the trained rows and names the base).
-Prints ratios seed000 / od.
+The two settings' processes run --rounds times, alternated (order reversed every round); the
+step-time ratio is the median of the per-round ratios, the memory and checkpoint figures come
+from the first round. Prints ratios seed000 / od and writes
+benchmarks/results/textual_inversion_cost_<scale>.json.
 
     .venv/bin/python benchmarks/textual_inversion_cost.py --steps 20
     .venv/bin/python benchmarks/textual_inversion_cost.py --scale small   # a 300M-parameter LM
@@ -18,6 +21,7 @@ import argparse
 import io
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,6 +29,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import results as results_file  # noqa: E402
 
 
 def solver_args(work: Path, trainable: str, steps: int, scale: str, device: str) -> list:
@@ -104,6 +111,7 @@ def main() -> int:
     parser.add_argument('--scale', default='xsmall', help="model/lm/model_scale (default xsmall)")
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--work', default=None)
+    parser.add_argument('--rounds', type=int, default=3, help="alternated rounds of both settings (default: %(default)s)")
     parser.add_argument('--one', default=None, help=argparse.SUPPRESS)  # child process: one setting
     parser.add_argument('--base', default=None, help=argparse.SUPPRESS)  # child: the base checkpoint
     args = parser.parse_args()
@@ -113,29 +121,43 @@ def main() -> int:
         return 0
     prepare(work)
     base = base_checkpoint(work, args.scale, args.device)  # built here, so no child's peak includes it
-    results = {}
-    for name, trainable in (('od', '[concept_embeds]'), ('seed000', 'all')):
-        proc = subprocess.run([sys.executable, __file__, '--one', trainable, '--steps', str(args.steps),
-                               '--scale', args.scale, '--device', args.device, '--work', str(work),
-                               '--base', str(base)],
-                              capture_output=True, text=True, cwd=ROOT)
-        if proc.returncode:
-            raise RuntimeError(proc.stderr[-3000:])
-        results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+    settings = {'od': '[concept_embeds]', 'seed000': 'all'}
+    runs: dict = {name: [] for name in settings}
+    for i in range(args.rounds):
+        for name in (list(settings) if i % 2 == 0 else list(settings)[::-1]):
+            proc = subprocess.run([sys.executable, __file__, '--one', settings[name], '--steps', str(args.steps),
+                                   '--scale', args.scale, '--device', args.device, '--work', str(work),
+                                   '--base', str(base)],
+                                  capture_output=True, text=True, cwd=ROOT)
+            if proc.returncode:
+                raise RuntimeError(proc.stderr[-3000:])
+            runs[name].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    results = {name: dict(r[0], step_s=statistics.median(x['step_s'] for x in r)) for name, r in runs.items()}
+    step_ratio = results_file.median_ratio([r['step_s'] for r in runs['seed000']], [r['step_s'] for r in runs['od']])
     od, seed = results['od'], results['seed000']
     for name, r in results.items():
         print(f"{name:8s} trainable {r['trainable_params']:>10,d} of {r['total_params']:,d} params | step "
               f"{1000 * r['step_s']:.1f} ms | grads+optimizer state {r['train_state_bytes'] / 2**20:.2f} MiB | "
               f"peak {'CUDA' if args.device == 'cuda' else 'RSS growth'} {r['peak_bytes'] / 2**20:.1f} MiB | "
               f"checkpoint {r['checkpoint_bytes'] / 2**20:.3f} MiB")
-    print(f"ratios seed000/od ({args.scale} LM, {args.device}): step time {seed['step_s'] / od['step_s']:.2f}x | "
+    print(f"ratios seed000/od ({args.scale} LM, {args.device}): step time {step_ratio:.2f}x "
+          f"(median of {args.rounds} alternated rounds) | "
           f"training state {seed['train_state_bytes'] / max(od['train_state_bytes'], 1):.0f}x | "
           f"checkpoint {seed['checkpoint_bytes'] / od['checkpoint_bytes']:.0f}x | "
           + (f"peak memory {seed['peak_bytes'] / od['peak_bytes']:.2f}x" if od['peak_bytes'] > 0 else
              "peak memory: od's training adds nothing measurable to the process RSS"))
+    mib = 2 ** 20
+    results_file.write(f'textual_inversion_cost_{args.scale}', {
+        'scale': args.scale, 'device': args.device, 'steps': args.steps, 'rounds': args.rounds,
+        **{name: {'trainable_params': r['trainable_params'], 'total_params': r['total_params'],
+                  'step_ms': round(1000 * r['step_s'], 1), 'train_state_mib': round(r['train_state_bytes'] / mib, 3),
+                  'peak_growth_mib': round(r['peak_bytes'] / mib, 1), 'checkpoint_kib': round(r['checkpoint_bytes'] / 1024, 1),
+                  'checkpoint_mib': round(r['checkpoint_bytes'] / mib, 2)} for name, r in results.items()},
+        'step_ratio': round(step_ratio, 3),
+        'train_state_ratio': round(seed['train_state_bytes'] / max(od['train_state_bytes'], 1), 1),
+        'checkpoint_ratio': round(seed['checkpoint_bytes'] / od['checkpoint_bytes'], 1)})
     return 0
 
 
 if __name__ == '__main__':
-    sys.path.insert(0, str(ROOT))
     sys.exit(main())
