@@ -93,9 +93,9 @@ class ODHydraMain(HydraMain):
 
     Dora composes twice per XP: with all its overrides, and with its config-group overrides alone
     (the base its signature is a delta from). Every XP of a grid shares that base, and each
-    Hydra composition of od's config is ~0.7 s (34 YAML files). Dora completes a grid's XPs in
-    4 forked processes, so `dora grid` saves only ~3 s of a 30-s listing; an in-process caller
-    that builds the same XP again (tests, notebooks) saves it every time. Compositions are kept
+    Hydra composition of od's config reads every YAML file of the tree again. Dora completes a
+    grid's XPs in forked processes, so `dora grid` saves little; an in-process caller that builds
+    the same XP again (tests, notebooks) saves it every time. Compositions are kept
     by their overrides (Hydra's output depends on the config files and the overrides only:
     interpolations resolve later) and handed out as deep copies, so a caller that edits its
     config (od's device and path fix-ups) edits its own."""

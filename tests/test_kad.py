@@ -60,7 +60,7 @@ def test_fad_small_sample_caveat_is_printed_by_the_metrics_table(monkeypatch):
 
     def fake_clap(ref, gen, texts, options):   # the table's handling only: the metric itself is tested in test_clap
         return {'fad_clap': 1.5, 'n_reference': 700, 'n_generated': len(gen), 'dim': 512}
-    monkeypatch.setitem(suite.METRICS, 'fad_clap', suite.Metric(lambda o: None, fake_clap))
+    monkeypatch.setitem(suite.METRICS, 'fad_clap', suite.Metric(lambda o: None, fake_clap, gaussian=True))
     report = suite.compute_metrics(['fad_clap'], ['r.wav'], ['g1.wav', 'g2.wav'])
     assert len(report['warnings']) == 1 and 'fad_clap (generated): a set has 2 embeddings for 512' in report['warnings'][0]
     assert 'WARNING: fad_clap (generated)' in suite.summary(report)

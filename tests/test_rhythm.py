@@ -220,6 +220,36 @@ def test_video_sensitivity_is_about_1_when_the_video_is_ignored_and_large_when_i
     assert followed > 5, followed
 
 
+
+def test_video_sensitivity_is_in_the_metrics_table_and_od_eval(tmp_path, capsys):
+    """The same score through od.eval: generated/<video>.wav plus --more-samples folders holding the
+    other draws under the same names; without them od.eval says what it needs."""
+    import json
+
+    from od.commands.eval import main as eval_main
+    from od.metrics.audio_features import log_mel_stats
+    from od.metrics.video_sensitivity import video_sensitivity
+    sr = 16000
+    t = np.arange(sr) / sr
+    folders = [tmp_path / 'generated', tmp_path / 'seed1', tmp_path / 'seed2']
+    for folder in folders:
+        folder.mkdir()
+    feats = {}
+    for v in range(3):
+        for s, folder in enumerate(folders):
+            rng = np.random.default_rng(10 * v + s)
+            wav = (0.3 * np.sin(2 * np.pi * 220 * 1.5 ** v * t) + 0.02 * rng.normal(size=len(t))).astype(np.float32)
+            path = media.write_audio(folder / f'video{v}.wav', wav[None], sr)
+            feats.setdefault(f'video{v}', []).append(log_mel_stats(path))
+    out = tmp_path / 'report.json'
+    assert eval_main(['--generated', str(folders[0]), '--metrics', 'video_sensitivity', '--no-progress',
+                      '--more-samples', str(folders[1]), str(folders[2]), '--out', str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report['video_sensitivity'] == pytest.approx(video_sensitivity(feats)['score'])
+    assert report['video_sensitivity'] > 5 and set(report['details']['video_sensitivity']['per_video']) == set(feats)
+    assert eval_main(['--generated', str(folders[0]), '--metrics', 'video_sensitivity']) == 2
+    assert '--more-samples' in capsys.readouterr().err
+
 def test_od_clip_outputs_pair_each_wav_with_the_mp4_beside_it(clip_set, tmp_path):
     """od.clip writes <name>.mp4 (video + music) and <name>.wav side by side: no --videos needed."""
     import shutil

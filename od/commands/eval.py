@@ -1,4 +1,5 @@
-"""Evaluate generated audio against a reference set: VGGish-FAD, CLAP-FAD, CLAP score, KAD, rhythm.
+"""Evaluate generated audio against a reference set: VGGish-FAD, CLAP-FAD, CLAP score, KAD, rhythm,
+video sensitivity.
 
     python -m od.eval --reference egs/example/valid --generated samples/ \\
         --metrics fad_vggish,fad_clap,clap_score --out report.json
@@ -22,6 +23,8 @@ unbiased at small sizes). rhythm (no weights): the beats of each generated file 
 scene cuts and motion peaks of the video of the same name (--videos, or `<stem>.mp4` beside
 it), with chance (videos re-paired with the other files' music) and, when --reference holds the
 videos' own audio under the same names, the ceiling and BCS/BHS; --reference is optional then.
+video_sensitivity (no weights): how much more the music differs between videos than between two
+draws of one video; --more-samples names the folders of the other draws.
 """
 from __future__ import annotations
 
@@ -46,6 +49,9 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
                         help='rhythm: folder of the videos, paired with generated files by name '
                              '(default: the <stem>.mp4 beside each generated file)')
     parser.add_argument('--generated', required=True, help='folder of generated audio')
+    parser.add_argument('--more-samples', nargs='+', default=[], metavar='DIR',
+                        help='video_sensitivity: folders holding more draws of the generated files, same names '
+                             '(od.pipeline writes the second draw to <report>/seed1/)')
     parser.add_argument('--metrics', default='fad_vggish', help=f"comma list of {', '.join(suite.METRICS)}")
     parser.add_argument('--out', default=None, help='write the JSON report here (atomically)')
     parser.add_argument('--vggish-checkpoint', default=None,
@@ -76,7 +82,8 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     options = suite.MetricOptions(args.vggish_checkpoint, args.clap_model, args.stats_cache or None,
-                                  args.workers, not args.no_progress, vggish_runner=runner, videos=args.videos)
+                                  args.workers, not args.no_progress, vggish_runner=runner, videos=args.videos,
+                                  more_samples=args.more_samples)
     needing = [n for n in names if suite.METRICS[n].needs_reference]
     if args.reference is None and needing:
         parser.error(f"--reference is needed by {', '.join(needing)}")

@@ -5,7 +5,7 @@ conditioners use for path + window); from its token cache the step puts a NaN te
 size there. Its attribute dropouts then deep-copy those waveforms for every batch and its
 provider averages and stacks them before `tokenize`. od's media conditioners
 (`reads_waveform = False`: clip_frames, clap_audio) read their file themselves, so for their
-attributes the audio is dead weight (~33 MB per batch of 64 four-second segments). Here those
+attributes the audio is dead weight (a batch's worth of segment audio, per batch). Here those
 waveforms become a [1, 1, 1] placeholder first: lengths, sample rates, paths and seek times,
 all the conditioner reads, are kept as they are. Attributes of conditioners that read audio
 (chroma_stem) are untouched.
@@ -17,8 +17,8 @@ all the conditioner reads, are kept as they are. Attributes of conditioners that
 
 AudioCraft's `AttributeDropout` deep-copies every batch's attributes (and
 `ClassifierFreeGuidanceDropout` every batch it drops) so that nullifying a condition never
-touches the caller's: for a batch of 64 that is ~1300 tensors cloned, 60 % of the conditioning
-data path. `dropout_condition` only ever *replaces* values of the attribute dicts (a wav by
+touches the caller's: every tensor of every sample cloned, most of the conditioning data path's
+time (benchmarks/clip_cost.py measures the path). `dropout_condition` only ever *replaces* values of the attribute dicts (a wav by
 `nullify_wav`'s new tensor, a text by None) and nothing downstream writes into a condition's
 tensors, so a copy of each sample's dicts isolates the caller as well. `DropoutInputs` hands the
 dropouts `SharedTensorAttributes`, whose deep copy is exactly that; AudioCraft's dropout code
@@ -47,7 +47,7 @@ _PLACEHOLDERS: tp.Dict[torch.device, torch.Tensor] = {}  # device -> the shared 
 def placeholder(cond: ac.WavCondition) -> ac.WavCondition:
     """`cond` with its waveform replaced by a [1, 1, 1] zero (length, path, window kept). One
     zero per device is shared by every placeholder: nothing writes into a condition's tensors
-    (see SharedTensorAttributes), and a new one per sample was ~5 us of every step's 64."""
+    (see SharedTensorAttributes), so no step allocates one per sample."""
     if cond.wav.shape[-1] <= 1 and cond.wav.shape[1] <= 1:
         return cond
     zero = _PLACEHOLDERS.get(cond.wav.device)
@@ -68,8 +68,8 @@ def collate_unread(conds: tp.Sequence[ac.WavCondition]) -> ac.WavCondition:
     """One batch `WavCondition` of the per-sample `conds` of an attribute whose conditioner never
     reads the waveform: lengths, sample rates, paths and seek times as AudioCraft's
     `_collate_wavs` gathers them, the waveform a zero [B, 1, T] of its shape. AudioCraft averages
-    and flattens each sample's (placeholder) audio and pads them into one tensor: ~40 us per
-    sample, for values nobody reads."""
+    and flattens each sample's (placeholder) audio and pads them into one tensor, per sample,
+    for values nobody reads."""
     wav = torch.zeros(len(conds), 1, max(c.wav.shape[-1] for c in conds), device=conds[0].wav.device)
     return ac.WavCondition(wav, torch.cat([c.length for c in conds]),
                            [r for c in conds for r in c.sample_rate], [p for c in conds for p in c.path],

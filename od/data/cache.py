@@ -9,7 +9,7 @@ dataset: `<media dir>/.od_cache/<key>/<stem>.pt`; `root=` puts them under one fo
 (named by a hash of the media path). An entry whose media file changed (size or mtime) or whose
 file is unreadable counts as a miss and is rewritten.
 
-Reads are for the training step (issue 14): an entry is loaded once per process, memory-mapped
+Reads are for the training step: an entry is loaded once per process, memory-mapped
 (`torch.load(mmap=True)`: its pages are the OS's file cache, shared and evictable, not this
 process's heap), and each later `get` only checks the video's and the entry's `stat` (in
 training at most once a second per entry: `max_age`) and returns the mapped fp16 tensor, so a

@@ -68,8 +68,9 @@ def frame_times(start: float, duration: float, n_frames: tp.Optional[int] = 30,
 def window_rows(start: float, duration: float, n_frames: tp.Optional[int], fps: tp.Optional[float],
                 rate: float, total: int, limit: int) -> tp.Tuple[tp.List[int], int]:
     """`window_indices(frame_times(start, duration, n_frames, fps)[:limit], rate, total)` as a
-    list, in plain Python: the same float operations in the same order (so the same rows), ~10x
-    faster for the ~30 instants of one training window, which every sample of every step pays.
+    list, in plain Python: the same float operations in the same order (so the same rows), without
+    numpy's per-call overhead for the few dozen instants of one training window, which every
+    sample of every step pays.
     Each step of the computation is monotone, so the rows never decrease: only the ends can fall
     outside [0, total)."""
     if duration <= 0:

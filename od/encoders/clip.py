@@ -72,9 +72,8 @@ class ImageEncoder:
         """`embed_video` of several videos with their frames embedded together: each video is
         decoded batch by batch and preprocessed (to [n, 3, size, size]), and the frames of all
         videos go through the image tower in shared batches (one call per `max_frames` frames,
-        the memory bound: 64 frames of 224 px are 39 MB as float; 1024 were 616 MB, held by
-        every video longer than ~2 minutes, and 128 still made a 3-minute video peak 290 MB over
-        a 6-second one). Writes the cache when given; the caller looks it up first."""
+        the memory bound, so a long video peaks like a short one: benchmarks/prep_memory.py).
+        Writes the cache when given; the caller looks it up first."""
         from ..data.frames import video_frame_batches
         out: tp.List[tp.Optional[torch.Tensor]] = [None] * len(videos)
         pending: tp.List[tp.Tuple[int, torch.Tensor]] = []  # (video index, preprocessed frames)
@@ -168,9 +167,9 @@ def _visual_tensors(weights: str, visual: torch.nn.Module) -> tp.Optional[tp.Dic
 def _image_tower(model_name: str, weights: tp.Optional[str]) -> tp.Optional[tp.Tuple[torch.nn.Module, dict]]:
     """(image tower, preprocess config) without ever holding the text tower or the whole
     checkpoint: the model is built on the meta device, the text tower dropped, and the
-    `visual.*` tensors assigned from the safetensors file. For a ViT-B-32 the whole-model load
-    peaked 1158 MB over the imports (a random model plus the full 605 MB state dict); this
-    peaks 675 MB over them (the tower is 351 MB). None when the fast path does not apply."""
+    `visual.*` tensors assigned from the safetensors file, instead of a random whole model plus
+    the whole state dict beside it (benchmarks/prep_memory.py measures both). None when the fast
+    path does not apply."""
     import open_clip
 
     local_dir = model_name.startswith('local-dir:')

@@ -26,12 +26,11 @@ from dataclasses import dataclass, field
 DASK_RUNNER = 'apache_beam.runners.dask.dask_runner.DaskRunner'
 RUNNERS = {'direct': 'DirectRunner', 'dask': DASK_RUNNER}
 
-# Measured on this project's 2-core machine (benchmarks/fad_beam.py, docs/evaluation.md):
-# a DirectRunner worker process pays ~3.2 s before its first file (2.2 s importing TF, 0.4 s
-# restoring the 289 MB checkpoint, the rest Beam's own start), and 2 worker processes of one TF
-# thread each embedded 24 min of audio at 0.75x the speed of one process (TF on both cores, the
-# next file's frontend in a thread; load average ~6): on 2 cores processes lose even before
-# their start-up. Machines with more cores were not measured: the rule below is the assumption.
+# The planner's model of a worker process (its figures are measured by benchmarks/fad_beam.py,
+# quoted in docs/evaluation.md): a DirectRunner worker pays a fixed start-up before its first file
+# (importing TF, restoring the checkpoint, Beam's own start), and on 2 cores two one-thread
+# workers embed slower than one process using both cores, even before their start-up. Machines
+# with more cores were not measured: the core rule below is the assumption.
 WORKER_START_S = 3.2
 MIN_CORES_PER_WORKER = 2  # a worker process with one core runs its frontend and TF in turn
 AUDIO_S_PER_CORE_S = 17.0  # seconds of audio one core embeds per second in process (batched)

@@ -2,9 +2,9 @@
 
 During `LMModel.generate` the conditions (hence the cross-attention source [B, S, D]) are fixed,
 yet AudioCraft's `StreamingMultiheadAttention` projects them to keys and values again at every
-decoding step (its own comment: "when streaming, we could actually save k, v"). With 30 CLIP
-tokens per sample instead of 1 text-free token that is ~1.3x slower generation
-(`benchmarks/clip_generation.py`). `CrossAttentionKV` is AudioCraft's module with that saving:
+decoding step (its own comment: "when streaming, we could actually save k, v"). With tens of
+CLIP tokens per sample instead of one text-free token that slows generation down
+(`benchmarks/clip_generation.py` measures it). `CrossAttentionKV` is AudioCraft's module with that saving:
 while streaming (generation), the projected keys/values are kept in the module's streaming state
 — which AudioCraft clears when the generate call ends — and reused for as long as the source is
 the same tensor (or equal to it). The arithmetic is AudioCraft's, op for op, on the same inputs,

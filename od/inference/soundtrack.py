@@ -167,10 +167,13 @@ def jobs(videos: tp.Sequence[Path], transition: bool) -> tp.List[tp.Tuple[str, t
 
 def run(model, videos: tp.Sequence[Path], out_dir: Path, start: float = 0., duration: tp.Optional[float] = None,
         prompt: tp.Optional[str] = None, seed: int = 0, transition: bool = False,
-        progress: bool = True, denoiser=None, batch_size: int = 1) -> tp.Tuple[tp.List[Path], tp.List[tp.Tuple[str, str]]]:
+        progress: bool = True, denoiser=None, batch_size: int = 1, more_samples: tp.Sequence[Path] = (),
+        desc: str = 'od.clip') -> tp.Tuple[tp.List[Path], tp.List[tp.Tuple[str, str]]]:
     """Score every job, `batch_size` videos of the same window length per generate call; returns
     (mp4s written, [(name, reason)] skipped). With a `denoiser` (od.data.denoise) the music is
-    cleaned before muxing, the original kept as <name>.raw.wav."""
+    cleaned before muxing, the original kept as <name>.raw.wav. Each folder of `more_samples`
+    gets one more draw per job as <name>.wav, generated in the same batch right after the muxed
+    one (the pipeline's second sample for the video-sensitivity score)."""
     from tqdm import tqdm
 
     from ..data.frames import FrameError
@@ -186,12 +189,14 @@ def run(model, videos: tp.Sequence[Path], out_dir: Path, start: float = 0., dura
         except (FrameError, ValueError, RuntimeError) as exc:
             skipped.append((name, str(exc)))
             tqdm.write(f"skipped {name}: {exc}")
-    bar = tqdm(total=len(windows), desc='od.clip', unit='video', disable=not progress)
+    draws = 1 + len(more_samples)
+    bar = tqdm(total=len(windows), desc=desc, unit='video', disable=not progress)
     for batch in batches(windows, batch_size):
         window = batch[0][2]
         before = media_failures(model)
         try:
-            wavs = soundtracks(model, [g[0] if len(g) == 1 else g for _, g, _ in batch], start, window, prompt, seed)
+            media = [g[0] if len(g) == 1 else g for _, g, _ in batch for _ in range(draws)]   # each job `draws` times
+            wavs = soundtracks(model, media, start, window, prompt, seed)                     # [B * draws, C, T]
         except (FrameError, ValueError, RuntimeError) as exc:
             for name, _, _ in batch:
                 skipped.append((name, str(exc)))
@@ -200,7 +205,8 @@ def run(model, videos: tp.Sequence[Path], out_dir: Path, start: float = 0., dura
             continue
         after = media_failures(model)
         failed = {key for key, count in after.items() if count > before.get(key, 0)}
-        for (name, group, _), wav in zip(batch, wavs):
+        for i, (name, group, _) in enumerate(batch):
+            wav = wavs[i * draws]
             try:
                 keys = {str(v) for v in group} | {str(media_mix(group))}
                 if keys & failed:
@@ -208,6 +214,9 @@ def run(model, videos: tp.Sequence[Path], out_dir: Path, start: float = 0., dura
                 out_dir.mkdir(parents=True, exist_ok=True)
                 wav_path = write_audio(out_dir / f'{name}.wav', wav, model.sample_rate,
                                        length=round(window * model.sample_rate))
+                for k, folder in enumerate(more_samples, start=1):
+                    write_audio(Path(folder) / f'{name}.wav', wavs[i * draws + k], model.sample_rate,
+                                length=round(window * model.sample_rate))
                 if denoiser is not None:
                     from ..data.denoise import denoise_file
                     denoise_file(wav_path, denoiser)

@@ -1,7 +1,7 @@
 """One table of od's audio metrics, shared by `python -m od.eval` and the solver's evaluate stage.
 
     from od.metrics import suite
-    names = suite.parse_metrics('fad_vggish,fad_clap,clap_score')   # also: kad_vggish, kad_clap, rhythm
+    names = suite.parse_metrics('fad_vggish,fad_clap,clap_score')   # also: kad_*, rhythm, video_sensitivity
     opts = suite.MetricOptions(vggish_checkpoint=None, clap_model=None, stats_cache='logs/fad_cache')
     suite.check_metrics(names, opts)          # at start-up: missing env/weights raise here
     report = suite.compute_metrics(names, reference_files, generated_files, texts, opts)
@@ -17,6 +17,10 @@ Heavy dependencies (TF env, laion-clap) are imported only when their metric is u
 peaks) of the video of the same name (`MetricOptions.videos`, or the `<stem>.mp4` beside each
 generated file, as od.clip writes them), read against chance (re-paired videos) and, when the
 reference holds the videos' own audio under the same names, the ceiling and BCS/BHS.
+
+`video_sensitivity` needs no weights either: more draws of each generated file (the same names
+in `MetricOptions.more_samples`), and how much more the music differs between videos than between
+draws of one video (od.metrics.video_sensitivity).
 """
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ class MetricOptions:
     progress: bool = True
     vggish_runner: tp.Any = None  # od.fad_tf.runners.RunnerSpec (None: the DirectRunner with `workers`)
     videos: tp.Optional[str] = None  # rhythm: folder of the videos, paired by file stem (None: beside each file)
+    more_samples: tp.Sequence[str] = ()  # video_sensitivity: folders holding more draws, same file names
 
 
 Files = tp.Sequence[str]
@@ -46,6 +51,7 @@ class Metric:
     lower_is_better: bool = True
     needs_reference: bool = True
     describe: tp.Optional[tp.Callable[[dict], tp.List[str]]] = None  # more summary lines from the result
+    gaussian: bool = False  # a Fréchet distance: warn when the sample is small for its dimension
 
 
 def _check_vggish(o: MetricOptions) -> None:
@@ -96,18 +102,35 @@ def _rhythm(ref: Files, gen: Files, texts, o: MetricOptions) -> dict:
     return rhythm_of_files(gen, ref, o.videos, progress=o.progress)
 
 
+def _check_sensitivity(o: MetricOptions) -> None:
+    if not o.more_samples:
+        raise ValueError("video_sensitivity needs more draws of every generated file, under the same names "
+                         "(MetricOptions.more_samples; od.eval --more-samples DIR)")
+
+
+def _video_sensitivity(ref: Files, gen: Files, texts, o: MetricOptions) -> dict:
+    from pathlib import Path
+
+    from .audio_features import log_mel_stats
+    from .video_sensitivity import video_sensitivity
+    draws = {Path(g).stem: [Path(g)] + [Path(folder) / Path(g).name for folder in o.more_samples] for g in gen}
+    result = video_sensitivity({name: [log_mel_stats(f) for f in files] for name, files in draws.items()})
+    return {'video_sensitivity': result['score'], **result}
+
+
 def _describe_rhythm(result: dict) -> tp.List[str]:
     from .rhythm_files import describe
     return describe(result)
 
 
 METRICS: tp.Dict[str, Metric] = {
-    'fad_vggish': Metric(_check_vggish, _fad_vggish),
-    'fad_clap': Metric(_check_clap, _fad_clap),
+    'fad_vggish': Metric(_check_vggish, _fad_vggish, gaussian=True),
+    'fad_clap': Metric(_check_clap, _fad_clap, gaussian=True),
     'clap_score': Metric(_check_clap, _clap_score, needs_texts=True, lower_is_better=False, needs_reference=False),
     'kad_vggish': Metric(_check_vggish, _kad_vggish),
     'kad_clap': Metric(_check_clap, _kad_clap),
     'rhythm': Metric(_check_rhythm, _rhythm, lower_is_better=False, needs_reference=False, describe=_describe_rhythm),
+    'video_sensitivity': Metric(_check_sensitivity, _video_sensitivity, lower_is_better=False, needs_reference=False),
 }
 
 
@@ -147,7 +170,7 @@ def compute_metrics(names: tp.Sequence[str], reference: Files, generated: Files,
         result = metric.compute(reference, generated, texts, options)
         report[name] = float('nan') if result[name] is None else float(result[name])  # None: not measurable
         report['details'][name] = result
-        if name.startswith('fad_'):
+        if metric.gaussian:
             from .kad import small_sample_warning
             for side in ('reference', 'generated'):
                 n = result.get(f'n_{side}', result.get(f'{side}_examples'))

@@ -164,15 +164,11 @@ BATCH = 8  # soundtracks generated together (one sequential pass of the LM for t
 
 def stage_soundtrack(p: Pipeline) -> str:
     """Two samples of music per valid video (the "seeds" of the video-sensitivity score: one
-    batch under seed 0, so each sample draws its own randomness), written and muxed as od.clip
-    does; videos of the same length share a batch, so the LM runs once per batch, not per video."""
-    import torch
-
-    from ..conditioners.media import failures
-    from ..data.frames import FrameError
+    batch under seed 0, so each sample draws its own randomness), written and muxed by od.clip's
+    own loop (od.inference.soundtrack.run); videos of the same length share a batch, so the LM
+    runs once per batch, not per video."""
     from ..inference import load
-    from ..inference.generation import write_audio
-    from ..inference.soundtrack import mux, window_of
+    from ..inference.soundtrack import run as soundtrack_run
     videos = valid_videos(p)
     key = digest(files_key([p.export_dir / 'state_dict.bin']), files_key(videos), p.seconds, SEEDS)
     if p.up_to_date('soundtrack', key) and all((soundtrack_dir(p, s) / f"{v.stem}.wav").exists()
@@ -181,31 +177,10 @@ def stage_soundtrack(p: Pipeline) -> str:
     started = time.time()
     model = load(str(p.export_dir))
     model.set_generation_params(use_sampling=True, top_k=250, cfg_coef=3.0, duration=p.seconds)
-    skipped, groups = [], {}
-    for video in videos:
-        try:
-            groups.setdefault(round(window_of(video, 0., p.seconds), 2), []).append(video)
-        except (FrameError, ValueError) as exc:
-            skipped.append((video.stem, str(exc)))
-    done = []
-    jobs = [(window, group[i:i + max(1, BATCH // len(SEEDS))]) for window, group in sorted(groups.items())
-            for i in range(0, len(group), max(1, BATCH // len(SEEDS)))]
-    from tqdm import tqdm
-    for window, group in tqdm(jobs, desc='soundtracks', unit='batch'):
-        model.duration = window
-        torch.manual_seed(SEEDS[0])
-        wavs = model.generate_from(None, [v for v in group for _ in SEEDS], start=0.)   # [B, C, T]
-        conditioners = model.lm.condition_provider.conditioners.values()
-        for i, video in enumerate(group):
-            if any(failures(c).get(str(video)) for c in conditioners):
-                skipped.append((video.stem, "its frames could not be read (see the warning above)"))
-                continue
-            for k, seed in enumerate(SEEDS):
-                wav = write_audio(soundtrack_dir(p, seed) / f"{video.stem}.wav", wavs[i * len(SEEDS) + k],
-                                  model.sample_rate, length=round(window * model.sample_rate))
-                if k == 0:
-                    mux(video, wav, wav.with_suffix('.mp4'), 0., window)
-            done.append(video.stem)
+    written, skipped = soundtrack_run(model, videos, soundtrack_dir(p, SEEDS[0]), duration=p.seconds, seed=SEEDS[0],
+                                      batch_size=max(1, BATCH // len(SEEDS)),
+                                      more_samples=[soundtrack_dir(p, s) for s in SEEDS[1:]], desc='soundtracks')
+    done = [path.stem for path in written]
     for name, why in skipped:
         p.log(f"  skipped {name}: {why}")
     p.record('soundtrack', key, started, videos=done, skipped=skipped)
@@ -214,8 +189,7 @@ def stage_soundtrack(p: Pipeline) -> str:
 
 def stage_evaluate(p: Pipeline) -> str:
     from ..atomic import write_json
-    from ..metrics.audio_features import log_mel_stats
-    from ..metrics.video_sensitivity import video_sensitivity
+    from ..metrics import suite
     ids = [v for v in p.state.get('soundtrack', {}).get('videos', [])
            if all((soundtrack_dir(p, s) / f"{v}.wav").exists() for s in SEEDS)]
     generated = [soundtrack_dir(p, SEEDS[0]) / f"{v}.wav" for v in ids]
@@ -226,8 +200,9 @@ def stage_evaluate(p: Pipeline) -> str:
     started = time.time()
     metrics: tp.Dict[str, tp.Any] = {'values': {}, 'skipped': {}, 'files': {}}
     try:
-        feats = {v: [log_mel_stats(soundtrack_dir(p, s) / f"{v}.wav") for s in SEEDS] for v in ids}
-        metrics['video_sensitivity'] = video_sensitivity(feats)
+        options = suite.MetricOptions(more_samples=[str(soundtrack_dir(p, s)) for s in SEEDS[1:]], progress=False)
+        report = suite.compute_metrics(['video_sensitivity'], [], [str(g) for g in generated], None, options)
+        metrics['video_sensitivity'] = report['details']['video_sensitivity']
         metrics['values']['video_sensitivity'] = metrics['video_sensitivity']['score']
         metrics['files']['video_sensitivity'] = {v: [str(soundtrack_dir(p, s) / f"{v}.wav") for s in SEEDS] for v in ids}
     except ValueError as exc:

@@ -229,10 +229,10 @@ def write_dset_config(name: str, egs: Path, config_dir: Path = ROOT / 'config' /
 
 
 # Peak level per synthetic genre. AudioCraft's debug codec is random (its quantizer is fitted to
-# Gaussian noise), so its codes keep loudness far better than timbre: at equal levels 1-second
-# chiptune and ambient token windows are told apart only 62 % of the time (leave one track
-# out, nearest centroid on code histograms), at these levels 100 %. The concept proof needs
-# concepts the codes can tell apart, or it measures the codec instead of the learned rows.
+# Gaussian noise), so its codes keep loudness far better than timbre: at equal levels its token
+# windows of two genres are hard to tell apart (leave one track out, nearest centroid on code
+# histograms), at these levels they are not. The concept proof needs concepts the codes can
+# tell apart, or it measures the codec instead of the learned rows.
 SYNTHETIC_PEAKS = {'chiptune': 0.8, 'ambient': 0.1, 'drums': 0.6, 'plucked': 0.3}
 
 
