@@ -26,6 +26,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / 'benchmarks' / 'results'
+
+# A benchmark is one of od's commands: it starts in od's process environment (offline hub,
+# weights-only loads, librosa's kernel cache), set before it imports AudioCraft, as
+# od/commands/__init__.py does; every benchmark imports this module first. (`import od` sets nothing.)
+sys.path.insert(0, str(ROOT))
+from od import environment  # noqa: E402
+
+environment.setup()
 REQUIRED = ('name', 'date', 'machine', 'commit', 'command', 'figures')
 
 

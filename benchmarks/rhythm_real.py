@@ -41,7 +41,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import od  # noqa: E402,F401  (od's environment: numba cache, ffmpeg on PATH)
+import benchmarks.results  # noqa: E402,F401  (od's environment: numba cache, ffmpeg on PATH)
 from od.environment import ffmpeg_exe  # noqa: E402
 
 PACKAGES = {'gnome-backgrounds': 'usr/share/backgrounds/gnome', 'planetblupi-music-ogg': 'usr/share/planetblupi/music'}
