@@ -11,10 +11,10 @@ from ..atomic import DiskFullError
 from ..data.frames import VIDEO_EXTS
 from ..environment import MissingWeightsError
 from ..inference import soundtrack as library
-from ..inference.generation import add_denoise_args, add_generation_args, build_denoiser_for, load_for_generation
 from ..inference.soundtrack import *  # noqa: F401,F403  (the library this command parses arguments for)
 from ..inference.soundtrack import check_out_dir, check_videos, list_videos, run
 from .common import fail
+from .generation_args import add_denoise_args, add_generation_args, build_denoiser_for, load_for_generation
 
 
 def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:

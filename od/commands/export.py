@@ -12,7 +12,7 @@ from ..environment import MissingWeightsError
 from ..inference import export as library
 from ..inference.export import *  # noqa: F401,F403  (the library this command parses arguments for)
 from ..inference.export import DEFAULT_OUT, checkpoint_of, export
-from ..inference.generation import add_plugin_arg
+from .generation_args import add_plugin_arg
 
 
 def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:

@@ -23,80 +23,15 @@ from pathlib import Path
 from ..atomic import DiskFullError
 from ..conditioners.concepts import PLACEHOLDER
 from ..environment import MissingWeightsError
-from ..inference.generation import (
-    add_denoise_args,
-    add_generation_args,
-    build_denoiser_for,
-    load_for_generation,
-    write_audio,
-)
+from ..inference.generation import check_source, generate, use_concepts, write_audio
 from .common import fail
-
-
-def generate(model, prompt: tp.Optional[str] = None, media: tp.Optional[str] = None, start: float = 0.,
-             seed: int = 0, progress: bool = False):
-    """[C, T] audio of `model.duration` seconds from a prompt and/or one media file."""
-    import torch
-    if prompt is not None and not model.supports('text'):
-        raise ValueError("this model has no text conditioner: the prompt would be ignored "
-                         "(drop it, or use a text model such as facebook/musicgen-small)")
-    if media is not None and not Path(media).exists():
-        raise FileNotFoundError(f"{media}: no such file")
-    torch.manual_seed(seed)
-    before = media_failures(model)
-    wav = model.generate_from([prompt], [media], start=start, progress=progress)[0]
-    if media is not None and media_failures(model) > before:
-        # The conditioner nulled an unreadable file (right in training, wrong for a user's input).
-        raise ValueError(f"{media} could not be read (see the warning above): the music would ignore it")
-    return wav
-
-
-def media_failures(model) -> int:
-    """Media reads the model's conditioners turned into the null condition so far."""
-    from ..conditioners.media import failures
-    return sum(sum(failures(c).values())
-               for c in model.lm.condition_provider.conditioners.values())
-
-
-def use_concepts(model, files: tp.Sequence[str], prompt: tp.Optional[str]) -> tp.List[str]:
-    """Load learned concepts into `model`; refuse a prompt naming a concept none of them defines."""
-    from ..conditioners.concepts import load_concepts
-    names = [name for path in files for name in load_concepts(model, path)]
-    unknown = sorted({m for m in PLACEHOLDER.findall(prompt or '')} - set(names))
-    if unknown:
-        raise ValueError(f"the prompt uses {', '.join(f'<{u}>' for u in unknown)} but no --concepts file defines "
-                         f"{'it' if len(unknown) == 1 else 'them'} (loaded: {names or 'none'}).")
-    return names
+from .generation_args import add_denoise_args, add_generation_args, build_denoiser_for, load_for_generation
 
 
 def default_output(prompt: tp.Optional[str], media: tp.Optional[str]) -> Path:
     stamp = datetime.datetime.now().strftime('%y%m%d_%H%M%S')
     slug = re.sub(r'[^a-zA-Z0-9]+', '_', prompt or Path(media or 'unconditional').stem).strip('_')[:60]
     return Path('samples') / stamp / f'{slug or "generated"}.wav'
-
-
-def check_source(image: tp.Optional[str], audio: tp.Optional[str]) -> None:
-    """ValueError naming an --image that does not decode or an --audio that is unusable (nothing
-    decodes, NaN/Inf, silence): it would give the null condition, i.e. unconditioned music."""
-    if image:
-        from ..data.frames import FrameError, read_image
-        try:
-            read_image(image)
-        except FrameError as exc:
-            raise ValueError(str(exc)) from None
-    if audio:
-        from ..data.media import MediaError, scan_audio
-        if not Path(audio).is_file():
-            raise ValueError(f"--audio {audio}: " + ('a symbolic link that leads nowhere (broken, or a loop)'
-                                                     if Path(audio).is_symlink() else 'not found'))
-        try:
-            scan = scan_audio(audio)
-        except MediaError as exc:
-            raise ValueError(f"--audio {exc}") from None
-        why = ('nothing decodes' if scan.seconds <= 0 else f'{scan.nonfinite} NaN/Inf samples' if scan.nonfinite
-               else 'silent (every sample is zero)' if scan.peak == 0 else '')
-        if why:
-            raise ValueError(f"--audio {audio}: {why}; it would give unconditioned music")
 
 
 def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:

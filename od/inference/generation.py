@@ -1,8 +1,7 @@
-"""Pieces shared by od's generation commands (od.generate, od.clip): AudioCraft's generation
-parameters as options, model loading with a readable error, and atomic audio writes."""
+"""Generating with a loaded model (od.generate, od.clip, the pipeline): one sample from a prompt
+and/or a media file, learned concepts, checks of a user's input file, atomic audio writes."""
 from __future__ import annotations
 
-import argparse
 import os
 import typing as tp
 from pathlib import Path
@@ -10,62 +9,67 @@ from pathlib import Path
 import torch
 
 
-def add_plugin_arg(parser: argparse.ArgumentParser) -> None:
-    """--plugin: modules the user trusts that register conditioners a model needs."""
-    parser.add_argument('--plugin', action='append', default=[], metavar='MODULE',
-                        help="import MODULE first: it registers a conditioner the model needs (a model "
-                             "file never makes od import code; repeatable)")
+def generate(model, prompt: tp.Optional[str] = None, media: tp.Optional[str] = None, start: float = 0.,
+             seed: int = 0, progress: bool = False):
+    """[C, T] audio of `model.duration` seconds from a prompt and/or one media file."""
+    import torch
+    if prompt is not None and not model.supports('text'):
+        raise ValueError("this model has no text conditioner: the prompt would be ignored "
+                         "(drop it, or use a text model such as facebook/musicgen-small)")
+    if media is not None and not Path(media).exists():
+        raise FileNotFoundError(f"{media}: no such file")
+    torch.manual_seed(seed)
+    before = sum(media_failures(model).values())
+    wav = model.generate_from([prompt], [media], start=start, progress=progress)[0]
+    if media is not None and sum(media_failures(model).values()) > before:
+        # The conditioner nulled an unreadable file (right in training, wrong for a user's input).
+        raise ValueError(f"{media} could not be read (see the warning above): the music would ignore it")
+    return wav
 
 
-def add_generation_args(parser: argparse.ArgumentParser, default_model: tp.Optional[str] = None) -> None:
-    """--model, --device, --plugin and AudioCraft's generation parameters (MusicGen.set_generation_params)."""
-    parser.add_argument('--model', default=default_model, required=default_model is None,
-                        help="od export folder, make_ckpt/.th file, //sig/<sig>, or a hub id such as "
-                             "facebook/musicgen-small (HF cache / reference dir)"
-                             + (" (default: %(default)s)" if default_model else ''))
-    group = parser.add_argument_group('generation (AudioCraft MusicGen parameters)')
-    group.add_argument('--cfg', type=float, default=3.0, dest='cfg_coef',
-                       help="classifier-free guidance coefficient (default: %(default)s)")
-    group.add_argument('--top-k', type=int, default=250, help="sample among the k most likely codes (default: %(default)s)")
-    group.add_argument('--top-p', type=float, default=0.0, help="nucleus sampling; 0 uses top-k (default: %(default)s)")
-    group.add_argument('--temperature', type=float, default=1.0, help="softmax temperature (default: %(default)s)")
-    group.add_argument('--greedy', action='store_true', help="argmax decoding instead of sampling")
-    group.add_argument('--extend-stride', type=float, default=None,
-                       help="seconds added per chunk beyond the model's max duration (default: 18, or 60%% "
-                            "of max duration for short-segment models)")
-    group.add_argument('--seed', type=int, default=0, help="random seed (default: %(default)s)")
-    group.add_argument('--device', default=None, help="cpu or cuda (default: cuda when available)")
-    add_plugin_arg(parser)
+def use_concepts(model, files: tp.Sequence[str], prompt: tp.Optional[str]) -> tp.List[str]:
+    """Load learned concepts into `model`; refuse a prompt naming a concept none of them defines."""
+    from ..conditioners.concepts import PLACEHOLDER, load_concepts
+    names = [name for path in files for name in load_concepts(model, path)]
+    unknown = sorted({m for m in PLACEHOLDER.findall(prompt or '')} - set(names))
+    if unknown:
+        raise ValueError(f"the prompt uses {', '.join(f'<{u}>' for u in unknown)} but no --concepts file defines "
+                         f"{'it' if len(unknown) == 1 else 'them'} (loaded: {names or 'none'}).")
+    return names
 
 
-def add_denoise_args(parser: argparse.ArgumentParser) -> None:
-    """--denoise [SPEC] and --denoise-strength (od/data/denoise.py)."""
-    from ..data.denoise import DEFAULT_STRENGTH
-    group = parser.add_argument_group('clean-up of the generated audio (od/data/denoise.py)')
-    group.add_argument('--denoise', nargs='?', const='spectral', default=None, metavar='SPEC',
-                       help="denoise each output, keeping the original as <name>.raw.wav: 'spectral' (the "
-                            "default with no value: noisereduce spectral gating), 'stationary', or a path to "
-                            "learned Demucs denoiser weights (facebookresearch's `denoiser` state dict)")
-    group.add_argument("--denoise-strength", type=float, default=DEFAULT_STRENGTH,
-                       help="0..1: spectral gating's prop_decrease, or the learned model's wet share "
-                            "(default %(default)s: benchmarks/denoise_snr.py)")
+def check_source(image: tp.Optional[str], audio: tp.Optional[str]) -> None:
+    """ValueError naming an --image that does not decode or an --audio that is unusable (nothing
+    decodes, NaN/Inf, silence): it would give the null condition, i.e. unconditioned music."""
+    if image:
+        from ..data.frames import FrameError, read_image
+        try:
+            read_image(image)
+        except FrameError as exc:
+            raise ValueError(str(exc)) from None
+    if audio:
+        from ..data.media import MediaError, scan_audio
+        if not Path(audio).is_file():
+            raise ValueError(f"--audio {audio}: " + ('a symbolic link that leads nowhere (broken, or a loop)'
+                                                     if Path(audio).is_symlink() else 'not found'))
+        try:
+            scan = scan_audio(audio)
+        except MediaError as exc:
+            raise ValueError(f"--audio {exc}") from None
+        why = ('nothing decodes' if scan.seconds <= 0 else f'{scan.nonfinite} NaN/Inf samples' if scan.nonfinite
+               else 'silent (every sample is zero)' if scan.peak == 0 else '')
+        if why:
+            raise ValueError(f"--audio {audio}: {why}; it would give unconditioned music")
 
 
-def build_denoiser_for(args: argparse.Namespace):
-    """The denoiser of `args` (None without --denoise); built before any model loads."""
-    from ..data.denoise import build_denoiser
-    return build_denoiser(args.denoise, args.denoise_strength, device=args.device or 'cpu')
-
-
-def load_for_generation(args: argparse.Namespace, duration: float, cache: bool = False):
-    """The model of `args.model` with the generation parameters of `args` set (`cache`: its
-    frozen encoders read and write their embedding caches)."""
-    from . import load
-    model = load(args.model, device=args.device, plugins=args.plugin, cache=cache)
-    model.set_generation_params(use_sampling=not args.greedy, top_k=args.top_k, top_p=args.top_p,
-                                temperature=args.temperature, duration=duration, cfg_coef=args.cfg_coef,
-                                extend_stride=args.extend_stride)
-    return model
+def media_failures(model) -> tp.Dict[str, int]:
+    """Windows nulled so far, per media key, because a video could not be read (counted by the conditioner)."""
+    from ..conditioners.media import failures
+    out: tp.Dict[str, int] = {}
+    for c in model.lm.condition_provider.conditioners.values():
+        for key, count in failures(c).items():
+            out[key] = out.get(key, 0) + count
+    return out
 
 
 def write_audio(path: tp.Union[str, Path], wav: torch.Tensor, sample_rate: int,

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from ..data.frames import VIDEO_EXTS
 from ..environment import ffmpeg_exe
-from .generation import write_audio
+from .generation import media_failures, write_audio
 
 
 def list_videos(items: tp.Sequence[str]) -> tp.List[Path]:
@@ -101,16 +101,6 @@ def soundtracks(model, media: tp.Sequence, start: float, window: float, prompt: 
     model.duration = window  # the other generation parameters stay as set
     torch.manual_seed(seed)
     return model.generate_from([prompt] * len(media), list(media), start=start)
-
-
-def media_failures(model) -> tp.Dict[str, int]:
-    """Windows nulled so far, per media key, because a video could not be read (counted by the conditioner)."""
-    from ..conditioners.media import failures
-    out: tp.Dict[str, int] = {}
-    for c in model.lm.condition_provider.conditioners.values():
-        for key, count in failures(c).items():
-            out[key] = out.get(key, 0) + count
-    return out
 
 
 def batches(todo: tp.Sequence[tp.Tuple[str, tp.List[Path], float]], batch_size: int):
