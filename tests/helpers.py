@@ -30,6 +30,7 @@ CI_INSTALLS = {
     'espeak-ng': "espeak-ng (apt-get install espeak-ng; install.sh installs it as root)",
     'chromium': "Chromium (apt-get install chromium; install.sh installs it as root)",
     'fluidsynth': "FluidSynth and a GM soundfont (apt-get install fluidsynth fluid-soundfont-gm)",
+    'slurm': "SLURM's daemons and clients, run as root (python -m od.slurm_local packages; .ci/run installs them)",
 }
 
 
