@@ -26,6 +26,12 @@ run resumes. Bad files are listed with the reason and counted; memory holds one 
 """
 from __future__ import annotations
 
+if __name__ == '__main__':  # `python -m od.data.ingest` runs the command; its start-up (od/commands/)
+    import sys  # comes before this module's own imports
+
+    from od.commands.ingest import main
+    sys.exit(main())
+
 import dataclasses
 import hashlib
 import logging
@@ -324,8 +330,3 @@ def ingest(raw: tp.Union[str, Path], name: str, valid_fraction: float = 0.2,
 
 def glob_escape(text: str) -> str:
     return re.sub(r'([\[\]*?])', r'[\1]', text)
-
-
-if __name__ == '__main__':  # python -m od.data.ingest: the command's argument parsing lives in od/commands/
-    from od.commands.ingest import main
-    sys.exit(main())

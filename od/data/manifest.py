@@ -9,6 +9,12 @@ manifest is written atomically.
 """
 from __future__ import annotations
 
+if __name__ == '__main__':  # `python -m od.data.manifest` runs the command; its start-up (od/commands/)
+    import sys  # comes before this module's own imports
+
+    from od.commands.manifest import main
+    sys.exit(main())
+
 import dataclasses
 import json
 import logging
@@ -260,8 +266,3 @@ def check_companions(path: Path, require: tp.Sequence[str]) -> tp.Optional[str]:
             except FrameError as exc:
                 return f"unusable video: {exc}"
     return None
-
-
-if __name__ == '__main__':  # python -m od.data.manifest: the command's argument parsing lives in od/commands/
-    from od.commands.manifest import main
-    sys.exit(main())

@@ -17,6 +17,12 @@ Records without audio, with corrupt audio or with bad fields are listed in
 """
 from __future__ import annotations
 
+if __name__ == '__main__':  # `python -m od.data.musiccaps` runs the command; its start-up (od/commands/)
+    import sys  # comes before this module's own imports
+
+    from od.commands.musiccaps import main
+    sys.exit(main())
+
 import ast
 import csv
 import dataclasses
@@ -255,8 +261,3 @@ def import_musiccaps(csv_path: tp.Union[str, Path], audio_dir: tp.Union[str, Pat
     dset_yaml = config_dir / 'dset' / 'audio' / f"{name}.yaml"
     atomic.write_text(dset_yaml, DSET_YAML.format(name=name))
     return ImportReport(imported, problems, problems_file, manifests, dset_yaml)
-
-
-if __name__ == '__main__':  # python -m od.data.musiccaps: the command's argument parsing lives in od/commands/
-    from od.commands.musiccaps import main
-    sys.exit(main())
