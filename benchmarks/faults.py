@@ -130,7 +130,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser.add_argument('--kills', type=int, default=1, help="kills at random points per tool (default %(default)s)")
     parser.add_argument('--full', action='store_true',
                         help="single-input commands (od.generate, od.export, od.clip's refusals, bad manifest "
-                             "lines) get every bad file, not one per kind of fault (about 3x longer)")
+                             "lines) get every bad file, not one per kind of fault (several times longer)")
     parser.add_argument('--json', default=None, help="also write every result to this JSON file")
     args = parser.parse_args(argv)
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix='od-faults-'))
