@@ -69,9 +69,7 @@ def setup() -> None:
     _ensure_ffmpeg_on_path()
     # librosa's numba kernels: od's own cache folder, compiled once under a lock (od/numba_cache.py).
     from . import numba_cache
-    numba_cache.configure()
-    numba_cache.install_import_hook()
-    numba_cache.ensure_warm()
+    numba_cache.ready()
     # AudioCraft imports xformers at module level; the registry wheel's C++ kernels are built for
     # another torch, and od trains with the `torch` attention backend, so its load warning on
     # every import is noise. `python -m od.doctor` still reports it.

@@ -133,15 +133,19 @@ def kill_group(proc: subprocess.Popen) -> None:
     proc.wait(timeout=30)
 
 
-def wait_for(predicate: tp.Callable[[], bool], timeout: float, proc: subprocess.Popen) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+def wait_for(predicate: tp.Callable[[], bool], timeout: float, proc: subprocess.Popen, what: str = '',
+             log: tp.Optional[Path] = None) -> None:
+    """Poll `predicate` until it holds; fail when `proc` ends first (with the tail of its `log`)
+    or after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         if predicate():
             return
         if proc.poll() is not None:
-            raise AssertionError(f"process ended early with {proc.returncode}")
+            tail = f":\n{log.read_text()[-3000:]}" if log is not None else ''
+            raise AssertionError(f"process ended early with {proc.returncode}" + (f" before {what}" if what else '') + tail)
         time.sleep(0.5)
-    raise AssertionError("timed out")
+    raise AssertionError("timed out" + (f" waiting for {what}" if what else ''))
 
 
 def build_solver(args: tp.Sequence[str]):

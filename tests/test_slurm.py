@@ -14,7 +14,7 @@ import pytest
 
 from od.launch import dora_command
 
-from .helpers import ROOT, colors_data, dora_env, missing_dependency, read_history
+from .helpers import ROOT, colors_data, dora_env, missing_dependency, read_history, wait_for
 
 GRID = 'slurm_debug'
 
@@ -42,19 +42,6 @@ def xp_by_lr(dora_dir: Path, lr: str) -> Path:
         if f'optim.lr={lr}' in (xp / '.argv.json').read_text():
             return xp
     raise AssertionError(f"no XP with lr={lr}")
-
-
-def wait(predicate: tp.Callable[[], bool], timeout: float, proc: subprocess.Popen, what: str,
-         log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        if proc.poll() is not None:
-            # e.g. "Repository is not clean": grids run from a clone of the current commit
-            raise AssertionError(f"dora grid ended ({proc.returncode}) before {what}:\n{log.read_text()[-3000:]}")
-        time.sleep(1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_missing_packages_name_the_apt_get_line(monkeypatch):
@@ -121,15 +108,15 @@ def grid(slurm_cluster, committed, tmp_path_factory):
         proc = subprocess.Popen(dora_command(GRID, '--interval', '0.05', command='grid'), cwd=committed, env=env,
                                 stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        wait(lambda: (dora_dir / 'xps').is_dir() and len(list((dora_dir / 'xps').iterdir())) == 3, 300, proc,
+        wait_for(lambda: (dora_dir / 'xps').is_dir() and len(list((dora_dir / 'xps').iterdir())) == 3, 300, proc,
              'the grid made its XPs', monitor)
         requeued = xp_by_lr(dora_dir, '0.001')
-        wait(lambda: len(read_history(requeued)) >= 1, 600, proc, 'the first epoch of the lr=1e-3 XP', monitor)
+        wait_for(lambda: len(read_history(requeued)) >= 1, 600, proc, 'the first epoch of the lr=1e-3 XP', monitor)
         before = read_history(requeued)
         job = job_ids(requeued)[0]
         slurm(slurm_cluster, 'scontrol', 'requeue', job)
         # A requeued job waits for its BeginTime (SLURM holds it about two minutes): start it now.
-        wait(lambda: 'PENDING' in slurm(slurm_cluster, 'squeue', '-h', '-j', job, '-o', '%T'), 60, proc,
+        wait_for(lambda: 'PENDING' in slurm(slurm_cluster, 'squeue', '-h', '-j', job, '-o', '%T'), 60, proc,
              'the requeued job pending', monitor)
         slurm(slurm_cluster, 'scontrol', 'update', f'JobId={job}', 'StartTime=now')
         proc.wait(timeout=900)
