@@ -102,10 +102,14 @@ def schedule(train_seconds: tp.Sequence[float], valid_seconds: tp.Sequence[float
              epochs: tp.Optional[int] = None, fixed: tp.Collection[str] = ()) -> tp.Dict[str, tp.Any]:
     """Overrides (key -> value) that size the preset `cfg` to a dataset.
 
-    `train_seconds`/`valid_seconds`: the clips' durations. The segment is the preset's, or the
-    longest training clip when all are shorter (AudioCraft pads shorter clips with silence:
-    padding every segment past the longest clip only costs time). An epoch is one pass over
-    the training audio in segments; the warm-up is at most a tenth of the run.
+    `train_seconds`/`valid_seconds`: the clips' durations. `cfg` is composed with the user's
+    overrides, and `fixed` names the keys they set: those keep the user's value (read from
+    `cfg`), the rest are sized here. The segment is the preset's, or the longest training clip
+    when all are shorter (AudioCraft pads shorter clips with silence: padding every segment past
+    the longest clip only costs time). An epoch is one pass over the training audio in segments;
+    the warm-up is at most a tenth of the run and always shorter than it (AudioCraft's cosine
+    schedule divides by total - warm-up). A warm-up the user fixed that is not shorter than the
+    run is refused (`check_schedule`), never changed behind their back.
     """
     if not train_seconds:
         raise RecipeError("no training clips: the train manifest is empty")
@@ -114,18 +118,48 @@ def schedule(train_seconds: tp.Sequence[float], valid_seconds: tp.Sequence[float
     if longest < segment and 'dataset.segment_duration' not in fixed:
         segment = float(max(1, math.floor(longest)))
     batch = int(cfg.dataset.batch_size)
-    updates = max(1, math.ceil(sum(train_seconds) / (segment * batch)))
-    epochs = int(epochs if epochs is not None else cfg.optim.epochs)
-    total = epochs * updates
-    warmup = int(cfg.schedule.cosine.warmup) if cfg.schedule.get('lr_scheduler') == 'cosine' else None
+    if 'optim.updates_per_epoch' in fixed:
+        updates = int(cfg.optim.updates_per_epoch)
+    else:
+        updates = max(1, math.ceil(sum(train_seconds) / (segment * batch)))
+    if 'optim.epochs' in fixed or epochs is None:
+        epochs = int(cfg.optim.epochs)
+    total = int(epochs) * updates
     out: tp.Dict[str, tp.Any] = {
-        'optim.epochs': epochs, 'optim.updates_per_epoch': updates, 'dataset.segment_duration': segment,
+        'optim.epochs': int(epochs), 'optim.updates_per_epoch': updates, 'dataset.segment_duration': segment,
         'dataset.valid.num_samples': max(1, math.ceil(sum(valid_seconds) / segment)) if valid_seconds else 1,
         'dataset.generate.num_samples': max(1, min(int(cfg.dataset.generate.num_samples), len(valid_seconds) or 1)),
     }
-    if warmup is not None:
-        out['schedule.cosine.warmup'] = min(warmup, max(1, total // 10))
+    if cfg.schedule.get('lr_scheduler') == 'cosine' and 'schedule.cosine.warmup' not in fixed:
+        out['schedule.cosine.warmup'] = min(int(cfg.schedule.cosine.warmup), max(1, total // 10), total - 1)
     return out
+
+
+def check_schedule(cfg) -> int:
+    """Build the learning-rate schedule AudioCraft's solver builds for `cfg` (its scheduler, its
+    `optim.epochs` x `optim.updates_per_epoch` updates) on a one-parameter optimizer and step it
+    through the whole run; returns the number of updates. RecipeError names the override to
+    change when the schedule cannot run (a warm-up as long as a short run divides by zero)."""
+    import torch
+    from audiocraft.solvers import builders
+    total = int(cfg.optim.epochs) * int(cfg.optim.updates_per_epoch)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.)
+    name = cfg.schedule.get('lr_scheduler')
+    try:
+        scheduler = builders.get_lr_scheduler(optimizer, cfg.schedule, total)
+        for _ in range(total if scheduler is not None else 0):
+            optimizer.step()
+            scheduler.step()
+    except (ZeroDivisionError, AssertionError, ValueError) as exc:
+        warmup = (cfg.schedule.get(name) or {}).get('warmup') if name else None
+        fix = (f"a warm-up shorter than the run (schedule.{name}.warmup={max(0, total // 10)}) or a longer run "
+               "(--epochs, optim.epochs=...)") if warmup is not None else "another schedule.lr_scheduler"
+        raise RecipeError(f"the learning-rate schedule cannot run: schedule.lr_scheduler={name}"
+                          + (f" with schedule.{name}.warmup={warmup}" if warmup is not None else '')
+                          + f" over {total} updates (optim.epochs={int(cfg.optim.epochs)} x optim.updates_per_epoch="
+                          f"{int(cfg.optim.updates_per_epoch)}) fails in AudioCraft's scheduler "
+                          f"({type(exc).__name__}: {exc}). Use {fix}.") from None
+    return total
 
 
 def as_overrides(values: tp.Mapping[str, tp.Any], user: tp.Sequence[str] = ()) -> tp.List[str]:
