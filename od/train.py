@@ -175,18 +175,44 @@ def lock_xp(folder: 'os.PathLike[str]') -> None:
     _XP_LOCK = handle
 
 
+FAILURE_FILE = 'od_failure.json'  # in the XP folder: why the last `dora run` of it stopped (od.pipeline reads it)
+
+
 def main(cfg):
-    """`dora run`: user errors (missing weights, manifests, plugins) end the run with their
-    message and a non-zero code instead of a traceback."""
+    """`dora run`: user errors (missing weights, manifests, plugins, a full disk) end the run with
+    their message and a non-zero code instead of a traceback; anything else is od's (or
+    AudioCraft's) bug, re-raised with its traceback. Either way the XP folder gets FAILURE_FILE,
+    so that a tool that launched the run can tell the user which of the two it was."""
     try:
         return _run(cfg)
     except _user_errors() as exc:
+        _record_failure('user', exc)
         raise SystemExit(f"error: {exc}") from None
     except Exception as exc:
         full = _full_disk_message(exc)
         if full:
+            _record_failure('user', exc, full)
             raise SystemExit(full) from None
+        _record_failure('bug', exc)
         raise
+
+
+def _record_failure(kind: str, exc: BaseException, message: tp.Optional[str] = None) -> None:
+    """Write FAILURE_FILE (kind 'user' or 'bug', the exception, the innermost frame) into the XP
+    folder; nothing outside a Dora run, and never an error of its own."""
+    import traceback
+    try:
+        import dora
+
+        from .atomic import write_json
+        folder = dora.get_xp().folder
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f"{frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name}" if frames else ''
+        write_json(folder / FAILURE_FILE, {
+            'kind': kind, 'type': type(exc).__name__, 'message': message or str(exc), 'where': where,
+            'traceback': traceback.format_exception(type(exc), exc, exc.__traceback__)[-12:]})
+    except Exception:  # not inside a Dora run, or the disk is full: the exit message still says it
+        pass
 
 
 def _full_disk_message(exc: BaseException) -> tp.Optional[str]:
@@ -216,6 +242,7 @@ def _run(cfg):
     if flashy.distrib.is_rank_zero() and not cfg.show:
         import dora
         lock_xp(dora.get_xp().folder)
+        (dora.get_xp().folder / FAILURE_FILE).unlink(missing_ok=True)  # this run's own stop replaces it
     solver = get_solver(cfg)
     if cfg.show:
         solver.show()

@@ -121,3 +121,32 @@ def test_train_with_encodec_from_hf_cache(ddp_text_xp):
     state = torch.load(ddp_text_xp / 'checkpoint.th', weights_only=True)
     assert state['xp.cfg']['compression_model_checkpoint'] == f'//pretrained/{ENCODEC}'
     assert state['model']['emb.0.weight'].shape[0] == 64 + 1  # card + the special token
+
+
+def test_a_crash_inside_training_is_reported_as_a_bug_with_its_line(example_data, tmp_path):
+    """Issue 35's crash, by hand: a one-update run whose warm-up is as long as the run divides by
+    zero in AudioCraft's cosine scheduler. `dora run` records it as od's bug (not the user's), and
+    the pipeline's message says so with the failing line, instead of "fix the cause"."""
+    from od.pipeline.stages import training_failure
+    from od.train import FAILURE_FILE
+    args = ['solver=musicgen/debug', *FAST, 'optim.epochs=1', 'optim.updates_per_epoch=1', 'generate.every=0',
+            'schedule.lr_scheduler=cosine', 'schedule.cosine.warmup=1', *datasource_overrides(example_data)]
+    proc = subprocess.run(dora_cmd(*args), cwd=ROOT, env=dora_env(tmp_path), capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode != 0 and 'ZeroDivisionError' in proc.stderr, proc.stderr[-3000:]
+    xp = only_xp(tmp_path)
+    failure = json.loads((xp / FAILURE_FILE).read_text())
+    assert failure['kind'] == 'bug' and failure['type'] == 'ZeroDivisionError'
+    assert 'cosine_lr_scheduler.py' in failure['where'] and '_get_sched_lr' in failure['where']
+    message = training_failure(xp, proc.returncode)
+    assert 'bug in od' in message and failure['where'] in message and 'Fix' not in message
+    # a user's error (a missing manifest) is theirs to fix, and says so
+    proc = subprocess.run(dora_cmd(*args[:-4], f'datasource.train={tmp_path}/none', f'datasource.valid={tmp_path}/none',
+                                   f'datasource.evaluate={tmp_path}/none', f'datasource.generate={tmp_path}/none'),
+                          cwd=ROOT, env=dora_env(tmp_path / 'user'), capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0
+    user_xp = only_xp(tmp_path / 'user')
+    failure = json.loads((user_xp / FAILURE_FILE).read_text())
+    assert failure['kind'] == 'user', failure
+    message = training_failure(user_xp, proc.returncode)
+    assert message.startswith('training stopped: ') and 'Fix that' in message and 'bug' not in message
