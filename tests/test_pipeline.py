@@ -43,26 +43,23 @@ def pipeline_run(tmp_path_factory):
            '--work', str(base / 'work'), '--valid-fraction', '0.34', *FAST]
     env = dora_env(base / 'dora')
     report_dir = base / 'work' / 'reports' / name
-    try:
-        first = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                 text=True, start_new_session=True)
+    first = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True, start_new_session=True)
 
-        def one_epoch_done():
-            return any(len(json.loads(h.read_text())) >= 1 for h in (base / 'dora' / 'xps').glob('*/history.json'))
-        wait_for(one_epoch_done, 600, first)
-        state_before = read_state(report_dir)
-        os.killpg(first.pid, signal.SIGKILL)
-        first_out = first.communicate(timeout=60)[0]
-        xp = next((base / 'dora' / 'xps').iterdir())
-        history_before = json.loads((xp / 'history.json').read_text())
-        started = time.time()
-        second = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-        assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
-        yield {'base': base, 'name': name, 'report_dir': report_dir, 'xp': xp, 'first': first_out,
-               'second': second.stdout + second.stderr, 'state_before': state_before,
-               'history_before': history_before, 'resume_seconds': time.time() - started}
-    finally:
-        (CONFIG_DIR / 'dset' / 'audio' / f'{name}.yaml').unlink(missing_ok=True)
+    def one_epoch_done():
+        return any(len(json.loads(h.read_text())) >= 1 for h in (base / 'dora' / 'xps').glob('*/history.json'))
+    wait_for(one_epoch_done, 600, first)
+    state_before = read_state(report_dir)
+    os.killpg(first.pid, signal.SIGKILL)
+    first_out = first.communicate(timeout=60)[0]
+    xp = next((base / 'dora' / 'xps').iterdir())
+    history_before = json.loads((xp / 'history.json').read_text())
+    started = time.time()
+    second = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    return {'base': base, 'name': name, 'report_dir': report_dir, 'xp': xp, 'first': first_out,
+            'second': second.stdout + second.stderr, 'state_before': state_before,
+            'history_before': history_before, 'resume_seconds': time.time() - started}
 
 
 def test_killed_pipeline_resumes_without_redoing_finished_stages(pipeline_run):
@@ -75,7 +72,9 @@ def test_killed_pipeline_resumes_without_redoing_finished_stages(pipeline_run):
     assert len(history) == 3 and history[:len(pipeline_run['history_before'])] == pipeline_run['history_before']
     # the XP is the one the printed hand-typed command makes
     assert f"XP {pipeline_run['xp'].name}" in out and 'dora run solver=musicgen/video_debug' in out
-    assert f"dset=audio/{pipeline_run['name']}" in out
+    # under --work the manifests are named to Dora directly: no dset config in the checkout
+    assert f"datasource.train={pipeline_run['base'] / 'work' / 'egs' / pipeline_run['name'] / 'train'}" in out
+    assert not (CONFIG_DIR / 'dset' / 'audio' / f"{pipeline_run['name']}.yaml").exists()
     assert '.pdf 1' in pipeline_run['first']  # the ingest summary reports what it did not take
 
 

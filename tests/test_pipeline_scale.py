@@ -98,6 +98,9 @@ def test_preflight_names_every_missing_weight_before_writing_anything(case, hub,
     print(f"preflight {case}: exit {proc.returncode} after {seconds:.1f} s")
     out = proc.stdout + proc.stderr
     assert proc.returncode == 2, out[-3000:]
+    # it stops at once (about 9 s here, most of it imports; 60 s leaves room for a loaded machine),
+    # never retrying a hub for minutes
+    assert seconds < 60, f"the preflight took {seconds:.1f} s to say what is missing"
     assert f"{len(named)} of the weights this run needs" in out
     for repo in named:  # each one with the exact folder to put it in
         assert f"'{repo}'" in out and f"{tmp_path / 'no-reference' / repo}/" in out
@@ -140,17 +143,78 @@ def test_a_plan_that_does_not_fit_stops_before_the_heavy_stages(hub, tmp_path):
     raw = user_videos(tmp_path / 'my_videos')
     work, dora = tmp_path / 'work', tmp_path / 'dora'
     name = 'plan_misfit'
-    try:
-        proc = subprocess.run([sys.executable, '-m', 'od.pipeline', str(raw), '--name', name, '--work', str(work),
-                               '--gpu-memory', '0.01'], cwd=ROOT, env=env_with(hub, dora),
-                              capture_output=True, text=True, timeout=300)
-    finally:
-        (CONFIG_DIR / 'dset' / 'audio' / f'{name}.yaml').unlink(missing_ok=True)
+    proc = subprocess.run([sys.executable, '-m', 'od.pipeline', str(raw), '--name', name, '--work', str(work),
+                           '--gpu-memory', '0.01'], cwd=ROOT, env=env_with(hub, dora),
+                          capture_output=True, text=True, timeout=300)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 2, out[-3000:]
     assert 'does not fit a 0.01 GiB GPU (--gpu-memory)' in out and 'add --lora' in out
-    assert '[od.pipeline] checkpoint' not in out
-    assert not (work / 'checkpoints').exists() and not (dora / 'xps').exists()
+    assert '[od.pipeline] ingest' not in out   # the plan comes first, from the files' headers
+    assert not work.exists() and not (dora / 'xps').exists()   # the work folder as it was: nothing written
+    assert not (CONFIG_DIR / 'dset' / 'audio' / f'{name}.yaml').exists()
+
+
+def few_videos(folder: Path) -> Path:
+    """Three short music videos as phones and editors write them: an H.264/AAC mp4 at 44.1 kHz
+    stereo, a rotated variable-frame-rate VP9/Opus webm at 48 kHz, an odd-sized mov in mono."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    green = np.zeros((30, 48, 64, 3), np.uint8)
+    green[..., 1] = 180
+    media.write(folder / 'green.mp4', green, fps=10., audio=media.tone(3.0, 44100, 2, 165.), sr=44100)
+    red = np.zeros((20, 45, 71, 3), np.uint8)
+    red[..., 0] = 200
+    times = np.sort(rng.uniform(0, 3.0, 20))
+    times[0] = 0.
+    media.write(folder / 'red_vfr.webm', red, times=times, audio=media.tone(3.0, 48000, 2, 110.), sr=48000,
+                rotation=90)
+    blue = np.zeros((30, 50, 66, 3), np.uint8)
+    blue[..., 2] = 220
+    media.write(folder / 'blue_odd.mov', blue, fps=10., audio=media.tone(3.0, 44100, 1, 440.), sr=44100)
+    return folder
+
+
+def checkout_state(name: str) -> dict:
+    """What a run named `name` could have left in the checkout: git's view of it (modified and
+    untracked files, not the ignored ones) and every ignored output folder's entries of that name."""
+    status = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=all'], cwd=ROOT,
+                            capture_output=True, text=True, check=True).stdout.splitlines()
+    outputs = sorted(str(p.relative_to(ROOT)) for folder in ('dataset', 'egs', 'checkpoints', 'reports', 'config')
+                     for p in (ROOT / folder).rglob(f'*{name}*'))
+    xps = sorted(p.name for p in (ROOT / 'logs' / 'xps').glob('*')) if (ROOT / 'logs' / 'xps').is_dir() else []
+    return {'status': status, 'outputs': outputs, 'xps': xps}
+
+
+def test_a_one_epoch_run_on_a_few_videos_under_work_leaves_the_checkout_as_it_was(hub, tmp_path):
+    """Issue 35: `--epochs 1` (1 epoch of 1 update: a warm-up as long as the run crashed AudioCraft's
+    scheduler) on three videos, full and LoRA, with --work: everything under the work folder, the
+    XPs too (no AUDIOCRAFT_DORA_DIR), and the report's command names the same XP."""
+    import shlex
+
+    from od import train
+    raw = few_videos(tmp_path / 'my_videos')
+    work = tmp_path / 'work'
+    env = env_with(hub, tmp_path / 'unused')
+    del env['AUDIOCRAFT_DORA_DIR']   # as a user's shell: the XPs' place follows --work
+    name = f'short_{os.getpid()}'
+    before = checkout_state(name)
+    for options in ([], ['--lora', '--gpu-memory', '24']):
+        started = time.time()
+        proc = subprocess.run([sys.executable, '-m', 'od.pipeline', str(raw), '--name', name + ''.join(options[:1]),
+                               '--epochs', '1', '--work', str(work), *options],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+        out = proc.stdout + proc.stderr
+        print(f"od.pipeline --epochs 1 {' '.join(options)}: exit {proc.returncode} in {time.time() - started:.1f} s")
+        assert proc.returncode == 0, out[-4000:]
+        assert '1 epochs x 1 updates' in out and '[od.pipeline] report:' in out
+        report = json.loads((work / 'reports' / (name + ''.join(options[:1])) / 'report.json').read_text())
+        assert (work / 'logs' / 'xps' / report['sig'] / 'checkpoint.th').is_file()
+        assert report['config']['epochs'] == 1 and report['config']['updates_per_epoch'] == 1
+        # the same run by hand: the printed command names this XP
+        command = report['command']
+        assert f"AUDIOCRAFT_DORA_DIR={work / 'logs'} dora run " in command
+        assert train.main.get_xp(shlex.split(command.split(' dora run ', 1)[1])).sig == report['sig']
+    assert checkout_state(name) == before
 
 
 def test_the_recipe_takes_the_lm_shape_from_the_weights(hub, tmp_path, monkeypatch, capsys):
@@ -201,41 +265,36 @@ def readme_runs(hub, tmp_path_factory):
     dora, work = base / 'dora', base / 'work'
     env = env_with(hub, dora, HOME=str(base / 'home'), OD_WORK=str(work),
                    PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    dset = CONFIG_DIR / 'dset' / 'audio' / 'myclips.yaml'
-    kept = dset.read_bytes() if dset.exists() else None  # a developer's own myclips: put back after
+    dset = CONFIG_DIR / 'dset' / 'audio' / 'myclips.yaml'   # $OD_WORK: never written (a developer's own stays)
+    dset_before = dset.read_bytes() if dset.exists() else None
     runs: dict = {'lines': lines, 'base': base, 'dora': dora, 'work': work, 'env': env, 'out': [], 'seconds': []}
-    try:
-        command = lines[0].split('#')[0]
-        started = time.time()
-        first = subprocess.Popen(['bash', '-c', command], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                 stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    command = lines[0].split('#')[0]
+    started = time.time()
+    first = subprocess.Popen(['bash', '-c', command], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
-        def epoch_done():
-            return any(len(json.loads(h.read_text())) >= 1 for h in dora.glob('xps/*/history.json'))
-        wait_for(epoch_done, 600, first)
-        os.killpg(first.pid, signal.SIGKILL)
-        runs['killed_output'] = first.communicate(timeout=60)[0]
-        xp = next((dora / 'xps').iterdir())
-        runs['xp'], runs['history_at_kill'] = xp, json.loads((xp / 'history.json').read_text())
-        runs['state_at_kill'] = json.loads((work / 'reports' / 'myclips' / 'pipeline.json').read_text())
-        for line in lines:
-            proc = subprocess.run(['bash', '-c', line.split('#')[0]], cwd=ROOT, env=env, capture_output=True,
-                                  text=True, timeout=900)
-            assert proc.returncode == 0, f"{line}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-            runs['out'].append(proc.stdout + proc.stderr)
-            runs['seconds'].append(time.time() - started)
-            started = time.time()
-            if line is lines[0]:
-                runs['report_after_default'] = json.loads((work / 'reports' / 'myclips' / 'report.json').read_text())
-                runs['export_after_default'] = work / 'checkpoints' / 'myclips_default'
-                shutil.copytree(work / 'checkpoints' / 'myclips', runs['export_after_default'])
-        print('README block wall times (s): ' + ', '.join(f"{s:.0f}" for s in runs['seconds']))
-        yield runs
-    finally:
-        if kept is None:
-            dset.unlink(missing_ok=True)
-        else:
-            dset.write_bytes(kept)
+    def epoch_done():
+        return any(len(json.loads(h.read_text())) >= 1 for h in dora.glob('xps/*/history.json'))
+    wait_for(epoch_done, 600, first)
+    os.killpg(first.pid, signal.SIGKILL)
+    runs['killed_output'] = first.communicate(timeout=60)[0]
+    xp = next((dora / 'xps').iterdir())
+    runs['xp'], runs['history_at_kill'] = xp, json.loads((xp / 'history.json').read_text())
+    runs['state_at_kill'] = json.loads((work / 'reports' / 'myclips' / 'pipeline.json').read_text())
+    for line in lines:
+        proc = subprocess.run(['bash', '-c', line.split('#')[0]], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=900)
+        assert proc.returncode == 0, f"{line}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+        runs['out'].append(proc.stdout + proc.stderr)
+        runs['seconds'].append(time.time() - started)
+        started = time.time()
+        if line is lines[0]:
+            runs['report_after_default'] = json.loads((work / 'reports' / 'myclips' / 'report.json').read_text())
+            runs['export_after_default'] = work / 'checkpoints' / 'myclips_default'
+            shutil.copytree(work / 'checkpoints' / 'myclips', runs['export_after_default'])
+    print('README block wall times (s): ' + ', '.join(f"{s:.0f}" for s in runs['seconds']))
+    assert (dset.read_bytes() if dset.exists() else None) == dset_before
+    yield runs
 
 
 def test_readme_default_command_trains_the_one_gpu_recipe_and_resumes_after_sigkill(readme_runs):
@@ -259,9 +318,16 @@ def test_readme_default_command_trains_the_one_gpu_recipe_and_resumes_after_sigk
     assert 'musicgen_base_32khz' not in command
     assert any(line.startswith('total ') for line in config['memory_plan'])
     assert 'no GPU visible: training runs on the CPU' in out  # said, and it went on
-    ingested = json.loads((readme_runs['work'] / 'egs' / 'myclips' / 'train' / 'data.jsonl')
-                          .read_text().splitlines()[0])
-    assert ingested['sample_rate'] == 32000 or ingested['sample_rate'] > 0
+    # ingest keeps each video's own audio (AudioCraft resamples to 32 kHz as it loads): 48 kHz
+    # stereo webm, 44.1 kHz mono mov, the colour clips' rate
+    from od.data.media import probe
+    raw = readme_runs['base'] / 'home' / 'my_videos'
+    for split in ('train', 'valid'):
+        for line in (readme_runs['work'] / 'egs' / 'myclips' / split / 'data.jsonl').read_text().splitlines():
+            entry = json.loads(line)
+            source = next(raw.glob(Path(entry['path']).stem + '.*'))
+            audio = probe(source, rotation=False)
+            assert (entry['sample_rate'], entry['channels']) == (audio.sample_rate, audio.channels), (source, entry)
     videos = {p.stem for p in (readme_runs['work'] / 'dataset' / 'myclips').glob('*/*') if p.suffix in ('.webm', '.mov', '.mp4')}
     assert {'red_vfr', 'blue_odd'} <= videos  # the odd forms went in too
     for row in report['rows']:

@@ -45,8 +45,8 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser.add_argument('--vggish-checkpoint', default=None,
                         help="VGGish checkpoint for fad_vggish (default: //reference/fad/vggish_model.ckpt)")
     parser.add_argument('--work', default=os.environ.get('OD_WORK', str(ROOT)),
-                        help="where dataset/, egs/, checkpoints/ and reports/ go "
-                             "(default: $OD_WORK, else the repository)")
+                        help="where everything the run writes goes: dataset/, egs/, checkpoints/, reports/ and "
+                             "the XPs (logs/xps/) (default: $OD_WORK, else the repository)")
     args = parser.parse_intermixed_args(argv)
     bad = [o for o in args.overrides if '=' not in o]
     if bad:

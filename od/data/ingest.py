@@ -152,6 +152,29 @@ def assign_splits(items: tp.Sequence[Item], valid_fraction: float) -> None:
         min(items, key=lambda i: hashlib.sha1(i.id.encode()).hexdigest()).split = 'valid'
 
 
+def probe_durations(raw: tp.Union[str, Path], valid_fraction: float = 0.2,
+                    audio_from: tp.Optional[tp.Union[str, Path]] = None) -> tp.Dict[str, tp.List[float]]:
+    """Split -> the audio durations (s) ingest would write for `raw`, read from the files'
+    headers (decoding only audio whose headers give no duration) and writing nothing: what the
+    pipeline sizes and checks its plan with before ingest. Files ingest would skip are left out."""
+    from .media import MediaError, probe, scan_audio
+    items, _, _, _ = find_items(Path(raw), Path(audio_from) if audio_from else None)
+    assign_splits(items, valid_fraction)
+    found: tp.Dict[str, tp.List[float]] = {s: [] for s in SPLITS}
+    for item in items:
+        source = item.audio or item.visual
+        try:
+            info = probe(source, rotation=False)
+            seconds = info.audio_duration if info.audio else 0.
+            if info.audio and seconds <= 0:
+                seconds = scan_audio(source).duration
+        except MediaError:
+            continue
+        if seconds > 0:
+            found[item.split].append(seconds)
+    return found
+
+
 def _stamp(paths: tp.Sequence[Path]) -> tp.List[tp.List[tp.Any]]:
     return [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in paths]
 
@@ -267,9 +290,10 @@ def write_dset_config(name: str, egs: Path, sample_rate: int, channels: int,
 def ingest(raw: tp.Union[str, Path], name: str, valid_fraction: float = 0.2,
            audio_from: tp.Optional[tp.Union[str, Path]] = None,
            dataset_dir: tp.Union[str, Path] = ROOT / 'dataset', egs_dir: tp.Union[str, Path] = ROOT / 'egs',
-           config_dir: tp.Union[str, Path] = ROOT / 'config' / 'dset' / 'audio',
+           config_dir: tp.Optional[tp.Union[str, Path]] = ROOT / 'config' / 'dset' / 'audio',
            analyse: bool = True, progress: bool = True) -> IngestReport:
-    """Ingest `raw` as dataset `name` (see the module doc); returns what was done and skipped."""
+    """Ingest `raw` as dataset `name` (see the module doc); returns what was done and skipped.
+    `config_dir` None: no dset config is written (the caller names the manifests to Dora itself)."""
     import json
 
     from tqdm import tqdm
@@ -320,10 +344,10 @@ def ingest(raw: tp.Union[str, Path], name: str, valid_fraction: float = 0.2,
                          '\n'.join(f"  skipped {s}: {r}" for s, r in sorted(skipped.items())))
     metas = [json.loads(p.read_text()) for s in manifests for p in sorted((root / s).glob('*.json'))]
     config = None
-    if 'valid' in manifests:
+    if 'valid' in manifests and config_dir is not None:
         config = write_dset_config(name, egs, max(m['sample_rate'] for m in metas),
                                    min(2, max(m['channels'] for m in metas)), config_dir)
-    else:
+    elif 'valid' not in manifests:
         skipped[str(raw)] = "no item in valid (too few files, or --valid-fraction 0): no dset config written"
     return IngestReport(name, kind, written, up_to_date, skipped, ignored, manifests, config)
 

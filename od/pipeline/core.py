@@ -12,7 +12,7 @@ from pathlib import Path
 from .. import recipe
 from ..environment import ROOT, MissingWeightsError
 
-STAGES = ('ingest', 'plan', 'checkpoint', 'cache', 'train', 'export', 'soundtrack', 'evaluate', 'report')
+STAGES = ('plan', 'ingest', 'checkpoint', 'cache', 'train', 'export', 'soundtrack', 'evaluate', 'report')
 SCALES = ('debug', 'small', 'medium', 'large')
 SEEDS = (0, 1)
 
@@ -41,9 +41,16 @@ class Pipeline:
         self.clip = clip
         self.lora, self.epochs, self.gpu_memory = lora, epochs, gpu_memory
         self.valid_fraction, self.audio_from, self.seconds = valid_fraction, audio_from, soundtrack_seconds
-        # dataset/, egs/, checkpoints/, reports/ live under `work` (the repository by default);
-        # the dset config and `dora run` are always the repository's (Dora runs from its root).
+        # Everything a run writes lives under `work` (the repository by default): dataset/, egs/,
+        # checkpoints/, reports/ and, outside the repository, Dora's XPs (<work>/logs/xps/, unless
+        # AUDIOCRAFT_DORA_DIR names another place). `dora run` always runs from the repository.
         self.work, self.log = Path(work).resolve(), log
+        self.in_checkout = self.work == ROOT.resolve()
+        self.dora_dir: tp.Optional[Path] = None   # None: the team config's (the repository's logs/)
+        if os.environ.get('AUDIOCRAFT_DORA_DIR'):
+            self.dora_dir = Path(os.environ['AUDIOCRAFT_DORA_DIR']).resolve()
+        elif not self.in_checkout:
+            self.dora_dir = self.work / 'logs'
         self.dataset, self.egs = self.work / 'dataset' / name, self.work / 'egs' / name
         self.report_dir = self.work / 'reports' / name
         self.export_dir = self.work / 'checkpoints' / name
@@ -89,22 +96,50 @@ class Pipeline:
         """What decides the model (the starting checkpoint is built from these)."""
         return self.preset_overrides() + self.architecture()
 
+    def ingested(self) -> bool:
+        return (self.egs / 'train' / 'data.jsonl').exists()
+
+    def durations(self) -> tp.Dict[str, tp.List[float]]:
+        """Split -> clip durations (s): the manifests' once ingest wrote them, before that the
+        ones ingest will write, read from the raw files' headers (od.data.ingest.probe_durations)."""
+        if self.ingested():
+            valid = self.egs / 'valid' / 'data.jsonl'
+            return {'train': recipe.manifest_durations(self.egs / 'train' / 'data.jsonl'),
+                    'valid': recipe.manifest_durations(valid) if valid.exists() else []}
+        from ..data.ingest import probe_durations
+        return probe_durations(self.raw, self.valid_fraction, self.audio_from)
+
     def schedule(self) -> tp.List[str]:
-        """Epochs, updates, segment, warm-up and validation sized from the ingested dataset
-        (empty before ingest, and for the debug scale, whose preset is sized already)."""
-        train, valid = self.egs / 'train' / 'data.jsonl', self.egs / 'valid' / 'data.jsonl'
-        if self.scale == 'debug' or not train.exists():
+        """Epochs, updates, segment, warm-up and validation sized from the dataset (empty for
+        the debug scale, whose preset is sized already)."""
+        if self.scale == 'debug':
             return []
         from .. import train as od_train
         user = self.user_overrides
         cfg = od_train.compose(self.model_overrides() + user)
         fixed = {o.split('=', 1)[0].lstrip('+') for o in user}
-        values = recipe.schedule(recipe.manifest_durations(train),
-                                 recipe.manifest_durations(valid) if valid.exists() else [], cfg, self.epochs, fixed)
+        durations = self.durations()
+        values = recipe.schedule(durations['train'], durations['valid'], cfg, self.epochs, fixed)
         return recipe.as_overrides(values, user)
 
+    def dset_args(self) -> tp.List[str]:
+        """How `dora run` finds the dataset: `dset=audio/<name>` (the config ingest writes into
+        the repository), or, for a run under another --work, `dset=audio/manifests` with the
+        manifests' folders as `datasource.*` overrides, so that nothing is written into the checkout."""
+        if self.in_checkout:
+            return [f'dset=audio/{self.name}']
+        rates, channels = [], []   # from the sidecars, as ingest's dset config takes them
+        for sidecar in sorted(self.dataset.glob('*/*.json')):
+            meta = json.loads(sidecar.read_text())
+            rates.append(int(meta['sample_rate']))
+            channels.append(int(meta['channels']))
+        args = ['dset=audio/manifests', f'datasource.max_sample_rate={max(rates, default=32000)}',
+                f'datasource.max_channels={min(2, max(channels, default=1))}',
+                f'datasource.train={self.egs / "train"}']
+        return args + [f'datasource.{split}={self.egs / "valid"}' for split in ('valid', 'evaluate', 'generate')]
+
     def train_args(self) -> tp.List[str]:
-        args = self.model_overrides() + [f'dset=audio/{self.name}']
+        args = self.model_overrides() + self.dset_args()
         if self.scale != 'debug':
             args += [f'continue_from={self.start_ckpt}'] + self.schedule()
             if not any(o.startswith('dataset.num_workers=') for o in self.user_overrides):
@@ -113,11 +148,27 @@ class Pipeline:
 
     def command(self) -> str:
         import shlex
-        return f"cd {shlex.quote(str(ROOT))} && dora run " + ' '.join(shlex.quote(a) for a in self.train_args())
+        where = f"AUDIOCRAFT_DORA_DIR={shlex.quote(str(self.dora_dir))} " if self.dora_dir is not None else ''
+        return (f"cd {shlex.quote(str(ROOT))} && {where}dora run "
+                + ' '.join(shlex.quote(a) for a in self.train_args()))
+
+    def dora_at(self) -> tp.ContextManager:
+        """Inside the block, this process reads and writes XPs where the run's `dora run` does."""
+        import contextlib
+        if self.dora_dir is None:
+            return contextlib.nullcontext()
+        from .. import train
+        return train.dora_dir_at(self.dora_dir)
 
     def xp(self):
+        import dataclasses
+
         from .. import train
-        return train.main.get_xp(self.train_args())
+        with self.dora_at():
+            xp = train.main.get_xp(self.train_args())
+        if self.dora_dir is not None:   # Dora's XP reads its folder from the shared config at each access
+            xp.dora = dataclasses.replace(xp.dora, dir=self.dora_dir)
+        return xp
 
     # ---- stage records ------------------------------------------------------------------
     def up_to_date(self, stage: str, key: str) -> bool:

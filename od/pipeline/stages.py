@@ -9,10 +9,13 @@ that are missing, and where each goes). Stages, each skipped when its output is 
 (rerun the same command after a kill or Ctrl-C and it resumes at the stage it was in;
 training resumes from its last epoch):
 
-  ingest      od.data.ingest: dataset/<name>/, egs/<name>/, config/dset/audio/<name>.yaml
   plan        the one-GPU recipe (solver=musicgen/finetune, --lora: finetune_lora) sized from
-              the dataset, and its memory plan (od.doctor --plan) for this GPU or --gpu-memory:
-              a run that does not fit stops here, naming the override that fits
+              the clips' durations (read from their headers: nothing is written yet), its
+              learning-rate schedule stepped through the whole run, and its memory plan
+              (od.doctor --plan) for this GPU or --gpu-memory: a run that cannot run or does not
+              fit stops here, naming the override that fits, with nothing written
+  ingest      od.data.ingest: dataset/<name>/, egs/<name>/ (and, for a run in the repository,
+              config/dset/audio/<name>.yaml; under --work the manifests are datasource.* overrides)
   checkpoint  od.make_ckpt from facebook/musicgen-<scale> (HF cache or reference dir); the
               debug scale starts from the random debug model and needs none
   cache       od.prep: CLIP embeddings of every video
@@ -24,7 +27,9 @@ training resumes from its last epoch):
   report      reports/<name>/index.html
 
 Options after the folder that contain '=' are Dora overrides (optim.epochs=4, ...): they are
-part of the XP signature, as with `dora run`.
+part of the XP signature, as with `dora run`. With --work DIR (or $OD_WORK) everything the run
+writes goes under DIR, the XPs too (DIR/logs/xps/, unless AUDIOCRAFT_DORA_DIR says otherwise):
+the checkout stays as it was.
 """
 from __future__ import annotations
 
@@ -47,24 +52,34 @@ def stage_ingest(p: Pipeline) -> str:
         return 'up to date'
     started = time.time()
     report = ingest(p.raw, p.name, p.valid_fraction, p.audio_from, p.work / 'dataset', p.work / 'egs',
-                    ROOT / 'config' / 'dset' / 'audio')
+                    ROOT / 'config' / 'dset' / 'audio' if p.in_checkout else None)   # else: datasource.* overrides
     p.log(report.summary())
-    if report.dset_config is None:
+    if 'valid' not in report.manifests:
         raise PipelineError(f"{p.raw}: need at least 2 usable videos (one goes to valid to be soundtracked).")
     if report.kind != 'video':
         raise PipelineError(f"{p.raw} holds no video or image: od.pipeline trains video -> music. "
                             "Audio-only folders: python -m od.data.ingest, then dora run with a text/CLAP conditioner.")
     p.record('ingest', key, started, kept={s: r.kept for s, r in report.manifests.items()},
              skipped=len(report.skipped), summary=report.summary())
+    if p.scale != 'debug' and p.schedule() != p.state.get('plan', {}).get('schedule'):
+        p.log("[od.pipeline] the ingested clips size the run differently from their headers: planning again")
+        stage_plan(p)
     return f"{sum(r.kept for r in report.manifests.values())} items"
 
 
 def stage_plan(p: Pipeline) -> str:
-    """The recipe's memory plan, checked before the heavy stages (a misfit stops the run)."""
-    if p.scale == 'debug':
-        return 'not needed (the debug solver is sized for a CPU)'
-    cfg = p.xp().cfg
+    """The recipe sized from the raw files' durations (before ingest writes anything), its
+    learning-rate schedule stepped through the whole run, and its memory plan: a schedule that
+    cannot run or a plan that does not fit stops the run before any file is written."""
+    from .. import train
+    if p.scale != 'debug' and not p.ingested() and not p.durations()['train']:
+        return "after ingest (no clip's length can be read from its headers)"   # ingest says why, or plans again
+    schedule = p.schedule()
+    cfg = train.compose(p.model_overrides() + schedule + p.user_overrides)
     try:
+        updates = recipe.check_schedule(cfg)
+        if p.scale == 'debug':
+            return f"{p.preset_overrides()[0]}: {updates} updates (the debug solver is sized for a CPU)"
         lines = recipe.memory_plan_lines(cfg, p.gpu_memory)
     except recipe.RecipeError as exc:
         message = str(exc)
@@ -73,9 +88,7 @@ def stage_plan(p: Pipeline) -> str:
         raise PipelineError(message) from None
     for line in lines:
         p.log(f"[od plan] {line}")
-    p.state['plan'] = {'lines': lines, 'recipe': p.train_args()}
-    from ..atomic import write_json
-    write_json(p.state_file, p.state)
+    p.state['plan'] = {'lines': lines, 'schedule': schedule}
     return (f"{p.preset_overrides()[0]}: {int(cfg.optim.epochs)} epochs x {int(cfg.optim.updates_per_epoch)} updates "
             f"of {int(cfg.dataset.batch_size)} x {float(cfg.dataset.segment_duration):g}-s segments")
 
@@ -128,11 +141,31 @@ def stage_train(p: Pipeline) -> str:
     if done:
         p.log(f"[od.pipeline] resuming at epoch {done + 1}/{epochs}")
     from ..launch import run_dora
-    proc = run_dora(p.train_args())
+    proc = run_dora(p.train_args(), dora_dir=p.dora_dir)
     if proc.returncode != 0:
-        raise PipelineError(f"training stopped (dora run exited with {proc.returncode}); its log: "
-                            f"{xp.folder}/solver.log.0. Fix the cause and rerun the same command to resume.")
+        raise PipelineError(training_failure(Path(xp.folder), proc.returncode))
     return f"{len(history(Path(xp.folder)))}/{epochs} epochs in {xp.folder}"
+
+
+def training_failure(folder: Path, code: int) -> str:
+    """What to tell the user when `dora run` stopped: their fix (the run's own message) or, for
+    an error that is not theirs, a bug report to file, with the failing line."""
+    from ..train import FAILURE_FILE
+    log = folder / 'solver.log.0'
+    try:
+        failure = json.loads((folder / FAILURE_FILE).read_text())
+    except (OSError, ValueError):
+        failure = None
+    if failure and failure.get('kind') == 'bug':
+        return (f"training crashed inside od/AudioCraft: {failure['type']}: {failure['message']}\n"
+                f"  at {failure['where']}\n"
+                "This is a bug in od (or in AudioCraft under od's recipe), not in your data or command. Please "
+                f"report it with {folder / FAILURE_FILE} (the traceback) and {log}; running the same "
+                "command again resumes from the last finished epoch.")
+    if failure:
+        return f"training stopped: {failure['message']}\nFix that and run the same command again to resume."
+    return (f"training stopped (dora run exited with {code}); its log: {log}. Fix the cause and rerun the same "
+            "command to resume (if the log shows a traceback inside od or AudioCraft, please report it).")
 
 
 def stage_export(p: Pipeline) -> str:
@@ -304,19 +337,26 @@ def run(p: Pipeline) -> tp.Dict[str, str]:
     p.log(f"[od.pipeline] preflight: every weight this run needs is here ({time.time() - started:.1f} s)")
     for note in notes:
         p.log(f"[od.pipeline] note: {note}")
+    done = {}
+    with p.dora_at():
+        for stage in STAGES:
+            p.log(f"[od.pipeline] {stage} ...")
+            started = time.time()
+            done[stage] = STAGE_FUNCS[stage](p)
+            p.log(f"[od.pipeline] {stage}: {done[stage]} ({time.time() - started:.0f} s)")
+            if stage == 'plan':   # the first file of the run is written once the plan holds
+                write_tiny_clip_if_asked(p)
+    return done
+
+
+def write_tiny_clip_if_asked(p: Pipeline) -> None:
+    """--clip tiny: a random tiny CLIP in <work>/checkpoints/tiny-clip (seeded, written once)."""
     if p.clip == 'tiny' and not p.tiny_clip.exists():
         from ..atomic import atomic_dir
         from ..inference.tiny import write_tiny_clip
         with atomic_dir(p.tiny_clip) as tmp:
             write_tiny_clip(tmp)
         p.log(f"[od.pipeline] wrote a tiny random CLIP to {p.tiny_clip} (no weights needed; real CLIP: --clip <name>)")
-    done = {}
-    for stage in STAGES:
-        p.log(f"[od.pipeline] {stage} ...")
-        started = time.time()
-        done[stage] = STAGE_FUNCS[stage](p)
-        p.log(f"[od.pipeline] {stage}: {done[stage]} ({time.time() - started:.0f} s)")
-    return done
 
 
 def report_score(p: Pipeline) -> tp.Optional[float]:
