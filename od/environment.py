@@ -134,7 +134,7 @@ def resolve_reference(path: tp.Union[str, Path]) -> Path:
     return Path(path)
 
 
-def hf_cached(repo_id: str, required: tp.Sequence[str] = ('config.json',),
+def hf_cached(repo_id: str, required: Files = ('config.json',),
               any_of: tp.Sequence[str] = ()) -> tp.Optional[Path]:
     """Snapshot folder of `repo_id` in the Hugging Face cache holding the files, else None."""
     try:
@@ -145,13 +145,14 @@ def hf_cached(repo_id: str, required: tp.Sequence[str] = ('config.json',),
     return folder if _has_files(folder, required, any_of) else None
 
 
-def hf_snapshot(repo_id: str, required: tp.Sequence[str] = ('config.json',),
+def hf_snapshot(repo_id: str, required: Files = ('config.json',),
                 any_of: tp.Sequence[str] = ()) -> Path:
     """Local folder holding `repo_id`: `<reference_dir>/<repo_id>` first, then the HF cache.
 
     Args:
         repo_id: hub id such as `facebook/encodec_32khz`.
-        required: files that must all be present.
+        required: files that must all be present (an entry may be a tuple of alternatives:
+            one of them, e.g. the tokenizer's formats).
         any_of: at least one of these must be present (e.g. the weight formats).
     Raises:
         MissingWeightsError naming the missing files and both places they may go.
@@ -162,7 +163,7 @@ def hf_snapshot(repo_id: str, required: tp.Sequence[str] = ('config.json',),
     cached = hf_cached(repo_id, required, any_of)
     if cached is not None:
         return cached
-    raise missing_weights(repo_id, list(required) + ([' or '.join(any_of)] if any_of else []))
+    raise missing_weights(repo_id, file_names(required) + ([' or '.join(any_of)] if any_of else []))
 
 
 def missing_weights(repo_id: str, files: tp.Sequence[str],
@@ -184,10 +185,23 @@ def missing_weights(repo_id: str, files: tp.Sequence[str],
         f"  (reference_dir is set in {TEAM_CONFIG.relative_to(ROOT)} or by AUDIOCRAFT_REFERENCE_DIR).")
 
 
-def _has_files(folder: Path, required: tp.Sequence[str], any_of: tp.Sequence[str]) -> bool:
-    if not folder.is_dir() or not all((folder / f).exists() for f in required):
-        return False
-    return not any_of or any((folder / f).exists() for f in any_of)
+Files = tp.Sequence[tp.Union[str, tp.Sequence[str]]]   # each entry: a file, or a tuple of alternatives
+
+
+def file_names(required: Files) -> tp.List[str]:
+    """`required` as a message lists it ('config.json', 'model.safetensors or pytorch_model.bin')."""
+    return [f if isinstance(f, str) else ' or '.join(f) for f in required]
+
+
+def missing_files(folder: Path, required: Files) -> tp.List[str]:
+    """The entries of `required` that `folder` lacks (an entry of alternatives: all of them)."""
+    def present(entry) -> bool:
+        return any((folder / f).exists() for f in ((entry,) if isinstance(entry, str) else entry))
+    return [name for entry, name in zip(required, file_names(required)) if not folder.is_dir() or not present(entry)]
+
+
+def _has_files(folder: Path, required: Files, any_of: tp.Sequence[str]) -> bool:
+    return not missing_files(folder, list(required) + ([tuple(any_of)] if any_of else []))
 
 
 def require_file(path: tp.Union[str, Path], what: str, hint: str = '') -> Path:

@@ -44,3 +44,28 @@ def test_broken_tokenizer_is_refused(tiny_t5, tmp_path):
     T5Tokenizer(vocab=[(p, 0.) for p, _ in pieces], extra_ids=0).save_pretrained(broken)
     with pytest.raises(RuntimeError, match=r'has [0-9] tokens but its encoder has [0-9]+ embedding rows'):
         build(str(broken))
+
+
+@pytest.mark.parametrize('where', ['folder', 'reference', 'hf-cache'])
+def test_the_t5_lookup_requires_the_tokenizer_a_real_t5_needs(tiny_t5, tmp_path, monkeypatch, where):
+    """A T5 copied without its tokenizer (config and weights only) is missing, wherever it lies:
+    offline, transformers would hand back a silently broken tokenizer. With it, it is found."""
+    import shutil
+
+    import huggingface_hub.constants
+
+    from od.conditioners.t5 import T5_TOKENIZER, locate_t5
+    from od.environment import MissingWeightsError
+    from od.inference.tiny import hub_snapshot
+    monkeypatch.setenv('AUDIOCRAFT_REFERENCE_DIR', str(tmp_path / 'ref'))
+    monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_CACHE', str(tmp_path / 'hub'))
+    folder = {'folder': tmp_path / 'mine', 'reference': tmp_path / 'ref' / 't5-base',
+              'hf-cache': hub_snapshot(tmp_path / 'hub', 't5-base')}[where]
+    shutil.copytree(tiny_t5, folder, dirs_exist_ok=True)
+    name = str(folder) if where == 'folder' else 't5-base'
+    kept = {f: (folder / f).read_bytes() for f in T5_TOKENIZER if (folder / f).exists()}
+    assert kept and locate_t5(name).resolve() == folder.resolve()
+    for f in kept:
+        (folder / f).unlink()
+    with pytest.raises(MissingWeightsError, match='spiece.model or tokenizer.json'):
+        locate_t5(name)

@@ -16,19 +16,28 @@ import torch
 from audiocraft.modules import conditioners as ac
 from audiocraft.utils.autocast import TorchAutocast
 
-from ..environment import hf_snapshot, resolve_reference
+from ..environment import MissingWeightsError, hf_snapshot, missing_files, resolve_reference
 from ..registry import register_conditioner
 
 T5_WEIGHTS = ('model.safetensors', 'pytorch_model.bin')
 T5_TOKENIZER = ('spiece.model', 'tokenizer.json')
 
 
+T5_FILES = ('config.json', T5_WEIGHTS, T5_TOKENIZER)   # a real T5: its config, weights and tokenizer
+
+
 def locate_t5(name: str) -> Path:
-    """Folder holding the T5 `name` (a path, `//reference/...`, or a hub id such as t5-base)."""
+    """Folder holding the T5 `name` (a path, `//reference/...`, or a hub id such as t5-base)
+    with every file a real T5 needs, the tokenizer's included: offline, a folder without them
+    gives a silently broken tokenizer, so it counts as missing."""
     local = resolve_reference(name)
     if local.is_dir():
+        missing = missing_files(local, T5_FILES)
+        if missing:
+            raise MissingWeightsError(f"The T5 folder {local} lacks {', '.join(missing)} (od never downloads): "
+                                      "copy the whole model folder (config, weights and tokenizer) there.")
         return local
-    return hf_snapshot(name, required=('config.json',), any_of=T5_WEIGHTS)
+    return hf_snapshot(name, required=T5_FILES)
 
 
 def check_tokenizer_matches(tokenizer_size: int, model_vocab: int, name: str) -> None:
