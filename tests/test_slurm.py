@@ -33,8 +33,16 @@ def slurm(cluster, *args: str) -> str:
 
 
 def job_ids(xp: Path) -> tp.List[str]:
-    """SLURM job ids of an XP, from the logs submitit writes per job (<id>_<task>_log.out)."""
-    return sorted({p.name.split('_')[0] for p in (xp / 'submitit').glob('*_log.out')})
+    """SLURM job ids of an XP, from the files submitit writes per job: <id>_submitted.pkl when it
+    submits, <id>_<task>_log.out once the job runs."""
+    return sorted({p.name.split('_')[0] for pattern in ('*_submitted.pkl', '*_log.out')
+                   for p in (xp / 'submitit').glob(pattern)})
+
+
+def job_states(cluster, ids: tp.Sequence[str]) -> tp.Dict[str, str]:
+    """id -> the job's state as SLURM's accounting (sacct) records it."""
+    out = slurm(cluster, 'sacct', '-X', '-n', '-P', '-j', ','.join(ids), '-o', 'JobID,State')
+    return dict(line.split('|', 1) for line in out.splitlines() if line.strip())
 
 
 def xp_by_lr(dora_dir: Path, lr: str) -> Path:
@@ -198,8 +206,8 @@ def test_grid_cancel_removes_jobs_and_keeps_xps(grid, slurm_cluster):
     assert submit.returncode == 0, submit.stdout[-3000:] + submit.stderr[-3000:]
     new = set((dora_dir / 'xps').iterdir()) - done
     assert len(new) == 3
-    ids = [i for xp in new for i in job_ids(xp)] or slurm(slurm_cluster, 'squeue', '-h', '-o', '%i').split()
-    assert len(slurm(slurm_cluster, 'squeue', '-h', '-o', '%i').split()) == 3
+    ids = sorted(i for xp in new for i in job_ids(xp))   # one job per XP, as submitit recorded them
+    assert len(ids) == 3 and sorted(slurm(slurm_cluster, 'squeue', '-h', '-o', '%i').split()) == ids
     cancel = subprocess.run(dora_command(GRID, '--cancel', command='grid'), cwd=grid['repo'], env=env,
                             capture_output=True, text=True, timeout=300)
     assert cancel.returncode == 0, cancel.stderr[-3000:]
@@ -207,8 +215,15 @@ def test_grid_cancel_removes_jobs_and_keeps_xps(grid, slurm_cluster):
     while slurm(slurm_cluster, 'squeue', '-h', '-o', '%i').split() and time.monotonic() < deadline:
         time.sleep(1)
     assert slurm(slurm_cluster, 'squeue', '-h', '-o', '%i').split() == []
+    # gone because they were cancelled (not finished or failed): accounting says so for each
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        states = job_states(slurm_cluster, ids)
+        if sorted(states) == ids and all(s.startswith('CANCELLED') for s in states.values()):
+            break
+        time.sleep(2)
+    assert sorted(states) == ids and all(s.startswith('CANCELLED') for s in states.values()), states
     assert all(xp.is_dir() and (xp / '.argv.json').exists() for xp in new)  # XP folders kept
-    assert len(ids) >= 1
 
 
 @pytest.mark.slow
