@@ -80,6 +80,7 @@ def main() -> int:
     parser.add_argument('--token-cache', action='store_true', help="(c): also train from the codec-token cache")
     parser.add_argument('--on-the-fly', type=int, default=0, metavar='UPDATES',
                         help="(d): also time an epoch of UPDATES without the embedding cache (batch 4)")
+    results.add_arguments(parser)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix='od-bench-'))
     os.environ.setdefault('AUDIOCRAFT_DORA_DIR', str(work / 'xps'))

@@ -65,6 +65,7 @@ def main() -> int:
     parser.add_argument('--clip', choices=['vit-b-32', 'tiny'], default='vit-b-32')
     parser.add_argument('--scale', default='xsmall', help="model/lm/model_scale (xsmall, small, ...)")
     parser.add_argument('--threads', type=int, default=None, help="torch threads (default: all cores)")
+    results.add_arguments(parser)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix='od-bench-'))
     os.environ.setdefault('AUDIOCRAFT_DORA_DIR', str(work / 'xps'))

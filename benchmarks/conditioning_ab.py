@@ -32,6 +32,7 @@ def main() -> int:
     parser.add_argument('--segment', type=float, default=1.0, help="training/generation seconds")
     parser.add_argument('--conditioner', default='clip', choices=['clip', 'clap'])
     parser.add_argument('--work', default=None, help="working folder (default: a temporary one)")
+    results.add_arguments(parser)
     args = parser.parse_args()
     # od's default, set before the experiment imports laion_clap and transformers (which otherwise
     # retry huggingface.co for minutes on a machine without network)

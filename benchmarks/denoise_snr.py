@@ -51,6 +51,7 @@ def main(argv=None) -> int:
     parser.add_argument('--denoise', nargs='+', default=['none', 'spectral', 'stationary', 'known-noise'],
                         help="denoiser specs (as od.generate --denoise; 'none' is the baseline)")
     parser.add_argument('--strength', type=float, default=0.5, help="denoise strength (default: od's 0.5)")
+    results.add_arguments(parser)
     args = parser.parse_args(argv)
 
     from od.data.denoise import build_denoiser, snr_db

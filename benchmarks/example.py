@@ -30,6 +30,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
                                      epilog="example: .venv/bin/python benchmarks/example.py")
     parser.add_argument('--keep', action='store_true', help="keep the work folder (printed)")
+    results.add_arguments(parser)
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix='od-example-bench-'))
     raw = work / 'colors_raw'

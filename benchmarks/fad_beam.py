@@ -107,6 +107,7 @@ def main() -> None:
     parser.add_argument('--cores', type=int, default=2, help='pin to this many cores (0: all)')
     parser.add_argument('--repeats', type=int, default=3, help='rounds of the throughput settings (medians)')
     parser.add_argument('--skip', default='', help='comma list of sections to skip: throughput,dask,memory')
+    results.add_arguments(parser)
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(',')))
     if args.cores:

@@ -132,6 +132,8 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
                         help="single-input commands (od.generate, od.export, od.clip's refusals, bad manifest "
                              "lines) get every bad file, not one per kind of fault (several times longer)")
     parser.add_argument('--json', default=None, help="also write every result to this JSON file")
+    from benchmarks.results import add_arguments
+    add_arguments(parser)
     args = parser.parse_args(argv)
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix='od-faults-'))
     work.mkdir(parents=True, exist_ok=True)

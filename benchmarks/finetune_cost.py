@@ -183,6 +183,7 @@ def main() -> int:
     parser.add_argument('--rounds', type=int, default=3, help="alternated rounds of every setting (default: %(default)s)")
     parser.add_argument('--one', help=argparse.SUPPRESS)
     parser.add_argument('--work', help=argparse.SUPPRESS)
+    results.add_arguments(parser)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(child(args)))

@@ -44,6 +44,7 @@ def main() -> int:
     parser.add_argument('--size', default='640x360')
     parser.add_argument('--fps', type=float, default=30.)
     parser.add_argument('--repeats', type=int, default=5, help="alternated rounds (default: %(default)s)")
+    results.add_arguments(parser)
     args = parser.parse_args()
     from od.data.frames import frame_times, write_video
     w, h = (int(x) for x in args.size.split('x'))

@@ -64,6 +64,7 @@ def main() -> int:
                                      epilog="example: benchmarks/ingest_memory.py --counts 10 40 --seconds 10 60")
     parser.add_argument('--counts', nargs='+', type=int, default=[10, 40])
     parser.add_argument('--seconds', nargs='+', type=float, default=[10., 60.])
+    results_file.add_arguments(parser)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix='od-ingest-mem-'))
     base = peak('-', work / 'base')

@@ -26,6 +26,8 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--gpu-memory', type=float, default=24.)
     parser.add_argument('--scales', nargs='+', default=['small', 'medium'])
+    from benchmarks.results import add_arguments
+    add_arguments(parser)
     args = parser.parse_args(argv)
 
     from od import recipe, train

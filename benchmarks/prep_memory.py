@@ -87,6 +87,7 @@ def main() -> int:
     parser.add_argument('--long', type=float, default=180., help="seconds of the long 1080p video")
     parser.add_argument('--fps', type=float, default=10., help="frame rate of the 1080p videos")
     parser.add_argument('--clip', choices=['tiny', 'vit-b-32'], default='tiny')
+    results.add_arguments(parser)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from od.data.example_video import write_video_dataset

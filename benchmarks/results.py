@@ -2,10 +2,14 @@
 
     benchmarks/results/<name>.json = {"name", "date", "machine", "commit", "dirty", "uncommitted", "command", "figures"}
 
-A benchmark calls `write(name, figures)` at the end of its run; the docs quote a figure with a
-marker the docs test checks (tests/test_docs.py): ``<!-- fig:<name>#<key> -->4.02``, the value
-written as the figure rounded to the digits shown. Re-running the script and leaving the docs
-unchanged then fails that test until the quoted figures are updated.
+A benchmark calls `write(name, figures)` at the end of its run. Its run's file goes to
+benchmarks/runs/<name>-<UTC time>.json (ignored by git: measuring your own machine changes
+nothing tracked); with `--record` (every benchmark takes it, `add_arguments`) it also replaces
+the tracked benchmarks/results/<name>.json that the docs quote, and only with figures that keep
+every key of the file it replaces. The docs quote a figure with a marker the docs test checks
+(tests/test_docs.py): ``<!-- fig:<name>#<key> -->4.02``, the value written as the figure rounded
+to the digits shown. A recorded run whose figures moved fails that test until the quoted figures
+are updated (`python benchmarks/results.py --update`).
 
 Variants are compared with `alternate` (A B, B A, A B, ... within one run) and summarised by
 `median_ratio` (the median of per-pair ratios): on these shared, noisy machines a ratio of two
@@ -14,6 +18,7 @@ timings taken minutes apart measures the load, not od.
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import platform
 import shlex
@@ -25,7 +30,9 @@ import typing as tp
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / 'benchmarks' / 'results'
+RESULTS = ROOT / 'benchmarks' / 'results'   # tracked: what the docs quote (written with --record)
+RUNS = ROOT / 'benchmarks' / 'runs'         # ignored: every run's own file
+RECORD = '--record'
 
 # A benchmark is one of od's commands: it starts in od's process environment (offline hub,
 # weights-only loads, librosa's kernel cache), set before it imports AudioCraft, as
@@ -67,22 +74,58 @@ def commit() -> tp.Tuple[str, tp.List[str]]:
     return git('rev-parse', 'HEAD') or 'unknown', changed
 
 
+def add_arguments(parser) -> None:
+    """The options every benchmark takes (its parser calls this)."""
+    parser.add_argument(RECORD, action='store_true',
+                        help="also replace benchmarks/results/<name>.json, the figures the docs quote (refused when a "
+                             "key of that file would go missing); without it the run is written to benchmarks/runs/ only")
+
+
+def keys(figures: tp.Mapping[str, tp.Any], prefix: str = '') -> tp.Set[str]:
+    """The dotted paths of the leaves of `figures` (what a docs marker can address)."""
+    out: tp.Set[str] = set()
+    for key, value in figures.items():
+        path = f"{prefix}{key}"
+        out |= keys(value, path + '.') if isinstance(value, dict) and value else {path}
+    return out
+
+
 def write(name: str, figures: tp.Mapping[str, tp.Any], argv: tp.Optional[tp.Sequence[str]] = None,
-          folder: Path = RESULTS) -> Path:
-    """Write benchmarks/results/<name>.json (atomically) and return its path."""
+          folder: Path = RESULTS, runs: tp.Optional[Path] = RUNS, record: tp.Optional[bool] = None) -> Path:
+    """Write this run's results file (atomically) and return the path of the one written last.
+
+    `runs` (None: none) gets <name>-<UTC time>.json. `folder`/<name>.json is written when
+    `record` (default: whether the command line has --record) or when there is no `runs`;
+    recording refuses (SystemExit, the run's file kept) figures that lack a key of the file they
+    would replace: the docs may quote it."""
     sys.path.insert(0, str(ROOT))
     from od.atomic import write_json
     sha, changed = commit()
-    dirty = bool(changed)
     argv = list(sys.argv if argv is None else argv)
-    path = folder / f'{name}.json'
-    write_json(path, {'name': name, 'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
-                      'machine': machine(), 'commit': sha, 'dirty': dirty, 'uncommitted': changed,
-                      'command': shlex.join([os.path.relpath(argv[0], ROOT) if argv and Path(argv[0]).is_file()
-                                             else (argv[0] if argv else ''), *argv[1:]]),
-                      'figures': dict(figures)})
-    print(f"[results] wrote {os.path.relpath(path, ROOT)}")
-    return path
+    record = RECORD in argv[1:] if record is None else record
+    now = datetime.datetime.now(datetime.timezone.utc)
+    data = {'name': name, 'date': now.isoformat(timespec='seconds'),
+            'machine': machine(), 'commit': sha, 'dirty': bool(changed), 'uncommitted': changed,
+            'command': shlex.join([os.path.relpath(argv[0], ROOT) if argv and Path(argv[0]).is_file()
+                                   else (argv[0] if argv else ''), *argv[1:]]),
+            'figures': dict(figures)}
+    written = None
+    if runs is not None:
+        written = write_json(Path(runs) / f"{name}-{now.strftime('%Y%m%dT%H%M%S_%fZ')}.json", data)
+        print(f"[results] wrote {os.path.relpath(written, ROOT)}"
+              + ('' if record else f" (the docs quote {os.path.relpath(folder / f'{name}.json', ROOT)}: "
+                                   f"rerun with {RECORD} to replace it)"))
+    if record or runs is None:
+        path = Path(folder) / f'{name}.json'
+        if path.exists():
+            lost = sorted(keys(json.loads(path.read_text()).get('figures', {})) - keys(data['figures']))
+            if lost:
+                raise SystemExit(f"[results] not recorded: {path.name} has figures this run does not ({', '.join(lost)}); "
+                                 f"run with the options that measured them (its 'command': "
+                                 f"{json.loads(path.read_text()).get('command')})")
+        written = write_json(path, data)
+        print(f"[results] recorded {os.path.relpath(path, ROOT)}")
+    return written
 
 
 def alternate(variants: tp.Mapping[str, tp.Callable[[], tp.Any]], repeats: int,

@@ -180,6 +180,8 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser.add_argument('--work', default='/tmp/od-rhythm-real', help='videos and downloads (default: %(default)s)')
     parser.add_argument('--out', default=str(ROOT / 'benchmarks' / 'rhythm_real'), help='results.json and figures')
     parser.add_argument('--seed', type=int, default=0)
+    from benchmarks.results import add_arguments
+    add_arguments(parser)
     args = parser.parse_args(argv)
     from od.atomic import write_json
     from od.data.visual_rhythm import visual_rhythm

@@ -33,6 +33,7 @@ def main() -> int:
     parser.add_argument('--tokens-num', type=int, default=2)
     parser.add_argument('--samples', type=int, default=64, help="generations per concept")
     parser.add_argument('--work', default=None, help="working folder (default: a temporary one)")
+    results.add_arguments(parser)
     args = parser.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix='od-ti-ab-'))
     from od.experiments.concept_accuracy import CONCEPTS, learn_and_measure

@@ -114,6 +114,7 @@ def main() -> int:
     parser.add_argument('--rounds', type=int, default=3, help="alternated rounds of both settings (default: %(default)s)")
     parser.add_argument('--one', default=None, help=argparse.SUPPRESS)  # child process: one setting
     parser.add_argument('--base', default=None, help=argparse.SUPPRESS)  # child: the base checkpoint
+    results_file.add_arguments(parser)
     args = parser.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix='od-ti-cost-'))
     if args.one:

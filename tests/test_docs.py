@@ -32,7 +32,8 @@ def test_results_files_say_when_where_and_how(path):
 
 
 def test_the_check_catches_a_figure_that_changed(tmp_path):
-    results.write('x', {'score': 4.0213, 'speed': {'ratio': 1.17}}, argv=['benchmarks/x.py'], folder=tmp_path)
+    results.write('x', {'score': 4.0213, 'speed': {'ratio': 1.17}}, argv=['benchmarks/x.py'], folder=tmp_path,
+                  runs=None)
     good = "scores <!-- fig:x#score -->4.02 and runs <!-- fig:x#speed.ratio -->1.2x"
     assert results.check_text(good, 'page', tmp_path) == []
     bad = "scores <!-- fig:x#score -->2.15, <!-- fig:x#speed.nope -->1.0, <!-- fig:y#score -->4.02"
@@ -40,6 +41,41 @@ def test_the_check_catches_a_figure_that_changed(tmp_path):
     assert len(problems) == 3 and 'the docs say 2.15' in problems[0] and 'no such figure' in problems[1], problems
     fixed, changes = results.update_text(bad, tmp_path)
     assert changes == ['x#score: 2.15 -> 4.02'] and results.check_text(fixed, 'page', tmp_path) == problems[1:]
+
+
+def test_a_benchmark_run_with_its_defaults_changes_nothing_the_docs_quote(tmp_path):
+    """Measuring one's own machine keeps the suite green: the run's file goes to benchmarks/runs/
+    (ignored), the tracked results file the docs quote stays as it was."""
+    import subprocess
+    import sys
+    tracked = results.RESULTS / 'pipeline_plan_24gb.json'
+    before, runs_before = tracked.read_bytes(), set(results.RUNS.glob('pipeline_plan_24gb-*.json'))
+    proc = subprocess.run([sys.executable, 'benchmarks/pipeline_plan.py'], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    new = set(results.RUNS.glob('pipeline_plan_24gb-*.json')) - runs_before
+    try:
+        assert len(new) == 1 and tracked.read_bytes() == before
+        assert 'rerun with --record to replace it' in proc.stdout
+        run = json.loads(next(iter(new)).read_text())
+        assert results.keys(run['figures']) >= results.keys(json.loads(before)['figures'])
+        test_quoted_figures_equal_their_results_files()
+    finally:
+        for path in new:
+            path.unlink()
+
+
+def test_record_replaces_the_quoted_file_only_with_every_key_it_had(tmp_path):
+    quoted, runs = tmp_path / 'results', tmp_path / 'runs'
+    results.write('x', {'score': 4.0, 'speed': {'ratio': 1.2}}, argv=['x.py'], folder=quoted, runs=None)
+    results.write('x', {'score': 5.0, 'speed': {'ratio': 1.3}}, argv=['x.py'], folder=quoted, runs=runs)
+    assert results.lookup('x', 'score', quoted) == 4.0 and len(list(runs.glob('x-*.json'))) == 1  # not recorded
+    results.write('x', {'score': 5.0, 'speed': {'ratio': 1.3}, 'new': 1}, argv=['x.py', '--record'],
+                  folder=quoted, runs=runs)
+    assert results.lookup('x', 'score', quoted) == 5.0 and results.lookup('x', 'new', quoted) == 1
+    with pytest.raises(SystemExit, match=r'speed\.ratio'):   # a figure the docs may quote would go missing
+        results.write('x', {'score': 6.0, 'speed': {}, 'new': 2}, argv=['x.py', '--record'], folder=quoted, runs=runs)
+    assert results.lookup('x', 'score', quoted) == 5.0 and len(list(runs.glob('x-*.json'))) >= 2
 
 
 def test_alternated_variants_and_median_of_pair_ratios():
