@@ -325,9 +325,11 @@ def test_readme_default_command_trains_the_one_gpu_recipe_and_resumes_after_sigk
     for split in ('train', 'valid'):
         for line in (readme_runs['work'] / 'egs' / 'myclips' / split / 'data.jsonl').read_text().splitlines():
             entry = json.loads(line)
+            sidecar = json.loads(Path(entry['path']).with_suffix('.json').read_text())
             source = next(raw.glob(Path(entry['path']).stem + '.*'))
             audio = probe(source, rotation=False)
-            assert (entry['sample_rate'], entry['channels']) == (audio.sample_rate, audio.channels), (source, entry)
+            assert entry['sample_rate'] == sidecar['sample_rate'] == audio.sample_rate, (source, entry)
+            assert sidecar['channels'] == audio.channels, (source, sidecar)
     videos = {p.stem for p in (readme_runs['work'] / 'dataset' / 'myclips').glob('*/*') if p.suffix in ('.webm', '.mov', '.mp4')}
     assert {'red_vfr', 'blue_odd'} <= videos  # the odd forms went in too
     for row in report['rows']:
