@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install fad-env example example-genre test test-fast
+.PHONY: install fad-env example example-genre test test-fast test-stress
 
 install:
 	./install.sh
@@ -33,3 +33,12 @@ test: install fad-env
 # The quick loop while editing: everything but the `slow` (training) and `tf` (.venv-fad) tests.
 test-fast: install
 	$(PY) -m pytest -m "not slow and not tf"
+
+# The stress tier, not part of `make test`: the suite's checks that are repeated to catch what
+# only some timing shows, run for longer. Now: the numba cache race (tests/test_numba_cache.py)
+# for the issue's 20 rounds, each from an empty cache (`make test` runs one);
+# `make test-stress OD_NUMBA_RACE_ROUNDS=50` for more.
+OD_NUMBA_RACE_ROUNDS ?= 20
+test-stress: install
+	OD_NUMBA_RACE_ROUNDS=$(OD_NUMBA_RACE_ROUNDS) $(PY) -m pytest -n 0 \
+		tests/test_numba_cache.py::test_two_processes_on_an_empty_cache_never_crash
