@@ -35,7 +35,8 @@ WITHOUT_LOCK = "import fcntl; fcntl.flock = lambda fd, operation: None\n"
 
 # What every od process that reaches librosa does: a command's start-up (environment.setup warms
 # the cache under the lock when it is empty), then ingest's analysis, the weight-free metric features, the
-# report's spectrogram and AudioCraft's chroma extractor (chroma_stem).
+# report's spectrogram and AudioCraft's chroma extractor (chroma_stem), on each of the wav files
+# given (os.pathsep-separated: one process for several sample rates).
 CHILD = """
 import sys, time
 import torch, torchaudio   # no numba in these: imported before the start only to keep rounds short
@@ -45,13 +46,14 @@ from od.data.sidecar import analyse_audio
 from od.metrics.audio_features import log_mel_stats
 from od.report.plots import spectrogram_png
 from audiocraft.modules.chroma import ChromaExtractor
-wav = sys.argv[1]
-analysis = analyse_audio(wav)
-assert analysis['bpm'] and analysis['key'], analysis
-log_mel_stats(wav)
-spectrogram_png(wav, sys.argv[3])
-ChromaExtractor(sample_rate=32000)
-print('ok', analysis)
+import os
+for i, wav in enumerate(sys.argv[1].split(os.pathsep)):
+    analysis = analyse_audio(wav)
+    assert analysis['bpm'] and analysis['key'], analysis
+    log_mel_stats(wav)
+    spectrogram_png(wav, sys.argv[3] + f'.{i}.png')
+    ChromaExtractor(sample_rate=32000)
+    print('ok', analysis)
 """
 
 
@@ -66,9 +68,11 @@ def music(path: Path, sr: int = 44100, seconds: float = 4.) -> Path:
     return path
 
 
-def run_child(wav: Path, cache: Path, start: float, png: Path, prelude: str = '') -> subprocess.Popen:
+def run_child(wav: tp.Union[Path, tp.Sequence[Path]], cache: Path, start: float, png: Path,
+              prelude: str = '') -> subprocess.Popen:
     env = {**os.environ, 'NUMBA_CACHE_DIR': str(cache), 'PYTHONFAULTHANDLER': '1'}
-    return subprocess.Popen([sys.executable, '-c', prelude + CHILD, str(wav), str(start), str(png)], env=env,
+    wavs = os.pathsep.join(str(w) for w in ([wav] if isinstance(wav, Path) else wav))
+    return subprocess.Popen([sys.executable, '-c', prelude + CHILD, wavs, str(start), str(png)], env=env,
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -162,12 +166,11 @@ def test_warm_up_covers_every_librosa_path_od_reaches(tmp_path):
     shutil.copytree(warm, cache, ignore=shutil.ignore_patterns('od-warm.lock'))
     before = snapshot(cache)
     assert before, f"no numba cache files in {warm}"
-    for wav in (music(tmp_path / 'cd.wav'), music(tmp_path / 'low.wav', sr=16000),
-                music(tmp_path / 'mono32k.wav', sr=32000)):
-        child = run_child(wav, cache, 0., tmp_path / 'x.png')
-        out = child.communicate(timeout=300)[0]
-        assert child.returncode == 0, out[-3000:]
-        assert 'compiling librosa' not in out
+    wavs = [music(tmp_path / 'cd.wav'), music(tmp_path / 'low.wav', sr=16000), music(tmp_path / 'mono32k.wav', sr=32000)]
+    child = run_child(wavs, cache, 0., tmp_path / 'x')   # one process for the three rates (each start-up is ~10 s)
+    out = child.communicate(timeout=300)[0]
+    assert child.returncode == 0, out[-3000:]
+    assert out.count('ok {') == len(wavs) and 'compiling librosa' not in out
     after = snapshot(cache)
     changed = sorted(str(k) for k in set(before) | set(after) if before.get(k) != after.get(k))
     assert not changed, f"od reached librosa kernels the warm-up does not compile: {changed}"
