@@ -30,6 +30,15 @@ def test_a_missing_manifest_says_how_to_write_it(tmp_path):
                      tmp_path)
     assert f'datasource.train: no manifest at {tmp_path}/egs/train/data.jsonl' in err
     assert 'python -m od.data.manifest' in err
+    # recorded as the user's to fix (od.pipeline then says so, not "report a bug")
+    import json
+
+    from od.pipeline.stages import training_failure
+    from od.train import FAILURE_FILE
+    xp = next((tmp_path / 'xps').iterdir())
+    assert json.loads((xp / FAILURE_FILE).read_text())['kind'] == 'user'
+    message = training_failure(xp, 1)
+    assert message.startswith('training stopped: ') and 'Fix that' in message and 'bug' not in message
 
 
 def test_in_process_config_errors_are_config_errors():

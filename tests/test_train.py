@@ -140,13 +140,4 @@ def test_a_crash_inside_training_is_reported_as_a_bug_with_its_line(example_data
     assert 'cosine_lr_scheduler.py' in failure['where'] and '_get_sched_lr' in failure['where']
     message = training_failure(xp, proc.returncode)
     assert 'bug in od' in message and failure['where'] in message and 'Fix' not in message
-    # a user's error (a missing manifest) is theirs to fix, and says so
-    proc = subprocess.run(dora_cmd(*args[:-4], f'datasource.train={tmp_path}/none', f'datasource.valid={tmp_path}/none',
-                                   f'datasource.evaluate={tmp_path}/none', f'datasource.generate={tmp_path}/none'),
-                          cwd=ROOT, env=dora_env(tmp_path / 'user'), capture_output=True, text=True, timeout=600)
-    assert proc.returncode != 0
-    user_xp = only_xp(tmp_path / 'user')
-    failure = json.loads((user_xp / FAILURE_FILE).read_text())
-    assert failure['kind'] == 'user', failure
-    message = training_failure(user_xp, proc.returncode)
-    assert message.startswith('training stopped: ') and 'Fix that' in message and 'bug' not in message
+    # a user's error is recorded as theirs: tests/test_errors.py::test_a_missing_manifest_says_how_to_write_it
