@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install fad-env example example-genre test test-fast test-stress
+.PHONY: install fad-env example example-genre test test-fast test-stress test-durations
 
 install:
 	./install.sh
@@ -42,3 +42,8 @@ OD_NUMBA_RACE_ROUNDS ?= 20
 test-stress: install
 	OD_NUMBA_RACE_ROUNDS=$(OD_NUMBA_RACE_ROUNDS) $(PY) -m pytest -n 0 \
 		tests/test_numba_cache.py::test_two_processes_on_an_empty_cache_never_crash
+
+# Rewrites tests/durations.json (seconds per test module): the order the workers take modules in,
+# the longest first. Run it on a quiet 2-core machine after adding or moving a slow module.
+test-durations: install fad-env
+	OD_RECORD_DURATIONS=1 $(PY) -m pytest

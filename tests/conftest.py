@@ -32,13 +32,56 @@ from od import environment  # noqa: E402
 environment.setup()
 
 
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto`: one worker more than the cores (at most 4: each worker and its `dora run`s need
+    ~3 GB). A worker often waits (for a `dora run`, a SLURM job, a browser), and the spare one
+    fills that time. OD_TEST_WORKERS=N sets it."""
+    if os.environ.get('OD_TEST_WORKERS'):
+        return int(os.environ['OD_TEST_WORKERS'])
+    return min(4, (os.cpu_count() or 1) + 1)
+
+
+# Seconds each test module took (setup + call + teardown of its tests) on a 2-core machine, written by
+# `make test-durations` (OD_RECORD_DURATIONS=1): the order the workers take modules in.
+DURATIONS = Path(__file__).with_name('durations.json')
+
+
+def _module(item) -> str:
+    return item.nodeid.split('::', 1)[0]
+
+
 def pytest_collection_modifyitems(config, items):
-    """Modules with `slow` tests first (stable otherwise): the workers take whole modules
-    (--dist loadscope), so the longest ones start first and none is left running alone."""
-    def module(item):
-        return getattr(getattr(item, 'module', None), '__name__', '')
-    slow_modules = {module(item) for item in items if item.get_closest_marker('slow')}
-    items.sort(key=lambda item: module(item) not in slow_modules)
+    """The longest modules first (tests/durations.json; a module it does not list yet comes
+    after those, its `slow` ones first): the workers take whole modules (--dist loadscope), so
+    the longest start first and none is left running alone at the end."""
+    import json
+    seconds = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
+    slow = {_module(item) for item in items if item.get_closest_marker('slow')}
+    items.sort(key=lambda item: (-seconds.get(_module(item), 0.), _module(item) not in slow))
+
+
+_took: dict = {}
+_timeline: list = []
+
+
+def pytest_runtest_logreport(report):
+    """Every phase's duration, per module (in the controller, reports come from every worker);
+    with OD_TEST_TIMELINE=<file>, also when and where each phase ran (which worker waited)."""
+    module = report.nodeid.split('::', 1)[0]
+    _took[module] = _took.get(module, 0.) + report.duration
+    if os.environ.get('OD_TEST_TIMELINE'):
+        worker = getattr(getattr(getattr(report, 'node', None), 'gateway', None), 'id', 'main')
+        _timeline.append([worker, report.nodeid, report.when, round(report.start, 2), round(report.stop, 2)])
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if os.environ.get('PYTEST_XDIST_WORKER'):
+        return
+    from od.atomic import write_json
+    if os.environ.get('OD_RECORD_DURATIONS') == '1' and _took:
+        write_json(DURATIONS, {k: round(v, 1) for k, v in sorted(_took.items(), key=lambda kv: -kv[1])})
+    if os.environ.get('OD_TEST_TIMELINE') and _timeline:
+        write_json(os.environ['OD_TEST_TIMELINE'], sorted(_timeline, key=lambda row: row[3]), indent=None)
 
 
 @pytest.fixture(scope='session')
