@@ -197,8 +197,9 @@ def test_dora_info_reads_a_job_log(grid):
 
 @pytest.mark.slow
 def test_grid_cancel_removes_jobs_and_keeps_xps(grid, slurm_cluster):
-    """The same grid with three epochs (new XPs) submitted without monitoring, then cancelled."""
-    env = dict(grid['env'], OD_GRID_ARGS=grid['env']['OD_GRID_ARGS'] + ' optim.epochs=3')
+    """The same grid as runs that would take hours (new XPs) submitted without monitoring, then
+    cancelled: each job ends CANCELLED, none could finish first (at 3 epochs, one did)."""
+    env = dict(grid['env'], OD_GRID_ARGS=grid['env']['OD_GRID_ARGS'] + ' optim.epochs=100000')
     dora_dir = grid['dora_dir']
     done = set((dora_dir / 'xps').iterdir())
     submit = subprocess.run(dora_command(GRID, '--no_monitoring', command='grid'), cwd=grid['repo'], env=env,
