@@ -51,6 +51,10 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     bad = [o for o in args.overrides if '=' not in o]
     if bad:
         parser.error(f"unexpected arguments {bad}: overrides are key=value (one raw folder only)")
+    from pathlib import Path
+    if Path(args.work).resolve() != ROOT.resolve() and not os.environ.get('AUDIOCRAFT_DORA_DIR'):
+        # the run's XPs go under --work: said so by this process's Dora (od.train, imported later) too
+        os.environ['AUDIOCRAFT_DORA_DIR'] = str(Path(args.work).resolve() / 'logs')
     try:
         p = Pipeline(args.raw, args.name, args.scale, args.overrides, args.clip, args.valid_fraction,
                      args.audio_from, args.soundtrack_seconds, args.work, clap_model=args.clap_model,

@@ -78,6 +78,11 @@ def stage_plan(p: Pipeline) -> str:
     cfg = train.compose(p.model_overrides() + schedule + p.user_overrides)
     try:
         updates = recipe.check_schedule(cfg)
+        name = cfg.schedule.get('lr_scheduler')
+        warmup = (cfg.schedule.get(name) or {}).get('warmup') if name else None
+        if warmup is not None and int(warmup) >= updates:
+            p.log(f"[od plan] note: schedule.{name}.warmup={int(warmup)} is not shorter than the run's {updates} updates: "
+                  f"the learning rate never reaches optim.lr ({float(cfg.optim.lr):g})")
         if p.scale == 'debug':
             return f"{p.preset_overrides()[0]}: {updates} updates (the debug solver is sized for a CPU)"
         lines = recipe.memory_plan_lines(cfg, p.gpu_memory)
