@@ -39,11 +39,16 @@ def hub(tmp_path_factory) -> Path:
 
 
 def user_videos(folder: Path) -> Path:
-    """Music videos in the forms users have: the colour clips (H.264 + AAC mp4), plus a
-    variable-frame-rate VP9/Opus webm stored rotated at an odd size with 48 kHz stereo, and a
-    mov at 44.1 kHz mono."""
+    """Music videos in the forms users have: the colour clips (H.264 + AAC mp4), plus the two odd
+    forms of `odd_videos`."""
     from od.data.example_video import write_raw_videos
     write_raw_videos(folder, per_class=3, duration=3.0, progress=False)
+    return odd_videos(folder)
+
+
+def odd_videos(folder: Path) -> Path:
+    """A variable-frame-rate VP9/Opus webm stored rotated at an odd size with 48 kHz stereo, and
+    a mov at 44.1 kHz mono, in `folder`."""
     rng = np.random.default_rng(0)
     red = np.zeros((20, 45, 71, 3), np.uint8)
     red[..., 0] = 200
@@ -171,22 +176,12 @@ def test_a_plan_that_does_not_fit_stops_before_the_heavy_stages(hub, tmp_path):
 
 def few_videos(folder: Path) -> Path:
     """Three short music videos as phones and editors write them: an H.264/AAC mp4 at 44.1 kHz
-    stereo, a rotated variable-frame-rate VP9/Opus webm at 48 kHz, an odd-sized mov in mono."""
+    stereo, and `odd_videos`' rotated variable-frame-rate webm and odd-sized mono mov."""
     folder.mkdir(parents=True)
-    rng = np.random.default_rng(1)
     green = np.zeros((30, 48, 64, 3), np.uint8)
     green[..., 1] = 180
     media.write(folder / 'green.mp4', green, fps=10., audio=media.tone(3.0, 44100, 2, 165.), sr=44100)
-    red = np.zeros((20, 45, 71, 3), np.uint8)
-    red[..., 0] = 200
-    times = np.sort(rng.uniform(0, 3.0, 20))
-    times[0] = 0.
-    media.write(folder / 'red_vfr.webm', red, times=times, audio=media.tone(3.0, 48000, 2, 110.), sr=48000,
-                rotation=90)
-    blue = np.zeros((30, 50, 66, 3), np.uint8)
-    blue[..., 2] = 220
-    media.write(folder / 'blue_odd.mov', blue, fps=10., audio=media.tone(3.0, 44100, 1, 440.), sr=44100)
-    return folder
+    return odd_videos(folder)
 
 
 def checkout_state(name: str) -> dict:
