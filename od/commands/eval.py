@@ -60,25 +60,15 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     parser.add_argument('--stats-cache', default=str(Path('logs') / 'fad_cache'),
                         help="folder caching reference statistics ('' disables)")
     beam = parser.add_argument_group('where VGGish runs (a Beam job in the FAD environment)')
-    beam.add_argument('--runner', default='direct',
-                      help="direct: this machine (default); dask: Beam's Dask runner on a dask.distributed "
-                           "cluster; or a Beam runner name")
-    beam.add_argument('--workers', type=int, default=2,
-                      help='parallel workers (direct: in process when processes would not pay on these cores)')
-    beam.add_argument('--dask-address', default=None, help='scheduler of a running Dask cluster, e.g. '
-                      'tcp://10.0.0.5:8786 (--runner dask; default: a LocalCluster on this machine)')
-    beam.add_argument('--tf-threads', type=int, default=None, help='TF threads per worker (default: chosen)')
+    RunnerSpec.add_arguments(beam)   # --runner --workers --dask-address --tf-threads --batch-size --beam-arg
     beam.add_argument('--work-dir', default=None,
                       help='folder for the job\'s outputs that every worker sees (default: system temp)')
-    beam.add_argument('--beam-arg', action='append', default=[], metavar='OPTION',
-                      help='one more Beam pipeline option (repeatable), e.g. --beam-arg=--dask_connection_timeout=30')
     parser.add_argument('--no-progress', action='store_true')
     args = parser.parse_args(argv)
 
     try:
         names = suite.parse_metrics(args.metrics)
-        runner = RunnerSpec(args.runner, args.workers, args.dask_address, args.tf_threads,
-                            beam_args=tuple(args.beam_arg), work_dir=args.work_dir)
+        runner = RunnerSpec.from_namespace(args).replace(work_dir=args.work_dir)
     except ValueError as exc:
         parser.error(str(exc))
     options = suite.MetricOptions(args.vggish_checkpoint, args.clap_model, args.stats_cache or None,

@@ -193,24 +193,31 @@ def frame_batches(path: PathLike, times: tp.Sequence[float], batch_size: int = 6
             return out
         return None
 
+    i, prev, prev_t, prev_rgb = 0, None, 0., None
+
+    def held(until: float):
+        """The last decoded frame (shown until the next one starts) for each wanted instant before `until`."""
+        nonlocal i, prev_rgb
+        while i < len(wanted) and wanted[i] < until:
+            if prev_rgb is None:
+                prev_rgb = _rgb(prev)
+            full = take(prev_rgb, prev_t)
+            i += 1
+            if full:
+                yield full
+
     with _open(path) as container:
         stream = container.streams.video[0]
         origin = info.start
         if len(wanted) and wanted[0] > 1.:  # jump to the key frame at or before the first instant
             container.seek(int((wanted[0] + origin) / stream.time_base), stream=stream, backward=True)
-        i, prev, prev_t, prev_rgb = 0, None, 0., None
         try:
             for frame in container.decode(stream):
                 if frame.pts is None:
                     continue
                 t = float(frame.pts * stream.time_base) - origin
-                while i < len(wanted) and wanted[i] < t and prev is not None:
-                    if prev_rgb is None:
-                        prev_rgb = _rgb(prev)
-                    full = take(prev_rgb, prev_t)
-                    i += 1
-                    if full:
-                        yield full
+                if prev is not None:
+                    yield from held(t)
                 if i == len(wanted):
                     break
                 prev, prev_t, prev_rgb = frame, t, None
@@ -221,13 +228,7 @@ def frame_batches(path: PathLike, times: tp.Sequence[float], batch_size: int = 6
                 raise MediaError(f"{path}: cannot decode video ({_first_line(exc)})") from exc
         if prev is None:
             raise MediaError(f"{path}: no frame could be decoded")
-        while i < len(wanted):  # past the last frame
-            if prev_rgb is None:
-                prev_rgb = _rgb(prev)
-            full = take(prev_rgb, prev_t)
-            i += 1
-            if full:
-                yield full
+        yield from held(np.inf)  # past the last frame
     if batch:
         yield offset, np.stack(batch), np.array(batch_t)
 

@@ -165,21 +165,22 @@ def apply(lm: nn.Module, settings: LoraSettings) -> Adapters:
     return adapters
 
 
-def _plain_state_hook(module, state_dict, prefix, local_metadata) -> None:
-    renames = module.od_lora.to_plain
+def _rename(state_dict, prefix: str, renames: tp.Mapping[str, str]) -> None:
+    """Rename the keys under `prefix` that `renames` maps (relative names), in place."""
     for key in [k for k in state_dict if k.startswith(prefix)]:
         new = renames.get(key[len(prefix):])
         if new is not None and prefix + new != key:
             state_dict[prefix + new] = state_dict.pop(key)
+
+
+def _plain_state_hook(module, state_dict, prefix, local_metadata) -> None:
+    """peft's names -> AudioCraft's in what state_dict() returns."""
+    _rename(state_dict, prefix, module.od_lora.to_plain)
 
 
 def _peft_load_hook(module, state_dict, prefix, *args) -> None:
     """AudioCraft names -> peft's before loading; peft names (EMA swaps) pass unchanged."""
-    renames = module.od_lora.to_peft
-    for key in [k for k in state_dict if k.startswith(prefix)]:
-        new = renames.get(key[len(prefix):])
-        if new is not None and prefix + new != key:
-            state_dict[prefix + new] = state_dict.pop(key)
+    _rename(state_dict, prefix, module.od_lora.to_peft)
 
 
 def adapter_names(lm: nn.Module) -> tp.List[str]:
