@@ -38,9 +38,11 @@ test-fast: install
 # only some timing shows, run for longer. Now: the numba cache race (tests/test_numba_cache.py)
 # for the issue's 20 rounds, each from an empty cache (`make test` runs one);
 # `make test-stress OD_NUMBA_RACE_ROUNDS=50` for more.
+# `make test-stress OD_NUMBA_RACE_UNLOCKED=1` runs it without od's lock: it must fail.
 OD_NUMBA_RACE_ROUNDS ?= 20
+OD_NUMBA_RACE_UNLOCKED ?= 0
 test-stress: install
-	OD_NUMBA_RACE_ROUNDS=$(OD_NUMBA_RACE_ROUNDS) $(PY) -m pytest -n 0 \
+	OD_NUMBA_RACE_ROUNDS=$(OD_NUMBA_RACE_ROUNDS) OD_NUMBA_RACE_UNLOCKED=$(OD_NUMBA_RACE_UNLOCKED) $(PY) -m pytest -n 0 \
 		tests/test_numba_cache.py::test_two_processes_on_an_empty_cache_never_crash
 
 # Rewrites tests/durations.json (seconds per test module): the order the workers take modules in,

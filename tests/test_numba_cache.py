@@ -25,6 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # `make test-stress` runs the issue's bar, 20 rounds (OD_NUMBA_RACE_ROUNDS=20), each compiling
 # everything once from an empty cache, for what only the timing of some round would show.
 ROUNDS = int(os.environ.get('OD_NUMBA_RACE_ROUNDS', '1'))
+# OD_NUMBA_RACE_UNLOCKED=1 runs the race's children without od's lock (WITHOUT_LOCK below): the
+# stress target must then fail (`make test-stress OD_NUMBA_RACE_UNLOCKED=1`), which shows that
+# it still finds the race on the unlocked code.
+UNLOCKED = os.environ.get('OD_NUMBA_RACE_UNLOCKED') == '1'
 COMPILING = '[od] compiling librosa'                    # what ensure_warm prints when it compiles
 WAITING = '[od] another process is compiling librosa'   # what it prints when the lock is taken
 # Put first in a child: every flock is granted at once, so od's lock on its cache folder locks
@@ -96,7 +100,7 @@ def test_two_processes_on_an_empty_cache_never_crash(tmp_path):
     wav = music(tmp_path / 'song.wav')
     for round_ in range(ROUNDS):
         cache = tmp_path / f'cache{round_}'
-        pair = start_pair(wav, cache, str(tmp_path / f'{round_}'))
+        pair = start_pair(wav, cache, str(tmp_path / f'{round_}'), WITHOUT_LOCK if UNLOCKED else '')
         outputs = [p.communicate(timeout=600)[0] for p in pair]
         later = run_child(wav, cache, 0., tmp_path / f'{round_}-later.png')
         outputs.append(later.communicate(timeout=600)[0])
