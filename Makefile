@@ -31,8 +31,9 @@ test: install fad-env
 	$(PY) -m pytest
 
 # The quick loop while editing: everything but the `slow` (training) and `tf` (.venv-fad) tests.
+# One worker per core here: these tests compute, they rarely wait (make test adds a worker for the waits).
 test-fast: install
-	$(PY) -m pytest -m "not slow and not tf"
+	OD_TEST_WORKERS=$${OD_TEST_WORKERS:-$$(nproc)} $(PY) -m pytest -m "not slow and not tf"
 
 # The stress tier, not part of `make test`: the suite's checks that are repeated to catch what
 # only some timing shows, run for longer. Now: the numba cache race (tests/test_numba_cache.py)

@@ -43,6 +43,7 @@ def test_the_check_catches_a_figure_that_changed(tmp_path):
     assert changes == ['x#score: 2.15 -> 4.02'] and results.check_text(fixed, 'page', tmp_path) == problems[1:]
 
 
+@pytest.mark.slow   # fresh processes that import AudioCraft: ~15 s
 def test_a_benchmark_run_with_its_defaults_changes_nothing_the_docs_quote(tmp_path):
     """Measuring one's own machine keeps the suite green: the run's file goes to benchmarks/runs/
     (ignored), the tracked results file the docs quote stays as it was."""

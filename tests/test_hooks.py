@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from od import hooks
 
 
@@ -134,6 +136,7 @@ print('SNAPSHOTS' + json.dumps([before, imported, started, installed]))
 '''
 
 
+@pytest.mark.slow   # fresh processes that import AudioCraft: ~15 s
 def test_importing_od_changes_nothing_in_the_process():
     """`import od` and its library modules leave the environment, the warning filters, the import
     hooks and AudioCraft's names as they were; a command's start-up (environment.setup) and

@@ -222,6 +222,7 @@ def test_od_points_numba_at_its_own_cache():
     assert numba.core.config.CACHE_DIR == str(numba_cache.cache_dir())
 
 
+@pytest.mark.slow   # a fresh process importing AudioCraft and laion_clap per case: 5-7 s each
 @pytest.mark.parametrize('importer', [
     'from od.encoders.clap import laion_clap_module; laion_clap_module()',       # od's CLAP loader
     'import od.train, audiocraft.metrics',                          # AudioCraft, through laion_clap

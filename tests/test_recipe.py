@@ -30,8 +30,10 @@ def composed(preset: str, user):
 
 
 def apply(cfg, user, values):
-    """The config `dora run <preset> <od's overrides> <user's>` composes (theirs win)."""
-    cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    """The parts of the config `dora run <preset> <od's overrides> <user's>` composes (theirs win)
+    that the schedule reads: optim, schedule, dataset (resolving the whole config per run is slow)."""
+    cfg = OmegaConf.create({key: OmegaConf.to_container(cfg[key], resolve=True)
+                            for key in ('optim', 'schedule', 'dataset')})
     for override in recipe.as_overrides(values, user) + list(user):
         key, value = override.split('=', 1)
         OmegaConf.update(cfg, key, float(value) if '.' in value else int(value))
