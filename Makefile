@@ -17,12 +17,12 @@ fad-env:
 # CLIP-conditioned MusicGen trained with Dora, soundtracks for the held-out videos, a report.
 # CPU, offline: the debug MusicGen and a random tiny CLIP (checkpoints/tiny-clip), no weights.
 example: install
-	$(PY) -m od.data.example_video --raw dataset/colors_raw --per-class 6 0
+	$(PY) -m od.example_video --raw dataset/colors_raw --per-class 6 0
 	$(PY) -m od.pipeline dataset/colors_raw --name example_video --scale debug --clip tiny
 
 # The first example: a genre lookup-table MusicGen on synthesised clips (dora run, debug solver).
 example-genre: install
-	$(PY) -m od.data.example
+	$(PY) -m od.example
 	dora run solver=musicgen/debug dset=audio/example
 	@echo "[od] experiment folder: $$(ls -td logs/xps/*/ | head -1) (samples/, tensorboard/, checkpoint.th)"
 

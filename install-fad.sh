@@ -28,4 +28,4 @@ else
 fi
 # Self-check: the TF side imports (od is found through PYTHONPATH, not installed here).
 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" TF_CPP_MIN_LOG_LEVEL=2 "$VENV/bin/python" -c \
-  'import tensorflow as tf, tf_slim, apache_beam, dask.distributed, od.fad_tf.vggish, od.fad_tf.pipeline; print("[od] FAD environment OK: tensorflow", tf.__version__, "apache-beam", apache_beam.__version__, "dask", dask.__version__)'
+  'import tensorflow as tf, tf_slim, apache_beam, dask.distributed, od.metrics.fad_tf.vggish, od.metrics.fad_tf.pipeline; print("[od] FAD environment OK: tensorflow", tf.__version__, "apache-beam", apache_beam.__version__, "dask", dask.__version__)'

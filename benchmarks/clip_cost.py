@@ -88,7 +88,7 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))
     import torch
 
-    from od import environment
+    from od.core import environment
     environment.setup()
     torch.set_num_threads(args.threads)
     from od.data.example_video import write_video_dataset
@@ -100,7 +100,7 @@ def main() -> int:
             f'datasource.valid={egs}/test', f'datasource.evaluate={egs}/test', f'datasource.generate={egs}/test']
     clip_cfg = [*data, 'conditioner=clipemb2music', f'conditioners.self_wav.clip_frames.name={clip}',
                 f'conditioners.self_wav.clip_frames.cache_dir={work}/cache']
-    from od.commands.prep import prepare
+    from od.prep import prepare
     prepare(clip_cfg, progress=False)                      # warm cache, as after `python -m od.prep`
     print(f"LM xsmall (debug solver), CLIP {args.clip}, {args.threads} torch thread(s), {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f} at start")

@@ -1,6 +1,6 @@
 """What `od.clip` generation costs against AudioCraft's `MusicGen.generate`, same model, same run.
 
-`--videos N` videos (default 8) go through od.clip's generation (`od.commands.clip.soundtracks`: one
+`--videos N` videos (default 8) go through od.clip's generation (`od.inference.soundtrack.soundtracks`: one
 generate call per `--batch-size` videos, frame embeddings from the conditioner's cache, the
 LM, EnCodec decoding; muxing excluded); the baseline is one AudioCraft `MusicGen.generate` call
 of batch N on the same model for the same duration (null video condition: LM + decoding only).
@@ -39,7 +39,7 @@ def build_model(clip: Path, segment: float, scale: str, cache_dir: tp.Optional[P
     from audiocraft.models import builders
 
     import od.train
-    from od import registry
+    from od.conditioners import registry
     from od.encoders.compression import build_compression_model
     from od.inference.musicgen import ODMusicGen
     cfg = od.train.main.get_xp(['solver=musicgen/debug', 'conditioner=clipemb2music',
@@ -73,8 +73,8 @@ def main() -> int:
     import numpy as np
     import torch
 
-    from od.commands.clip import batches, soundtracks
     from od.data.frames import write_video
+    from od.inference.soundtrack import batches, soundtracks
     from od.inference.tiny import write_random_clip, write_tiny_clip
     clip = write_random_clip(work / 'clip') if args.clip == 'vit-b-32' else write_tiny_clip(work / 'clip')
     rng = np.random.default_rng(0)

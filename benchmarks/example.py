@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix='od-example-bench-'))
     raw = work / 'colors_raw'
-    subprocess.run([sys.executable, '-m', 'od.data.example_video', '--raw', str(raw), '--per-class', '6', '0'],
+    subprocess.run([sys.executable, '-m', 'od.example_video', '--raw', str(raw), '--per-class', '6', '0'],
                    cwd=ROOT, check=True)
     # od.pipeline writes config/dset/audio/<name>.yaml in the repository even with --work: keep
     # the repository's own copy as it was.

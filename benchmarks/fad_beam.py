@@ -58,9 +58,9 @@ def write_clips(folder: Path, n: int, seconds: float, sr: int = 32000) -> list:
 
 def loop(files, checkpoint, batched: bool = False) -> None:
     """The baseline: one model, files one after the other (batched: through ExampleBatcher)."""
-    from od.fad_tf.batching import ExampleBatcher
-    from od.fad_tf.frontend import load_audio, waveform_to_examples
-    from od.fad_tf.vggish import Embedder
+    from od.metrics.fad_tf.batching import ExampleBatcher
+    from od.metrics.fad_tf.frontend import load_audio, waveform_to_examples
+    from od.metrics.fad_tf.vggish import Embedder
     embedder = Embedder(checkpoint)  # loaded once, like a Beam worker's setup()
     batcher = ExampleBatcher(embedder.embed)
     for i, f in enumerate(files):
@@ -77,7 +77,7 @@ def peak_rss_mb(files, checkpoint, out, workers: int) -> float:
     listing.write_text('\n'.join(files))
     # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across fork+exec, so a child would report
     # this (larger) benchmark process's peak instead of its own.
-    code = ("from od.fad_tf.pipeline import run; "
+    code = ("from od.metrics.fad_tf.pipeline import run; "
             f"run(open({str(listing)!r}).read().split(), {str(out)!r}, {checkpoint!r}, {workers}); "
             "print([int(l.split()[1]) / 1024 for l in open('/proc/self/status') if l.startswith('VmHWM')][0])")
     proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True,
@@ -114,9 +114,9 @@ def main() -> None:
         os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:args.cores])  # workers inherit it
     import logging
     logging.getLogger('apache_beam').setLevel(logging.ERROR)
-    from od.fad_tf.pipeline import run
-    from od.fad_tf.runners import RunnerSpec, cores, plan
-    from od.fad_tf.vggish import write_random_checkpoint
+    from od.metrics.fad_tf.pipeline import run
+    from od.metrics.fad_tf.runners import RunnerSpec, cores, plan
+    from od.metrics.fad_tf.vggish import write_random_checkpoint
     n_cores = cores()
     result = {'files': args.files, 'seconds': args.seconds, 'workers': args.workers, 'cores': n_cores,
               'load_avg_start': os.getloadavg()}

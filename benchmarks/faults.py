@@ -5,7 +5,7 @@
     .venv/bin/python benchmarks/faults.py --only inputs         # or faults, races, disk
     .venv/bin/python benchmarks/faults.py --only od.eval od.clip --work /tmp/faults --keep
 
-For every data tool and CLI (od.data.manifest, od.data.ingest, od.data.concepts,
+For every data tool and CLI (od.data.manifest, od.data.ingest, od.concepts,
 od.data.musiccaps, od.prep, od.eval, od.analysis.embeddings, od.clip, od.generate, od.export,
 `dora run` on the debug solver), run as a user runs them (subprocesses, from the repository root):
 
@@ -13,7 +13,7 @@ od.data.musiccaps, od.prep, od.eval, od.analysis.embeddings, od.clip, od.generat
   video (mp4 mkv webm mov avi), NaN/Inf, silent, 8-bit, float and 6-channel wav, sidecars that are
   not JSON or hold the wrong types, manifest lines that are not JSON or name missing files, file
   names with spaces, quotes, a newline or bytes that are not UTF-8, symlink loops (faultkit/inputs.py);
-- faults: kill -9 at random points of od.data.manifest, od.prep, od.data.concepts,
+- faults: kill -9 at random points of od.data.manifest, od.prep, od.concepts,
   od.data.ingest, `dora run` (mid-epoch and during the checkpoint write), od.export, od.eval, then
   the same command again; a full disk (a small tmpfs) as the target of an export, a cache, an XP,
   a report and the other outputs (faultkit/kills.py);

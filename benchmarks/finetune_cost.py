@@ -111,7 +111,7 @@ def tensor_bytes(obj, seen=None) -> int:
 def child(args) -> dict:
     import torch
 
-    from od import environment
+    from od.core import environment
     environment.setup()
     from od import train
     torch.set_num_threads(args.threads)
@@ -160,10 +160,10 @@ def run_child(args, setting: str) -> dict:
 def write_base(work: Path, args) -> None:
     """The base LM every setting continues from (a make_ckpt-style checkpoint of a random LM)."""
 
-    from od import environment
+    from od.core import environment
     environment.setup()
     from od import train
-    from od.atomic import torch_save
+    from od.core.atomic import torch_save
     train.main.dora.dir = work / 'xps'
     solver = train.build_solver(solver_args(work, args) + SETTINGS['full'])
     state = solver.state_dict()

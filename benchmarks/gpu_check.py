@@ -38,7 +38,7 @@ def overrides(work: Path, preset: str, args) -> list:
 def one(args) -> dict:
     import torch
 
-    from od import environment
+    from od.core import environment
     environment.setup()
     from od import train
     from od.inference.musicgen import ODMusicGen

@@ -24,7 +24,7 @@ from benchmarks import results as results_file  # noqa: E402
 
 CHILD = r'''
 import json, resource, sys
-from od.environment import setup
+from od.core.environment import setup
 setup()
 from od.data.ingest import ingest
 from od.data import sidecar, media, manifest  # noqa: F401 (the baseline imports the same)

@@ -30,9 +30,10 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     add_arguments(parser)
     args = parser.parse_args(argv)
 
-    from od import recipe, train
-    from od.pipeline import Pipeline
+    from od import train
     from od.solvers import memory_plan
+    from od.workflow import recipe
+    from od.workflow.stages import Pipeline
     device = int(args.gpu_memory * memory_plan.GiB)
     rows = []
     for scale in args.scales:

@@ -1,5 +1,5 @@
 """Peak memory of od's data preparation against the number of files and the length of a video:
-`od.prep` (CLIP frame embeddings), `od.data.concepts`, `od.data.manifest`. Each case runs in a
+`od.prep` (CLIP frame embeddings), `od.concepts`, `od.data.manifest`. Each case runs in a
 fresh process and reports its peak resident set size (`VmHWM`: a child's `ru_maxrss` can carry
 the parent's peak across fork+exec), next to a baseline process
 that only imports what they import; `benchmarks/ingest_memory.py` does the same for
@@ -29,13 +29,13 @@ from benchmarks import results  # noqa: E402
 
 CHILD = r'''
 import json, sys
-from od.environment import setup
+from od.core.environment import setup
 setup()
-import od.commands.prep, od.data.concepts, od.data.manifest  # noqa: F401 (every case imports the same)
+import od.prep, od.concepts, od.data.manifest  # noqa: F401 (every case imports the same)
 import audiocraft.solvers, open_clip  # noqa: F401
 tool, args = sys.argv[1], json.loads(sys.argv[2])
 if tool == 'prep':
-    report = od.commands.prep.prepare(args['overrides'], progress=False)
+    report = od.prep.prepare(args['overrides'], progress=False)
     assert report['self_wav']['failed'] == 0 and report['self_wav']['items'] > 0, report
 elif tool == 'concepts':
     report = od.solvers.concept_data.prepare_concepts('bench', args['root'], dataset_dir=args['out'] + '/d',
@@ -67,8 +67,8 @@ def write_hd_video(folder: Path, seconds: float, fps: float) -> Path:
     import numpy as np
     import soundfile
 
+    from od.core.environment import ffmpeg_exe
     from od.data.manifest import build_manifest
-    from od.environment import ffmpeg_exe
     folder.mkdir(parents=True, exist_ok=True)
     subprocess.run([ffmpeg_exe(), '-y', '-loglevel', 'error', '-f', 'lavfi', '-i',
                     f'testsrc2=size=1920x1080:rate={fps:g}', '-t', f'{seconds:g}', '-c:v', 'libx264',
@@ -90,8 +90,8 @@ def main() -> int:
     results.add_arguments(parser)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
+    from od.core.environment import setup
     from od.data.example_video import write_video_dataset
-    from od.environment import setup
     from od.inference.tiny import write_random_clip, write_tiny_clip
     from od.solvers.concept_data import write_synthetic_concepts
     setup()

@@ -38,7 +38,7 @@ RECORD = '--record'
 # weights-only loads, librosa's kernel cache), set before it imports AudioCraft, as
 # od/commands/__init__.py does; every benchmark imports this module first. (`import od` sets nothing.)
 sys.path.insert(0, str(ROOT))
-from od import environment  # noqa: E402
+from od.core import environment  # noqa: E402
 
 environment.setup()
 REQUIRED = ('name', 'date', 'machine', 'commit', 'command', 'figures')
@@ -99,7 +99,7 @@ def write(name: str, figures: tp.Mapping[str, tp.Any], argv: tp.Optional[tp.Sequ
     recording refuses (SystemExit, the run's file kept) figures that lack a key of the file they
     would replace: the docs may quote it."""
     sys.path.insert(0, str(ROOT))
-    from od.atomic import write_json
+    from od.core.atomic import write_json
     sha, changed = commit()
     argv = list(sys.argv if argv is None else argv)
     record = RECORD in argv[1:] if record is None else record

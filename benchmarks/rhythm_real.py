@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import benchmarks.results  # noqa: E402,F401  (od's environment: numba cache, ffmpeg on PATH)
-from od.environment import ffmpeg_exe  # noqa: E402
+from od.core.environment import ffmpeg_exe  # noqa: E402
 
 PACKAGES = {'gnome-backgrounds': 'usr/share/backgrounds/gnome', 'planetblupi-music-ogg': 'usr/share/planetblupi/music'}
 FPS = 25
@@ -183,7 +183,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     from benchmarks.results import add_arguments
     add_arguments(parser)
     args = parser.parse_args(argv)
-    from od.atomic import write_json
+    from od.core.atomic import write_json
     from od.data.visual_rhythm import visual_rhythm
     from od.metrics.rhythm import music_rhythm, rhythm_report
     from od.metrics.rhythm_files import times_of

@@ -45,7 +45,7 @@ def solver_args(work: Path, trainable: str, steps: int, scale: str, device: str)
 def measure(work: Path, trainable: str, steps: int, scale: str, device: str, base: str) -> dict:
     import torch
 
-    from od import environment
+    from od.core import environment
     environment.setup()
     from od import train
     torch.set_num_threads(1)  # same for both settings; tiny matrices do not gain from more
@@ -82,7 +82,7 @@ def measure(work: Path, trainable: str, steps: int, scale: str, device: str, bas
 
 def base_checkpoint(work: Path, scale: str, device: str) -> Path:
     """A base LM checkpoint of this scale (random weights: only its size matters here)."""
-    from od import environment
+    from od.core import environment
     environment.setup()
     from od import train
     train.main.dora.dir = work / 'xps'
@@ -93,7 +93,7 @@ def base_checkpoint(work: Path, scale: str, device: str) -> Path:
 
 
 def prepare(work: Path) -> None:
-    from od import environment
+    from od.core import environment
     environment.setup()
     from od.inference.tiny import write_tiny_t5
     from od.solvers.concept_data import prepare_concepts, write_synthetic_concepts

@@ -18,9 +18,9 @@ import sys
 import typing as tp
 import warnings
 
-from . import environment, hooks, xps
+from .core import environment, xps
 
-environment.setup()  # od's command start-up, before AudioCraft is imported
+environment.setup()  # od's command start-up, before AudioCraft is imported (od.conditioners imports it)
 
 import flashy  # noqa: E402
 import hydra  # noqa: E402
@@ -30,6 +30,8 @@ from audiocraft.utils.cluster import get_slurm_parameters  # noqa: E402
 from dora import XP  # noqa: E402
 from dora.hydra import HydraMain  # noqa: E402
 from hydra.errors import Hydra14MigrationWarning  # noqa: E402
+
+from .conditioners import hooks  # noqa: E402
 
 logger = logging.getLogger(__name__)
 # Like AudioCraft, od keeps Hydra 1.1 semantics (version_base='1.1') that Dora relies on.
@@ -68,7 +70,8 @@ def init_seed_and_system(cfg: omegaconf.DictConfig) -> None:
 
 def get_solver(cfg: omegaconf.DictConfig):
     """Build the solver for `cfg` in this process (batch sizes are per process under DDP)."""
-    from . import registry, solvers
+    from . import solvers
+    from .conditioners import registry
 
     registry.import_modules(cfg.get('registry_modules') or [])
     world = flashy.distrib.world_size()
@@ -139,7 +142,7 @@ def _in_dora_cli() -> bool:
 
 
 def _user_errors() -> tp.Tuple[tp.Type[BaseException], ...]:
-    from .registry import PluginRequiredError
+    from .conditioners.registry import PluginRequiredError
     return (environment.ConfigError, environment.MissingWeightsError, environment.AlreadyRunningError,
             PluginRequiredError)
 
@@ -204,7 +207,7 @@ def _record_failure(kind: str, exc: BaseException, message: tp.Optional[str] = N
     try:
         import dora
 
-        from .atomic import write_json
+        from .core.atomic import write_json
         folder = dora.get_xp().folder
         frames = traceback.extract_tb(exc.__traceback__)
         where = f"{frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name}" if frames else ''
@@ -218,7 +221,7 @@ def _record_failure(kind: str, exc: BaseException, message: tp.Optional[str] = N
 def _full_disk_message(exc: BaseException) -> tp.Optional[str]:
     """The message for a failure while the XP's device is full, whatever the writer raised
     (ffmpeg writing samples, torch.save, flashy's logs), or None."""
-    from . import atomic
+    from .core import atomic
     try:
         import dora
         folder = dora.get_xp().folder
@@ -264,7 +267,7 @@ try:  # a clear error for an AUDIOCRAFT_CLUSTER the team file lacks (AudioCraft'
 except environment.ConfigError as exc:
     raise SystemExit(f"error: {exc}") from None
 main.dora.dir = AudioCraftEnvironment.get_dora_dir()
-xps.bind(main)  # library readers of XPs (od.xps) follow main.dora.dir from now on
+xps.bind(main)  # library readers of XPs (od.core.xps) follow main.dora.dir from now on
 main._base_cfg.slurm = get_slurm_parameters(main._base_cfg.slurm)
 # The team file's cluster entry (AUDIOCRAFT_CLUSTER picks it): partition, GPUs, CPUs, memory, time.
 environment.apply_cluster_slurm(main._base_cfg.slurm)
@@ -295,7 +298,7 @@ def get_solver_from_xp(xp: XP, override_cfg: tp.Optional[dict] = None, restore: 
 @contextlib.contextmanager
 def dora_dir_at(folder: 'os.PathLike[str]'):
     """XPs of this process live under `folder` inside the block (experiments, tests, benchmarks
-    that keep their XPs in a work folder); od.xps follows, since it reads main.dora.dir."""
+    that keep their XPs in a work folder); od.core.xps follows, since it reads main.dora.dir."""
     from pathlib import Path
     previous, main.dora.dir = main.dora.dir, Path(folder)
     try:
@@ -324,7 +327,7 @@ def get_solver_from_sig(sig: str, *args, **kwargs):
     return get_solver_from_xp(main.get_xp_from_sig(sig), *args, **kwargs)
 
 
-# od's process-wide hooks (od/hooks.py), this module becoming `audiocraft.train`: AudioCraft resolves
+# od's process-wide hooks (od/conditioners/hooks.py), this module becoming `audiocraft.train`: AudioCraft resolves
 # `//sig/...` checkpoints and `continue_from` through `audiocraft.train.main`, whose module cannot
 # import without upstream's config dir (not installed by pip), and od's Dora main owns the XPs.
 hooks.install(dora_main_module=sys.modules[__name__])

@@ -25,10 +25,10 @@ os.environ.setdefault('AUDIOCRAFT_DORA_DIR', tempfile.mkdtemp(prefix='od-tests-x
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # so `tests.plugins.*` imports in Dora subprocesses too
 
-from od import environment  # noqa: E402
+from od.core import environment  # noqa: E402
 
 # In the controller, before pytest-xdist starts any worker: compiles librosa's numba kernels into
-# od's cache once, under its lock, when the environment is new (od/numba_cache.py).
+# od's cache once, under its lock, when the environment is new (od/core/numba_cache.py).
 environment.setup()
 
 
@@ -77,7 +77,7 @@ def pytest_runtest_logreport(report):
 def pytest_sessionfinish(session, exitstatus):
     if os.environ.get('PYTEST_XDIST_WORKER'):
         return
-    from od.atomic import write_json
+    from od.core.atomic import write_json
     if os.environ.get('OD_RECORD_DURATIONS') == '1' and _took:
         write_json(DURATIONS, {k: round(v, 1) for k, v in sorted(_took.items(), key=lambda kv: -kv[1])})
     if os.environ.get('OD_TEST_TIMELINE') and _timeline:
@@ -96,13 +96,13 @@ def example_data(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope='session')
 def slurm_cluster(tmp_path_factory):
-    """od's one-node SLURM cluster (python -m od.slurm_local) for the session, stopped at its end.
+    """od's one-node SLURM cluster (python -m od.slurm) for the session, stopped at its end.
     Yields the environment that points SLURM's commands at it, with the start time in seconds.
     Skipped, with the reason, where SLURM is not installed or the tests are not root; under CI
     (CI=true, which installs SLURM and runs as root) that is a failure instead."""
     import time
 
-    from od import slurm_local
+    from od.workflow import slurm_local
     try:
         slurm_local.check_ready()
     except slurm_local.SlurmLocalError as exc:

@@ -30,7 +30,7 @@ CI_INSTALLS = {
     'espeak-ng': "espeak-ng (apt-get install espeak-ng; install.sh installs it as root)",
     'chromium': "Chromium (apt-get install chromium; install.sh installs it as root)",
     'fluidsynth': "FluidSynth and a GM soundfont (apt-get install fluidsynth fluid-soundfont-gm)",
-    'slurm': "SLURM's daemons and clients, run as root (python -m od.slurm_local packages; .ci/run installs them)",
+    'slurm': "SLURM's daemons and clients, run as root (python -m od.slurm packages; .ci/run installs them)",
 }
 
 
@@ -65,7 +65,7 @@ def datasource_overrides(base: Path) -> tp.List[str]:
 
 
 def hub_snapshot(hub_cache: Path, repo_id: str) -> Path:
-    """An empty snapshot folder of `repo_id` in Hugging Face cache layout (od.models.tiny's)."""
+    """An empty snapshot folder of `repo_id` in Hugging Face cache layout (od.tiny's)."""
     from od.inference.tiny import hub_snapshot as snapshot
     return snapshot(hub_cache, repo_id)
 
@@ -74,7 +74,7 @@ ENCODEC = 'facebook/encodec_32khz'
 
 
 def tiny_hf_encodec(hub_cache: Path, repo_id: str = ENCODEC) -> Path:
-    """od.models.tiny's 32 kHz EnCodec (4 codebooks of 64 codes: train with
+    """od.tiny's 32 kHz EnCodec (4 codebooks of 64 codes: train with
     `transformer_lm.card=64`) in HF cache layout."""
     from od.inference.tiny import write_tiny_hf_encodec
     return write_tiny_hf_encodec(hub_snapshot(hub_cache, repo_id))
@@ -95,13 +95,13 @@ def colors_data(base: Path, duration: float = 5.0) -> tp.List[str]:
 
 
 def dora_env(dora_dir: Path) -> tp.Dict[str, str]:
-    """The environment od's tools give `dora run` (od.launch), with the tests' Dora dir."""
-    from od.launch import dora_env as launch_env
+    """The environment od's tools give `dora run` (od.workflow.launch), with the tests' Dora dir."""
+    from od.workflow.launch import dora_env as launch_env
     return launch_env(dora_dir)
 
 
 def dora_cmd(*args: str) -> tp.List[str]:
-    from od.launch import dora_command
+    from od.workflow.launch import dora_command
     return dora_command(*args)
 
 

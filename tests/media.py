@@ -49,7 +49,7 @@ def write(path: tp.Union[str, Path], frames: tp.Optional[np.ndarray] = None,
     if path.suffix == '.avi' and codecs is None:  # as avi files are made: ffmpeg from another file
         import subprocess
 
-        from od.environment import ffmpeg_exe
+        from od.core.environment import ffmpeg_exe
         source = write(path.with_suffix('.src.mkv'), frames, times, fps, audio, sr, rotation, tags=tags)
         subprocess.run([ffmpeg_exe(), '-y', '-loglevel', 'error', '-i', str(source), '-c:v', 'mpeg4', '-q:v', '3',
                         '-c:a', 'libmp3lame', str(path)], check=True)

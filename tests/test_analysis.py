@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
+from od import embeddings as embeddings_command
 from od.analysis import embeddings, space, synthetic
-from od.commands import embeddings as embeddings_command
 
 from .test_fad_tf import random_ckpt, tf_env  # noqa: F401  (the FAD env fixtures: skip / CI failure)
 
@@ -158,7 +158,7 @@ def trained_checkpoint(path, overrides):
     from omegaconf import OmegaConf
 
     import od.train
-    from od import registry
+    from od.conditioners import registry
 
     registry.install()
     cfg = od.train.main.get_xp(['solver=musicgen/debug', *overrides]).cfg

@@ -9,10 +9,11 @@ import pytest
 import torch
 from audiocraft.modules.conditioners import ClassifierFreeGuidanceDropout
 
-from od import atomic, registry
+from od.conditioners import registry
+from od.core import atomic
+from od.core.environment import MissingWeightsError
 from od.data.example_video import CLASSES, SAMPLE_RATE, clip_audio
 from od.encoders.clap import embed_audio_files, load_clap
-from od.environment import MissingWeightsError
 from od.inference.tiny import write_tiny_clap
 
 UPDATES = 60  # of the A/B training: 1.00 vs 0.44 nulled here (the benchmark runs 300 by default)
@@ -154,8 +155,8 @@ def test_null_missing_and_cache(media, tmp_path, monkeypatch, caplog):
 def test_a_full_disk_under_the_cache_is_reported_and_training_goes_on(media, tmp_path, monkeypatch, caplog):
     import errno
 
-    from od import atomic
     from od.conditioners.clap_audio import attributes_for_audio
+    from od.core import atomic
 
     def full(obj, path):
         raise OSError(errno.ENOSPC, 'No space left on device', str(path))
@@ -170,7 +171,7 @@ def test_a_full_disk_under_the_cache_is_reported_and_training_goes_on(media, tmp
 
 @pytest.mark.slow
 def test_prep_fills_the_clap_cache(example_data, media, tmp_path):
-    from od.commands.prep import prepare
+    from od.prep import prepare
 
     from .helpers import datasource_overrides
     args = ['solver=musicgen/debug', 'conditioner=clapemb2music', 'dset=audio/example',
@@ -186,7 +187,7 @@ def test_reference_audio_condition_is_learned(tmp_path, capsys):
     """Trained with `dora run` on the colour set, generations from a red vs a blue reference are
     told apart by their codes far above chance, and not when nulled (benchmarks/conditioning_ab.py).
     Then `python -m od.generate --audio ref.wav` generates from that checkpoint through od's loader."""
-    from od.commands import generate
+    from od import generate
     from od.experiments.conditioning_ab import train_and_measure
     from od.inference import load
     result = train_and_measure(tmp_path, updates=UPDATES, classes=2, segment=1.0, per_class=(8, 4), conditioner='clap')

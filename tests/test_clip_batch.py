@@ -16,7 +16,7 @@ def tiny_model(base, cache: bool, *overrides):
     from audiocraft.models import builders
 
     import od.train
-    from od import registry
+    from od.conditioners import registry
     from od.encoders.compression import build_compression_model
     from od.inference.musicgen import ODMusicGen
     clip = base / 'clip'
@@ -78,7 +78,7 @@ def test_cross_attention_kv_once_gives_the_same_tokens(videos, attention):
 
 @pytest.mark.slow
 def test_clip_batches_same_length_videos_through_the_cache(videos, tmp_path, monkeypatch):
-    from od.commands import clip
+    from od import clip
     base, video = videos
     model = tiny_model(base, True)
     cond = model.lm.condition_provider.conditioners['self_wav']

@@ -6,7 +6,7 @@ import pytest
 import torch
 from audiocraft.modules.conditioners import ClassifierFreeGuidanceDropout, ConditioningAttributes, WavCondition
 
-from od import registry
+from od.conditioners import registry
 from od.data import frames as frames_module
 from od.data.frames import write_video
 from od.inference.tiny import write_tiny_clip
@@ -134,8 +134,8 @@ def test_hub_clip_from_reference_dir_or_a_clear_error(media, tmp_path, monkeypat
 
     import huggingface_hub.constants
 
+    from od.core.environment import MissingWeightsError
     from od.encoders.clip import load_image_encoder
-    from od.environment import MissingWeightsError
     monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_CACHE', str(tmp_path / 'hf'))
     monkeypatch.setenv('AUDIOCRAFT_REFERENCE_DIR', str(tmp_path / 'ref'))
     with pytest.raises(MissingWeightsError, match='laion/CLIP-ViT-B-32-laion2B-s34B-b79K'):

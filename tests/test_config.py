@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from od.environment import CONFIG_DIR
+from od.core.environment import CONFIG_DIR
 
 MUSICGEN_SOLVERS = ['musicgen/debug', 'musicgen/musicgen_base_32khz', 'musicgen/video_debug',
                     'musicgen/finetune', 'musicgen/finetune_lora']
@@ -81,7 +81,7 @@ def test_upstream_override_names():
 
 def test_xp_dir_and_signature():
     import od.train
-    from od.environment import ROOT
+    from od.core.environment import ROOT
     a = compose('solver=musicgen/debug')
     b = compose('solver=musicgen/debug', 'device=cpu', 'dataset.num_workers=0')
     c = compose('solver=musicgen/debug', 'optim.lr=0.01')

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from od.commands.example import main as example_main
-from od.commands.manifest import main as manifest_main
 from od.data import example
 from od.data.manifest import build_manifest
+from od.example import main as example_main
+from od.manifest import main as manifest_main
 
 
 def spectral_centroid(wav: np.ndarray, sr: int) -> float:

@@ -92,7 +92,7 @@ def test_denoise_file_keeps_the_original_and_training_samples_get_copies(tmp_pat
 
 @pytest.mark.slow
 def test_generate_cli_denoise(tmp_path, capsys):
-    from od.commands.generate import main
+    from od.generate import main
 
     from .test_hf_export import text_checkpoint
     checkpoint = text_checkpoint(tmp_path)

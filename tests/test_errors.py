@@ -29,12 +29,12 @@ def test_a_missing_manifest_says_how_to_write_it(tmp_path):
     err = dora_fails(['solver=musicgen/debug', 'dset=audio/example', f'datasource.train={tmp_path}/egs/train'],
                      tmp_path)
     assert f'datasource.train: no manifest at {tmp_path}/egs/train/data.jsonl' in err
-    assert 'python -m od.data.manifest' in err
+    assert 'python -m od.manifest' in err
     # recorded as the user's to fix (od.pipeline then says so, not "report a bug")
     import json
 
-    from od.pipeline.stages import training_failure
     from od.train import FAILURE_FILE
+    from od.workflow.stages import training_failure
     xp = next((tmp_path / 'xps').iterdir())
     assert json.loads((xp / FAILURE_FILE).read_text())['kind'] == 'user'
     message = training_failure(xp, 1)
@@ -43,7 +43,7 @@ def test_a_missing_manifest_says_how_to_write_it(tmp_path):
 
 def test_in_process_config_errors_are_config_errors():
     import od.train
-    from od.environment import ConfigError
+    from od.core.environment import ConfigError
     with pytest.raises(ConfigError, match=r'solver=musicgen/nope.*musicgen/debug'):
         od.train.main.get_xp(['solver=musicgen/nope'])
 
@@ -70,14 +70,14 @@ def test_a_second_run_of_a_running_xp_refuses(example_data, tmp_path, monkeypatc
 
 
 def test_prep_reports_missing_weights_and_configs_as_messages(example_data, tmp_path, capsys):
-    from od.commands.prep import main as prep_main
+    from od.prep import main as prep_main
 
     from .helpers import datasource_overrides
     assert prep_main(['solver=musicgen/debug', 'dset=audio/nope']) == 2
     assert 'there is no config/dset/audio/nope.yaml' in capsys.readouterr().err
     clip = ['solver=musicgen/debug', 'conditioner=clipemb2music', 'dset=audio/example']
     assert prep_main([*clip, f'datasource.train={tmp_path}']) == 2
-    assert 'python -m od.data.manifest' in capsys.readouterr().err
+    assert 'python -m od.manifest' in capsys.readouterr().err
     assert prep_main([*clip, f'conditioners.self_wav.clip_frames.name={tmp_path}/no-clip',
                       *datasource_overrides(example_data)]) == 2
     err = capsys.readouterr().err
@@ -94,8 +94,8 @@ def test_manifest_lines_that_would_crash_the_loader_are_named(example_data, tmp_
 
     from omegaconf import OmegaConf
 
-    from od.commands.prep import main as prep_main
-    from od.environment import ConfigError
+    from od.core.environment import ConfigError
+    from od.prep import main as prep_main
     from od.solvers.musicgen import check_manifests
     good = (example_data / 'egs' / 'train' / 'data.jsonl').read_text().splitlines()[0]
     (tmp_path / 'data.jsonl').write_text(good + '\n' + line + '\n')
@@ -104,7 +104,7 @@ def test_manifest_lines_that_would_crash_the_loader_are_named(example_data, tmp_
     clip = ['solver=musicgen/debug', 'conditioner=clipemb2music', 'dset=audio/example', f'datasource.train={tmp_path}']
     assert prep_main(clip) == 2
     err = capsys.readouterr().err
-    assert f'{tmp_path}/data.jsonl {says}' in err and 'python -m od.data.manifest' in err
+    assert f'{tmp_path}/data.jsonl {says}' in err and 'python -m od.manifest' in err
     gone = json.dumps({**json.loads(good), 'path': str(tmp_path / 'gone.wav')})
     (tmp_path / 'data.jsonl').write_text(good + '\n' + gone + '\n')
     with pytest.raises(ConfigError, match=f"1 of 2 files listed in {tmp_path} are gone .{tmp_path}/gone.wav"):
@@ -121,7 +121,7 @@ def test_sidecars_that_would_crash_a_batch_are_named_before_training(example_dat
 
     from omegaconf import OmegaConf
 
-    from od.environment import ConfigError
+    from od.core.environment import ConfigError
     from od.solvers.musicgen import check_manifests
     good = json.loads((example_data / 'egs' / 'train' / 'data.jsonl').read_text().splitlines()[0])
     audio = tmp_path / 'song.wav'
@@ -168,7 +168,7 @@ def test_writers_that_hide_a_full_disk_say_disk_full(tmp_path, monkeypatch):
     import numpy as np
     import soundfile as sf
 
-    from od import atomic
+    from od.core import atomic
 
     def write_fails(tmp):
         sf.write(tmp, np.zeros(16000, np.float32), 16000)
@@ -195,7 +195,7 @@ def test_od_generate_refuses_a_reference_that_would_give_unconditioned_music(tmp
     import numpy as np
     import soundfile as sf
 
-    from od.commands.generate import check_source
+    from od.generate import check_source
     (tmp_path / 'c.wav').write_bytes(b'RIFF0000WAVEjunk' * 100)
     (tmp_path / 'b.png').write_bytes(b'\x89PNG\r\n\x1a\n0000')
     os.symlink('loop.wav', tmp_path / 'loop.wav')
@@ -213,11 +213,11 @@ def test_od_generate_refuses_a_reference_that_would_give_unconditioned_music(tmp
 def test_od_prep_fails_when_its_cache_cannot_be_written(monkeypatch, capsys):
     """Training goes on uncached when the cache cannot be written; od.prep, whose one job is the
     cache, says so and exits 1 (it printed its counts and exited 0 on a full disk)."""
-    import od.commands.prep
+    import od.prep
     counts = {'items': 3, 'unit': 'video', 'cached_before': 0, 'embedded': 3, 'failed': 0, 'unwritten': 3,
               'cache': '/full/.od_cache/clip'}
-    monkeypatch.setattr(od.commands.prep, 'prepare', lambda argv, **_: {'self_wav': counts})
-    assert od.commands.prep.main(['solver=musicgen/debug']) == 1
+    monkeypatch.setattr(od.prep, 'prepare', lambda argv, **_: {'self_wav': counts})
+    assert od.prep.main(['solver=musicgen/debug']) == 1
     assert 'self_wav: 3 cache entries could not be written under /full/.od_cache/clip' in capsys.readouterr().err
 
 
@@ -229,7 +229,7 @@ def test_a_training_run_that_fills_its_disk_says_so(tmp_path, monkeypatch):
     import dora
 
     import od.train
-    from od import atomic
+    from od.core import atomic
     monkeypatch.setattr(dora, 'get_xp', lambda: types.SimpleNamespace(folder=tmp_path))
     exc = subprocess.CalledProcessError(1, ['ffmpeg', '-f', 'wav', 'x.wav'])
     monkeypatch.setattr(atomic, 'nearly_full', lambda folder: False)
@@ -242,7 +242,7 @@ def test_a_training_run_that_fills_its_disk_says_so(tmp_path, monkeypatch):
 
 def test_nan_audio_is_named_not_embedded(tmp_path):
     """One NaN in a reference file made the CLAP statistics, hence fad_clap, NaN (VGGish's side
-    refuses such files the same way, od/fad_tf/pipeline.py)."""
+    refuses such files the same way, od/metrics/fad_tf/pipeline.py)."""
     import numpy as np
     import soundfile as sf
 

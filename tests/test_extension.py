@@ -37,7 +37,8 @@ def tiny_model(overrides):
     from audiocraft.models import builders
 
     import od.train
-    from od import environment, registry
+    from od.conditioners import registry
+    from od.core import environment
     from od.encoders.compression import build_compression_model
     from od.inference.musicgen import ODMusicGen
     registry.install()

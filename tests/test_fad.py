@@ -81,7 +81,7 @@ def test_suite_names_and_missing_environment(tmp_path, monkeypatch):
 
 
 def test_missing_vggish_checkpoint_says_where(tmp_path, monkeypatch):
-    from od.environment import MissingWeightsError
+    from od.core.environment import MissingWeightsError
     from od.metrics import vggish
     monkeypatch.delenv('OD_VGGISH_CHECKPOINT', raising=False)
     with pytest.raises(MissingWeightsError, match='vggish_model.ckpt') as err:
@@ -92,7 +92,7 @@ def test_missing_vggish_checkpoint_says_where(tmp_path, monkeypatch):
 
 
 def test_eval_inputs_from_folders_and_manifests(tmp_path):
-    from od.commands.eval import audio_files, descriptions
+    from od.eval import audio_files, descriptions
     for i in range(2):
         (tmp_path / f'{i}.wav').write_bytes(b'')
     (tmp_path / '0.txt').write_text('calm piano')
@@ -124,7 +124,7 @@ def test_od_eval_clap_metrics_with_a_tiny_clap(tmp_path):
     """fad_clap + clap_score through the suite and the CLI (main env; a tiny random CLAP)."""
     import soundfile as sf
 
-    from od.commands.eval import main
+    from od.eval import main
     from od.inference.tiny import write_tiny_clap
     write_tiny_clap(tmp_path / 'clap')
     rng = np.random.default_rng(0)
@@ -150,15 +150,15 @@ def test_od_eval_clap_metrics_with_a_tiny_clap(tmp_path):
 
 
 def suite_files(folder):
-    from od.commands.eval import audio_files
+    from od.eval import audio_files
     return audio_files(folder)
 
 
 def test_vggish_reference_statistics_are_cached_and_reused(tmp_path, monkeypatch):
     """The bridge's bookkeeping, with the TF job replaced by a recorder (the real job runs in
     tests/test_fad_tf.py): the second evaluation embeds only the generated set."""
-    from od.fad_tf.runners import RunnerSpec
     from od.metrics import vggish
+    from od.metrics.fad_tf.runners import RunnerSpec
     requested, runners = [], []
 
     def fake_embed_sets(sets, out_dir, checkpoint, workers=2, progress=True, runner=None):
@@ -189,7 +189,7 @@ def test_vggish_reference_statistics_are_cached_and_reused(tmp_path, monkeypatch
 def test_example_batcher_packs_files_into_full_batches():
     """Every model call but the last gets exactly batch_size examples, across file boundaries,
     and each file gets back exactly its own embeddings, in order, as soon as they are done."""
-    from od.fad_tf.batching import ExampleBatcher
+    from od.metrics.fad_tf.batching import ExampleBatcher
     calls = []
 
     def embed(x):  # [B, 3, 2] -> [B, 2]: a stand-in model whose output identifies its input
@@ -215,7 +215,7 @@ def test_example_batcher_packs_files_into_full_batches():
 
 
 def test_prefetch_keeps_order_and_hands_back_errors():
-    from od.fad_tf.batching import prefetch
+    from od.metrics.fad_tf.batching import prefetch
 
     def square(x):
         if x == 3:
@@ -229,7 +229,7 @@ def test_prefetch_keeps_order_and_hands_back_errors():
 
 
 def test_runner_plan_in_process_processes_dask_and_other_runners():
-    from od.fad_tf.runners import DASK_RUNNER, RunnerSpec, plan
+    from od.metrics.fad_tf.runners import DASK_RUNNER, RunnerSpec, plan
     # 2 cores: 2 worker processes (one core each) measured slower than one process: in process,
     # whatever the length of the job
     for seconds in (320, 24 * 3600):
@@ -263,7 +263,7 @@ def test_runner_plan_in_process_processes_dask_and_other_runners():
 def test_runner_spec_round_trips_through_the_tf_side_command_line():
     import argparse
 
-    from od.fad_tf.runners import RunnerSpec
+    from od.metrics.fad_tf.runners import RunnerSpec
     parser = argparse.ArgumentParser()
     RunnerSpec.add_arguments(parser)
     for spec in (RunnerSpec(), RunnerSpec('dask', 3, 'tcp://10.0.0.5:8786', tf_threads=2, batch_size=32,
@@ -274,7 +274,7 @@ def test_runner_spec_round_trips_through_the_tf_side_command_line():
 def test_solver_config_chooses_the_vggish_runner(tmp_path):
     from omegaconf import OmegaConf
 
-    from od.fad_tf.runners import RunnerSpec
+    from od.metrics.fad_tf.runners import RunnerSpec
     from od.solvers.evaluation import metric_options
     cfg = OmegaConf.load(os.path.join(os.path.dirname(__file__), '..', 'config', 'solver', 'musicgen',
                                       'default.yaml'))
@@ -294,8 +294,8 @@ def test_dask_runner_needs_dask_in_the_fad_environment(monkeypatch):
     """A runner's own packages are checked at start-up: a python without dask is refused by name."""
     import sys
 
-    from od.fad_tf.runners import RunnerSpec
     from od.metrics import vggish
+    from od.metrics.fad_tf.runners import RunnerSpec
     monkeypatch.setenv('TF_PYTHON_EXE', sys.executable)  # the main env: no tensorflow, no dask
     with pytest.raises(vggish.FadEnvironmentError, match='dask distributed') as err:
         vggish.check_tf_env(RunnerSpec('dask'))
@@ -308,7 +308,7 @@ def test_listings_keep_any_file_name_and_stale_work_dirs_go(tmp_path):
     import json
     import os
 
-    from od.fad_tf.__main__ import read_listing
+    from od.fad_tf import read_listing
     from od.metrics.vggish import WORK_PREFIX, clean_stale_work_dirs
     names = [str(tmp_path / 'two\nlines.wav'), os.fsdecode(str(tmp_path).encode() + b'/caf\xe9.wav'), 'it\'s "q".wav']
     listing = tmp_path / 'set.json'

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from od.fad_tf import frontend
+from od.metrics.fad_tf import frontend
 
 from .helpers import missing_dependency
 
@@ -29,7 +29,7 @@ def synthetic() -> np.ndarray:
 def example_music(tmp_path: Path) -> np.ndarray:
     """A clip of the example dataset (multi-instrument synthesised music), at 16 kHz."""
     from od.data.example import write_example_dataset
-    from od.fad_tf.frontend import load_audio
+    from od.metrics.fad_tf.frontend import load_audio
     write_example_dataset(tmp_path / 'dataset', tmp_path / 'egs', per_genre=(1, 1), duration=3.0,
                           progress=False)
     wav, sr = load_audio(str(sorted((tmp_path / 'dataset').rglob('*.wav'))[0]))
@@ -40,7 +40,7 @@ def speech(tmp_path: Path) -> np.ndarray:
     """espeak-ng speech (Debian package espeak-ng), read at its own rate and resampled."""
     if shutil.which('espeak-ng') is None:
         missing_dependency('espeak-ng')
-    from od.fad_tf.frontend import load_audio
+    from od.metrics.fad_tf.frontend import load_audio
     out = tmp_path / 'speech.wav'
     subprocess.run(['espeak-ng', '-w', str(out), 'Frechet audio distance compares two sets of '
                     'music through their embeddings.'], check=True)

@@ -66,7 +66,7 @@ def test_checkpoint_round_trip_by_official_names(random_ckpt, tmp_path):
     assert sorted(stored.items()) == OFFICIAL
     out = run_tf_code(f"""
         import numpy as np, tensorflow.compat.v1 as tf
-        from od.fad_tf.vggish import Embedder, define_vggish
+        from od.metrics.fad_tf.vggish import Embedder, define_vggish
         x = np.random.default_rng(0).normal(size=(3, 96, 64)).astype('float32')
         a, b = Embedder({str(random_ckpt)!r}), Embedder({str(random_ckpt)!r})
         ea, eb = a.embed(x), b.embed(x)
@@ -98,8 +98,8 @@ def test_fad_grows_with_distortion_of_sine_tones(random_ckpt):
     20 dB). Different phases, same frequencies: level 0 must be ~0, then FAD grows."""
     out = run_tf_code(f"""
         import json, numpy as np
-        from od.fad_tf.frontend import waveform_to_examples
-        from od.fad_tf.vggish import Embedder
+        from od.metrics.fad_tf.frontend import waveform_to_examples
+        from od.metrics.fad_tf.vggish import Embedder
         from od.metrics.fad import fad_from_embeddings
         sr = 16000
         t = np.arange(sr) / sr
@@ -182,7 +182,7 @@ import json, sys
 import numpy as np, soundfile as sf
 from dask.distributed import Client, LocalCluster
 from od.fad_tf import pipeline
-from od.fad_tf.runners import RunnerSpec
+from od.metrics.fad_tf.runners import RunnerSpec
 
 if __name__ == '__main__':  # the cluster's worker processes re-import this file
     tmp, ckpt = sys.argv[1], sys.argv[2]
@@ -200,7 +200,7 @@ if __name__ == '__main__':  # the cluster's worker processes re-import this file
             Client(cluster) as client:
         dask = pipeline.run(files, f'{tmp}/dask', ckpt, RunnerSpec('dask', 2, cluster.scheduler_address,
                                                                     tf_threads=1, batch_size=2))
-        loads = client.run(lambda: __import__('od.fad_tf.pipeline', fromlist=['_']).model_loads)
+        loads = client.run(lambda: __import__('od.metrics.fad_tf.pipeline', fromlist=['_']).model_loads)
     direct = pipeline.run(files, f'{tmp}/direct', ckpt, RunnerSpec(workers=2, tf_threads=1, batch_size=2))
     print(json.dumps({'dask': dask, 'direct': direct, 'loads': loads}))
 """

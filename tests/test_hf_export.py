@@ -11,7 +11,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from od.commands import export as od_export
+from od import export as od_export
 from od.inference.hf_export import generation_defaults
 from od.inference.tiny import write_tiny_t5
 
@@ -36,7 +36,7 @@ def text_checkpoint(base: Path, overrides=(), seed: int = 0) -> Path:
     from audiocraft.models import builders
 
     import od.train
-    from od import registry
+    from od.conditioners import registry
     t5 = write_tiny_t5(base / 't5')
     registry.install()
     cfg = od.train.main.get_xp(['solver=musicgen/debug', 'conditioner=text2music',

@@ -1,4 +1,4 @@
-"""Every hook od has into AudioCraft, laion-clap and demucs (od/hooks.py) is exercised by a test
+"""Every hook od has into AudioCraft, laion-clap and demucs (od/conditioners/hooks.py) is exercised by a test
 of its effect (named in the hook, run here or in the test of the feature it serves); `od.doctor`'s
 name check, which catches an upgrade that moves one, is shown to catch it."""
 from __future__ import annotations
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from od import hooks
+from od.conditioners import hooks
 
 
 def test_every_hook_is_exercised_by_a_behaviour_test():
@@ -63,11 +63,11 @@ def test_generation_names_samples_by_their_media_and_restores_the_manager(tmp_pa
 
 
 def test_registry_is_the_only_rebinding_of_the_lm_builder():
-    """od.registry.install rebinds exactly one AudioCraft global, and every path that builds an LM
+    """od.conditioners.registry.install rebinds exactly one AudioCraft global, and every path that builds an LM
     then goes through the registry."""
     from audiocraft.models import builders
 
-    from od import registry
+    from od.conditioners import registry
     registry.install()
     assert builders.get_conditioner_provider is registry.get_conditioner_provider
     assert not hasattr(registry, '_upstream_get_conditioner_provider')
@@ -102,7 +102,7 @@ def test_known_warnings_are_filtered_by_module_in_pytest_too():
     no whole category is ignored."""
     import configparser
 
-    from od.environment import KNOWN_WARNINGS
+    from od.core.environment import KNOWN_WARNINGS
 
     from .helpers import ROOT
     ini = configparser.ConfigParser()
@@ -125,12 +125,12 @@ def snapshot():
             'builder': builders.get_conditioner_provider.__module__, 'train_alias': 'audiocraft.train' in sys.modules}
 
 before = snapshot()
-import od, od.environment, od.hooks, od.registry, od.encoders.clap, od.data.ingest, od.metrics.suite  # noqa
-import od.solvers.memory_plan, od.inference.loaders, od.pipeline.stages, od.report  # noqa
+import od, od.core.environment, od.conditioners.hooks, od.conditioners.registry, od.encoders.clap, od.data.ingest, od.metrics.suite  # noqa
+import od.solvers.memory_plan, od.inference.loaders, od.workflow.stages, od.report  # noqa
 imported = snapshot()
-od.environment.setup()
+od.core.environment.setup()
 started = snapshot()
-od.hooks.install()
+od.conditioners.hooks.install()
 installed = snapshot()
 print('SNAPSHOTS' + json.dumps([before, imported, started, installed]))
 '''
@@ -146,7 +146,7 @@ def test_importing_od_changes_nothing_in_the_process():
     import subprocess
     import sys
 
-    from od import numba_cache
+    from od.core import numba_cache
 
     from .helpers import ROOT
     env = {k: v for k, v in os.environ.items()
@@ -161,7 +161,7 @@ def test_importing_od_changes_nothing_in_the_process():
     assert {'AUDIOCRAFT_CONFIG', 'TORCH_FORCE_WEIGHTS_ONLY_LOAD'} <= added, added
     assert started['filters'] > before['filters']
     assert started['env']['HF_HUB_OFFLINE'] == '1' and started['env']['NUMBA_CACHE_DIR'] == env['NUMBA_CACHE_DIR']
-    assert before['builder'] == 'audiocraft.models.builders' and installed['builder'] == 'od.registry'
+    assert before['builder'] == 'audiocraft.models.builders' and installed['builder'] == 'od.conditioners.registry'
     assert '_RestoreAfterPann' in started['meta_path'] and '_RestoreAfterPann' not in imported['meta_path']
     assert not installed['train_alias']  # only od.train makes itself audiocraft.train
 
@@ -172,7 +172,7 @@ def test_install_is_idempotent_and_aliases_only_the_dora_main_it_is_given(monkey
 
     from audiocraft.models import builders
 
-    from od import registry
+    from od.conditioners import registry
     monkeypatch.delitem(sys.modules, 'audiocraft.train', raising=False)
     hooks.install()
     hooks.install()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from od.commands import export as od_export
+from od import export as od_export
 from od.data.frames import write_video
 from od.inference import load
 from od.inference.tiny import write_tiny_hub
@@ -138,7 +138,7 @@ def audio_seconds(path: Path) -> float:
 
 @pytest.mark.slow
 def test_clip_scores_videos_muxes_and_skips_bad_ones(trained, tmp_path, capsys):
-    from od.commands import clip
+    from od import clip
     videos = tmp_path / 'videos'
     rng = np.random.default_rng(0)
     for name, colour in [('red', (220, 30, 30)), ('blue', (30, 30, 220))]:
@@ -185,7 +185,7 @@ def test_generate_cli_with_upstream_weights_from_the_hf_cache(tmp_path, monkeypa
     assert (info.samplerate, info.frames) == (SR, int(1.5 * SR))
     # The same model has no video conditioner: refused with a reason, nothing written. (In this
     # process, which sees the same cache: a second interpreter would cost ~20 s of imports.)
-    from od.commands.generate import main
+    from od.generate import main
     monkeypatch.setenv('AUDIOCRAFT_REFERENCE_DIR', env['AUDIOCRAFT_REFERENCE_DIR'])
     write_video(tmp_path / 'v.mp4', np.zeros((5, 64, 64, 3), np.uint8), fps=5)
     assert main(cmd[3:-4] + ['--video', str(tmp_path / 'v.mp4'), '--output', str(tmp_path / 'v.wav')]) == 2
@@ -197,7 +197,7 @@ def test_generate_cli_with_upstream_weights_from_the_hf_cache(tmp_path, monkeypa
 def test_generate_from_an_image_with_an_export(trained, tmp_path):
     from PIL import Image
 
-    from od.commands.generate import generate, main
+    from od.generate import generate, main
     Image.fromarray(np.full((48, 48, 3), (200, 40, 40), np.uint8)).save(tmp_path / 'red.png')
     assert main(['--image', str(tmp_path / 'red.png'), '--model', str(trained['export']), '--duration', '1',
                  '--output', str(tmp_path / 'img.wav')]) == 0

@@ -16,34 +16,29 @@ from .helpers import ROOT
 
 PACKAGE = ROOT / 'od'
 
-# Lowest first. A module may import its own layer and the layers below it. The longest matching
-# prefix decides (od.data.concepts, an alias of a command, is a command although od.data is data).
-LAYERS: tp.List[tp.Tuple[str, tp.Tuple[str, ...]]] = [
-    # process set-up, files written atomically, safe loading, Dora XP lookup; the TF side (its own venv)
-    ('base', ('od', 'od.environment', 'od.atomic', 'od.safe_load', 'od.numba_cache', 'od.xps', 'od.fad_tf')),
-    # media, frames, manifests, ingest, caches, denoising of audio files
-    ('data', ('od.data',)),
-    # frozen pretrained models with their loaders: CLIP, CLAP, the codec
-    ('encoders', ('od.encoders',)),
-    # the conditioner registry (AudioCraft's builder hook) and the conditioners it names
-    ('conditioners', ('od.conditioners', 'od.registry', 'od.hooks')),
-    # measures of generated audio; the solvers evaluate with them during training
-    ('metrics', ('od.metrics',)),
-    # training: the solvers, what trains (trainable patterns, LoRA), memory plan, model files
-    ('solvers', ('od.solvers',)),
-    # ODMusicGen, loading trained models, generation, export; hooks checks patches of all layers below
-    ('inference', ('od.inference',)),
-    # what drives training runs and whole workflows: od.train (Dora's entry), launch, the pipeline,
-    # the app, reports, analyses, experiments, grids
-    ('pipeline', ('od.train', 'od.launch', 'od.slurm_local', 'od.slurm_conf', 'od.recipe', 'od.pipeline', 'od.app',
-                  'od.report', 'od.analysis', 'od.experiments', 'od.grids')),
-    # `python -m` entry points and the alias modules that keep documented command names
-    ('commands', ('od.commands', 'od.trust', 'od.models', 'od.clip', 'od.generate', 'od.eval', 'od.export',
-                  'od.make_ckpt', 'od.prep', 'od.doctor', 'od.data.concepts', 'od.pipeline.__main__', 'od.app.__main__')),
+# Lowest first, one folder of od/ each. A module may import its own layer and the layers below it.
+# The modules at the root of od/ are the top: the commands users type (`python -m od.clip`, argument
+# parsing only) and od.train (Dora's main, found there by Dora); no folder imports them.
+LAYERS: tp.List[tp.Tuple[str, str]] = [
+    ('core', "process start-up, files written atomically, safe loading, Dora XP lookup, what every command shares"),
+    ('data', "media, frames, manifests, ingest, caches, denoising of audio files"),
+    ('encoders', "frozen pretrained models with their loaders: CLIP, CLAP, the codec, demucs"),
+    ('conditioners', "the registry (AudioCraft's builder hook), the conditioners it names, the media carrier, "
+                     "od's upstream hooks"),
+    ('metrics', "measures of generated audio, with the TensorFlow side of VGGish-FAD (fad_tf/)"),
+    ('solvers', "training: the solvers, what trains (trainable patterns, LoRA), memory plan, model files"),
+    ('inference', "ODMusicGen, loading trained models, generation and its options, export"),
+    ('report', "the pipeline's report page and its plots"),
+    ('analysis', "embedding-space and symbolic analyses of what a conditioner encodes"),
+    ('workflow', "what drives training runs and whole workflows: the pipeline's stages, the recipe, Dora launches, "
+                 "the local SLURM cluster, the app's jobs"),
+    ('experiments', "the A/B experiments the benchmarks run"),
+    ('grids', "Dora grid files (`dora grid <name>` finds them in od.grids)"),
 ]
+TOP = 'commands'  # the root modules: od/<command>.py, od/train.py, od/__init__.py (version only)
 # The TensorFlow side runs in .venv-fad, which has no torch.
-TF_SIDE = 'od.fad_tf'
-TF_ALLOWED = ('od.fad_tf', 'od.atomic')  # and the bare package `od` (version only)
+TF_SIDE = ('od.metrics.fad_tf', 'od.fad_tf')  # the library and its command
+TF_ALLOWED = TF_SIDE + ('od.core.atomic',)  # and the bare package `od` (version only)
 TORCH_LIKE = ('torch', 'torchaudio', 'torchvision', 'audiocraft', 'flashy', 'dora', 'transformers', 'open_clip',
               'laion_clap')
 
@@ -61,12 +56,7 @@ def imports_of(path: Path) -> tp.List[tp.Tuple[int, str]]:
     package = name if path.name == '__init__.py' else name.rsplit('.', 1)[0]
     out = []
     tree = ast.parse(path.read_text(), str(path))
-    # `if __name__ == '__main__':` runs only when the file is executed (`python -m od.data.ingest`
-    # handing over to its command), never on import: not an edge of the import graph.
-    script = {id(n) for top in tree.body if is_main_guard(top) for n in ast.walk(top)}
     for node in ast.walk(tree):
-        if id(node) in script:
-            continue
         if isinstance(node, ast.Import):
             out += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -81,25 +71,22 @@ def imports_of(path: Path) -> tp.List[tp.Tuple[int, str]]:
     return out
 
 
-def is_main_guard(node: ast.stmt) -> bool:
-    return (isinstance(node, ast.If) and isinstance(node.test, ast.Compare)
-            and isinstance(node.test.left, ast.Name) and node.test.left.id == '__name__'
-            and any(isinstance(c, ast.Constant) and c.value == '__main__' for c in node.test.comparators))
-
-
 def is_under(module: str, prefixes: tp.Sequence[str]) -> bool:
     return any(module == p or module.startswith(p + '.') for p in prefixes)
 
 
 def layer_of(module: str) -> tp.Optional[int]:
-    """Index in LAYERS of the longest prefix that names `module`, None if no layer does."""
-    best: tp.Optional[tp.Tuple[int, int]] = None
-    for index, (_, prefixes) in enumerate(LAYERS):
-        for prefix in prefixes:
-            matches = module == prefix if prefix == 'od' else is_under(module, (prefix,))  # `od`: the package only
-            if matches and (best is None or len(prefix) > best[1]):
-                best = (index, len(prefix))
-    return best[0] if best else None
+    """Index of `module`'s layer: its folder's place in LAYERS, len(LAYERS) for a root module
+    (the top), None for a folder that is in no layer."""
+    parts = module.split('.')
+    if len(parts) == 1 or (PACKAGE / f'{parts[1]}.py').is_file():
+        return len(LAYERS)
+    names = [name for name, _ in LAYERS]
+    return names.index(parts[1]) if parts[1] in names else None
+
+
+def layer_name(index: int) -> str:
+    return LAYERS[index][0] if index < len(LAYERS) else TOP
 
 
 def modules() -> tp.Dict[str, Path]:
@@ -131,9 +118,9 @@ def violations() -> tp.List[str]:
         low, high = layer_of(target), layer_of(name)
         if low is not None and high is not None and low > high:
             found.append(f"{known[name].relative_to(ROOT)}:{line} imports {target}: "
-                         f"{LAYERS[high][0]} -> {LAYERS[low][0]} runs up")
+                         f"{layer_name(high)} -> {layer_name(low)} runs up")
     for name, path in known.items():
-        if is_under(name, (TF_SIDE,)):
+        if is_under(name, TF_SIDE):
             for line, target in imports_of(path):
                 od_side = is_under(target, ('od',)) and target != 'od' and not is_under(target, TF_ALLOWED)
                 if is_under(target, TORCH_LIKE) or od_side:
@@ -190,34 +177,37 @@ def test_no_import_cycle():
 
 
 def test_the_rule_catches_upward_imports_hidden_in_functions_and_cycles(tmp_path, monkeypatch):
-    """The checker itself, on a planted tree: a function-local import of a higher layer, the TF side
-    importing torch or od, and two modules that import each other are all found."""
+    """The checker itself, on a planted tree: a function-local import of a higher layer or of a
+    root module, an import under a `__main__` guard, a folder in no layer, the TF side importing
+    torch or od, and two modules that import each other are all found."""
     fake = tmp_path / 'od'
-    for folder in ('encoders', 'fad_tf', 'inference', 'commands', 'data'):
+    for folder in ('core', 'encoders', 'metrics/fad_tf', 'inference', 'data', 'stray'):
         (fake / folder).mkdir(parents=True)
     (fake / 'encoders' / 'x.py').write_text("def f():\n    from .. import train\n    from ..inference import z\n")
-    (fake / 'fad_tf' / 'y.py').write_text("import numpy\ndef g():\n    import torch\n    from ..encoders import x\n")
-    (fake / 'inference' / 'z.py').write_text("from ..commands import c\n")
-    (fake / 'commands' / 'c.py').write_text("from ..inference import z\n")
+    (fake / 'metrics' / 'fad_tf' / 'y.py').write_text(
+        "import numpy\nfrom ...core import atomic\ndef g():\n    import torch\n    from ...encoders import x\n")
+    (fake / 'inference' / 'z.py').write_text("from .. import clip\n")
+    (fake / 'clip.py').write_text("from .inference import z\n")
     (fake / 'data' / 'a.py').write_text("from . import b\n")
     (fake / 'data' / 'b.py').write_text("def h():\n    from . import a\n")
-    (fake / 'data' / 'cmd.py').write_text("import sys\nif __name__ == '__main__':\n    from od.commands import c\n")
+    (fake / 'data' / 'cmd.py').write_text("import sys\nif __name__ == '__main__':\n    from od import clip\n")
     (fake / 'train.py').write_text("")
-    (fake / 'stray.py').write_text("")
+    (fake / 'stray' / 's.py').write_text("")
+    (fake / 'core' / 'atomic.py').write_text("")
     this = __import__(__name__, fromlist=['x'])
     monkeypatch.setattr(this, 'PACKAGE', fake)
     monkeypatch.setattr(this, 'ROOT', tmp_path)
     found = violations()
     assert found == [
-        'od/stray.py is in no layer (add it to LAYERS)',
-        'od/encoders/x.py:2 imports od.train: encoders -> pipeline runs up',
+        'od/stray/s.py is in no layer (add it to LAYERS)',
+        'od/data/cmd.py:3 imports od.clip: data -> commands runs up',
+        'od/encoders/x.py:2 imports od.train: encoders -> commands runs up',
         'od/encoders/x.py:3 imports od.inference.z: encoders -> inference runs up',
-        'od/fad_tf/y.py:4 imports od.encoders.x: base -> encoders runs up',
-        'od/inference/z.py:1 imports od.commands.c: inference -> commands runs up',
-        'od/fad_tf/y.py:3 imports torch',
-        'od/fad_tf/y.py:4 imports od.encoders.x',
+        'od/inference/z.py:1 imports od.clip: inference -> commands runs up',
+        'od/metrics/fad_tf/y.py:4 imports torch',
+        'od/metrics/fad_tf/y.py:5 imports od.encoders.x',
     ], found
-    assert cycles() == [['od.commands.c', 'od.inference.z'], ['od.data.a', 'od.data.b']]
+    assert cycles() == [['od.clip', 'od.inference.z'], ['od.data.a', 'od.data.b']]
 
 
 def private_imports(package: tp.Optional[Path] = None) -> tp.List[str]:
@@ -242,8 +232,8 @@ def test_no_private_name_is_imported_across_modules(tmp_path):
 
 @pytest.mark.parametrize('module,where', [
     ('od', 'main'), ('od.fad_tf', 'main'),
-    pytest.param('od.fad_tf.pipeline', 'tf', marks=pytest.mark.tf),
-    pytest.param('od.fad_tf.vggish', 'tf', marks=pytest.mark.tf)])
+    pytest.param('od.metrics.fad_tf.pipeline', 'tf', marks=pytest.mark.tf),
+    pytest.param('od.metrics.fad_tf.vggish', 'tf', marks=pytest.mark.tf)])
 def test_tf_side_imports_without_torch(module, where):
     """What .venv-fad imports must not pull torch in, checked in a clean interpreter: the main
     one for modules that need no TensorFlow, .venv-fad itself (which has no torch, so any torch

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from od.commands import export as od_export
+from od import export as od_export
 from od.inference import load
 from od.solvers import lora
 from od.solvers.frozen_base import FROZEN_BASE
@@ -98,7 +98,7 @@ def test_merged_export_generates_the_unmerged_tokens(lora_xp, colors, tmp_path):
         tokens.append(model.generate_from(media=[str(video)], return_tokens=True)[1])
     assert torch.equal(tokens[0], tokens[1])
     # The merged weights load into AudioCraft's own LM builder, strictly.
-    from od import registry
+    from od.conditioners import registry
     registry.install()
     cfg.device = 'cpu'
     builders.get_lm_model(cfg).load_state_dict(state['best_state'])

@@ -7,8 +7,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from od.commands.make_ckpt import main as make_ckpt_main
-from od.commands.make_ckpt import merge
+from od.make_ckpt import main as make_ckpt_main
+from od.workflow.make_ckpt import merge
 
 from .helpers import FAST, ROOT, colors_data, dora_run, only_xp, read_history
 
@@ -25,7 +25,7 @@ def source_checkpoint(path, overrides):
     from audiocraft.models import builders
 
     import od.train
-    from od import registry
+    from od.conditioners import registry
     registry.install()
     cfg = od.train.main.get_xp(list(overrides)).cfg
     cfg.device = 'cpu'
@@ -72,7 +72,7 @@ def test_seed_003_workflow(video_data, tmp_path, capsys, monkeypatch):
     assert '(64, 32)' in table  # (LM dim out, CLIP dim in)
     start = torch.load(tmp_path / 'start.th', weights_only=True)['best_state']['model']
 
-    from od.commands.prep import prepare
+    from od.prep import prepare
     assert prepare(overrides, progress=False)['self_wav']['failed'] == 0
     assert prepare(overrides, progress=False)['self_wav']['embedded'] == 0  # all cached now
 

@@ -48,7 +48,7 @@ def test_variable_frame_rate_frames_are_picked_by_timestamp(vfr_video):
 def test_vfr_conditioner_tokens_match_the_frames_shown(vfr_video, tmp_path):
     """Training, the cache and od.clip read frames through the same conditioner: its tokens for
     a window are CLIP of the frames shown then, cached or not."""
-    from od import registry
+    from od.conditioners import registry
     from od.inference.tiny import write_tiny_clip
     write_tiny_clip(tmp_path / 'clip')
     window = (4.5, 2.0)  # 4 frames at 4.75, 5.25, 5.75, 6.25 s
@@ -90,7 +90,7 @@ def test_rotation_is_applied_like_players_do(tmp_path):
 def test_no_false_short_video_warning_for_a_video_as_long_as_its_audio(tmp_path, caplog):
     """The cache grid kept floor(duration * rate) slots, so a window ending at the video's end
     read past the grid: "video is 6.93 s long, window ends at 7.00 s"."""
-    from od import registry
+    from od.conditioners import registry
     from od.inference.tiny import write_tiny_clip
     write_tiny_clip(tmp_path / 'clip')
     M.write(tmp_path / 'seven.mp4', M.level_frames(np.linspace(0, 250, 105), (32, 32)), fps=15)  # 7.0 s
@@ -264,8 +264,8 @@ def test_ingest_audio_only_folder(tmp_path):
 
 
 def test_tiny_models_from_the_shell(tmp_path, capsys):
-    from od.commands.tiny import main
     from od.encoders.clip import load_image_encoder
+    from od.tiny import main
     assert main(['clip', str(tmp_path / 'clip')]) == 0
     assert f'conditioners.self_wav.clip_frames.name={tmp_path / "clip"}' in capsys.readouterr().out
     assert load_image_encoder(str(tmp_path / 'clip')).dim == 32
@@ -275,6 +275,6 @@ def test_tiny_models_from_the_shell(tmp_path, capsys):
 def test_concepts_next_steps_run_without_weights():
     from od.solvers.concept_data import DEBUG_CODEC, next_steps
     debug = next_steps('mine', DEBUG_CODEC)
-    assert 'python -m od.models.tiny t5 checkpoints/tiny-t5' in debug
+    assert 'python -m od.tiny t5 checkpoints/tiny-t5' in debug
     assert 'solver=musicgen/textual_inversion_debug' in debug and 't5_ti.name=checkpoints/tiny-t5' in debug
     assert 'od.make_ckpt' in next_steps('mine', '//pretrained/facebook/encodec_32khz')

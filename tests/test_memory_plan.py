@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from od.commands import doctor
+from od import doctor
 from od.solvers import memory_plan
 
 from .test_config import compose

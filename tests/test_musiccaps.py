@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from od.commands import musiccaps as musiccaps_command
+from od import musiccaps as musiccaps_command
 from od.data import musiccaps
 
 SR = 16000

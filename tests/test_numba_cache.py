@@ -1,4 +1,4 @@
-"""librosa's numba kernels (od/numba_cache.py): two od processes starting together on an empty
+"""librosa's numba kernels (od/core/numba_cache.py): two od processes starting together on an empty
 cache never crash, od's warm-up covers every librosa path od reaches, and od.doctor repairs a
 cache that does not load."""
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from od import numba_cache
+from od.core import numba_cache
 
 ROOT = Path(__file__).resolve().parent.parent
 # One round in the suite: what a round proves is deterministic (od's lock lets exactly one of the
@@ -45,7 +45,7 @@ CHILD = """
 import sys, time
 import torch, torchaudio   # no numba in these: imported before the start only to keep rounds short
 time.sleep(max(0., float(sys.argv[2]) - time.time()))   # both processes start at this moment
-import od.environment; od.environment.setup()   # what od/commands/__init__.py and od/train.py run first
+import od.core.environment; od.core.environment.setup()   # what od/commands/__init__.py and od/train.py run first
 from od.data.sidecar import analyse_audio
 from od.metrics.audio_features import log_mel_stats
 from od.report.plots import spectrogram_png

@@ -15,7 +15,7 @@ import uuid
 import numpy as np
 import pytest
 
-from od.environment import CONFIG_DIR, ROOT
+from od.core.environment import CONFIG_DIR, ROOT
 
 from .helpers import dora_env, missing_dependency, wait_for
 
@@ -140,8 +140,8 @@ def assert_not_blank(png, min_colours=200):
 def test_generate_stops_at_the_video_end(pipeline_run, tmp_path):
     import soundfile as sf
 
-    from od.commands.generate import main
     from od.data.frames import video_duration
+    from od.generate import main
     video = next((pipeline_run['base'] / 'work' / 'dataset' / pipeline_run['name'] / 'valid').glob('*.mp4'))
     out = tmp_path / 'g.wav'
     model = pipeline_run['base'] / 'work' / 'checkpoints' / pipeline_run['name']
@@ -154,7 +154,7 @@ def test_generate_stops_at_the_video_end(pipeline_run, tmp_path):
 def test_weighted_metrics_join_the_report_when_their_weights_exist(pipeline_run, tmp_path):
     """FAD and KAD on CLAP embeddings are computed with a (tiny) CLAP; without VGGish weights they are skipped, saying why."""
     from od.inference.tiny import write_tiny_clap
-    from od.pipeline import Pipeline, soundtrack_dir, weighted_metrics
+    from od.workflow.stages import Pipeline, soundtrack_dir, weighted_metrics
     clap = write_tiny_clap(tmp_path / 'clap')
     p = Pipeline(pipeline_run['base'] / 'raw', pipeline_run['name'], 'debug', clip='tiny',
                  work=pipeline_run['base'] / 'work', clap_model=str(clap),

@@ -1,5 +1,5 @@
 """od.pipeline at a real scale, the README's default command, on tiny random models under the
-real Hugging Face repo ids and layouts (`python -m od.models.tiny hub`): the preflight that
+real Hugging Face repo ids and layouts (`python -m od.tiny hub`): the preflight that
 names every missing weight before anything is written, the memory plan that stops a run that
 does not fit, the one-GPU recipe sized from the data, and the README's "Your own videos" block
 run line by line exactly as written (the default line killed with SIGKILL mid-training and run
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from od.environment import CONFIG_DIR, ROOT
+from od.core.environment import CONFIG_DIR, ROOT
 from od.inference.tiny import CLIP_REPO, ENCODEC_REPO, T5_REPO, write_tiny_hub
 
 from . import media
@@ -96,7 +96,7 @@ def test_preflight_names_every_missing_weight_before_writing_anything(case, hub,
     the others through the same command's main() in this process (a start-up costs ~10 s)."""
     import huggingface_hub.constants
 
-    from od.commands.pipeline import main
+    from od.pipeline import main
     options, missing, named = PREFLIGHT[case]
     raw = user_videos(tmp_path / 'my_videos')
     home = hf_home_without(hub, tmp_path / 'hf', missing)
@@ -137,8 +137,9 @@ def test_every_recipe_looks_up_the_weights_it_loads(tmp_path, monkeypatch):
     the codec and (unless --clip tiny) CLIP; a text conditioner's T5 when the config has one."""
     import huggingface_hub.constants
 
-    from od import recipe, train
-    from od.pipeline import Pipeline
+    from od import train
+    from od.workflow import recipe
+    from od.workflow.stages import Pipeline
     monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_CACHE', str(tmp_path / 'empty'))
     monkeypatch.setenv('AUDIOCRAFT_REFERENCE_DIR', str(tmp_path / 'no-reference'))
     (tmp_path / 'raw').mkdir()
@@ -236,8 +237,8 @@ def test_the_recipe_takes_the_lm_shape_from_the_weights(hub, tmp_path, monkeypat
     built from medium copies every backbone tensor, so the run trains the weights it names."""
     import huggingface_hub.constants
 
-    from od.commands.make_ckpt import make_checkpoint
-    from od.pipeline import Pipeline
+    from od.make_ckpt import make_checkpoint
+    from od.workflow.stages import Pipeline
     monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_CACHE', str(hub / 'hub'))
     monkeypatch.setenv('AUDIOCRAFT_REFERENCE_DIR', str(tmp_path / 'no-reference'))
     (tmp_path / 'raw').mkdir()
@@ -252,7 +253,7 @@ def test_the_recipe_takes_the_lm_shape_from_the_weights(hub, tmp_path, monkeypat
     new = [row[21:].split()[0] for row in table.splitlines()[1:-1] if row.startswith('new')]
     assert int(counts['copied']) > 20 and new and all(n.startswith('condition_provider.') for n in new), table
     # by hand: make_ckpt --match-source takes the same shape and prints the overrides for dora run
-    from od.commands.make_ckpt import main
+    from od.make_ckpt import main
     assert main(['--from', MEDIUM, '--out', str(tmp_path / 'by_hand.th'), '--match-source',
                  *p.preset_overrides()]) == 0
     assert 'architecture of the source: ' + ' '.join(p.architecture()) in capsys.readouterr().out
@@ -416,7 +417,7 @@ def test_generate_clip_and_transformers_export_from_the_trained_xp(readme_runs, 
     import huggingface_hub.constants
 
     from od import train
-    from od.commands.export import main as export
+    from od.export import main as export
     monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_CACHE', str(Path(env['HF_HOME']) / 'hub'))
     monkeypatch.setenv('AUDIOCRAFT_REFERENCE_DIR', env['AUDIOCRAFT_REFERENCE_DIR'])
     lora = next(x for x in (readme_runs['dora'] / 'xps').iterdir()

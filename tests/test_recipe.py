@@ -1,4 +1,4 @@
-"""The pipeline's schedule (`od.recipe.schedule`) against AudioCraft's real learning-rate
+"""The pipeline's schedule (`od.workflow.recipe.schedule`) against AudioCraft's real learning-rate
 schedulers: every run it composes, however short, steps through to its last update; a warm-up
 the user fixed that cannot run is refused before anything is written, naming the fix."""
 from __future__ import annotations
@@ -9,7 +9,8 @@ import math
 import pytest
 from omegaconf import OmegaConf
 
-from od import recipe, train
+from od import train
+from od.workflow import recipe
 
 # (training clips' seconds, valid clips' seconds): one clip, a few short ones, odd lengths, long ones
 DATASETS = [([3.0], [3.0]), ([0.6, 1.4], [2.0]), ([2.9, 3.1, 3.0], [3.0, 1.0]), ([7.3] * 5, [7.3]),

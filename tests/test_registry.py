@@ -9,8 +9,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from od import registry
-from od.environment import MissingWeightsError
+from od.conditioners import registry
+from od.core.environment import MissingWeightsError
 
 from .helpers import FAST, build_solver, datasource_overrides, dora_run, only_xp, read_history
 

@@ -154,7 +154,7 @@ def test_motion_peaks_find_jumps_inside_one_shot_and_are_cached(tmp_path):
 
 
 def test_od_eval_rhythm_on_folders_names_and_counts_bad_files(clip_set, tmp_path, capsys):
-    from od.commands.eval import main
+    from od.eval import main
     (clip_set / 'videos' / 'broken.mp4').write_bytes(b'not a video')
     media.write_audio(clip_set / 'gen' / 'broken.wav', media.clicks([1.0], 8.0), 22050)
     media.write_audio(clip_set / 'gen' / 'alone.wav', media.clicks([1.0], 8.0), 22050)   # no video of that name
@@ -226,7 +226,7 @@ def test_video_sensitivity_is_in_the_metrics_table_and_od_eval(tmp_path, capsys)
     other draws under the same names; without them od.eval says what it needs."""
     import json
 
-    from od.commands.eval import main as eval_main
+    from od.eval import main as eval_main
     from od.metrics.audio_features import log_mel_stats
     from od.metrics.video_sensitivity import video_sensitivity
     sr = 16000

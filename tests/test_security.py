@@ -15,9 +15,9 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from od import registry
-from od.environment import MissingWeightsError
-from od.safe_load import UnsafeFileError
+from od.conditioners import registry
+from od.core.environment import MissingWeightsError
+from od.core.safe_load import UnsafeFileError
 
 
 class Payload:
@@ -77,7 +77,7 @@ def test_model_loaders_refuse_pickled_code(what, evil, tmp_path):
             import od.inference
             call = lambda: od.inference.load(str(bad), device='cpu')  # noqa: E731
         elif what == 'make_ckpt':
-            from od.commands.make_ckpt import load_source_state
+            from od.workflow.make_ckpt import load_source_state
             call = lambda: load_source_state(str(bad))  # noqa: E731
         else:
             from od.analysis.condition import load_condition_provider
@@ -89,7 +89,7 @@ def test_model_loaders_refuse_pickled_code(what, evil, tmp_path):
 
 
 def test_export_cli_refuses_pickled_code(evil, tmp_path, capsys):
-    from od.commands.export import main as export_main
+    from od.export import main as export_main
     bad = evil(tmp_path / 'ckpt.th', lambda p: {'best_state': {'model': p}, 'xp.cfg': debug_cfg()})
     assert export_main(['--checkpoint', str(bad), '--out', str(tmp_path / 'out')]) == 2
     err = capsys.readouterr().err
@@ -194,7 +194,7 @@ def test_a_model_file_never_imports_the_modules_it_names(tmp_path, monkeypatch):
 
 
 def test_generate_cli_says_which_plugin_to_pass(tmp_path, monkeypatch, capsys):
-    from od.commands.generate import main as generate_main
+    from od.generate import main as generate_main
     path = _plugin_checkpoint(tmp_path, ['tests.plugins.tempo'])
     monkeypatch.delitem(registry._FACTORIES, 'tempo_test')
     monkeypatch.delitem(sys.modules, 'tests.plugins.tempo')
@@ -207,7 +207,7 @@ def test_generate_cli_says_which_plugin_to_pass(tmp_path, monkeypatch, capsys):
 
 def _bare_app(tmp_path, dora_dir):
     """A ConceptApp with its state set directly (no dataset or model needed for validation)."""
-    from od.app.jobs import ConceptApp
+    from od.workflow.app_jobs import ConceptApp
     app = ConceptApp.__new__(ConceptApp)
     app.dataset, app.embeds = (tmp_path / 'egs').resolve(), (tmp_path / 'embeds').resolve()
     app.embeds.mkdir(parents=True, exist_ok=True)
@@ -250,8 +250,8 @@ def test_app_validates_what_files_and_users_give_it(tmp_path, monkeypatch):
 
 
 def test_app_binds_locally_and_needs_a_login_elsewhere(tmp_path, capsys):
-    from od.commands.app import is_local, parse_auth
-    from od.commands.app import main as app_main
+    from od.app import is_local, parse_auth
+    from od.app import main as app_main
     assert is_local('127.0.0.1') and is_local('::1') and is_local('localhost')
     assert not is_local('0.0.0.0') and not is_local('') and not is_local('192.168.1.5')
     with pytest.raises(SystemExit) as info:  # refused before any dataset or model is read

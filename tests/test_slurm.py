@@ -1,4 +1,4 @@
-"""Dora grids on a real SLURM cluster (od.slurm_local, started by the `slurm_cluster` fixture):
+"""Dora grids on a real SLURM cluster (od.workflow.slurm_local, started by the `slurm_cluster` fixture):
 one grid of the debug video solver submitted as SLURM jobs and monitored by Dora, one of its
 jobs requeued mid-run and resumed, an XP trained by two SLURM tasks (DDP, gloo), and cancel."""
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from od.launch import dora_command
+from od.workflow.launch import dora_command
 
 from .helpers import ROOT, colors_data, dora_env, missing_dependency, read_history, wait_for
 
@@ -53,18 +53,18 @@ def xp_by_lr(dora_dir: Path, lr: str) -> Path:
 
 
 def test_missing_packages_name_the_apt_get_line(monkeypatch):
-    from od import slurm_local
+    from od.workflow import slurm_local
     monkeypatch.setattr(slurm_local, 'find', lambda program: None if program in ('slurmdbd', 'munged') else '/x')
     with pytest.raises(slurm_local.SlurmLocalError, match='apt-get install -y --no-install-recommends munge slurmdbd'):
         slurm_local.check_ready()
-    from od.commands import slurm_local as command
+    from od import slurm as command
     assert command.main(['packages']) == 0
 
 
 def test_cluster_entry_is_chosen_by_environment_and_checked(monkeypatch, tmp_path):
     from audiocraft.environment import AudioCraftEnvironment
 
-    from od import environment
+    from od.core import environment
     monkeypatch.setenv('AUDIOCRAFT_CLUSTER', 'slurm_local')
     AudioCraftEnvironment.reset()
     try:

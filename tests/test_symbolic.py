@@ -79,7 +79,7 @@ def test_soundfont_lookup_says_what_to_install(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_seed_004_comparison_end_to_end(songs, fluidsynth_ready, tmp_path, capsys):
-    from od.commands.symbolic import main
+    from od.symbolic import main
     out = tmp_path / 'study'
     assert main(['--dataset', str(songs), '--encoders', 'mel', '--out', str(out)]) == 0
     printed = capsys.readouterr().out

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from od import registry
+from od.conditioners import registry
 from od.inference.tiny import write_tiny_t5
 
 
@@ -55,7 +55,7 @@ def test_the_t5_lookup_requires_the_tokenizer_a_real_t5_needs(tiny_t5, tmp_path,
     import huggingface_hub.constants
 
     from od.conditioners.t5 import T5_TOKENIZER, locate_t5
-    from od.environment import MissingWeightsError
+    from od.core.environment import MissingWeightsError
     from od.inference.tiny import hub_snapshot
     monkeypatch.setenv('AUDIOCRAFT_REFERENCE_DIR', str(tmp_path / 'ref'))
     monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_CACHE', str(tmp_path / 'hub'))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from od import registry
+from od.conditioners import registry
 from od.inference.tiny import write_tiny_t5
 from od.solvers.concept_data import prepare_concepts, write_synthetic_concepts
 
@@ -30,7 +30,7 @@ def concepts_data(tmp_path_factory):
     """Two synthetic concepts (4 files x 2 chunks each) + one corrupt and one too-short file."""
     import numpy as np
 
-    from od import atomic
+    from od.core import atomic
     base = tmp_path_factory.mktemp('concepts')
     raw = write_synthetic_concepts(base / 'raw', ('chiptune', 'ambient'), per_concept=4, duration=4.0,
                                    seed=1)
@@ -136,8 +136,8 @@ def test_prep_cache_keys_hold_everything_the_tokens_depend_on(tmp_path):
 def test_prep_cli_help():
     import subprocess
     import sys
-    out = subprocess.run([sys.executable, '-m', 'od.data.concepts', '--help'], capture_output=True, text=True)
-    assert out.returncode == 0 and 'example: python -m od.data.concepts' in out.stdout
+    out = subprocess.run([sys.executable, '-m', 'od.concepts', '--help'], capture_output=True, text=True)
+    assert out.returncode == 0 and 'example: python -m od.concepts' in out.stdout
 
 
 def test_concept_tokens_rows_and_gradients(tiny_t5):
@@ -194,7 +194,7 @@ def test_training_moves_only_the_rows_and_never_encodes(tiny_t5, concepts_data, 
     assert torch.equal(loaded.concept_rows()['chiptune'], solver.ti_conditioner.concept_rows()['chiptune'])
     assert loaded.tokenize(['<ambient>'])['input_ids'].max() >= loaded.base_vocab
     assert loaded.output_proj is plain.output_proj  # the model's own projection, not a copy
-    from od.commands.generate import use_concepts
+    from od.generate import use_concepts
     with pytest.raises(ValueError, match=r'uses <choir> but no --concepts file defines it'):
         use_concepts(fresh, [path], 'a piece in the style of <chiptune> and <choir>')
     # Tokens written by another codec are refused.
@@ -274,7 +274,7 @@ def test_clap_metrics_are_monitored_per_concept(tiny_t5, concepts_data, tmp_path
     best = torch.load(solver.embeds_folder() / 'best.pt', weights_only=True)
     assert best['metrics']['evaluate/fad_clap'] == pytest.approx(metrics['fad_clap'])
     # Without CLAP weights the run stops at start-up, naming the files and the way to train without.
-    from od.environment import MissingWeightsError
+    from od.core.environment import MissingWeightsError
     with pytest.raises(MissingWeightsError, match=r"(?s)missing-clap.*'textual_inversion.metrics=\[\]' trains without"):
         build_solver(ti_args(tiny_t5, base / 'egs' / 'two', tmp_path / 'embeds', 'textual_inversion.metrics=[fad_clap]',
                              f'textual_inversion.clap_model={tmp_path / "missing-clap"}'))
@@ -386,7 +386,7 @@ def test_app_learns_concepts_and_generates(tiny_t5, concepts_data, pretrained, t
         assert client.predict(api_name='/stop') == 'Nothing was training.'
         # The same rows through od.generate's `--concepts`, on the XP's model (its main, in this
         # process: the CLI's start-up is tested elsewhere, and an interpreter costs ~20 s here).
-        from od.commands.generate import main as generate
+        from od.generate import main as generate
         checkpoint = next((tmp_path / 'dora' / 'xps').glob('*/checkpoint.th'))
         assert generate(['music in the style of <ambient>', '--model', str(checkpoint),
                          '--concepts', str(tmp_path / 'embeds' / files[0]),

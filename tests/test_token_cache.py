@@ -10,7 +10,7 @@ from .helpers import build_solver, colors_data
 
 @pytest.mark.slow
 def test_train_step_from_token_cache_finds_the_window(tmp_path, monkeypatch):
-    from od.commands.prep import prepare
+    from od.prep import prepare
     from od.solvers import token_cache
     args = [*colors_data(tmp_path, duration=2.0), f'conditioners.self_wav.clip_frames.cache_dir={tmp_path}/emb',
             f'cache.path={tmp_path}/tokens', 'dataset.batch_size=2', 'dataset.num_workers=0',

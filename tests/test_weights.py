@@ -6,8 +6,8 @@ import time
 
 import pytest
 
+from od.core.environment import MissingWeightsError
 from od.encoders.compression import resolve_compression_checkpoint
-from od.environment import MissingWeightsError
 
 from .helpers import ENCODEC, FAST, ROOT, datasource_overrides, dora_cmd, dora_env, tiny_hf_encodec
 

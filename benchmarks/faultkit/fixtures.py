@@ -99,7 +99,7 @@ class Fixtures:
     def _make_ckpt(self, name: str, overrides: tp.List[str]) -> Path:
         out = self.path('models', name)
         if not out.exists():
-            from od.commands.make_ckpt import make_checkpoint
+            from od.make_ckpt import make_checkpoint
             make_checkpoint(str(self.xp / 'checkpoint.th'), out, overrides)
         return out
 

@@ -116,13 +116,13 @@ def ingest_inputs(suite, fx: Fixtures) -> None:
 
 
 def concepts_inputs(suite, fx: Fixtures) -> None:
-    tool = 'od.data.concepts'
+    tool = 'od.concepts'
     root = fx.path('inputs', 'concepts')
     cases = audio_cases(root / 'bad')
     for i in range(2):
         write_audio(root / 'other' / f'o_{i}.wav', seed=i)
     out = fx.path('outputs', 'concepts')
-    res = run(od('od.data.concepts', 'bad', str(root), '--chunk', '1', '--compression-model',
+    res = run(od('od.concepts', 'bad', str(root), '--chunk', '1', '--compression-model',
                  '//pretrained/debug_compression_model', '--dataset-dir', str(out / 'dataset'),
                  '--egs-dir', str(out / 'egs'), '--config-dir', str(out / 'config')))
     manifest = out / 'egs' / 'bad' / 'metadata_train.json'
@@ -477,7 +477,7 @@ def dora_inputs(suite, fx: Fixtures) -> None:
         suite.input_result(tool, name, res.message_ok() and (res.rc == 0 or res.mentions('data.jsonl')), res.tail())
 
 
-ALL = {'od.data.manifest': manifest_inputs, 'od.data.ingest': ingest_inputs, 'od.data.concepts': concepts_inputs,
+ALL = {'od.data.manifest': manifest_inputs, 'od.data.ingest': ingest_inputs, 'od.concepts': concepts_inputs,
        'od.data.musiccaps': musiccaps_inputs, 'od.prep': prep_inputs, 'od.eval': eval_inputs,
        'od.analysis.embeddings': analysis_inputs, 'od.clip': clip_inputs, 'od.generate': generate_inputs,
        'od.export': export_inputs, 'dora run': dora_inputs}

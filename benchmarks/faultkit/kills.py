@@ -143,7 +143,7 @@ def concepts_kills(suite, fx: Fixtures) -> None:
     root = concept_audio(fx)
 
     def cmd(w: Path) -> tp.List[str]:
-        return od('od.data.concepts', 'k', str(root), '--chunk', '1', '--compression-model',
+        return od('od.concepts', 'k', str(root), '--chunk', '1', '--compression-model',
                   '//pretrained/debug_compression_model', '--dataset-dir', str(w / 'dataset'),
                   '--egs-dir', str(w / 'egs'), '--config-dir', str(w / 'config'))
 
@@ -155,7 +155,7 @@ def concepts_kills(suite, fx: Fixtures) -> None:
         rows = json.loads(path.read_text())
         return sorted((r['track_id'], Path(r['encoded_path']).name,
                        tuple(torch.load(r['encoded_path'], weights_only=True).shape)) for r in rows)
-    _rand_kills(suite, fx, 'od.data.concepts', cmd, lambda w: w, result, lo=0.5, hi=0.98)
+    _rand_kills(suite, fx, 'od.concepts', cmd, lambda w: w, result, lo=0.5, hi=0.98)
 
 
 def prep_kills(suite, fx: Fixtures) -> None:
@@ -378,12 +378,12 @@ def disk_cases(suite, fx: Fixtures) -> None:
                            '--egs-dir', str(d / 'egs'), '--config-dir', str(d / 'config')), lambda d: d, 8 * 1024, 600)
     root = concept_audio(fx)
     if root.exists():
-        disk_case(suite, 'od.data.concepts', 'chunks and tokens', fx,
-                  lambda d: od('od.data.concepts', 'k', str(root), '--chunk', '1', '--compression-model',
+        disk_case(suite, 'od.concepts', 'chunks and tokens', fx,
+                  lambda d: od('od.concepts', 'k', str(root), '--chunk', '1', '--compression-model',
                                '//pretrained/debug_compression_model', '--dataset-dir', str(d / 'ds'),
                                '--egs-dir', str(d / 'egs'), '--config-dir', str(d / 'config')), lambda d: d, 4096, 200)
 
 
-ALL = {'od.data.manifest': manifest_kills, 'od.data.ingest': ingest_kills, 'od.data.concepts': concepts_kills,
+ALL = {'od.data.manifest': manifest_kills, 'od.data.ingest': ingest_kills, 'od.concepts': concepts_kills,
        'od.prep': prep_kills, 'od.export': export_kills, 'dora run': dora_kills, 'od.eval': eval_kills}
 DISK = {'full disk': disk_cases}

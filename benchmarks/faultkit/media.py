@@ -48,7 +48,7 @@ def tone(seconds: float = 3.0, sr: int = SR, channels: int = 1, freq: float = 22
 
 
 def ffmpeg(*args: str) -> None:
-    from od.environment import ffmpeg_exe
+    from od.core.environment import ffmpeg_exe
     subprocess.run([ffmpeg_exe(), '-y', '-loglevel', 'error', *args], check=True)
 
 

@@ -69,8 +69,8 @@ def all_races(suite, fx: Fixtures) -> None:
     root = concept_audio(fx)
     concepts = base / 'concepts'
     if root.exists():
-        race(suite, 'od.data.concepts', 'two at once on one token cache',
-             od('od.data.concepts', 'k', str(root), '--chunk', '1', '--compression-model',
+        race(suite, 'od.concepts', 'two at once on one token cache',
+             od('od.concepts', 'k', str(root), '--chunk', '1', '--compression-model',
                 '//pretrained/debug_compression_model', '--dataset-dir', str(concepts / 'dataset'),
                 '--egs-dir', str(concepts / 'egs'), '--config-dir', str(concepts / 'config')),
              concepts, result=lambda: sorted(json.dumps(r, sort_keys=True) for r in json.loads(

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..core.safe_load import torch_load
 from ..data.frames import IMAGE_EXTS, VIDEO_EXTS
 from ..data.manifest import AUDIO_EXTS
-from ..safe_load import torch_load
 from .encoders import Encoder, EncoderContext, register_encoder
 
 
@@ -28,11 +28,11 @@ def load_condition_provider(checkpoint: str, device: str = 'cpu'):
     """(XP config, ConditioningProvider with its trained weights) of an od checkpoint."""
     from omegaconf import OmegaConf
 
-    from .. import registry
-    from ..environment import resolve_reference
+    from ..conditioners import registry
+    from ..core.environment import resolve_reference
     from ..inference.loaders import load_lm_state
     if checkpoint.startswith('//sig/'):
-        from ..xps import sig_checkpoint
+        from ..core.xps import sig_checkpoint
         path = sig_checkpoint(checkpoint)
     else:
         path = resolve_reference(checkpoint)

@@ -1,6 +1,6 @@
 """Embedding-space analysis: do an encoder's embeddings separate the categories of a dataset?
 
-    python -m od.analysis.embeddings --dataset songs/ --encoders clap,vggish,clip --out results/songs/
+    python -m od.embeddings --dataset songs/ --encoders clap,vggish,clip --out results/songs/
 
 The dataset is `<root>/<category>/<files>` (audio wav/flac/ogg/mp3, video mp4, images, or `.npy`
 vectors). Each encoder embeds every file it reads (one vector per file; frames and windows are
@@ -14,15 +14,8 @@ silhouette; see od/analysis/space.py) and skipped.txt. Every file is written ato
 """
 from __future__ import annotations
 
-if __name__ == '__main__':  # `python -m od.analysis.embeddings` runs the command; its start-up (od/commands/)
-    import sys  # comes before this module's own imports
-
-    from od.commands.embeddings import main
-    sys.exit(main())
-
 import json
 import logging
-import sys
 import typing as tp
 from pathlib import Path
 
@@ -95,12 +88,12 @@ def embed_dataset(encoder: Encoder, items: tp.Sequence[tp.Tuple[Path, str]], pro
 
 
 def _write_text(path: Path, text: str) -> None:
-    from ..atomic import write_text
+    from ..core.atomic import write_text
     write_text(path, text)
 
 
 def write_npy(path: Path, array: np.ndarray) -> None:
-    from ..atomic import np_save
+    from ..core.atomic import np_save
     np_save(path, array)
 
 
@@ -140,7 +133,7 @@ def analyse(dataset: tp.Union[str, Path], encoders: tp.Sequence[tp.Union[str, En
         ValueError when no encoder could embed enough files to measure anything.
     """
     root, out = Path(dataset), Path(out)
-    from ..atomic import clean_stale
+    from ..core.atomic import clean_stale
     clean_stale(out, recursive=True)  # temporaries of killed runs
     items = walk_dataset(root)
     context = EncoderContext(root=root, device=device, cache_dir=Path(cache_dir) if cache_dir else None,

@@ -174,7 +174,7 @@ def vggish_encoder(arg: tp.Optional[str], context: EncoderContext) -> Encoder:
                           workers=int(context.options.get('vggish.workers', 2)), progress=context.progress)
 
     def embed(path: Path) -> np.ndarray:
-        # od.fad_tf.pipeline writes <set>/embeddings/<position in the list>.npy, or failed/<...>.txt
+        # od.metrics.fad_tf.pipeline writes <set>/embeddings/<position in the list>.npy, or failed/<...>.txt
         name, folder = f"{index[path]:07d}", Path(workdir.name) / 'analysis'
         vectors = folder / 'embeddings' / f"{name}.npy"
         if vectors.exists():

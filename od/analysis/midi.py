@@ -145,7 +145,7 @@ def render_midi(midi: tp.Union[str, Path], out: tp.Union[str, Path], soundfont: 
     """`out` (a wav) = the MIDI file played by FluidSynth with `soundfont`, written atomically."""
     import soundfile
 
-    from ..atomic import atomic_path
+    from ..core.atomic import atomic_path
     out = Path(out)
     _playable(midi)  # FluidSynth exits 0 (and writes dither) for a corrupt or empty file
     with atomic_path(out) as tmp:

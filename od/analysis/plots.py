@@ -32,8 +32,8 @@ def styles(categories: tp.Sequence[str]) -> tp.Dict[str, tp.Tuple[tp.Any, str]]:
 
 
 def save(fig, path: Path) -> Path:
-    """savefig through od.atomic: a killed run never leaves half a PNG."""
-    from ..atomic import atomic_open
+    """savefig through od.core.atomic: a killed run never leaves half a PNG."""
+    from ..core.atomic import atomic_open
     with atomic_open(path, 'wb') as f:
         fig.savefig(f, format='png', dpi=120, bbox_inches='tight')
     _plt().close(fig)

@@ -1,6 +1,6 @@
 """Symbolic (MIDI) vs audio embeddings of the same songs: plots, centroids, cosines, variance, retrieval.
 
-    python -m od.analysis.symbolic --dataset songs/ --encoders mel,clap,vggish --out results/songs/
+    python -m od.symbolic --dataset songs/ --encoders mel,clap,vggish --out results/songs/
 
 `songs/<category>/<song>.mid` (or `.midi`), optionally with the same song as audio beside it
 (`<song>.wav|flac|ogg|mp3|m4a`), as in seed 004. The spaces compared:
@@ -25,14 +25,7 @@ silhouette; `all_encoders.png` side by side; metrics.json), plus `comparison.jso
 """
 from __future__ import annotations
 
-if __name__ == '__main__':  # `python -m od.analysis.symbolic` runs the command; its start-up (od/commands/)
-    import sys  # comes before this module's own imports
-
-    from od.commands.symbolic import main
-    sys.exit(main())
-
 import logging
-import sys
 import typing as tp
 from pathlib import Path
 
@@ -103,7 +96,7 @@ def compare(dataset: tp.Union[str, Path], encoders: tp.Sequence[str] = ('mel',),
             device: str = 'cpu', options: tp.Optional[tp.Dict[str, str]] = None, seed: int = 0,
             progress: bool = True) -> tp.Dict[str, tp.Any]:
     """Run the study (see the module doc); returns what comparison.json holds."""
-    from ..atomic import write_json
+    from ..core.atomic import write_json
     from . import plots
     from .embeddings import analyse, walk_dataset
     from .midi import find_soundfont, fluidsynth_exe, render_all

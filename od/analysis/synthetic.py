@@ -1,6 +1,6 @@
 """Datasets whose categories are separable by construction, to check the analysis end to end.
 
-    python -m od.analysis.synthetic dataset/analysis_demo            # vectors/, audio/, images/
+    python -m od.synthetic dataset/analysis_demo            # vectors/, audio/, images/
 
 - `vectors`: `.npy` files; category k is centre_k + noise_k * N(0, I) with mutually orthogonal
   centres of norm `separation`, so the mean per-category variance must come out as noise_k**2,
@@ -13,13 +13,6 @@
 """
 from __future__ import annotations
 
-if __name__ == '__main__':  # `python -m od.analysis.synthetic` runs the command; its start-up (od/commands/)
-    import sys  # comes before this module's own imports
-
-    from od.commands.synthetic import main
-    sys.exit(main())
-
-import sys
 import typing as tp
 from pathlib import Path
 
@@ -46,7 +39,7 @@ def write_vectors(root: tp.Union[str, Path], noise: tp.Dict[str, float], per_cat
 def write_audio(root: tp.Union[str, Path], genres: tp.Sequence[str] = ('chiptune', 'ambient', 'drums', 'plucked'),
                 per_category: int = 4, duration: float = 2.0, seed: int = 0) -> None:
     """`<root>/<genre>/<genre>_NNN.wav`, the example dataset's synthesised genres."""
-    from .. import atomic
+    from ..core import atomic
     from ..data.example import SAMPLE_RATE, synthesise
     for genre in genres:
         (Path(root) / genre).mkdir(parents=True, exist_ok=True)
@@ -87,8 +80,8 @@ def write_midi(root: tp.Union[str, Path], per_category: int = 6, beats: int = 16
     """`<root>/<category>/<category>_NNN.mid` for MIDI_STYLES (+ `.wav` with `audio`); returns the MIDI paths."""
     import pretty_midi
 
-    from .. import atomic
-    from ..atomic import atomic_path
+    from ..core import atomic
+    from ..core.atomic import atomic_path
     rng = np.random.default_rng(seed)
     written = []
     for category, (program, low, tempo, per_beat, chord, scale) in MIDI_STYLES.items():

@@ -7,8 +7,8 @@ would read its files in ways that can run code named by the file; od reads them 
 from audiocraft.modules import conditioners as ac
 
 from ..encoders.demucs import serving_htdemucs
-from ..registry import register_conditioner
 from . import t5  # noqa: F401  (registers 't5')
+from .registry import register_conditioner
 
 register_conditioner('lut')(ac.LUTConditioner)
 register_conditioner('clap')(ac.CLAPEmbeddingConditioner)

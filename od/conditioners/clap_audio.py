@@ -28,8 +28,8 @@ import torch
 
 from ..data.cache import EmbeddingCache
 from ..encoders.clap import get_clap, read_audio
-from ..registry import register_conditioner
 from .media_tokens import MediaTokenConditioner, media_condition
+from .registry import register_conditioner
 
 logger = logging.getLogger(__name__)
 

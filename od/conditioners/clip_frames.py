@@ -28,8 +28,8 @@ import torch
 from ..data.cache import EmbeddingCache
 from ..data.frames import IMAGE_EXTS, VIDEO_EXTS, FrameError, companion, read_frames, read_image, window_rows
 from ..encoders.clip import DEFAULT_CLIP, load_image_encoder
-from ..registry import register_conditioner
 from .media_tokens import MediaTokenConditioner
+from .registry import register_conditioner
 
 logger = logging.getLogger(__name__)
 

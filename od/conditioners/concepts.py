@@ -21,7 +21,7 @@ from .textual_inversion import PLACEHOLDER  # noqa: F401  (`<8bit>` in a prompt)
 
 def save_concepts(conditioner, path: tp.Union[str, Path], **meta: tp.Any) -> Path:
     """Write the conditioner's learned rows atomically."""
-    from ..atomic import torch_save
+    from ..core.atomic import torch_save
     data = {'concepts': conditioner.concept_rows(), 't5': str(conditioner.name),
             't5_dim': int(conditioner.concept_embeds.shape[1]), **meta}
     return torch_save(data, path)
@@ -32,7 +32,7 @@ def read_concepts(path: tp.Union[str, Path]) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"Concepts file not found: {path} (the textual-inversion solver writes them "
                                 "to checkpoints/concepts/<dataset>/<xp sig>/epoch_<n>.pt and best.pt).")
-    from ..safe_load import torch_load
+    from ..core.safe_load import torch_load
     data = torch_load(path, 'concepts file')
     if not isinstance(data, dict) or 'concepts' not in data:
         raise ValueError(f"{path} is not a concepts file (no 'concepts' entry).")

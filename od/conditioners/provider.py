@@ -10,7 +10,7 @@ waveforms become a [1, 1, 1] placeholder first: lengths, sample rates, paths and
 all the conditioner reads, are kept as they are. Attributes of conditioners that read audio
 (chroma_stem) are untouched.
 
-- `ODConditioningProvider` (od.registry builds it): before `tokenize`, for every caller; its
+- `ODConditioningProvider` (od.conditioners.registry builds it): before `tokenize`, for every caller; its
   `_collate_wavs` gathers those attributes' windows without touching their placeholder audio.
 - `DropoutInputs` (od's solver wraps the LM's `cfg_dropout` in it): before the dropouts'
   copies in the training step.

@@ -16,8 +16,8 @@ import torch
 from audiocraft.modules import conditioners as ac
 from audiocraft.utils.autocast import TorchAutocast
 
-from ..environment import MissingWeightsError, hf_snapshot, missing_files, resolve_reference
-from ..registry import register_conditioner
+from ..core.environment import MissingWeightsError, hf_snapshot, missing_files, resolve_reference
+from .registry import register_conditioner
 
 T5_WEIGHTS = ('model.safetensors', 'pytorch_model.bin')
 T5_TOKENIZER = ('spiece.model', 'tokenizer.json')
@@ -68,7 +68,7 @@ class T5Conditioner(ac.T5Conditioner):
         t5 = T5EncoderModel.from_pretrained(folder).train(mode=finetune)
         check_tokenizer_matches(len(tokenizer), t5.config.vocab_size, name)
         # Skip AudioCraft's __init__ (hub names only); set up the same attributes it would
-        # (declared in od/hooks.py, which checks the names tokenize/forward read).
+        # (declared in od/conditioners/hooks.py, which checks the names tokenize/forward read).
         ac.TextConditioner.__init__(self, t5.config.d_model, output_dim)
         self.device = device
         self.name = name

@@ -23,7 +23,7 @@ import typing as tp
 import torch
 from torch import nn
 
-from ..registry import register_conditioner
+from .registry import register_conditioner
 from .t5 import T5Conditioner
 
 PLACEHOLDER = re.compile(r'<([^<>\s]+)>')  # `<8bit>` in a prompt: a learned concept's tokens

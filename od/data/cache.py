@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from ..safe_load import torch_load
+from ..core.safe_load import torch_load
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class EmbeddingCache:
 
         A cache that cannot be written (full disk, read-only folder) is reported once and
         skipped: the embeddings are still returned to training, which goes on uncached."""
-        from .. import atomic
+        from ..core import atomic
         entry = self.path_for(media)
         self._mapped.pop(entry, None)
         # the 'video' key is kept for any media file, so entries written before stay valid

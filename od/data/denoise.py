@@ -81,7 +81,7 @@ def learned_denoiser(path: tp.Union[str, Path], strength: float = DEFAULT_STRENG
         raise FileNotFoundError(f"Denoiser weights not found: {path}. Give the file of a `denoiser` Demucs state "
                                 "dict (e.g. the released dns64.th), or use --denoise spectral (no weights). (A word "
                                 "right after --denoise is read as its value: put a prompt before --denoise.)")
-    from ..safe_load import torch_load
+    from ..core.safe_load import torch_load
     pkg = torch_load(path, 'denoiser weights file')  # names the file; a pickled model object is refused
     packaged = isinstance(pkg, dict) and 'state' in pkg
     state, extra = (pkg['state'], dict(pkg.get('kwargs') or {})) if packaged else (pkg, {})
@@ -140,7 +140,7 @@ def _read(path: Path) -> tp.Tuple[np.ndarray, int, str]:
 def _write(path: Path, wav: np.ndarray, sample_rate: int, subtype: str) -> Path:
     import soundfile
 
-    from ..atomic import atomic_path
+    from ..core.atomic import atomic_path
     with atomic_path(path) as tmp:
         soundfile.write(str(tmp), np.clip(wav, -1., 1.).T, sample_rate, subtype=subtype, format='WAV')
     return path
@@ -154,7 +154,7 @@ def denoise_copy(src: tp.Union[str, Path], dst: tp.Union[str, Path], denoiser: D
 
 def denoise_file(path: tp.Union[str, Path], denoiser: Denoiser) -> tp.Tuple[Path, Path]:
     """Clean the wav at `path` in place; the original is kept as `<stem>.raw.wav`. Returns (clean, raw)."""
-    from ..atomic import write_bytes
+    from ..core.atomic import write_bytes
     path = Path(path)
     wav, sample_rate, subtype = _read(path)
     raw = write_bytes(raw_path(path), path.read_bytes())

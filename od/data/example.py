@@ -1,7 +1,7 @@
 """The example dataset: synthesised multi-instrument clips with AudioCraft sidecars.
 
-    python -m od.data.example                     # dataset/example/ + egs/example/
-    python -m od.data.example --real path/to/mp3s # also add real recordings found there
+    python -m od.example                     # dataset/example/ + egs/example/
+    python -m od.example --real path/to/mp3s # also add real recordings found there
 
 Each genre has its own instruments, tempo range and key choice, so the genre (the debug
 solver's condition) is audible in the audio: a model that uses the condition can learn it.
@@ -10,21 +10,14 @@ what is already there.
 """
 from __future__ import annotations
 
-if __name__ == '__main__':  # `python -m od.data.example` runs the command; its start-up (od/commands/)
-    import sys  # comes before this module's own imports
-
-    from od.commands.example import main
-    sys.exit(main())
-
 import shutil
-import sys
 import typing as tp
 from pathlib import Path
 
 import numpy as np
 
-from .. import atomic
-from ..environment import ROOT
+from ..core import atomic
+from ..core.environment import ROOT
 
 SAMPLE_RATE = 32000
 NOTE_NAMES = ['C', 'C#', 'D', 'D#', 'E', 'F', 'F#', 'G', 'G#', 'A', 'A#', 'B']

@@ -1,6 +1,6 @@
 """A synthetic video-music dataset where the picture decides the music.
 
-    python -m od.data.example_video          # dataset/colors/{train,test} + egs/colors/...
+    python -m od.example_video          # dataset/colors/{train,test} + egs/colors/...
 
 Each clip's video is a field of one colour class (jittered, with a moving square so no two
 frames are equal) and its music is that class's chord: red -> a soft low sine chord, blue -> a
@@ -12,20 +12,13 @@ the model what to play. Used by the tests and by benchmarks/conditioning_ab.py.
 """
 from __future__ import annotations
 
-if __name__ == '__main__':  # `python -m od.data.example_video` runs the command; its start-up (od/commands/)
-    import sys  # comes before this module's own imports
-
-    from od.commands.example_video import main
-    sys.exit(main())
-
-import sys
 import typing as tp
 from pathlib import Path
 
 import numpy as np
 
-from .. import atomic
-from ..environment import ROOT
+from ..core import atomic
+from ..core.environment import ROOT
 from .frames import write_video
 
 SAMPLE_RATE = 32000
@@ -115,8 +108,8 @@ def write_raw_videos(folder: tp.Union[str, Path] = ROOT / 'dataset' / 'colors_ra
 
     from tqdm import tqdm
 
-    from ..atomic import atomic_path
-    from ..environment import ffmpeg_exe
+    from ..core.atomic import atomic_path
+    from ..core.environment import ffmpeg_exe
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     jobs = [(cls, i) for i in range(per_class) for cls in classes]

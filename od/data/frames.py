@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..environment import ffmpeg_exe
+from ..core.environment import ffmpeg_exe
 from .formats import IMAGE_EXTS, VIDEO_EXTS, VISUAL_EXTS  # noqa: F401  (re-exported for readers)
 from .media import MediaError, frame_batches, frames_at, probe
 
@@ -188,7 +188,7 @@ def resize_short_side(frames: np.ndarray, size: int) -> np.ndarray:
 
 def write_video(path: tp.Union[str, Path], frames: np.ndarray, fps: float) -> Path:
     """Encode `frames` [T, H, W, 3] uint8 to an H.264 mp4, atomically."""
-    from ..atomic import atomic_path
+    from ..core.atomic import atomic_path
     path = Path(path)
     t, h, w, _ = frames.shape
     with atomic_path(path) as tmp:

@@ -1,7 +1,7 @@
 """A folder of a user's media -> an od dataset: files, sidecars, split, manifests, dset config.
 
-    python -m od.data.ingest ~/videos --name myclips            # then: dset=audio/myclips
-    python -m od.data.ingest ~/silent_clips --name clips --audio-from ~/soundtracks
+    python -m od.ingest ~/videos --name myclips            # then: dset=audio/myclips
+    python -m od.ingest ~/silent_clips --name clips --audio-from ~/soundtracks
 
 Takes what users have, matched by file stem (`<stem>.<ext>`, sub-folders included):
   - music videos carrying their own audio track (mp4, mkv, webm, mov, avi, m4v): the audio is
@@ -26,22 +26,15 @@ run resumes. Bad files are listed with the reason and counted; memory holds one 
 """
 from __future__ import annotations
 
-if __name__ == '__main__':  # `python -m od.data.ingest` runs the command; its start-up (od/commands/)
-    import sys  # comes before this module's own imports
-
-    from od.commands.ingest import main
-    sys.exit(main())
-
 import dataclasses
 import hashlib
 import logging
 import re
 import shutil
-import sys
 import typing as tp
 from pathlib import Path
 
-from ..environment import ROOT
+from ..core.environment import ROOT
 from .frames import IMAGE_EXTS, VIDEO_EXTS, VISUAL_EXTS
 from .manifest import AUDIO_EXTS, VIDEO_COMPANION, ManifestReport
 
@@ -180,7 +173,7 @@ def _stamp(paths: tp.Sequence[Path]) -> tp.List[tp.List[tp.Any]]:
 
 
 def _copy(src: Path, dst: Path) -> Path:
-    from ..atomic import atomic_path
+    from ..core.atomic import atomic_path
     with atomic_path(dst) as tmp:
         shutil.copyfile(src, tmp)
     return dst
@@ -209,7 +202,7 @@ def finished(folder: Path, item: Item) -> bool:
 
 def ingest_item(item: Item, folder: Path, analyse: bool = True) -> Path:
     """Write one item's audio, video/image and sidecar into `folder`; ValueError says why not."""
-    from ..atomic import write_json
+    from ..core.atomic import write_json
     from .frames import FrameError, read_image
     from .manifest import UnusableAudio, probe_audio
     from .media import MediaError, extract_audio, probe
@@ -276,12 +269,12 @@ def ingest_item(item: Item, folder: Path, analyse: bool = True) -> Path:
 def write_dset_config(name: str, egs: Path, sample_rate: int, channels: int,
                       config_dir: tp.Union[str, Path] = ROOT / 'config' / 'dset' / 'audio') -> Path:
     """`config/dset/audio/<name>.yaml`, so that `dset=audio/<name>` finds the manifests."""
-    from ..atomic import write_text
+    from ..core.atomic import write_text
     egs = egs.resolve()
     rel = egs.relative_to(ROOT) if egs.is_relative_to(ROOT) else egs
     return write_text(Path(config_dir) / f"{name}.yaml", (
         "# @package _global_\n"
-        f"# Written by python -m od.data.ingest ... --name {name} (rerunning it rewrites this file).\n"
+        f"# Written by python -m od.ingest ... --name {name} (rerunning it rewrites this file).\n"
         "datasource:\n"
         f"  max_sample_rate: {int(sample_rate)}\n  max_channels: {int(channels)}\n"
         f"  train: {rel}/train\n  valid: {rel}/valid\n  evaluate: {rel}/valid\n  generate: {rel}/valid\n"))
@@ -298,7 +291,7 @@ def ingest(raw: tp.Union[str, Path], name: str, valid_fraction: float = 0.2,
 
     from tqdm import tqdm
 
-    from ..atomic import clean_stale
+    from ..core.atomic import clean_stale
     from .manifest import build_manifest
 
     raw = Path(raw)

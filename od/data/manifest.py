@@ -5,20 +5,13 @@ corrupt or empty file is reported and left out of the manifest instead of crashi
 worker hours later; optional companions (`.json` sidecar, `.mp4` video) are checked too. The
 manifest is written atomically.
 
-    python -m od.data.manifest dataset/example/train egs/example/train
+    python -m od.manifest dataset/example/train egs/example/train
 """
 from __future__ import annotations
-
-if __name__ == '__main__':  # `python -m od.data.manifest` runs the command; its start-up (od/commands/)
-    import sys  # comes before this module's own imports
-
-    from od.commands.manifest import main
-    sys.exit(main())
 
 import dataclasses
 import json
 import logging
-import sys
 import typing as tp
 from pathlib import Path
 
@@ -74,7 +67,7 @@ def probe_audio(path: Path, min_duration: float = 0.1, full: bool = True,
     except Exception as exc:  # decoder errors come in many types (av, soundfile, RuntimeError)
         if 'Unsupported wav dtype' in str(exc):
             raise ValueError(f"AudioCraft cannot read this wav's sample format ({exc}): convert it to 16-bit "
-                             "(`ffmpeg -i in.wav -c:a pcm_s16le out.wav`), or let `python -m od.data.ingest` "
+                             "(`ffmpeg -i in.wav -c:a pcm_s16le out.wav`), or let `python -m od.ingest` "
                              "do it") from exc
         raise ValueError(f"cannot decode ({type(exc).__name__}: {str(exc).strip()[:120]})") from exc
     if info.duration is None or info.duration < min_duration or wav.numel() == 0:
@@ -98,7 +91,7 @@ def probe_audio(path: Path, min_duration: float = 0.1, full: bool = True,
             except Exception as exc:
                 raise ValueError(f"truncated (decodes to {scan.seconds:.2f} s of {duration:.2f} s) and AudioCraft's "
                                  f"reader cannot seek in it ({type(exc).__name__}: {str(exc).strip()[:80]}): "
-                                 "re-encode it (`ffmpeg -i in.flac out.wav`) or let `python -m od.data.ingest` "
+                                 "re-encode it (`ffmpeg -i in.flac out.wav`) or let `python -m od.ingest` "
                                  "do it") from exc
             if notes is not None:
                 notes[str(path)] = (f"truncated: decodes to {scan.seconds:.2f} s of the {duration:.2f} s its header "
@@ -123,7 +116,7 @@ def build_manifest(audio_dir: tp.Union[str, Path], out_dir: tp.Union[str, Path],
     """
     from tqdm import tqdm
 
-    from .. import atomic
+    from ..core import atomic
     from .frames import VISUAL_EXTS
     from .walk import split_by_extension, strays, walk_files
 
@@ -176,7 +169,7 @@ def read_manifest(path: tp.Union[str, Path], durations: bool = True) -> tp.List[
     path = Path(path)
     if path.is_dir():
         path = next((path / n for n in ('data.jsonl', 'data.jsonl.gz') if (path / n).is_file()), path / 'data.jsonl')
-    hint = "rewrite it from the audio files with `python -m od.data.manifest <audio folder> <this folder>`"
+    hint = "rewrite it from the audio files with `python -m od.manifest <audio folder> <this folder>`"
     opener = gzip.open if path.suffix == '.gz' else open
     entries = []
     try:

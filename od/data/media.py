@@ -240,7 +240,7 @@ def extract_audio(source: PathLike, target: PathLike, chunk_seconds: float = 10.
     import av
     import soundfile as sf
 
-    from ..atomic import atomic_path
+    from ..core.atomic import atomic_path
 
     source, target = Path(source), Path(target)
     with _open(source) as container:

@@ -1,6 +1,6 @@
 """MusicCaps-style caption import: CSV + downloaded audio -> clips, sidecars, manifests, dset yaml.
 
-    python -m od.data.musiccaps musiccaps-public.csv --audio-dir downloads/ --name musiccaps
+    python -m od.musiccaps musiccaps-public.csv --audio-dir downloads/ --name musiccaps
 
 The CSV has MusicCaps' public columns `ytid, start_s, end_s, aspect_list, caption` (others,
 e.g. `audioset_positive_labels`, `author_id`, `is_audioset_eval`, are kept in the sidecar under
@@ -17,12 +17,6 @@ Records without audio, with corrupt audio or with bad fields are listed in
 """
 from __future__ import annotations
 
-if __name__ == '__main__':  # `python -m od.data.musiccaps` runs the command; its start-up (od/commands/)
-    import sys  # comes before this module's own imports
-
-    from od.commands.musiccaps import main
-    sys.exit(main())
-
 import ast
 import csv
 import dataclasses
@@ -33,12 +27,11 @@ import math
 import os
 import re
 import shutil
-import sys
 import typing as tp
 from pathlib import Path
 
-from .. import atomic
-from ..environment import ROOT
+from ..core import atomic
+from ..core.environment import ROOT
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +43,7 @@ YTID = re.compile(r'^[A-Za-z0-9_-]{1,64}$')  # YouTube ids (11 chars); never a p
 MAX_CLIP_S = 3600.0
 
 DSET_YAML = """# @package _global_
-# Written by `python -m od.data.musiccaps ... --name {name}`: captioned clips with sidecars
+# Written by `python -m od.musiccaps ... --name {name}`: captioned clips with sidecars
 # (description = caption, keywords = aspect list). Sample rate / channels are upper bounds
 # (AudioCraft resamples and downmixes to the model's).
 datasource:

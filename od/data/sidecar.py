@@ -61,8 +61,8 @@ def analyse_audio(path: tp.Union[str, Path]) -> tp.Dict[str, tp.Any]:
     import librosa
     from audiocraft.data.audio import audio_read
 
-    from ..numba_cache import ready
-    ready()  # librosa's kernels compiled once, under a lock (od/numba_cache.py)
+    from ..core.numba_cache import ready
+    ready()  # librosa's kernels compiled once, under a lock (od/core/numba_cache.py)
     wav, sr = audio_read(path, duration=ANALYSIS_SECONDS)                # [C, T]
     mono = wav.mean(0).numpy()
     if sr != ANALYSIS_SR:

@@ -20,7 +20,7 @@ coarse events; full-size frames would only cost decoding time).
   (prominence relative to the envelope's range, at least `min_peak_gap` apart). Frame
   differences rather than optical flow: they cost one subtraction per pixel and need no
   tuning of a flow solver; scipy rather than librosa's peak picker: no numba kernel to
-  compile (od compiles librosa's kernels once, under a lock: od/numba_cache.py).
+  compile (od compiles librosa's kernels once, under a lock: od/core/numba_cache.py).
 
 Results are cached as JSON next to the video (`<dir>/.od_cache/visual-rhythm-v1-fps25/<stem>.json`,
 like the embedding cache), checked against the video's size and mtime, written atomically.
@@ -142,7 +142,7 @@ def visual_rhythm(path: tp.Union[str, Path], fps: float = FPS, cache: bool = Tru
                   root: tp.Optional[tp.Union[str, Path]] = None) -> VisualRhythm:
     """`analyse(path)`, read from / written to its cache entry (see the module doc). A cache that
     cannot be written (read-only folder) is logged and skipped: the result is still returned."""
-    from ..atomic import write_json
+    from ..core.atomic import write_json
     path = Path(path)
     stat = path.stat() if path.exists() else None
     if stat is None:

@@ -30,11 +30,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..environment import MissingWeightsError, hf_cached, missing_weights, reference_dir, resolve_reference
+from ..core.environment import MissingWeightsError, hf_cached, missing_weights, reference_dir, resolve_reference
 
 # With laion-clap installed, `import audiocraft.metrics` (and so audiocraft's solvers and data
 # modules) imports laion_clap, whose training.data builds three tokenizers at import time: online
-# that retries the hub for minutes. od's commands are offline before that (od.environment.setup).
+# that retries the hub for minutes. od's commands are offline before that (od.core.environment.setup).
 logger = logging.getLogger(__name__)
 
 CLAP_REPO = 'lukewys/laion_clap'
@@ -173,7 +173,7 @@ def laion_clap_module():
             raise ImportError("laion-clap is not installed: run ./install.sh (requirements-nodeps.txt)")
         folder = list(spec.submodule_search_locations)[0]
         if folder not in sys.path:
-            sys.path.append(folder)  # laion's modules import `clap_module` top-level (od/hooks.py)
+            sys.path.append(folder)  # laion's modules import `clap_module` top-level (od/conditioners/hooks.py)
     return importlib.import_module('clap_module')
 
 
@@ -213,7 +213,7 @@ def _read_checkpoint(path: Path) -> tp.Dict[str, torch.Tensor]:
     Anything else is refused (UnsafeFileError) with the way to convert a trusted file once
     (`python -m od.trust <file>`); there is no fallback to full unpickling.
     """
-    from ..safe_load import torch_load
+    from ..core.safe_load import torch_load
     try:
         data = torch_load(path, 'CLAP checkpoint', allow_numpy=True)
     except ValueError as exc:

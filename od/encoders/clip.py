@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..environment import MissingWeightsError, hf_snapshot, resolve_reference
+from ..core.environment import MissingWeightsError, hf_snapshot, resolve_reference
 
 DEFAULT_CLIP = 'hf-hub:laion/CLIP-ViT-B-32-laion2B-s34B-b79K'
 CLIP_CONFIG = 'open_clip_config.json'

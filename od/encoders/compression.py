@@ -27,8 +27,8 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from ..environment import MissingWeightsError, hf_cached, missing_weights, reference_dir, resolve_reference
-from ..safe_load import torch_load
+from ..core.environment import MissingWeightsError, hf_cached, missing_weights, reference_dir, resolve_reference
+from ..core.safe_load import torch_load
 
 # Models AudioCraft builds itself, without any file.
 BUILTIN_COMPRESSION = ('debug_compression_model',)
@@ -155,7 +155,7 @@ def load_compression_package(pkg: dict, device: str = 'cpu'):
 
 def fingerprint(model: torch.nn.Module) -> str:
     """Short hash of a model's weights (names, shapes, values): tokens cached with one codec are
-    meaningless to another, so consumers of cached tokens compare this (od.data.concepts)."""
+    meaningless to another, so consumers of cached tokens compare this (od.concepts)."""
     import hashlib
     digest = hashlib.sha1()
     for name, tensor in sorted(model.state_dict().items()):

@@ -12,7 +12,7 @@ reads either of two files, and both can make demucs run code of the file's choos
 class (nothing else is imported), and the pickle is read weights-only with exactly the globals
 that file holds allow-listed (`demucs.htdemucs.HTDemucs`, `fractions.Fraction`; building them runs
 only demucs' and Python's own code). Anything else is refused with the file's name.
-`serving_htdemucs()` makes AudioCraft's call go through it (od/hooks.py lists that hook).
+`serving_htdemucs()` makes AudioCraft's call go through it (od/conditioners/hooks.py lists that hook).
 Nothing is downloaded: a missing file stops with where to put it.
 """
 from __future__ import annotations
@@ -52,7 +52,7 @@ def _hf_cached(filename: str) -> tp.Optional[Path]:
 
 
 def _check_class_names(path: Path, names: tp.Iterable[str]) -> None:
-    from ..safe_load import UnsafeFileError
+    from ..core.safe_load import UnsafeFileError
     bad = sorted(set(names) - set(MODEL_CLASSES))
     if bad:
         raise UnsafeFileError(f"{path}: this demucs file names {', '.join(bad)} as code to run, not demucs' "
@@ -88,7 +88,7 @@ def _from_pickle(path: Path) -> tp.Any:
     from demucs.htdemucs import HTDemucs
     from demucs.states import load_model
 
-    from ..safe_load import torch_load
+    from ..core.safe_load import torch_load
     package = torch_load(path, 'demucs model', allow=[HTDemucs, Fraction])
     klass = package.get('klass') if isinstance(package, dict) else None
     if klass is not HTDemucs:
@@ -100,7 +100,7 @@ def load_htdemucs() -> tp.Any:
     """demucs' `htdemucs` bag of models, from the Hugging Face cache or the torch hub cache."""
     from demucs.apply import BagOfModels
 
-    from ..environment import MissingWeightsError
+    from ..core.environment import MissingWeightsError
     bag = _bag_definition()
     models = []
     for sig in bag['models']:

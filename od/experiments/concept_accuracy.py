@@ -19,8 +19,8 @@ import time
 import typing as tp
 from pathlib import Path
 
-from ..environment import ROOT
-from ..launch import run_dora
+from ..core.environment import ROOT
+from ..workflow.launch import run_dora
 
 CONCEPTS = ('chiptune', 'ambient')
 

@@ -12,8 +12,8 @@ import time
 import typing as tp
 from pathlib import Path
 
-from ..launch import run_dora
 from ..metrics.code_classes import ab_accuracy, clip_classes
+from ..workflow.launch import run_dora
 
 
 def _clip_setup(work: Path) -> tp.List[str]:

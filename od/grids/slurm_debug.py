@@ -1,8 +1,8 @@
 """A small grid of the debug video solver, to check a SLURM set-up end to end (CPU is enough):
 two learning rates, each one SLURM job, and one XP trained by two processes (DDP).
 
-    python -m od.data.example_video                     # once: dataset/colors + egs/colors
-    python -m od.models.tiny clip checkpoints/tiny-clip  # once: a random tiny CLIP
+    python -m od.example_video                     # once: dataset/colors + egs/colors
+    python -m od.tiny clip checkpoints/tiny-clip  # once: a random tiny CLIP
     AUDIOCRAFT_CLUSTER=slurm_local dora grid slurm_debug --dry_run --init       # list the XPs
     AUDIOCRAFT_CLUSTER=slurm_local dora grid slurm_debug                        # submit and monitor
 
@@ -15,7 +15,7 @@ import shlex
 
 from dora import Explorer, Launcher
 
-from od import environment
+from od.core import environment
 
 BASE = {'solver': 'musicgen/debug', 'conditioner': 'clipemb2music', 'dset': 'audio/colors',
         'conditioners.self_wav.clip_frames.name': 'checkpoints/tiny-clip',

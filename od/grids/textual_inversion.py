@@ -1,6 +1,6 @@
 """Textual-inversion sweep (seed 000 swept 5/10/20 tokens with wandb): tokens_num x lr x concepts.
 
-    python -m od.data.concepts example_concepts dataset/example_concepts_raw --synthesise chiptune ambient
+    python -m od.concepts example_concepts dataset/example_concepts_raw --synthesise chiptune ambient
     dora grid textual_inversion --dry_run --init   # list the XPs without launching
     dora grid textual_inversion                    # launch them on SLURM
 

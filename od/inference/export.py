@@ -25,7 +25,7 @@ import json
 import typing as tp
 from pathlib import Path
 
-from ..environment import ROOT
+from ..core.environment import ROOT
 
 DEFAULT_OUT = ROOT / 'checkpoints'
 
@@ -36,7 +36,7 @@ def checkpoint_of(sig: tp.Optional[str] = None, xp: tp.Optional[str] = None,
     if sum(x is not None for x in (sig, xp, checkpoint)) != 1:
         raise ValueError("give exactly one of --sig, --xp or --checkpoint")
     if sig is not None:
-        from ..xps import sig_checkpoint
+        from ..core.xps import sig_checkpoint
         return sig_checkpoint(sig)
     elif xp is not None:
         path = Path(xp) / 'checkpoint.th'
@@ -105,7 +105,7 @@ def write_export(out: Path, lm_pkg: dict, compression_pkg: dict, meta: dict, ove
     """Write the three files into a temporary sibling folder, then rename it into place."""
     import torch
 
-    from .. import atomic
+    from ..core import atomic
     out = Path(out)
     atomic.clean_stale(out.parent)  # what killed exports left behind
     # Folder and files get the umask's modes (shared team folders), and appear only when whole.

@@ -84,7 +84,7 @@ def write_audio(path: tp.Union[str, Path], wav: torch.Tensor, sample_rate: int,
     wav = wav.detach().cpu().float()
     if length is not None:
         wav = torch.nn.functional.pad(wav, (0, max(0, length - wav.shape[-1])))[..., :length]
-    from ..atomic import atomic_path, clean_stale
+    from ..core.atomic import atomic_path, clean_stale
     clean_stale(path.parent)  # temporaries of killed runs
     with atomic_path(path) as tmp:
         written = audio_write(tmp.with_suffix(''), wav, sample_rate, format='wav', strategy='peak',

@@ -274,7 +274,7 @@ def export_transformers(spec: tp.Union[str, Path], out: tp.Union[str, Path], ove
 
     from transformers import AutoProcessor, MusicgenForConditionalGeneration
 
-    from ..atomic import atomic_dir, write_json
+    from ..core.atomic import atomic_dir, write_json
     from .loaders import assemble_model, locate_model, read_model_files
     out = Path(out)
     if out.exists() and not overwrite:

@@ -31,7 +31,7 @@ def build_lm(cfg_dict: dict, state: dict, device: str = 'cpu', cache: bool = Fal
     """
     from omegaconf import OmegaConf
 
-    from .. import registry
+    from ..conditioners import registry
     from ..solvers import lora
     cfg = OmegaConf.create(cfg_dict)
     cfg.device = str(device)
@@ -57,8 +57,8 @@ def new_lm(cfg: tp.Any, seed: int):
     import torch
     from audiocraft.models import builders
 
-    from .. import hooks
-    hooks.install()  # the registry's LM builder (od/hooks.py)
+    from ..conditioners import hooks
+    hooks.install()  # the registry's LM builder (od/conditioners/hooks.py)
     with torch.random.fork_rng():
         torch.manual_seed(int(seed))
         return builders.get_lm_model(cfg)
@@ -69,7 +69,7 @@ def load_model(spec: str, device: tp.Optional[str] = None, cache: bool = False,
     """One loader for od exports, make_ckpt outputs, Dora checkpoints and upstream MusicGen.
 
     `plugins`: modules to import first because they register conditioners the model needs (the
-    user's choice: a model file never makes od import anything, see od.registry).
+    user's choice: a model file never makes od import anything, see od.conditioners.registry).
 
     Returns an `od.inference.musicgen.ODMusicGen` whose conditioners come from od's registry.
     A `.th` checkpoint has no packaged compression model: it is rebuilt from the config's

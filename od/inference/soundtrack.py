@@ -27,8 +27,8 @@ import subprocess
 import typing as tp
 from pathlib import Path
 
+from ..core.environment import ffmpeg_exe
 from ..data.frames import VIDEO_EXTS
-from ..environment import ffmpeg_exe
 from .generation import media_failures, write_audio
 
 
@@ -139,8 +139,8 @@ def mux_transition(first: Path, second: Path, wav: Path, out: Path, start: float
 
 
 def _run_ffmpeg(cmd: tp.List[str], out: Path) -> Path:
-    """`cmd` + a temporary output beside `out` (od.atomic), renamed over `out` when ffmpeg succeeds."""
-    from ..atomic import atomic_path
+    """`cmd` + a temporary output beside `out` (od.core.atomic), renamed over `out` when ffmpeg succeeds."""
+    from ..core.atomic import atomic_path
     with atomic_path(out) as tmp:
         proc = subprocess.run([*cmd, str(tmp)], capture_output=True, text=True)
         if proc.returncode != 0:

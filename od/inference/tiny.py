@@ -3,10 +3,10 @@
 Tests (and CPU smoke runs) load these through exactly the code real weights go through; only
 the folder differs. Nothing here downloads anything. From the shell:
 
-    python -m od.models.tiny clip checkpoints/tiny-clip     # then ...clip_frames.name=checkpoints/tiny-clip
-    python -m od.models.tiny t5 checkpoints/tiny-t5         # ...t5_ti.name= / ...t5.name=
-    python -m od.models.tiny clap checkpoints/tiny-clap     # ...clap_audio.name=
-    python -m od.models.tiny hub ~/od-tiny-hf               # then HF_HOME=~/od-tiny-hf python -m od.pipeline ...
+    python -m od.tiny clip checkpoints/tiny-clip     # then ...clip_frames.name=checkpoints/tiny-clip
+    python -m od.tiny t5 checkpoints/tiny-t5         # ...t5_ti.name= / ...t5.name=
+    python -m od.tiny clap checkpoints/tiny-clap     # ...clap_audio.name=
+    python -m od.tiny hub ~/od-tiny-hf               # then HF_HOME=~/od-tiny-hf python -m od.pipeline ...
 
 `hub` writes a Hugging Face home whose hub cache holds tiny random models under the real repo
 ids and file layouts that od's default commands load (see `HUB_REPOS`): the real-scale path of
@@ -14,13 +14,6 @@ ids and file layouts that od's default commands load (see `HUB_REPOS`): the real
 """
 from __future__ import annotations
 
-if __name__ == '__main__':  # `python -m od.inference.tiny` runs the command; its start-up (od/commands/)
-    import sys  # comes before this module's own imports
-
-    from od.commands.tiny import main
-    sys.exit(main())
-
-import sys
 import typing as tp
 from pathlib import Path
 
@@ -201,7 +194,7 @@ def write_tiny_musicgen(folder: tp.Union[str, Path], t5_folder: tp.Union[str, Pa
     import torch
     from omegaconf import OmegaConf
 
-    from ..environment import compose_config
+    from ..core.environment import compose_config
     from .loaders import new_lm
     shape = TINY_LM[scale]
     cfg = compose_config(['solver=musicgen/musicgen_base_32khz', f'model/lm/model_scale={scale}',

@@ -15,8 +15,8 @@ def log_mel_stats(path: tp.Union[str, Path], n_mels: int = 64) -> np.ndarray:
     import librosa
     from audiocraft.data.audio import audio_read
 
-    from ..numba_cache import ready
-    ready()  # librosa's kernels compiled once, under a lock (od/numba_cache.py)
+    from ..core.numba_cache import ready
+    ready()  # librosa's kernels compiled once, under a lock (od/core/numba_cache.py)
     wav, sr = audio_read(path)                                           # [C, T]
     mono = wav.mean(0).numpy()
     if sr != MEL_SR:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..fad_tf.stats import load_stats, save_stats  # noqa: F401  (one format, both environments)
+from .fad_tf.stats import load_stats, save_stats  # noqa: F401  (one format, both environments)
 
 
 def gaussian_stats(embeddings: np.ndarray) -> tp.Tuple[np.ndarray, np.ndarray]:

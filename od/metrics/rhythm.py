@@ -9,7 +9,7 @@ against chance and ceiling. No model weights: numpy, scipy and librosa only.
 Music rhythm (`music_rhythm`): librosa's onset-strength envelope (hop 512 at 22.05 kHz), its
 dynamic-programming beat tracker (Ellis 2007) for beats and tempo, its onset picker for onsets,
 and the onsets as D2M-GAN picks them for BCS/BHS (below). Every librosa call here is also run
-by `od.numba_cache.exercise`, so its numba kernels come from od's cache, compiled once under a
+by `od.core.numba_cache.exercise`, so its numba kernels come from od's cache, compiled once under a
 lock, never by two processes at once.
 
 How to read the numbers: every alignment is reported three times — for the music under
@@ -59,8 +59,8 @@ def music_rhythm_of(y: np.ndarray, sr: int) -> MusicRhythm:
     """Beats, onsets and tempo of mono audio y [T] at sr."""
     import librosa
 
-    from ..numba_cache import ready
-    ready()  # librosa's kernels compiled once, under a lock (od/numba_cache.py)
+    from ..core.numba_cache import ready
+    ready()  # librosa's kernels compiled once, under a lock (od/core/numba_cache.py)
     y = np.asarray(y, dtype=np.float32)
     if y.ndim != 1:
         raise ValueError(f"music_rhythm_of needs mono audio [T], got shape {y.shape}")

@@ -35,7 +35,7 @@ class MetricOptions:
     stats_cache: tp.Optional[str] = None  # folder for cached reference statistics (None: no cache)
     workers: int = 2  # Beam DirectRunner workers for VGGish
     progress: bool = True
-    vggish_runner: tp.Any = None  # od.fad_tf.runners.RunnerSpec (None: the DirectRunner with `workers`)
+    vggish_runner: tp.Any = None  # od.metrics.fad_tf.runners.RunnerSpec (None: the DirectRunner with `workers`)
     videos: tp.Optional[str] = None  # rhythm: folder of the videos, paired by file stem (None: beside each file)
     more_samples: tp.Sequence[str] = ()  # video_sensitivity: folders holding more draws, same file names
 

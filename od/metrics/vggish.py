@@ -6,7 +6,7 @@ od.metrics.vggish.fad_vggish(ref, gen) --> python -m od.fad_tf embed (Beam) --> 
 Reference statistics are cached by the content of the file list and the checkpoint, so a
 training run embeds its reference set once. Where the Beam job runs (this machine's
 DirectRunner, Beam's Dask runner on a dask.distributed cluster, another runner) is a
-`RunnerSpec` (od/fad_tf/runners.py: numpy- and Beam-free, so this side builds it too).
+`RunnerSpec` (od/metrics/fad_tf/runners.py: numpy- and Beam-free, so this side builds it too).
 Environment variables (as seed 003's set-up): TF_PYTHON_EXE (default `.venv-fad/bin/python`),
 TF_LIBRARY_PATH (prepended to the TF process's LD_LIBRARY_PATH, e.g. cuDNN),
 TF_FORCE_GPU_ALLOW_GROWTH (default true), OD_VGGISH_CHECKPOINT (default
@@ -23,9 +23,9 @@ import time
 import typing as tp
 from pathlib import Path
 
-from ..environment import ROOT, MissingWeightsError, resolve_reference
-from ..fad_tf.runners import RunnerSpec
+from ..core.environment import ROOT, MissingWeightsError, resolve_reference
 from .fad import frechet_distance, load_stats, save_stats, stats_cache_path
+from .fad_tf.runners import RunnerSpec
 
 DEFAULT_TF_PYTHON = ROOT / '.venv-fad' / 'bin' / 'python'
 DEFAULT_CHECKPOINT = '//reference/fad/vggish_model.ckpt'
@@ -123,7 +123,7 @@ def embed_sets(sets: tp.Mapping[str, tp.Sequence[str]], out_dir: Path, checkpoin
     """
     from tqdm import tqdm
 
-    from ..atomic import write_text
+    from ..core.atomic import write_text
     runner = runner or RunnerSpec(workers=workers)
     check_tf_env(runner)
     out_dir.mkdir(parents=True, exist_ok=True)

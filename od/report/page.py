@@ -159,7 +159,7 @@ XP <code>{_e(report['sig'])}</code>.</p>
 
 def write_page(folder: tp.Union[str, Path], report: tp.Mapping[str, tp.Any]) -> Path:
     """Write `folder/index.html` (atomically) and `folder/report.json` (the numbers shown)."""
-    from ..atomic import write_json, write_text
+    from ..core.atomic import write_json, write_text
     folder = Path(folder)
     write_json(folder / 'report.json', report)
     return write_text(folder / 'index.html', render(report))

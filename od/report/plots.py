@@ -16,7 +16,7 @@ def _pyplot():
 
 
 def _save(fig, path: Path) -> Path:
-    from ..atomic import atomic_path
+    from ..core.atomic import atomic_path
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format='png', dpi=80)
     _pyplot().close(fig)
@@ -28,8 +28,8 @@ def spectrogram_png(wav_path: tp.Union[str, Path], out: tp.Union[str, Path], tit
     import librosa
     from audiocraft.data.audio import audio_read
 
-    from ..numba_cache import ready
-    ready()  # librosa's kernels compiled once, under a lock (od/numba_cache.py)
+    from ..core.numba_cache import ready
+    ready()  # librosa's kernels compiled once, under a lock (od/core/numba_cache.py)
     wav, sr = audio_read(wav_path)
     mono = wav.mean(0).numpy()
     mel = librosa.feature.melspectrogram(y=mono, sr=sr, n_fft=1024, hop_length=256, n_mels=64)
@@ -72,7 +72,7 @@ def poster_png(video: tp.Union[str, Path], out: tp.Union[str, Path], at: float =
     """One frame of a video (the frame shown at `at` seconds, or its middle when shorter) as a
     PNG `width` pixels wide: the `<video poster=...>` of the report, so a tile shows its picture
     before it is played instead of a black box."""
-    from ..atomic import atomic_path
+    from ..core.atomic import atomic_path
     from ..data.media import frames_at, probe
     info = probe(video)
     t = at if info.duration > 2 * at else info.duration / 2

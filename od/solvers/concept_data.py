@@ -1,6 +1,6 @@
 """Concept datasets for textual inversion: folders of audio -> chunks + cached codec tokens.
 
-    python -m od.data.concepts <name> <audio-root>       # <audio-root>/<concept>/*.wav|mp3|flac
+    python -m od.concepts <name> <audio-root>       # <audio-root>/<concept>/*.wav|mp3|flac
 
 Each file is cut into `--chunk` second pieces (default 5; a remainder shorter than a chunk is
 dropped), each chunk is encoded ONCE by the compression model and its tokens saved as one
@@ -29,9 +29,9 @@ import logging
 import typing as tp
 from pathlib import Path
 
-from .. import atomic
+from ..core import atomic
+from ..core.environment import ROOT
 from ..data.manifest import AUDIO_EXTS
-from ..environment import ROOT
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ def prepare_concepts(name: str, audio_root: tp.Union[str, Path], chunk_seconds: 
     else:
         sr, channels = get_codec().sample_rate, get_codec().channels
     chunk_len = int(round(chunk_seconds * sr))
-    from ..atomic import clean_stale
+    from ..core.atomic import clean_stale
     clean_stale(data_root, recursive=True)  # chunks and tokens of killed runs
     report = PrepReport(egs, {c: 0 for c in concepts}, ignored=dict(ignored))
     from ..data.walk import strays
@@ -222,8 +222,8 @@ def write_dset_config(name: str, egs: Path, config_dir: Path = ROOT / 'config' /
     if not path.exists():
         egs = egs.resolve()
         rel = egs.relative_to(ROOT) if egs.is_relative_to(ROOT) else egs
-        from .. import atomic
-        atomic.write_text(path, f"# @package _global_\n# Written by python -m od.data.concepts {name} ...\n"
+        from ..core import atomic
+        atomic.write_text(path, f"# @package _global_\n# Written by python -m od.concepts {name} ...\n"
                                 f"datasource:\n  train: {rel}\n  valid: null\n  evaluate: null\n  generate: null\n")
     return path
 
@@ -262,7 +262,7 @@ def read_manifests(egs: tp.Union[str, Path]) -> tp.Tuple[tp.List[dict], dict]:
     train, concepts = egs / TRAIN_MANIFEST, egs / CONCEPTS_MANIFEST
     if not (train.exists() and concepts.exists()):
         raise FileNotFoundError(f"{egs} is not a prepared concept dataset (needs {TRAIN_MANIFEST} and "
-                                f"{CONCEPTS_MANIFEST}): run `python -m od.data.concepts <name> <audio-root>`.")
+                                f"{CONCEPTS_MANIFEST}): run `python -m od.concepts <name> <audio-root>`.")
     return json.loads(train.read_text()), json.loads(concepts.read_text())
 
 
@@ -272,7 +272,7 @@ def next_steps(name: str, compression_model: str) -> str:
     text-to-music starting checkpoint."""
     if compression_model == DEBUG_CODEC:
         return ("train (tiny CPU model, no weights needed):\n"
-                "  python -m od.models.tiny t5 checkpoints/tiny-t5\n"
+                "  python -m od.tiny t5 checkpoints/tiny-t5\n"
                 f"  dora run solver=musicgen/textual_inversion_debug dset=concepts/{name} "
                 "conditioners.description.t5_ti.name=checkpoints/tiny-t5")
     return ("train (needs a text-to-music starting checkpoint, see docs/concepts.md):\n"

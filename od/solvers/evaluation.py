@@ -17,8 +17,8 @@ import contextlib
 import typing as tp
 from pathlib import Path
 
-from ..fad_tf.runners import RunnerSpec
 from ..metrics import suite
+from ..metrics.fad_tf.runners import RunnerSpec
 
 CONFIG_KEYS = {'fad': 'fad_vggish', 'fad_clap': 'fad_clap', 'clap_score': 'clap_score'}
 
@@ -31,7 +31,7 @@ def configured_metrics(cfg) -> tp.List[str]:
 
 def vggish_runner(tf_cfg) -> RunnerSpec:
     """`metrics.fad.tf.{runner, workers, dask_address, threads, batch_size, beam_args, work_dir}`
-    -> where the VGGish Beam job runs (od/fad_tf/runners.py)."""
+    -> where the VGGish Beam job runs (od/metrics/fad_tf/runners.py)."""
     threads, work_dir = tf_cfg.get('threads'), tf_cfg.get('work_dir')
     if work_dir:
         from dora import git_save  # Hydra moved the working directory: paths are the caller's

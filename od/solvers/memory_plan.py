@@ -98,9 +98,9 @@ def build_meta_lm(cfg):
     """The LM of `cfg` on the meta device (with its LoRA adapters when `trainable` names lora)."""
     from audiocraft.models import builders
 
-    from .. import hooks
+    from ..conditioners import hooks
     from . import lora
-    hooks.install()  # the registry's LM builder (od/hooks.py)
+    hooks.install()  # the registry's LM builder (od/conditioners/hooks.py)
     meta_cfg = lm_config(cfg)
     with torch.device('meta'):
         lm = builders.get_lm_model(meta_cfg)

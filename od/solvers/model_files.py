@@ -8,8 +8,8 @@ from __future__ import annotations
 import typing as tp
 from pathlib import Path
 
+from ..core.environment import resolve_reference
 from ..encoders.compression import EXPORTED_COMPRESSION
-from ..environment import resolve_reference
 
 # ---- whole models: exports, make_ckpt outputs, Dora checkpoints, upstream weights --------------
 LM_FILE = 'state_dict.bin'                 # AudioCraft's export format (od.export writes it too)
@@ -24,10 +24,10 @@ def locate_model(spec: str) -> Path:
     `//reference/...` path, or a hub id such as `facebook/musicgen-small` (reference dir, then
     the Hugging Face cache; never downloaded).
     """
-    from ..environment import hf_snapshot
+    from ..core.environment import hf_snapshot
     spec = str(spec)
     if spec.startswith('//sig/'):
-        from ..xps import sig_checkpoint
+        from ..core.xps import sig_checkpoint
         return sig_checkpoint(spec)
     path = resolve_reference(spec)
     if path.exists():
@@ -65,7 +65,7 @@ def read_config(spec: str) -> dict:
     tensors (the file is memory-mapped): cheap even for a multi-GB checkpoint."""
     from omegaconf import OmegaConf
 
-    from ..safe_load import torch_load
+    from ..core.safe_load import torch_load
     path = locate_model(spec)
     file = path / LM_FILE if path.is_dir() else path
     pkg = torch_load(file, 'checkpoint', mmap=True)
@@ -101,5 +101,5 @@ def load_lm_state(spec: str) -> tp.Dict[str, tp.Any]:
 
 
 def _torch_load(file: Path) -> tp.Any:
-    from ..safe_load import torch_load
+    from ..core.safe_load import torch_load
     return torch_load(file, 'checkpoint')

@@ -26,7 +26,7 @@ def check_manifests(cfg) -> None:
     ConfigError naming the split, the path and the command that writes it."""
     from pathlib import Path
 
-    from ..environment import ConfigError
+    from ..core.environment import ConfigError
     checked = set()  # valid, evaluate and generate usually share one manifest: read it once
     for split, value in (cfg.get('datasource') or {}).items():
         if split not in ('train', 'valid', 'evaluate', 'generate') or not value:
@@ -40,16 +40,16 @@ def check_manifests(cfg) -> None:
             continue
         raise ConfigError(
             f"datasource.{split}: no manifest at {path}/data.jsonl. Write it from the audio files with "
-            f"`python -m od.data.manifest <dataset folder>/{split} {path} --require .json`, or let "
-            "`python -m od.data.ingest <raw folder> --name <name>` write dataset, manifests and dset config.")
+            f"`python -m od.manifest <dataset folder>/{split} {path} --require .json`, or let "
+            "`python -m od.ingest <raw folder> --name <name>` write dataset, manifests and dset config.")
 
 
 def check_entries(split: str, path) -> None:
     """A ConfigError (the file, the line, what to do) for a manifest line AudioCraft's loader
     would crash on, entries whose audio file is gone or whose sidecar would crash a batch: before
     the model is built, not mid-epoch."""
+    from ..core.environment import ConfigError
     from ..data.manifest import ManifestError, broken_sidecars, missing_files, read_manifest
-    from ..environment import ConfigError
     try:
         entries = read_manifest(path)
     except ManifestError as exc:
@@ -59,14 +59,14 @@ def check_entries(split: str, path) -> None:
         raise ConfigError(
             f"datasource.{split}: {len(gone)} of {len(entries)} files listed in {path} are gone "
             f"({', '.join(gone[:3])}{', ...' if len(gone) > 3 else ''}): put them back, or rewrite the manifest "
-            f"with `python -m od.data.manifest <audio folder> {path}`.")
+            f"with `python -m od.manifest <audio folder> {path}`.")
     broken = broken_sidecars(entries)
     if broken:
         listed = '; '.join(f"{audio}: {why}" for audio, why in broken[:3]) + ('; ...' if len(broken) > 3 else '')
         raise ConfigError(
             f"datasource.{split}: {len(broken)} of {len(entries)} files listed in {path} have a sidecar that "
             f"would stop training at its first batch ({listed}): fix or remove those .json files, or rewrite "
-            f"the manifest with `python -m od.data.manifest <audio folder> {path} --require .json`, which leaves "
+            f"the manifest with `python -m od.manifest <audio folder> {path} --require .json`, which leaves "
             "such files out.")
 
 
@@ -152,7 +152,7 @@ class MusicGenSolver(ac_musicgen.MusicGenSolver):
             if is_bad and path not in seen:
                 seen.add(path)
                 self.logger.warning("Skipping %s: its audio holds NaN/Inf values (rewrite the manifest with "
-                                    "`python -m od.data.manifest`, which leaves such files out)", path)
+                                    "`python -m od.manifest`, which leaves such files out)", path)
         if bad.all():
             return torch.nan_to_num(audio, nan=0., posinf=0., neginf=0.), infos
         keep = ~bad

@@ -105,7 +105,7 @@ def media_sample_names():
     The solver looks `SampleManager` up in its module at call time; it is swapped back on exit,
     so nothing outside od's solver call sees the change.
     """
-    previous = ac_musicgen.SampleManager  # declared in od/hooks.py
+    previous = ac_musicgen.SampleManager  # declared in od/conditioners/hooks.py
     ac_musicgen.SampleManager = MediaSampleManager
     try:
         with CLIPPING.summary('generate'):

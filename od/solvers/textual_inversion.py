@@ -3,7 +3,7 @@
 od's MusicGen solver with three changes (everything else — loss, optimizer step, checkpoints,
 resume, DDP, tensorboard — is AudioCraft's):
 
-- data: a prepared concept dataset (`python -m od.data.concepts`): each item is one chunk's
+- data: a prepared concept dataset (`python -m od.concepts`): each item is one chunk's
   cached codec tokens [K, T] and a prompt template filled with its concept
   ("music in the style of <8bit>"); the compression model never encodes during training;
 - trainable: `trainable: [concept_embeds]` (the yaml): only the rows of `t5_ti` train and are in
@@ -28,7 +28,7 @@ from audiocraft.solvers import base as ac_base
 from omegaconf import open_dict
 
 from ..conditioners import concepts as concept_io
-from ..safe_load import torch_load
+from ..core.safe_load import torch_load
 from .concept_data import read_manifests
 from .musicgen import MusicGenSolver
 from .samples import CLIPPING
@@ -88,7 +88,7 @@ def usable_entries(entries: tp.Sequence[dict], frames: int, log: tp.Any = None) 
                                 '\n  '.join(bad[:10]) + (f"\n  ... and {len(bad) - 10} more" if len(bad) > 10 else ''))
     if not good:
         raise ValueError(f"No usable token file among {len(entries)} (first problem: {bad[0] if bad else 'none'}); "
-                         "re-run `python -m od.data.concepts` for this dataset.")
+                         "re-run `python -m od.concepts` for this dataset.")
     return good
 
 
@@ -119,7 +119,7 @@ class TextualInversionSolver(MusicGenSolver):
         cfg, ti = self.cfg, self.cfg.textual_inversion
         if not cfg.datasource.get('train'):
             raise ValueError("No concept dataset: pass dset=concepts/<name> (written by "
-                             "`python -m od.data.concepts <name> <audio-root>`) or datasource.train=egs/<name>.")
+                             "`python -m od.concepts <name> <audio-root>`) or datasource.train=egs/<name>.")
         self.entries, self.concepts_meta = read_manifests(cfg.datasource.train)
         available = sorted(self.concepts_meta['concepts'])
         chosen = list(ti.concepts or available)
@@ -156,7 +156,7 @@ class TextualInversionSolver(MusicGenSolver):
         self.initial_rows = self.ti_conditioner.concept_rows()
         metrics = list(self.cfg.textual_inversion.metrics or [])
         if metrics:  # missing weights or environment: fail now, not at the first evaluation
-            from ..environment import MissingWeightsError
+            from ..core.environment import MissingWeightsError
             suite = self._metric_suite()
             try:
                 suite.check_metrics(metrics, self._metric_options())
@@ -173,7 +173,7 @@ class TextualInversionSolver(MusicGenSolver):
                 f"The tokens in {self.cfg.datasource.train} were encoded by another codec "
                 f"({codec['checkpoint']}, seed {codec['seed']}) than this run's "
                 f"({self.cfg.compression_model_checkpoint}, seed {self.cfg.seed}). Re-run "
-                f"`python -m od.data.concepts ... --compression-model {self.cfg.compression_model_checkpoint} "
+                f"`python -m od.concepts ... --compression-model {self.cfg.compression_model_checkpoint} "
                 f"--seed {self.cfg.seed}`.")
 
     def fit_loaded_lm(self, lm_state: dict) -> None:

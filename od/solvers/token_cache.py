@@ -123,7 +123,7 @@ class TokenCacheLoader(CachedBatchLoader):
                 try:
                     entry, = torch.load(io.BytesIO(zf.read(name)), map_location='cpu', weights_only=True)
                 except pickle.UnpicklingError as exc:
-                    from ..safe_load import UnsafeFileError
+                    from ..core.safe_load import UnsafeFileError
                     raise UnsafeFileError(
                         f"{path}:{name} is not an od token-cache entry (it holds pickled objects: {str(exc)[:120]}); "
                         "nothing of it ran. A cache written by AudioCraft itself pickles MusicInfo objects: "

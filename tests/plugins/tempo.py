@@ -5,7 +5,7 @@ import typing as tp
 import torch
 from audiocraft.modules.conditioners import TextConditioner
 
-from od.registry import register_conditioner
+from od.conditioners.registry import register_conditioner
 
 
 @register_conditioner('tempo_test')

@@ -1,1 +1,0 @@
-"""The concept app (seed 000's Gradio app): `python -m od.app --dataset egs/<name> --embeds ...`."""
