@@ -33,7 +33,7 @@ from benchmarks import results  # noqa: E402
 
 
 def build(overrides, batch):
-    from od.train import build_solver
+    from od.workflow.runs import build_solver
     solver = build_solver([*overrides, 'dataset.num_workers=0', f'dataset.batch_size={batch}',
                            'optim.updates_per_epoch=4'])
     solver.model.train()
@@ -148,7 +148,7 @@ def main() -> int:
             del cached
         del lut, clip_solver, batches
     if args.on_the_fly:
-        from od.train import build_solver
+        from od.workflow.runs import build_solver
 
         def epoch(overrides):
             solver = build_solver([*overrides, f'optim.updates_per_epoch={args.on_the_fly}', 'dataset.num_workers=0',

@@ -113,13 +113,14 @@ def child(args) -> dict:
 
     from od.core import environment
     environment.setup()
-    from od import train
+    from od import train  # noqa: F401  (Dora's main, bound for the workflow)
+    from od.workflow import runs
     torch.set_num_threads(args.threads)
     work = Path(args.work)
     train.main.dora.dir = work / 'xps'
     base = work / 'base.th'
     extra = SETTINGS[args.one] + ([f'continue_from={base}'] if base.exists() else [])
-    solver = train.build_solver(solver_args(work, args) + extra)
+    solver = runs.build_solver(solver_args(work, args) + extra)
     if args.one == 'base':
         return {}
     solver.restore()
@@ -162,10 +163,11 @@ def write_base(work: Path, args) -> None:
 
     from od.core import environment
     environment.setup()
-    from od import train
+    from od import train  # noqa: F401  (Dora's main, bound for the workflow)
     from od.core.atomic import torch_save
+    from od.workflow import runs
     train.main.dora.dir = work / 'xps'
-    solver = train.build_solver(solver_args(work, args) + SETTINGS['full'])
+    solver = runs.build_solver(solver_args(work, args) + SETTINGS['full'])
     state = solver.state_dict()
     torch_save({'best_state': {'model': state['best_state']['model']}, 'xp.cfg': state['xp.cfg']}, work / 'base.th')
 

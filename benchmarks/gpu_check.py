@@ -40,12 +40,13 @@ def one(args) -> dict:
 
     from od.core import environment
     environment.setup()
-    from od import train
+    from od import train  # noqa: F401  (Dora's main, bound for the workflow)
     from od.inference.musicgen import ODMusicGen
     from od.solvers import memory_plan
+    from od.workflow import runs
     work = Path(args.work)
     train.main.dora.dir = work / 'xps'
-    solver = train.build_solver(overrides(work, args.one, args))
+    solver = runs.build_solver(overrides(work, args.one, args))
     plan = solver.memory_plan
     total = torch.cuda.get_device_properties(0).total_memory if args.device == 'cuda' else None
     lines = memory_plan.describe(plan, total, torch.cuda.get_device_name(0) if total else '')

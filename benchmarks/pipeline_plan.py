@@ -30,16 +30,16 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     add_arguments(parser)
     args = parser.parse_args(argv)
 
-    from od import train
+    from od import train  # noqa: F401  (Dora's main, bound for the workflow)
     from od.solvers import memory_plan
-    from od.workflow import recipe
+    from od.workflow import recipe, runs
     from od.workflow.stages import Pipeline
     device = int(args.gpu_memory * memory_plan.GiB)
     rows = []
     for scale in args.scales:
         for lora in (False, True):
             p = Pipeline(ROOT, 'plan', scale, clip='tiny', lora=lora)
-            cfg = train.compose(p.preset_overrides())
+            cfg = runs.compose(p.preset_overrides())
             result = memory_plan.plan(cfg, device_is_gpu=True)
             lines = memory_plan.describe(result, device, f"a {args.gpu_memory:g} GiB GPU")
             fix = memory_plan.suggestion(cfg, result, device)

@@ -36,7 +36,7 @@ RECORD = '--record'
 
 # A benchmark is one of od's commands: it starts in od's process environment (offline hub,
 # weights-only loads, librosa's kernel cache), set before it imports AudioCraft, as
-# od/commands/__init__.py does; every benchmark imports this module first. (`import od` sets nothing.)
+# every od command does first; every benchmark imports this module first. (`import od` sets nothing.)
 sys.path.insert(0, str(ROOT))
 from od.core import environment  # noqa: E402
 

@@ -47,10 +47,11 @@ def measure(work: Path, trainable: str, steps: int, scale: str, device: str, bas
 
     from od.core import environment
     environment.setup()
-    from od import train
+    from od import train  # noqa: F401  (Dora's main, bound for the workflow)
+    from od.workflow import runs
     torch.set_num_threads(1)  # same for both settings; tiny matrices do not gain from more
     train.main.dora.dir = work / 'xps'
-    solver = train.build_solver(solver_args(work, trainable, steps, scale, device) + [f'continue_from={base}'])
+    solver = runs.build_solver(solver_args(work, trainable, steps, scale, device) + [f'continue_from={base}'])
     solver.restore()  # the base LM, as `dora run ... continue_from=` loads it
     solver.model.train()
     batches = iter(solver.dataloaders['train'])
@@ -84,9 +85,10 @@ def base_checkpoint(work: Path, scale: str, device: str) -> Path:
     """A base LM checkpoint of this scale (random weights: only its size matters here)."""
     from od.core import environment
     environment.setup()
-    from od import train
+    from od import train  # noqa: F401  (Dora's main, bound for the workflow)
+    from od.workflow import runs
     train.main.dora.dir = work / 'xps'
-    solver = train.build_solver(solver_args(work, 'all', 0, scale, device) + ['label=base'])
+    solver = runs.build_solver(solver_args(work, 'all', 0, scale, device) + ['label=base'])
     if not solver.checkpoint_path().exists():
         solver.save_checkpoints()
     return solver.checkpoint_path()

@@ -62,6 +62,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     if credentials is None and not is_local(args.host):
         parser.error(f"--host {args.host} serves the app beyond this machine: give --auth user:password "
                      "(anyone who reaches it could start training runs and read generated audio).")
+    from . import train  # noqa: F401  (Dora's main, bound for the app's jobs)
     from .workflow.app_jobs import ConceptApp
     from .workflow.app_ui import build_ui
     overrides = args.overrides or ['solver=musicgen/textual_inversion']

@@ -32,6 +32,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
                              "(printed: the training run needs the same overrides)")
     parser.add_argument('overrides', nargs='+', help="the `dora run` overrides of the target model")
     args = parser.parse_args(argv)
+    from . import train  # noqa: F401  (Dora's main, bound for the workflow: it composes the configs)
     from .core.environment import MissingWeightsError
     try:
         if args.match_source:

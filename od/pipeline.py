@@ -50,6 +50,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
     if Path(args.work).resolve() != ROOT.resolve() and not os.environ.get('AUDIOCRAFT_DORA_DIR'):
         # the run's XPs go under --work: said so by this process's Dora (od.train, imported later) too
         os.environ['AUDIOCRAFT_DORA_DIR'] = str(Path(args.work).resolve() / 'logs')
+    from . import train  # noqa: F401  (Dora's main, bound for the workflow: after AUDIOCRAFT_DORA_DIR is set)
     try:
         p = Pipeline(args.raw, args.name, args.scale, args.overrides, args.clip, args.valid_fraction,
                      args.audio_from, args.soundtrack_seconds, args.work, clap_model=args.clap_model,

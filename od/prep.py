@@ -37,6 +37,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         print(USAGE)
         print("example: python -m od.prep solver=musicgen/debug conditioner=clipemb2music dset=audio/colors")
         return 0
+    from . import train  # noqa: F401  (Dora's main, bound for the workflow: it composes the configs)
     from .conditioners.registry import PluginRequiredError
     from .core.environment import ConfigError, MissingWeightsError
     from .data.manifest import ManifestError

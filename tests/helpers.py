@@ -151,4 +151,5 @@ def wait_for(predicate: tp.Callable[[], bool], timeout: float, proc: subprocess.
 def build_solver(args: tp.Sequence[str]):
     """An od solver built in this process, exactly as `dora run <args>` builds it."""
     import od.train
-    return od.train.build_solver(args)
+    import od.workflow.runs
+    return od.workflow.runs.build_solver(args)

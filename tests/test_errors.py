@@ -33,7 +33,7 @@ def test_a_missing_manifest_says_how_to_write_it(tmp_path):
     # recorded as the user's to fix (od.pipeline then says so, not "report a bug")
     import json
 
-    from od.train import FAILURE_FILE
+    from od.workflow.runs import FAILURE_FILE
     from od.workflow.stages import training_failure
     xp = next((tmp_path / 'xps').iterdir())
     assert json.loads((xp / FAILURE_FILE).read_text())['kind'] == 'user'
@@ -43,6 +43,7 @@ def test_a_missing_manifest_says_how_to_write_it(tmp_path):
 
 def test_in_process_config_errors_are_config_errors():
     import od.train
+    import od.workflow.runs
     from od.core.environment import ConfigError
     with pytest.raises(ConfigError, match=r'solver=musicgen/nope.*musicgen/debug'):
         od.train.main.get_xp(['solver=musicgen/nope'])
@@ -55,16 +56,17 @@ def test_a_second_run_of_a_running_xp_refuses(example_data, tmp_path, monkeypatc
     import os
 
     import od.train
+    import od.workflow.runs
 
     from .helpers import datasource_overrides
     args = ['solver=musicgen/debug', *datasource_overrides(example_data)]
     sig = od.train.main.get_xp(args).sig
     monkeypatch.setattr(od.train, '_XP_LOCK', None)
-    od.train.lock_xp(tmp_path / 'xps' / sig)
+    od.workflow.runs.lock_xp(tmp_path / 'xps' / sig)
     try:
         err = dora_fails(args, tmp_path)
     finally:
-        od.train._XP_LOCK.close()
+        od.workflow.runs._XP_LOCK.close()
     assert f'XP {sig} is already being trained by pid {os.getpid()}' in err
     assert not (tmp_path / 'xps' / sig / 'checkpoint.th').exists()
 
@@ -229,13 +231,14 @@ def test_a_training_run_that_fills_its_disk_says_so(tmp_path, monkeypatch):
     import dora
 
     import od.train
+    import od.workflow.runs
     from od.core import atomic
     monkeypatch.setattr(dora, 'get_xp', lambda: types.SimpleNamespace(folder=tmp_path))
     exc = subprocess.CalledProcessError(1, ['ffmpeg', '-f', 'wav', 'x.wav'])
     monkeypatch.setattr(atomic, 'nearly_full', lambda folder: False)
-    assert od.train._full_disk_message(exc) is None
+    assert od.workflow.runs._full_disk_message(exc) is None
     monkeypatch.setattr(atomic, 'nearly_full', lambda folder: True)
-    message = od.train._full_disk_message(exc)
+    message = od.workflow.runs._full_disk_message(exc)
     assert message.startswith(f'error: no space left on the device holding the XP folder {tmp_path} (CalledProcessError')
     assert 'resumes from the last complete checkpoint' in message
 

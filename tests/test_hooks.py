@@ -196,9 +196,10 @@ def test_lm_attributes_leave_the_state_dict_as_audiocraft_saves_it(tmp_path):
     import torch
 
     import od.train
+    import od.workflow.runs
     from od.inference.loaders import new_lm
     from od.solvers import lora
-    cfg = od.train.compose(['solver=musicgen/debug', 'transformer_lm.custom=true'])
+    cfg = od.workflow.runs.compose(['solver=musicgen/debug', 'transformer_lm.custom=true'])
     cfg.device = 'cpu'
     plain = new_lm(cfg, 0)
     names = set(plain.state_dict())

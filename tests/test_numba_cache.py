@@ -45,7 +45,7 @@ CHILD = """
 import sys, time
 import torch, torchaudio   # no numba in these: imported before the start only to keep rounds short
 time.sleep(max(0., float(sys.argv[2]) - time.time()))   # both processes start at this moment
-import od.core.environment; od.core.environment.setup()   # what od/commands/__init__.py and od/train.py run first
+import od.core.environment; od.core.environment.setup()   # what every command (od/<command>.py, od/train.py) runs first
 from od.data.sidecar import analyse_audio
 from od.metrics.audio_features import log_mel_stats
 from od.report.plots import spectrogram_png

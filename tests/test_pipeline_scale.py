@@ -137,8 +137,8 @@ def test_every_recipe_looks_up_the_weights_it_loads(tmp_path, monkeypatch):
     the codec and (unless --clip tiny) CLIP; a text conditioner's T5 when the config has one."""
     import huggingface_hub.constants
 
-    from od import train
-    from od.workflow import recipe
+    from od import train  # noqa: F401  (Dora's main, bound for the workflow)
+    from od.workflow import recipe, runs
     from od.workflow.stages import Pipeline
     monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_CACHE', str(tmp_path / 'empty'))
     monkeypatch.setenv('AUDIOCRAFT_REFERENCE_DIR', str(tmp_path / 'no-reference'))
@@ -147,7 +147,7 @@ def test_every_recipe_looks_up_the_weights_it_loads(tmp_path, monkeypatch):
         for clip in (None, 'tiny'):
             for lora in (False, True):
                 p = Pipeline(tmp_path / 'raw', 'x', scale, clip=clip, lora=lora, work=tmp_path / 'work')
-                cfg = train.compose(p.preset_overrides())
+                cfg = runs.compose(p.preset_overrides())
                 missing = recipe.missing_weights(cfg, p.source())
                 heads = [m.splitlines()[0] for m in missing]
                 assert heads[0] == f'MusicGen facebook/musicgen-{scale}:'
@@ -156,7 +156,7 @@ def test_every_recipe_looks_up_the_weights_it_loads(tmp_path, monkeypatch):
                     assert len(heads) == 3 and heads[2].startswith(f'CLIP {p.tiny_clip}')
                 else:
                     assert heads[2:] == [f'CLIP hf-hub:{CLIP_REPO} (self_wav):']
-    text = recipe.missing_weights(train.compose(['solver=musicgen/finetune', 'conditioner=text2music']), None)
+    text = recipe.missing_weights(runs.compose(['solver=musicgen/finetune', 'conditioner=text2music']), None)
     assert [m.splitlines()[0] for m in text][1:] == ['text encoder t5-base (description):']
 
 
@@ -208,7 +208,7 @@ def test_a_one_epoch_run_on_a_few_videos_under_work_leaves_the_checkout_as_it_wa
     schedules: tests/test_recipe.py; the README block runs --lora under $OD_WORK.)"""
     import shlex
 
-    from od import train
+    from od import train  # noqa: F401  (Dora's main, bound for the workflow)
     raw = few_videos(tmp_path / 'my_videos')
     work = tmp_path / 'work'
     env = env_with(hub, tmp_path / 'unused')
@@ -416,13 +416,14 @@ def test_generate_clip_and_transformers_export_from_the_trained_xp(readme_runs, 
     # main() in this process (three more start-ups would cost ~30 s), reading the run's XPs.
     import huggingface_hub.constants
 
-    from od import train
+    from od import train  # noqa: F401  (Dora's main, bound for the workflow)
     from od.export import main as export
+    from od.workflow import runs
     monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_CACHE', str(Path(env['HF_HOME']) / 'hub'))
     monkeypatch.setenv('AUDIOCRAFT_REFERENCE_DIR', env['AUDIOCRAFT_REFERENCE_DIR'])
     lora = next(x for x in (readme_runs['dora'] / 'xps').iterdir()
                 if 'solver=musicgen/finetune_lora' in json.loads((x / '.argv.json').read_text()))
-    with train.dora_dir_at(readme_runs['dora']):
+    with runs.dora_dir_at(readme_runs['dora']):
         assert export(['--sig', readme_runs['xp'].name, '--out', str(tmp_path / 'exports')]) == 0
         assert (tmp_path / 'exports' / readme_runs['xp'].name / 'state_dict.bin').is_file()
         assert export(['--sig', lora.name, '--merge-lora', '--out', str(tmp_path / 'exports')]) == 0

@@ -102,7 +102,8 @@ def test_plugin_conditioner_trains_continues_and_loads(example_data, tmp_path, c
     # continue_from in this process (the solver `dora run` builds, as AudioCraft's run() drives it):
     # a second `dora run` would import torch and AudioCraft again for the same code path.
     import od.train
-    with od.train.dora_dir_at(tmp_path), caplog.at_level(logging.INFO):
+    import od.workflow.runs
+    with od.workflow.runs.dora_dir_at(tmp_path), caplog.at_level(logging.INFO):
         solver = build_solver([*base, f'continue_from=//sig/{xp.name}', 'optim.lr=1e-4'])
         solver.restore()
         solver.run_epoch()

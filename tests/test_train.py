@@ -127,7 +127,7 @@ def test_a_crash_inside_training_is_reported_as_a_bug_with_its_line(example_data
     """Issue 35's crash, by hand: a one-update run whose warm-up is as long as the run divides by
     zero in AudioCraft's cosine scheduler. `dora run` records it as od's bug (not the user's), and
     the pipeline's message says so with the failing line, instead of "fix the cause"."""
-    from od.train import FAILURE_FILE
+    from od.workflow.runs import FAILURE_FILE
     from od.workflow.stages import training_failure
     args = ['solver=musicgen/debug', *FAST, 'optim.epochs=1', 'optim.updates_per_epoch=1', 'generate.every=0',
             'schedule.lr_scheduler=cosine', 'schedule.cosine.warmup=1', *datasource_overrides(example_data)]

@@ -1,6 +1,6 @@
 """od's runtime environment: where things live, offline-first weights, safe checkpoint loading.
 
-`setup()` is the start-up of od's commands (od/commands/__init__.py, od/train.py; nothing runs it
+`setup()` is the start-up of od's commands (the first statement of od/<command>.py and od/train.py; nothing runs it
 on `import od`). It must run before AudioCraft is imported: it points AudioCraft at od's own
 `config/teams/default.yaml` (pip-installed audiocraft ships no config dir; `use_team_config` does
 only that, for library callers of od's AudioCraft-backed lookups), makes the Hugging Face hub

@@ -50,3 +50,12 @@ def sig_checkpoint(spec: str) -> Path:
         raise FileNotFoundError(f"No checkpoint for {SIG_PREFIX}{sig}: {path} does not exist "
                                 "(has the XP finished an epoch? `dora info` lists XPs).")
     return path
+
+
+def dora_main() -> tp.Any:
+    """od's Dora main (od.train's `main`): what composes configs and finds XPs for the workflow,
+    which may not import the command above it. od.train binds it on import."""
+    if _main is None:
+        raise RuntimeError("od's Dora main is not loaded in this process: `import od.train` first "
+                           "(od's commands and `dora` do)")
+    return _main

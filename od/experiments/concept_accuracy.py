@@ -43,7 +43,7 @@ def pretrain_text_lm(egs: Path, t5: Path, updates: int, segment: float = 1.0) ->
     """Train a whole tiny LM on plain-word prompts in this process; returns its checkpoint."""
     import torch
 
-    from .. import train
+    from ..workflow import runs
     args = ['solver=musicgen/textual_inversion_debug', f'datasource.train={egs}',
             f'conditioners.description.t5_ti.name={t5}', 'trainable=all', 'label=pretrain',
             f"textual_inversion.templates=[{','.join(repr(t) for t in word_templates())}]",
@@ -53,7 +53,7 @@ def pretrain_text_lm(egs: Path, t5: Path, updates: int, segment: float = 1.0) ->
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny matrices: more threads only contend
     try:
-        solver = train.build_solver(args)
+        solver = runs.build_solver(args)
         solver.run_stage('train', solver.train)
         solver.run_stage('valid', solver.valid)
         solver.update_best_state_from_stage('valid')  # continue_from reads the best state
@@ -77,17 +77,17 @@ def learn_and_measure(work: Path, pretrain_updates: int = 60, ti_updates: int = 
     """Pretrain in-process, textual inversion with `dora run`, then baseline vs learned accuracies."""
     import torch
 
-    from .. import train
     from ..conditioners.concepts import load_concepts
     from ..inference.tiny import write_tiny_t5
     from ..solvers.concept_data import prepare_concepts, write_synthetic_concepts
+    from ..workflow import runs
 
     work = Path(work)
     t5 = write_tiny_t5(work / 'tiny-t5')
     write_synthetic_concepts(work / 'raw', CONCEPTS, per_concept=per_concept, duration=4.0, seed=1)
     prepare_concepts('concepts', work / 'raw', chunk_seconds=2.0, dataset_dir=work / 'dataset',
                      egs_dir=work / 'egs', progress=False)
-    with train.dora_dir_at(work / 'xps'):  # every XP of this check
+    with runs.dora_dir_at(work / 'xps'):  # every XP of this check
         start = time.time()
         checkpoint = pretrain_text_lm(work / 'egs' / 'concepts', t5, pretrain_updates)
         pretrain_s = time.time() - start
@@ -95,7 +95,7 @@ def learn_and_measure(work: Path, pretrain_updates: int = 60, ti_updates: int = 
         args = ti_args(work, t5, checkpoint, ti_updates, tokens_num) + [f'optim.lr={lr}']
         _dora(args, work / 'xps')
         ti_s = time.time() - start
-        solver = train.get_solver_from_xp(train.main.get_xp(args), restore=True, load_best=False,
+        solver = runs.get_solver_from_xp(runs.get_xp(args), restore=True, load_best=False,
                                           override_cfg={'textual_inversion': {'eval_samples': samples}})
     best = solver.embeds_folder() / 'best.pt'
     solver.model.eval()

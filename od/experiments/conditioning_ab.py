@@ -61,11 +61,11 @@ def train_and_measure(work: Path, updates: int, classes: int = 2, segment: float
     if proc.returncode:
         raise RuntimeError(f"dora run failed:\n{proc.stderr[-4000:]}")
     train_s = time.time() - start
-    from .. import train
-    with train.dora_dir_at(work / 'xps'):  # the XP the run just wrote
-        xp = train.main.get_xp(args)
+    from ..workflow import runs
+    with runs.dora_dir_at(work / 'xps'):  # the XP the run just wrote
+        xp = runs.get_xp(args)
         folder = str(xp.folder)
-        solver = train.get_solver_from_xp(xp, restore=True, load_best=False)
+        solver = runs.get_solver_from_xp(xp, restore=True, load_best=False)
     acc = ab_accuracy(solver.model, solver.compression_model, clip_classes(work / 'egs' / 'train'),
                       clip_classes(work / 'egs' / 'test'), duration=segment, gen_steps=int(25 * segment))
     return {**acc, 'chance': 1 / classes, 'train_seconds': train_s, 'xp': folder}

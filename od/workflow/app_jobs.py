@@ -65,8 +65,8 @@ class ConceptApp:
                          'batch_size': int(cfg.dataset.batch_size)}
 
     def xp(self, overrides: tp.Sequence[str]):
-        from .. import train
-        return train.main.get_xp(list(overrides) + [f'datasource.train={self.dataset}',
+        from . import runs
+        return runs.get_xp(list(overrides) + [f'datasource.train={self.dataset}',
                                                      f'textual_inversion.embeds_folder={self.embeds}'])
 
     # --- training ----------------------------------------------------------------------------
@@ -190,8 +190,8 @@ class ConceptApp:
     def checked_sig(self, sig: tp.Any) -> str:
         """A concepts file's `xp`, accepted only for an XP of this Dora directory that trained
         this dataset into this embeddings folder (its argv must hash back to `sig`)."""
-        from .. import train
         from ..core import xps
+        from . import runs
         if not isinstance(sig, str) or not xps.SIG.match(sig):
             raise ValueError(f"The concepts file names XP {sig!r}, which is not a Dora signature.")
         root = xps.xps_root().resolve()
@@ -199,7 +199,7 @@ class ConceptApp:
         if not folder.is_relative_to(root) or not (folder / '.argv.json').is_file():
             raise ValueError(f"XP {sig} is not in this Dora directory ({root}): it cannot be loaded.")
         try:
-            xp = train.main.get_xp_from_sig(sig)
+            xp = runs.get_xp_from_sig(sig)
             cfg = xp.cfg
         except Exception as exc:  # an .argv.json that does not compose
             raise ValueError(f"XP {sig} cannot be read ({type(exc).__name__}): refusing to load it.") from None

@@ -48,10 +48,10 @@ def architecture_overrides(source: str, overrides: tp.Sequence[str]) -> tp.List[
     for upstream MusicGen under its own model_scale)."""
     from omegaconf import OmegaConf
 
-    from .. import train
     from ..inference.loaders import read_config
+    from . import runs
     src = OmegaConf.create(read_config(source))
-    target = train.compose(list(overrides))
+    target = runs.compose(list(overrides))
     out = []
     for key in ARCHITECTURE_KEYS:
         theirs = OmegaConf.select(src, key, default=None, throw_on_missing=False)
@@ -119,11 +119,11 @@ def make_checkpoint(source: str, out: tp.Union[str, Path], overrides: tp.Sequenc
     """Build the target LM from `overrides`, merge `source` into it, save for `continue_from`."""
     from omegaconf import OmegaConf
 
-    from .. import train
     from ..conditioners import registry
     from ..core import environment
     from ..inference.loaders import new_lm
-    cfg = train.compose(list(overrides))  # no dataset needed: only the model is built
+    from . import runs
+    cfg = runs.compose(list(overrides))  # no dataset needed: only the model is built
     cfg.device = 'cpu'
     environment.absolute_user_paths(cfg)
     registry.import_modules(cfg.get('registry_modules') or [])

@@ -114,9 +114,9 @@ class Pipeline:
         the debug scale, whose preset is sized already)."""
         if self.scale == 'debug':
             return []
-        from .. import train as od_train
+        from . import runs
         user = self.user_overrides
-        cfg = od_train.compose(self.model_overrides() + user)
+        cfg = runs.compose(self.model_overrides() + user)
         fixed = {o.split('=', 1)[0].lstrip('+') for o in user}
         durations = self.durations()
         values = recipe.schedule(durations['train'], durations['valid'], cfg, self.epochs, fixed)
@@ -157,15 +157,15 @@ class Pipeline:
         import contextlib
         if self.dora_dir is None:
             return contextlib.nullcontext()
-        from .. import train
-        return train.dora_dir_at(self.dora_dir)
+        from . import runs
+        return runs.dora_dir_at(self.dora_dir)
 
     def xp(self):
         import dataclasses
 
-        from .. import train
+        from . import runs
         with self.dora_at():
-            xp = train.main.get_xp(self.train_args())
+            xp = runs.get_xp(self.train_args())
         if self.dora_dir is not None:   # Dora's XP reads its folder from the shared config at each access
             xp.dora = dataclasses.replace(xp.dora, dir=self.dora_dir)
         return xp
@@ -182,11 +182,11 @@ class Pipeline:
     def check(self) -> tp.List[str]:
         """Inputs and every weight the run needs, before any file is written or model loaded:
         one PipelineError lists all that are missing. Returns notes on optional metrics."""
-        from .. import train
+        from . import runs
         if not self.raw.is_dir():
             raise PipelineError(f"{self.raw}: no such folder (give the folder of your videos)")
         try:
-            cfg = train.compose(self.preset_overrides() + self.user_overrides)
+            cfg = runs.compose(self.preset_overrides() + self.user_overrides)
         except Exception as exc:  # od's ConfigError or Hydra's own: an override that does not compose
             raise PipelineError(f"these overrides do not compose: {str(exc).strip().splitlines()[0]}") from None
         if self.clip == 'tiny':  # written by run() after the checks: nothing to look up

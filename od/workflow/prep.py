@@ -53,11 +53,11 @@ def prepare(argv: tp.Sequence[str], progress: bool = True, tokens: bool = False,
     (and under 'tokens')."""
     from tqdm import tqdm
 
-    from .. import train
     from ..conditioners import hooks, registry
     from ..core import environment
-    cfg = train.main.get_xp(list(argv)).cfg
-    train.resolve_device(cfg)
+    from . import runs
+    cfg = runs.get_xp(list(argv)).cfg
+    runs.resolve_device(cfg)
     environment.absolute_user_paths(cfg)
     registry.import_modules(cfg.get('registry_modules') or [])
     hooks.install()
@@ -104,6 +104,6 @@ def prepare(argv: tp.Sequence[str], progress: bool = True, tokens: bool = False,
         del cond
     if tokens:
         from ..solvers import token_cache
-        solver = train.build_solver(list(argv))
+        solver = runs.build_solver(list(argv))
         report['tokens'] = {**token_cache.fill(solver, token_epochs, progress), 'folder': str(cfg.cache.path)}
     return report

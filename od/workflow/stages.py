@@ -71,11 +71,11 @@ def stage_plan(p: Pipeline) -> str:
     """The recipe sized from the raw files' durations (before ingest writes anything), its
     learning-rate schedule stepped through the whole run, and its memory plan: a schedule that
     cannot run or a plan that does not fit stops the run before any file is written."""
-    from .. import train
+    from . import runs
     if p.scale != 'debug' and not p.ingested() and not p.durations()['train']:
         return "after ingest (no clip's length can be read from its headers)"   # ingest says why, or plans again
     schedule = p.schedule()
-    cfg = train.compose(p.model_overrides() + schedule + p.user_overrides)
+    cfg = runs.compose(p.model_overrides() + schedule + p.user_overrides)
     try:
         updates = recipe.check_schedule(cfg)
         name = cfg.schedule.get('lr_scheduler')
@@ -155,7 +155,7 @@ def stage_train(p: Pipeline) -> str:
 def training_failure(folder: Path, code: int) -> str:
     """What to tell the user when `dora run` stopped: their fix (the run's own message) or, for
     an error that is not theirs, a bug report to file, with the failing line."""
-    from ..train import FAILURE_FILE
+    from .runs import FAILURE_FILE
     log = folder / 'solver.log.0'
     try:
         failure = json.loads((folder / FAILURE_FILE).read_text())
