@@ -210,6 +210,28 @@ def test_the_rule_catches_upward_imports_hidden_in_functions_and_cycles(tmp_path
     assert cycles() == [['od.clip', 'od.inference.z'], ['od.data.a', 'od.data.b']]
 
 
+def hidden_od_imports(package: tp.Optional[Path] = None) -> tp.List[str]:
+    """`importlib.import_module('od...')` / `__import__('od...')` with a literal name: an import the
+    graph above would not see (the registry once imported the conditioners that way)."""
+    found = []
+    for path in sorted((package or PACKAGE).rglob('*.py')):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
+                func = ast.unparse(node.func)
+                name = node.args[0].value
+                if func.endswith(('import_module', '__import__')) and isinstance(name, str) \
+                        and (name == 'od' or name.startswith(('od.', '.'))):
+                    found.append(f"{path.name}:{node.lineno} imports {name!r} by name")
+    return found
+
+
+def test_no_od_module_is_imported_by_name(tmp_path):
+    found = hidden_od_imports()
+    assert not found, "imports hidden from the layer check:\n  " + '\n  '.join(found)
+    (tmp_path / 'r.py').write_text("import importlib\ndef f():\n    importlib.import_module('od.conditioners')\n")
+    assert hidden_od_imports(tmp_path) == ["r.py:3 imports 'od.conditioners' by name"]
+
+
 def private_imports(package: tp.Optional[Path] = None) -> tp.List[str]:
     """`from od.x import _name` between od modules: a private name is its module's own business."""
     found = []

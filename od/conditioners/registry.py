@@ -13,6 +13,10 @@ Adding a conditioner = one class + one `@register_conditioner('name')` + one YAM
 `config/conditioner/`. Modules outside `od` can register too: list them in the config key
 `registry_modules` of your own run (imported before the model is built, in every process).
 
+The built-in conditioners (AudioCraft's and od's) are registered by importing the package this
+module is part of: od/conditioners/__init__.py imports each of them, and each imports this
+module's decorator. The registry itself imports no conditioner.
+
 Modules are imported only when the *user* names them (their command line or config): a model
 read from a file (an export, a checkpoint, a downloaded folder) never makes od import the
 modules its stored config lists. Loading such a model checks with `require_registered` that
@@ -50,14 +54,12 @@ def register_conditioner(name: str, *, replace: bool = False) -> tp.Callable[[Fa
 
 def registered() -> tp.List[str]:
     """Names a config may use as `conditioners.<attr>.model`."""
-    _ensure_builtin()
     return sorted(_FACTORIES)
 
 
 def build_conditioner(model_type: str, output_dim: int, model_args: tp.Dict[str, tp.Any],
                       device: str = 'cpu', duration: tp.Optional[float] = None):
     """Instantiate one conditioner from its registered name and YAML arguments."""
-    _ensure_builtin()
     if model_type not in _FACTORIES:
         raise ValueError(f"Unknown conditioner model '{model_type}'. Registered: {registered()}. "
                          "Register it with od.conditioners.registry.register_conditioner, or list the module "
@@ -116,7 +118,6 @@ def require_registered(cfg: tp.Any, source: tp.Any) -> None:
     Raises PluginRequiredError naming the missing conditioners, the modules the file says
     provide them, and how to import those modules if the user trusts them.
     """
-    _ensure_builtin()
     conditioners = cfg.get('conditioners') if hasattr(cfg, 'get') else None
     missing = sorted({str(spec.get('model')) for spec in (conditioners or {}).values()
                       if hasattr(spec, 'get') and spec.get('model') is not None
@@ -136,13 +137,5 @@ def install() -> None:
     """Route AudioCraft's LM builder through this registry. Idempotent. Applied with od's other
     process-wide hooks by `od.conditioners.hooks.install()`, which is what od's code calls."""
     from audiocraft.models import builders
-    _ensure_builtin()
     if builders.get_conditioner_provider is not get_conditioner_provider:  # declared in od/conditioners/hooks.py
         builders.get_conditioner_provider = get_conditioner_provider
-
-
-def _ensure_builtin() -> None:
-    # AudioCraft's own conditioners and od's are registered on first use, so that importing
-    # od.conditioners.registry stays cheap (no torch/transformers import until a model is built).
-    if 'lut' not in _FACTORIES:
-        importlib.import_module('od.conditioners')
