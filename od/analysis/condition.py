@@ -57,7 +57,7 @@ def load_condition_provider(checkpoint: str, device: str = 'cpu'):
 def condition_encoder(arg: tp.Optional[str], context: EncoderContext) -> Encoder:
     from audiocraft.data.audio import audio_read
     from audiocraft.data.audio_utils import convert_audio
-    from audiocraft.modules.conditioners import WavCondition, WaveformConditioner
+    from audiocraft.modules.conditioners import WaveformConditioner
 
     from ..data.frames import video_duration
     if arg is None:
@@ -71,6 +71,7 @@ def condition_encoder(arg: tp.Optional[str], context: EncoderContext) -> Encoder
     conditioner = waveform[attribute]
     # od's media conditioners declare what they read (clip_frames: video, image; clap_audio: audio).
     from ..conditioners.media import media_kinds
+    from ..conditioners.media_carrier import audio_condition, media_condition
     kinds = media_kinds(conditioner, default=('audio',))
     visual = 'audio' not in kinds
     sample_rate = int(cfg.sample_rate)
@@ -79,14 +80,11 @@ def condition_encoder(arg: tp.Optional[str], context: EncoderContext) -> Encoder
     def embed(path: Path) -> np.ndarray:
         if visual:
             seconds = 1. if path.suffix.lower() in IMAGE_EXTS else video_duration(path)
-            wav = torch.zeros(1, 1, 1)
-            length = int(seconds * sample_rate)
+            condition = media_condition(str(path), 0., seconds, sample_rate, context.device)
         else:
             audio, sr = audio_read(path)                                          # [C, T]
             wav = convert_audio(audio, sr, sample_rate, int(cfg.channels))[None]  # [1, C, T]
-            length = wav.shape[-1]
-        condition = WavCondition(wav=wav.to(context.device), length=torch.tensor([length]),
-                                 sample_rate=[sample_rate], path=[str(path)], seek_time=[0.])
+            condition = audio_condition(wav.to(context.device), sample_rate, str(path))
         tokens, mask = conditioner(conditioner.tokenize(condition))              # [1, T, D], [1, T]
         if not mask.any():
             raise ValueError(f"{attribute} gave the null condition (the file could not be read)")

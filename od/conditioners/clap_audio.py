@@ -28,7 +28,8 @@ import torch
 
 from ..data.cache import EmbeddingCache
 from ..encoders.clap import get_clap, read_audio
-from .media_tokens import MediaTokenConditioner, media_condition
+from .media_carrier import media_condition
+from .media_tokens import MediaTokenConditioner
 from .registry import register_conditioner
 
 logger = logging.getLogger(__name__)

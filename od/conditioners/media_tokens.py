@@ -1,7 +1,7 @@
 """What od's media conditioners (clip_frames, clap_audio) share: tokens read from a file.
 
-Both are WaveformConditioners on AudioCraft's `self_wav` (path + seek_time + length, nulled by
-classifier-free-guidance dropout). A subclass says how to turn one window of one file into
+Both are WaveformConditioners on AudioCraft's `self_wav`, the media carrier of media_carrier.py
+(media + window, nulled by classifier-free-guidance dropout). A subclass says how to turn one window of one file into
 tokens (`media_tokens`); this base batches them with a mask, turns an unreadable file into the
 null condition for that sample (counted per file, reported once), and projects the tokens:
 
@@ -18,19 +18,9 @@ from audiocraft.modules import conditioners as ac
 from torch import nn
 
 from .media import MediaConditioner
+from .media_carrier import windows
 
 logger = logging.getLogger(__name__)
-
-
-def media_condition(path: tp.Any, start: float, duration: float, sample_rate: int,
-                    device: tp.Union[str, torch.device] = 'cpu') -> ac.WavCondition:
-    """The `self_wav` condition asking a media conditioner for `[start, start + duration)` of `path`
-    (a file, or a MediaMix); `path=None` is the null condition. No audio is carried: the
-    conditioner reads the file itself, so the wav is a [1, 1, 1] placeholder and only the length
-    (`duration` at the LM's `sample_rate`) says how long the window is."""
-    length = int(duration * sample_rate) if path is not None else 0
-    return ac.WavCondition(torch.zeros(1, 1, 1, device=device), torch.tensor([length], device=device),
-                           [sample_rate], [path], [float(start)])
 
 
 class MediaTokenConditioner(MediaConditioner, ac.WaveformConditioner):
@@ -64,11 +54,11 @@ class MediaTokenConditioner(MediaConditioner, ac.WaveformConditioner):
         batch = len(x.path)
         embeds = torch.zeros(batch, self.max_tokens, self.dim)                  # [B, N, D]
         counts = [0] * batch                                                    # tokens of sample i
-        for i, (path, seek, length) in enumerate(zip(x.path, x.seek_time, x.length.tolist())):
-            if path is None or length == 0:
+        for i, (path, start, seconds) in enumerate(windows(x)):
+            if path is None or seconds == 0:
                 continue  # null condition (classifier-free guidance, or no media)
             try:
-                tokens = self.media_tokens(path, float(seek or 0.), length / x.sample_rate[i])
+                tokens = self.media_tokens(path, start, seconds)
             except self.media_errors as exc:
                 key = self.media_key(path)
                 if not self.failures[key]:

@@ -33,27 +33,13 @@ import torch
 from audiocraft.modules import conditioners as ac
 
 from .media import reads_waveform
+from .media_carrier import batch, placeholder
 
 
 def unread_wav_attributes(provider: ac.ConditioningProvider) -> tp.List[str]:
     """Waveform attributes whose conditioner never reads the waveform itself."""
     return [name for name in provider.wav_conditions
             if not reads_waveform(provider.conditioners[name])]
-
-
-_PLACEHOLDERS: tp.Dict[torch.device, torch.Tensor] = {}  # device -> the shared [1, 1, 1] zero
-
-
-def placeholder(cond: ac.WavCondition) -> ac.WavCondition:
-    """`cond` with its waveform replaced by a [1, 1, 1] zero (length, path, window kept). One
-    zero per device is shared by every placeholder: nothing writes into a condition's tensors
-    (see SharedTensorAttributes), so no step allocates one per sample."""
-    if cond.wav.shape[-1] <= 1 and cond.wav.shape[1] <= 1:
-        return cond
-    zero = _PLACEHOLDERS.get(cond.wav.device)
-    if zero is None:
-        zero = _PLACEHOLDERS[cond.wav.device] = torch.zeros(1, 1, 1, device=cond.wav.device)
-    return cond._replace(wav=zero)
 
 
 def drop_unread(samples: tp.Sequence[ac.ConditioningAttributes], names: tp.Sequence[str]) -> None:
@@ -65,15 +51,10 @@ def drop_unread(samples: tp.Sequence[ac.ConditioningAttributes], names: tp.Seque
 
 
 def collate_unread(conds: tp.Sequence[ac.WavCondition]) -> ac.WavCondition:
-    """One batch `WavCondition` of the per-sample `conds` of an attribute whose conditioner never
-    reads the waveform: lengths, sample rates, paths and seek times as AudioCraft's
-    `_collate_wavs` gathers them, the waveform a zero [B, 1, T] of its shape. AudioCraft averages
-    and flattens each sample's (placeholder) audio and pads them into one tensor, per sample,
-    for values nobody reads."""
-    wav = torch.zeros(len(conds), 1, max(c.wav.shape[-1] for c in conds), device=conds[0].wav.device)
-    return ac.WavCondition(wav, torch.cat([c.length for c in conds]),
-                           [r for c in conds for r in c.sample_rate], [p for c in conds for p in c.path],
-                           [t for c in conds for t in c.seek_time])
+    """One batch condition of the per-sample `conds` of an attribute whose conditioner never
+    reads the waveform (media_carrier.batch). AudioCraft's `_collate_wavs` would average and
+    flatten each sample's (placeholder) audio and pad them into one tensor, for values nobody reads."""
+    return batch(conds)
 
 
 class ODConditioningProvider(ac.ConditioningProvider):

@@ -4,7 +4,7 @@
 `generate_from(...)`, which builds the ConditioningAttributes od's conditioners expect: text
 for text conditioners, and for waveform conditioners a `WavCondition` whose `path` is the media
 file and whose `seek_time`/`length` give the window — the same carrier the training data uses
-(see od/conditioners/clip_frames.py). Every attribute the model has but the caller did not give
+(od/conditioners/media_carrier.py). Every attribute the model has but the caller did not give
 gets its null form, as classifier-free guidance does.
 
 Longer than the model's `max_duration`: generation continues with AudioCraft's extension
@@ -24,7 +24,7 @@ from audiocraft.models.musicgen import MusicGen
 from audiocraft.modules.conditioners import ConditioningAttributes, JointEmbedCondition
 
 from ..conditioners.media import media_kinds
-from ..conditioners.media_tokens import media_condition
+from ..conditioners.media_carrier import carries_audio, is_null, media_condition, windows, with_window
 from ..data.formats import AUDIO_EXTS, IMAGE_EXTS, VIDEO_EXTS
 from . import cross_attention
 
@@ -160,17 +160,15 @@ class ODMusicGen(MusicGen):
         chunk = int(self.max_duration * self.frame_rate)
         kept = [prompt_tokens] if prompt_tokens is not None else []
         done = 0  # output tokens before the current prompt
-        base_seek = [{name: c.seek_time[0] for name, c in a.wav.items()} for a in attributes]
+        base_seek = [{name: windows(c)[0][1] for name, c in a.wav.items()} for a in attributes]
         while True:
             prompt_len = 0 if prompt_tokens is None else prompt_tokens.shape[-1]
             gen_len = min(total - done, chunk)  # prompt included; > prompt_len by the loop's exit test
             for attr, seeks in zip(attributes, base_seek):
                 for name, cond in list(attr.wav.items()):
-                    if cond.path[0] is None:
-                        continue
-                    attr.wav[name] = cond._replace(
-                        length=torch.full_like(cond.length, int(gen_len / self.frame_rate * self.sample_rate)),
-                        seek_time=[(seeks[name] or 0.) + done / self.frame_rate])
+                    if not is_null(cond):
+                        attr.wav[name] = with_window(cond, (seeks[name] or 0.) + done / self.frame_rate,
+                                                     gen_len / self.frame_rate)
             callback = None
             if progress:
                 def callback(generated: int, to_generate: int, _done=done):
@@ -188,8 +186,7 @@ class ODMusicGen(MusicGen):
 
 def _carries_waveform(attributes: tp.Sequence[ConditioningAttributes]) -> bool:
     """Whether a wav condition holds real audio (not od's [1, 1, 1] path-carrier placeholder)."""
-    return any(c.path[0] is None and c.wav.shape[-1] > 1 and int(c.length.max()) > 0
-               for a in attributes for c in a.wav.values())
+    return any(carries_audio(c) for a in attributes for c in a.wav.values())
 
 
 def media_mix(files: tp.Sequence[tp.Union[str, Path]]):
