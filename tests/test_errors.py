@@ -21,7 +21,7 @@ def dora_fails(args, tmp_path) -> str:
 def test_a_mistyped_dataset_lists_the_real_ones(tmp_path):
     err = dora_fails(['solver=musicgen/debug', 'dset=audio/exmaple'], tmp_path)
     assert 'dset=audio/exmaple: there is no config/dset/audio/exmaple.yaml' in err
-    assert 'audio/example' in err and 'audio/colors' in err and 'od.data.ingest' in err
+    assert 'audio/example' in err and 'audio/colors' in err and 'od.ingest' in err
 
 
 @pytest.mark.slow
@@ -61,7 +61,7 @@ def test_a_second_run_of_a_running_xp_refuses(example_data, tmp_path, monkeypatc
     from .helpers import datasource_overrides
     args = ['solver=musicgen/debug', *datasource_overrides(example_data)]
     sig = od.train.main.get_xp(args).sig
-    monkeypatch.setattr(od.train, '_XP_LOCK', None)
+    monkeypatch.setattr(od.workflow.runs, '_XP_LOCK', None)
     od.workflow.runs.lock_xp(tmp_path / 'xps' / sig)
     try:
         err = dora_fails(args, tmp_path)

@@ -181,7 +181,7 @@ DASK_VS_DIRECT = """
 import json, sys
 import numpy as np, soundfile as sf
 from dask.distributed import Client, LocalCluster
-from od.fad_tf import pipeline
+from od.metrics.fad_tf import pipeline
 from od.metrics.fad_tf.runners import RunnerSpec
 
 if __name__ == '__main__':  # the cluster's worker processes re-import this file

@@ -230,7 +230,7 @@ def test_od_points_numba_at_its_own_cache():
 def test_laion_clap_import_leaves_od_cache_in_place(importer):
     """laion_clap's PANN module sets NUMBA_CACHE_DIR=/tmp/ when imported; in a fresh process
     (where that import really runs) od's folder is back afterwards, and numba compiles there."""
-    code = (f"import os; from od import environment, numba_cache; environment.setup(); {importer}; import sys; "
+    code = (f"import os; from od.core import environment, numba_cache; environment.setup(); {importer}; import sys; "
             "assert any(m.endswith('pann_model') for m in sys.modules), 'pann_model was not imported'; "
             "import numba.core.config as c; c.reload_config(); "
             "print(os.environ['NUMBA_CACHE_DIR'], c.CACHE_DIR, numba_cache.cache_dir())")

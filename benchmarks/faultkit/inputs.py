@@ -61,11 +61,11 @@ def _kept_by_stem(manifest: Path) -> tp.Dict[str, dict]:
 
 
 def manifest_inputs(suite, fx: Fixtures) -> None:
-    tool = 'od.data.manifest'
+    tool = 'od.manifest'
     folder = fx.path('inputs', 'manifest_audio')
     cases = audio_cases(folder, sidecars=True)
     out = fx.path('outputs', 'manifest_audio')
-    res = run(od('od.data.manifest', str(folder), str(out), '--require', '.json'))
+    res = run(od('od.manifest', str(folder), str(out), '--require', '.json'))
     kept = _kept_by_stem(out / 'data.jsonl')
     for case in cases:
         entry = kept.get(case.path.name)
@@ -73,7 +73,7 @@ def manifest_inputs(suite, fx: Fixtures) -> None:
     folder = fx.path('inputs', 'manifest_video')
     cases = video_cases(folder, with_audio_beside=True)
     out = fx.path('outputs', 'manifest_video')
-    res = run(od('od.data.manifest', str(folder), str(out), '--require', '.json', 'video'))
+    res = run(od('od.manifest', str(folder), str(out), '--require', '.json', 'video'))
     kept = _kept_by_stem(out / 'data.jsonl')
     for case in cases:
         entry = kept.get(case.path.with_suffix('.wav').name)
@@ -86,13 +86,13 @@ def manifest_inputs(suite, fx: Fixtures) -> None:
     bad.mkdir(parents=True, exist_ok=True)
     corrupt(bad / 'allbad_one.wav')
     for name, folder in [('folder/all-files-bad', bad), ('folder/missing', fx.path('inputs', 'nope_missing'))]:
-        res = run(od('od.data.manifest', str(folder), str(fx.path('outputs', 'manifest_none'))))
+        res = run(od('od.manifest', str(folder), str(fx.path('outputs', 'manifest_none'))))
         suite.input_result(tool, name, res.rc == 2 and res.message_ok() and res.mentions(folder.name), res.tail())
 
 
 def ingest_inputs(suite, fx: Fixtures) -> None:
     from od.data.ingest import safe_id
-    tool = 'od.data.ingest'
+    tool = 'od.ingest'
     for kind, make in [('audio', lambda f: audio_cases(f)), ('video', lambda f: video_cases(f))]:
         raw = fx.path('inputs', f'ingest_{kind}')
         cases = make(raw)
@@ -101,7 +101,7 @@ def ingest_inputs(suite, fx: Fixtures) -> None:
                               'vnoaudio'))
         dataset, egs, config = fx.path('outputs', f'ingest_{kind}', 'dataset'), fx.path('outputs', f'ingest_{kind}', 'egs'), \
             fx.path('outputs', f'ingest_{kind}', 'config')
-        res = run(od('od.data.ingest', str(raw), '--name', 'bad', '--valid-fraction', '0.3', '--no-analysis',
+        res = run(od('od.ingest', str(raw), '--name', 'bad', '--valid-fraction', '0.3', '--no-analysis',
                      '--dataset-dir', str(dataset), '--egs-dir', str(egs), '--config-dir', str(config)))
         kept = {}
         for split in ('train', 'valid'):
@@ -159,7 +159,7 @@ def musiccaps_inputs(suite, fx: Fixtures) -> None:
     import soundfile as sf
 
     from .media import SR, truncate
-    tool = 'od.data.musiccaps'
+    tool = 'od.musiccaps'
     base = fx.path('inputs', 'musiccaps')
     audio = base / 'audio'
     audio.mkdir(parents=True, exist_ok=True)
@@ -184,7 +184,7 @@ def musiccaps_inputs(suite, fx: Fixtures) -> None:
     out = fx.path('outputs', 'musiccaps')
 
     def cmd(csv_path: Path, name: str) -> tp.List[str]:
-        return od('od.data.musiccaps', str(csv_path), '--audio-dir', str(audio), '--name', name,
+        return od('od.musiccaps', str(csv_path), '--audio-dir', str(audio), '--name', name,
                   '--valid-column', 'is_eval', '--out-dir', str(out / name / 'dataset'),
                   '--egs-dir', str(out / name / 'egs'), '--config-dir', str(out / name / 'config'))
     res = run(cmd(base / 'musiccaps.csv', 'mc'))
@@ -296,7 +296,7 @@ def eval_inputs(suite, fx: Fixtures) -> None:
 
 def analysis_inputs(suite, fx: Fixtures) -> None:
     import numpy as np
-    tool = 'od.analysis.embeddings'
+    tool = 'od.embeddings'
     root = fx.path('inputs', 'analysis')
     cases = audio_cases(root / 'audio_bad', measured=True) + video_cases(root / 'video_bad')
     for i in range(3):
@@ -311,7 +311,7 @@ def analysis_inputs(suite, fx: Fixtures) -> None:
     (npy / 'npytrunc.npy').write_bytes((npy / 'vec_0.npy').read_bytes()[:70])
     cases += [Case(f'npy/{n}', npy / f'npy{n}.npy', SKIP, f'npy{n}') for n in ('pickle', 'shape', 'nan', 'trunc')]
     out = fx.path('outputs', 'analysis')
-    res = run(od('od.analysis.embeddings', '--dataset', str(root), '--encoders', f'mel,clip={fx.clip},npy',
+    res = run(od('od.embeddings', '--dataset', str(root), '--encoders', f'mel,clip={fx.clip},npy',
                  '--out', str(out), '--cache-dir', str(out / 'cache')))
     listed = (out / 'skipped.txt').read_text(errors='replace') if (out / 'skipped.txt').exists() else ''
     problems = checks.outputs_problems(out, strict=False)
@@ -477,7 +477,7 @@ def dora_inputs(suite, fx: Fixtures) -> None:
         suite.input_result(tool, name, res.message_ok() and (res.rc == 0 or res.mentions('data.jsonl')), res.tail())
 
 
-ALL = {'od.data.manifest': manifest_inputs, 'od.data.ingest': ingest_inputs, 'od.concepts': concepts_inputs,
-       'od.data.musiccaps': musiccaps_inputs, 'od.prep': prep_inputs, 'od.eval': eval_inputs,
-       'od.analysis.embeddings': analysis_inputs, 'od.clip': clip_inputs, 'od.generate': generate_inputs,
+ALL = {'od.manifest': manifest_inputs, 'od.ingest': ingest_inputs, 'od.concepts': concepts_inputs,
+       'od.musiccaps': musiccaps_inputs, 'od.prep': prep_inputs, 'od.eval': eval_inputs,
+       'od.embeddings': analysis_inputs, 'od.clip': clip_inputs, 'od.generate': generate_inputs,
        'od.export': export_inputs, 'dora run': dora_inputs}

@@ -113,7 +113,7 @@ def _raw_media(fx: Fixtures) -> Path:
 
 def manifest_kills(suite, fx: Fixtures) -> None:
     raw = _raw_media(fx)
-    _rand_kills(suite, fx, 'od.data.manifest', lambda w: od('od.data.manifest', str(raw), str(w)), lambda w: w,
+    _rand_kills(suite, fx, 'od.manifest', lambda w: od('od.manifest', str(raw), str(w)), lambda w: w,
                 lambda w: _entries(w / 'data.jsonl'), lo=0.4, hi=0.98)
 
 
@@ -121,12 +121,12 @@ def ingest_kills(suite, fx: Fixtures) -> None:
     raw = _raw_media(fx)
 
     def cmd(w: Path) -> tp.List[str]:
-        return od('od.data.ingest', str(raw), '--name', 'k', '--valid-fraction', '0.25', '--no-analysis',
+        return od('od.ingest', str(raw), '--name', 'k', '--valid-fraction', '0.25', '--no-analysis',
                   '--dataset-dir', str(w / 'dataset'), '--egs-dir', str(w / 'egs'), '--config-dir', str(w / 'config'))
 
     def result(w: Path):
         return [_entries(w / 'egs' / 'k' / s / 'data.jsonl') for s in ('train', 'valid')]
-    _rand_kills(suite, fx, 'od.data.ingest', cmd, lambda w: w, result, lo=0.4, hi=0.98)
+    _rand_kills(suite, fx, 'od.ingest', cmd, lambda w: w, result, lo=0.4, hi=0.98)
 
 
 def concept_audio(fx: Fixtures) -> Path:
@@ -371,10 +371,10 @@ def disk_cases(suite, fx: Fixtures) -> None:
               lambda d: od('od.eval', '--reference', str(fx.example / 'dataset'), '--generated', str(fx.good_audio),
                            '--clap-model', str(fx.clap), '--metrics', 'fad_clap', '--stats-cache', str(d / 'cache'),
                            '--out', str(d / 'report.json'), '--no-progress'), lambda d: d, 1024, 2)
-    disk_case(suite, 'od.data.manifest', 'manifest', fx,
-              lambda d: od('od.data.manifest', str(raw), str(d / 'egs')), lambda d: d, 1024, 1)
-    disk_case(suite, 'od.data.ingest', 'dataset folder', fx,
-              lambda d: od('od.data.ingest', str(raw), '--name', 'k', '--no-analysis', '--dataset-dir', str(d / 'ds'),
+    disk_case(suite, 'od.manifest', 'manifest', fx,
+              lambda d: od('od.manifest', str(raw), str(d / 'egs')), lambda d: d, 1024, 1)
+    disk_case(suite, 'od.ingest', 'dataset folder', fx,
+              lambda d: od('od.ingest', str(raw), '--name', 'k', '--no-analysis', '--dataset-dir', str(d / 'ds'),
                            '--egs-dir', str(d / 'egs'), '--config-dir', str(d / 'config')), lambda d: d, 8 * 1024, 600)
     root = concept_audio(fx)
     if root.exists():
@@ -384,6 +384,6 @@ def disk_cases(suite, fx: Fixtures) -> None:
                                '--egs-dir', str(d / 'egs'), '--config-dir', str(d / 'config')), lambda d: d, 4096, 200)
 
 
-ALL = {'od.data.manifest': manifest_kills, 'od.data.ingest': ingest_kills, 'od.concepts': concepts_kills,
+ALL = {'od.manifest': manifest_kills, 'od.ingest': ingest_kills, 'od.concepts': concepts_kills,
        'od.prep': prep_kills, 'od.export': export_kills, 'dora run': dora_kills, 'od.eval': eval_kills}
 DISK = {'full disk': disk_cases}

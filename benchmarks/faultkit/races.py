@@ -58,7 +58,7 @@ def all_races(suite, fx: Fixtures) -> None:
     base = fx.path('races')
     raw = _raw_media(fx)
     out = base / 'manifest'
-    race(suite, 'od.data.manifest', 'two at once on one output folder', od('od.data.manifest', str(raw), str(out)),
+    race(suite, 'od.manifest', 'two at once on one output folder', od('od.manifest', str(raw), str(out)),
          out, result=lambda: _entries(out / 'data.jsonl'))
     cache = base / 'prep_cache'
 
