@@ -170,6 +170,48 @@ def test_clip_scores_videos_muxes_and_skips_bad_ones(trained, tmp_path, capsys):
 
 
 @pytest.mark.slow
+def test_a_clip_run_takes_the_way_the_architecture_page_gives(trained, tmp_path):
+    """docs/architecture.md's way of one video, against a real `od.clip` run on one 1-s video
+    (the LM's window: AudioCraft's generation loop): every call a row names is made, by the
+    function the row says, to the function it says (torch's call wrappers in between, such as
+    nn.Module.__call__ and no_grad, are looked through). tests/test_architecture.py checks the
+    calls in the source."""
+    import os
+    import sys
+
+    from od import clip
+
+    from .test_architecture import source_file, the_way
+    write_video(tmp_path / 'videos' / 'red.mp4', np.full((10, 32, 32, 3), (220, 30, 30), np.uint8), fps=10)
+    torch_dir = os.path.dirname(torch.__file__)
+    calls: set = set()
+
+    def profile(frame, event, arg):
+        if event != 'call':
+            return
+        caller = frame.f_back
+        while caller is not None and caller.f_code.co_filename.startswith(torch_dir):
+            caller = caller.f_back
+        if caller is not None:
+            calls.add(((caller.f_code.co_filename, caller.f_code.co_qualname),
+                       (frame.f_code.co_filename, frame.f_code.co_qualname)))
+
+    sys.setprofile(profile)
+    try:
+        code = clip.main(['--model', str(trained['export']), '--videos', str(tmp_path / 'videos' / 'red.mp4'),
+                          '--out', str(tmp_path / 'out')])
+    finally:
+        sys.setprofile(None)
+    assert code == 0
+
+    def key(where: str):
+        return str(source_file(where).resolve()), where.split(':')[1]
+
+    missing = [f"step {s.number}: {s.where} -> {s.runs}" for s in the_way() if (key(s.where), key(s.runs)) not in calls]
+    assert not missing, "docs/architecture.md gives calls the run never made:\n  " + '\n  '.join(missing)
+
+
+@pytest.mark.slow
 def test_generate_cli_with_upstream_weights_from_the_hf_cache(tmp_path, monkeypatch, capsys):
     import huggingface_hub.constants
     monkeypatch.setattr(huggingface_hub.constants, 'HF_HUB_CACHE', str(tmp_path / 'hf' / 'hub'))
