@@ -7,5 +7,6 @@ from . import (
     builtin,  # noqa: F401  (registers t5, lut, chroma_stem, clap)
     clap_audio,  # noqa: F401  (registers clap_audio)
     clip_frames,  # noqa: F401  (registers clip_frames)
+    clip_sync,  # noqa: F401  (registers clip_sync)
     textual_inversion,  # noqa: F401  (registers t5_ti)
 )

@@ -61,6 +61,19 @@ def _check_builder() -> None:
         "builders.get_lm_model no longer looks get_conditioner_provider up as a module global"
 
 
+def _check_fuser_builder() -> None:
+    from audiocraft.models import builders
+    from audiocraft.modules.conditioners import ConditionFuser
+
+    from .time_aligned import squashes_while_streaming
+    _params(builders.get_condition_fuser, 'cfg')
+    assert 'get_condition_fuser' in builders.get_lm_model.__code__.co_names, \
+        "builders.get_lm_model no longer looks get_condition_fuser up as a module global"
+    _names_in(ConditionFuser.forward, "self._streaming_state['offsets']", 'cond2fuse')
+    assert squashes_while_streaming(), \
+        "AudioCraft's input_interpolate now keeps the streaming offset: od's `time` method may no longer be needed"
+
+
 def _check_train_alias() -> None:
     from audiocraft.solvers import musicgen
     from audiocraft.utils import checkpoint
@@ -200,6 +213,13 @@ HOOKS: tp.List[Hook] = [
          "rebound to od's registry: the closed if/elif builds only AudioCraft's four conditioners, and "
          "get_lm_model (training, continue_from, AudioCraft's loaders) looks it up at call time", _check_builder,
          'tests/test_registry.py::test_install_routes_audiocraft_builder',
+         scope='process'),
+    Hook('od/conditioners/registry.py:install (applied by install() below)', 'audiocraft.models.builders.get_condition_fuser',
+         "rebound to od/conditioners/time_aligned.py's, whose ConditionFuser subclass adds the `time` method: "
+         "AudioCraft 1.3's input_interpolate squashes the whole condition into one frame at every streaming step "
+         "(checked here), so a time-aligned condition trained with it is not what generation sees",
+         _check_fuser_builder,
+         'tests/test_sync.py::test_teacher_forced_and_streamed_conditioning_agree_past_one_segment',
          scope='process'),
     Hook('od/conditioners/hooks.py:install(dora_main_module=...) (called by od/train.py)', "sys.modules['audiocraft.train']",
          "AudioCraft resolves //sig/ and continue_from through audiocraft.train.main, whose module cannot "

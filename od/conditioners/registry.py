@@ -4,8 +4,10 @@ AudioCraft 1.3 builds conditioners in `audiocraft.models.builders.get_conditione
 closed if/elif. Every AudioCraft path that builds an LM (`builders.get_lm_model`, called by the
 MusicGen solver's `build_model`, by `continue_from`, and by `models.loaders.load_lm_model`)
 looks that function up through the module global at call time, so `install()` rebinding that
-one name is enough for training and inference to go through this registry. It is the only
-AudioCraft name od rebinds for good; the other places od relies on AudioCraft or laion-clap
+one name is enough for training and inference to go through this registry. The fuser's builder,
+`get_condition_fuser`, is looked up the same way and rebound with it (to od's fuser, which adds
+the `time` method: od/conditioners/time_aligned.py). They are the only AudioCraft names od
+rebinds for good; the other places od relies on AudioCraft or laion-clap
 internals are declared, with their reasons and pinned checks, in od/conditioners/hooks.py. Nothing in
 site-packages is edited.
 
@@ -137,5 +139,9 @@ def install() -> None:
     """Route AudioCraft's LM builder through this registry. Idempotent. Applied with od's other
     process-wide hooks by `od.conditioners.hooks.install()`, which is what od's code calls."""
     from audiocraft.models import builders
+
+    from .time_aligned import get_condition_fuser
     if builders.get_conditioner_provider is not get_conditioner_provider:  # declared in od/conditioners/hooks.py
         builders.get_conditioner_provider = get_conditioner_provider
+    if builders.get_condition_fuser is not get_condition_fuser:  # the `time` fuse method (hooks.py)
+        builders.get_condition_fuser = get_condition_fuser

@@ -23,6 +23,7 @@ import torch
 from audiocraft.models.musicgen import MusicGen
 from audiocraft.modules.conditioners import ConditioningAttributes, JointEmbedCondition
 
+from ..conditioners import time_aligned
 from ..conditioners.media import media_kinds
 from ..conditioners.media_carrier import carries_audio, is_null, media_condition, windows, with_window
 from ..data.formats import AUDIO_EXTS, IMAGE_EXTS, VIDEO_EXTS
@@ -47,6 +48,7 @@ class ODMusicGen(MusicGen):
     def __init__(self, name: str, compression_model, lm, max_duration: tp.Optional[float] = None):
         super().__init__(name, compression_model, lm, max_duration)
         cross_attention.install(self.lm)
+        time_aligned.bind(self.lm, self.compression_model.frame_rate)  # clip_sync's token rate
 
     def set_generation_params(self, use_sampling: bool = True, top_k: int = 250, top_p: float = 0.0,
                               temperature: float = 1.0, duration: float = 30.0, cfg_coef: float = 3.0,

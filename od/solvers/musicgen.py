@@ -11,6 +11,7 @@ from audiocraft.solvers import musicgen as ac_musicgen
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ..conditioners import provider as od_provider
+from ..conditioners import time_aligned
 from ..encoders.compression import resolve_compression_checkpoint
 from ..metrics import suite
 from . import evaluation, frozen_base, token_cache, trained_only
@@ -102,6 +103,7 @@ class MusicGenSolver(ac_musicgen.MusicGenSolver):
         self._continue_best_source_keys.append(frozen_base.FROZEN_BASE)  # kept for continue_from
         self._frozen_meta: tp.Optional[tp.Tuple[str, str]] = None  # (base source, digest)
         od_provider.install(self.model)  # unread segment audio out, dropout copies shallow
+        time_aligned.bind(self.model, self.compression_model.frame_rate)  # clip_sync's token rate
         self._apply_trainable()
         self.accumulate = accumulate_steps(self.cfg)
         if self.accumulate > 1:
