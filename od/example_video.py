@@ -35,13 +35,13 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
                              "(input for python -m od.pipeline)")
     parser.add_argument('--cuts', action='store_true',
                         help="with --raw: videos whose picture cuts at random times, with a percussive hit on "
-                             "every cut (od/data/example_sync.py); --per-class TRAIN counts the videos, "
-                             "--duration defaults to 8 s")
+                             "every cut (od/data/example_sync.py); --duration defaults to 8 s")
+    parser.add_argument('--count', type=int, default=16, help="with --cuts: how many videos (default %(default)s)")
     args = parser.parse_args(argv)
     if args.cuts and not args.raw:
         parser.error("--cuts writes music videos: give --raw FOLDER")
     if args.cuts:
-        print(f"wrote {write_raw_cut_videos(args.raw, args.per_class[0], args.duration or 8.0, seed=args.seed)}/")
+        print(f"wrote {write_raw_cut_videos(args.raw, args.count, args.duration or 8.0, seed=args.seed)}/")
         return 0
     args.duration = args.duration or 6.0
     if args.raw:

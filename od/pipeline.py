@@ -33,6 +33,9 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
                         help="check the memory plan against a GPU of this size (default: the visible GPU)")
     parser.add_argument('--clip', default=None, help="CLIP for the frames: a hub name, a folder, or 'tiny' "
                                                      "(a random one written to <work>/checkpoints/tiny-clip; no weights)")
+    parser.add_argument('--sync', action='store_true',
+                        help="time-aligned video conditioning (conditioner=clipemb2music_sync): the frames reach "
+                             "every token step, so the video can decide when the music moves (cuts -> hits)")
     parser.add_argument('--valid-fraction', type=float, default=0.2)
     parser.add_argument('--audio-from', default=None, help="folder of <stem>.<audio> for videos without sound")
     parser.add_argument('--soundtrack-seconds', type=float, default=30., help="music per valid video, from its start")
@@ -55,7 +58,7 @@ def main(argv: tp.Optional[tp.Sequence[str]] = None) -> int:
         p = Pipeline(args.raw, args.name, args.scale, args.overrides, args.clip, args.valid_fraction,
                      args.audio_from, args.soundtrack_seconds, args.work, clap_model=args.clap_model,
                      vggish_checkpoint=args.vggish_checkpoint, lora=args.lora, epochs=args.epochs,
-                     gpu_memory=args.gpu_memory)
+                     gpu_memory=args.gpu_memory, sync=args.sync)
         run(p)
     except (PipelineError, MissingWeightsError, FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -56,6 +56,35 @@ def test_beat_coverage_and_hit_scores_count_one_second_bins():
     assert s['bcs'] == 4.0 and s['bhs'] == 1.0
 
 
+def loris_beat_scores(truth_bins: np.ndarray, generated_bins: np.ndarray):
+    """LORIS's released beats_scores.py as it computes them (cover = B_a / B_g, hit = B_a / B_t),
+    written here from its definition to tell the two conventions apart."""
+    hit = int((truth_bins & generated_bins).sum())
+    return hit / generated_bins.sum(), hit / truth_bins.sum()
+
+
+def test_bcs_bhs_convention_table_in_the_docs_is_what_od_computes():
+    """docs/evaluation.md's worked example: each row recomputed with od's beat_scores (D2M-GAN /
+    MuVi: BCS = B_g / B_t, BHS = B_a / B_t) and with LORIS's convention."""
+    from .helpers import ROOT
+    text = (ROOT / 'docs' / 'evaluation.md').read_text()
+    rows = [line for line in text.split('<!-- bcs-example -->', 1)[1].splitlines()[1:] if line.strip().startswith('|')][2:]
+    assert len(rows) == 2
+    for row in rows:
+        cells = [c.strip() for c in row.strip().strip('|').split('|')]
+        truth, generated = ([float(x) for x in c.split(',')] for c in cells[:2])
+        b_t, b_g, b_a = (int(c) for c in cells[2:5])
+        bcs, bhs, cover, hit = (float(c) for c in cells[5:9])
+        got = rhythm.beat_scores(np.array(truth), np.array(generated), duration=4.0)
+        assert (got['truth_bins'], got['generated_bins'], got['hit_bins']) == (b_t, b_g, b_a)
+        assert round(got['bcs'], 2) == bcs and round(got['bhs'], 2) == bhs
+        bins = lambda times: np.isin(np.arange(4), np.floor(times).astype(int))  # noqa: E731
+        loris_cover, loris_hit = loris_beat_scores(bins(truth), bins(generated))
+        assert round(loris_cover, 2) == cover == round(got['beat_precision'], 2)
+        assert round(loris_hit, 2) == hit == round(got['bhs'], 2)
+    assert float(rows[0].split('|')[6]) > 1        # BCS can exceed 1: more beats than the reference
+
+
 def test_chance_is_the_mean_over_re_pairings_and_a_shuffled_set_scores_it():
     """40 videos cut on the beats of their own tempo/phase; re-pairing them at random gives the
     chance level that the report computes over all re-pairings."""

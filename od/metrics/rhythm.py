@@ -184,6 +184,20 @@ def finite_or_none(tree: tp.Any) -> tp.Any:
     return tree
 
 
+def _rows(e: np.ndarray, v: str, ids: tp.Sequence[str], music: tp.Mapping[str, MusicRhythm],
+          truth: tp.Mapping[str, MusicRhythm], times: str, tolerance: float, sigma: float) -> tp.Dict[str, tp.Any]:
+    """{'generated', 'chance', 'ceiling'} alignment of video v's events `e` with the music's
+    `times` ('beats' or 'onsets')."""
+    row = {'generated': alignment(e, getattr(music[v], times), music[v].duration, tolerance, sigma)}
+    others = finite_or_none([alignment(e, getattr(music[w], times), music[w].duration, tolerance, sigma)
+                             for w in ids if w != v])
+    if others:
+        row['chance'] = {k: _mean(o[k] for o in others) for k in ('hit_rate', 'gaussian')}
+    if v in truth:
+        row['ceiling'] = alignment(e, getattr(truth[v], times), truth[v].duration, tolerance, sigma)
+    return row
+
+
 def rhythm_report(visual: tp.Mapping[str, Visual], music: tp.Mapping[str, MusicRhythm],
                   truth: tp.Optional[tp.Mapping[str, MusicRhythm]] = None,
                   tolerance: float = TOLERANCE, sigma: float = SIGMA) -> tp.Dict[str, tp.Any]:
@@ -198,7 +212,9 @@ def rhythm_report(visual: tp.Mapping[str, Visual], music: tp.Mapping[str, MusicR
     video without events of a kind does not count for that kind).
 
     Returns {'rhythm': headline = generated hit rate of all events, 'alignment': {kind: {'generated',
-    'chance', 'ceiling': {'hit_rate', 'gaussian'}}}, 'bcs', 'bhs', 'per_video': {vid: {...}},
+    'chance', 'ceiling': {'hit_rate', 'gaussian'}}} against the music's beats, 'onset_alignment':
+    the same against its onsets (an event "hit" by any onset: for music whose accents are not on
+    a regular beat, such as hits at cuts), 'bcs', 'bhs', 'per_video': {vid: {...}},
     'videos', 'tolerance', 'sigma'}; a value that cannot be measured (no events of a kind, no
     ground truth, a truth without beats) is None, so the result is valid JSON.
     """
@@ -211,26 +227,23 @@ def rhythm_report(visual: tp.Mapping[str, Visual], music: tp.Mapping[str, MusicR
     for v in ids:
         entry: tp.Dict[str, tp.Any] = {'tempo': music[v].tempo, 'beats': int(len(music[v].beats))}
         for kind in KINDS:
-            e = events[v][kind]
-            row = {'generated': alignment(e, music[v].beats, music[v].duration, tolerance, sigma)}
-            others = finite_or_none([alignment(e, music[w].beats, music[w].duration, tolerance, sigma)
-                                     for w in ids if w != v])
-            if others:
-                row['chance'] = {k: _mean(o[k] for o in others) for k in ('hit_rate', 'gaussian')}
-            if v in truth:
-                row['ceiling'] = alignment(e, truth[v].beats, truth[v].duration, tolerance, sigma)
-            entry[kind] = row
+            entry[kind] = _rows(events[v][kind], v, ids, music, truth, 'beats', tolerance, sigma)
+            entry[f'{kind}_onsets'] = _rows(events[v][kind], v, ids, music, truth, 'onsets', tolerance, sigma)
         if v in truth:
             entry.update(beat_scores(truth[v].d2m_onsets, music[v].d2m_onsets,
                                      min(music[v].duration, truth[v].duration)))
         per_video[v] = entry
     per_video = finite_or_none(per_video)
-    table = {kind: {which: {k: _mean(per_video[v][kind][which][k] for v in ids if which in per_video[v][kind])
-                            for k in ('hit_rate', 'gaussian')}
-                    for which in ('generated', 'chance', 'ceiling')
-                    if any(which in per_video[v][kind] for v in ids)}
-             for kind in KINDS}
-    return {'rhythm': table['all']['generated']['hit_rate'], 'alignment': table,
+
+    def table(suffix: str) -> tp.Dict[str, tp.Any]:
+        return {kind: {which: {k: _mean(per_video[v][kind + suffix][which][k] for v in ids
+                                        if which in per_video[v][kind + suffix])
+                               for k in ('hit_rate', 'gaussian')}
+                       for which in ('generated', 'chance', 'ceiling')
+                       if any(which in per_video[v][kind + suffix] for v in ids)}
+                for kind in KINDS}
+    beats, onsets = table(''), table('_onsets')
+    return {'rhythm': beats['all']['generated']['hit_rate'], 'alignment': beats, 'onset_alignment': onsets,
             'bcs': _mean(per_video[v].get('bcs') for v in ids), 'bhs': _mean(per_video[v].get('bhs') for v in ids),
             'per_video': per_video, 'videos': len(ids), 'with_truth': len(truth),
             'tolerance': tolerance, 'sigma': sigma, 'bin': BIN}

@@ -29,7 +29,7 @@ class Pipeline:
                  soundtrack_seconds: float = 30., work: tp.Union[str, Path] = ROOT,
                  log: tp.Callable[[str], None] = print, clap_model: tp.Optional[str] = None,
                  vggish_checkpoint: tp.Optional[str] = None, lora: bool = False,
-                 epochs: tp.Optional[int] = None, gpu_memory: tp.Optional[float] = None):
+                 epochs: tp.Optional[int] = None, gpu_memory: tp.Optional[float] = None, sync: bool = False):
         if scale not in SCALES:
             raise PipelineError(f"--scale must be one of {', '.join(SCALES)}")
         if scale == 'debug' and (lora or epochs is not None or gpu_memory is not None):
@@ -39,6 +39,7 @@ class Pipeline:
         self.raw, self.name, self.scale = Path(raw).resolve(), name, scale
         self.user_overrides = list(overrides)
         self.clip = clip
+        self.sync = sync   # time-aligned video conditioning (conditioner=clipemb2music_sync)
         self.lora, self.epochs, self.gpu_memory = lora, epochs, gpu_memory
         self.valid_fraction, self.audio_from, self.seconds = valid_fraction, audio_from, soundtrack_seconds
         # Everything a run writes lives under `work` (the repository by default): dataset/, egs/,
@@ -75,13 +76,20 @@ class Pipeline:
 
     def preset_overrides(self) -> tp.List[str]:
         """The solver preset of this scale and the conditioner (before the LM's shape)."""
+        conditioner = 'clipemb2music_sync' if self.sync else 'clipemb2music'
         if self.scale == 'debug':
             args = ['solver=musicgen/video_debug']  # the debug MusicGen + clip_frames
+            if self.sync:
+                args.append(f'conditioner={conditioner}')
         else:
-            args = [recipe.solver_preset(self.lora), f'model/lm/model_scale={self.scale}', 'conditioner=clipemb2music']
+            args = [recipe.solver_preset(self.lora), f'model/lm/model_scale={self.scale}', f'conditioner={conditioner}']
         if self.clip_name():
-            args.append(f'conditioners.self_wav.clip_frames.name={self.clip_name()}')
+            args.append(f'conditioners.self_wav.{self.video_conditioner}.name={self.clip_name()}')
         return args
+
+    @property
+    def video_conditioner(self) -> str:
+        return 'clip_sync' if self.sync else 'clip_frames'
 
     def architecture(self) -> tp.List[str]:
         """Overrides giving the LM the shape of the weights it starts from (none for upstream
@@ -190,7 +198,8 @@ class Pipeline:
         except Exception as exc:  # od's ConfigError or Hydra's own: an override that does not compose
             raise PipelineError(f"these overrides do not compose: {str(exc).strip().splitlines()[0]}") from None
         if self.clip == 'tiny':  # written by run() after the checks: nothing to look up
-            cfg.conditioners = {k: v for k, v in cfg.conditioners.items() if v.get('model') != 'clip_frames'}
+            cfg.conditioners = {k: v for k, v in cfg.conditioners.items()
+                                if v.get('model') not in ('clip_frames', 'clip_sync')}
         missing = recipe.missing_weights(cfg, self.source())
         if missing:
             raise MissingWeightsError(

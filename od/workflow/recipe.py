@@ -47,7 +47,7 @@ def conditioner_weights(cfg) -> tp.List[tp.Tuple[str, tp.Callable[[], tp.Any]]]:
             from ..conditioners.t5 import locate_t5
             name = str(args.get('name'))
             found.append((f"text encoder {name} ({attr})", lambda name=name: locate_t5(name)))
-        elif kind == 'clip_frames':
+        elif kind in ('clip_frames', 'clip_sync'):
             from ..encoders.clip import locate_clip
             name, pretrained = str(args.get('name')), args.get('pretrained')
             found.append((f"CLIP {name} ({attr})", lambda n=name, p=pretrained: locate_clip(n, p)))
