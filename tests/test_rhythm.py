@@ -290,3 +290,22 @@ def test_od_clip_outputs_pair_each_wav_with_the_mp4_beside_it(clip_set, tmp_path
     r = rhythm_of_files([tmp_path / 'on.wav', tmp_path / 'off.wav'], progress=False)
     assert r['per_video']['on']['cuts']['generated']['hit_rate'] == 1.0 and r['with_truth'] == 0
     assert r['alignment']['cuts']['chance']['hit_rate'] == pytest.approx((3 / 7 + 0.0) / 2)
+
+
+def test_report_headline_says_whether_the_music_follows_the_cuts():
+    """The report's onset row: a sign test over the held-out videos of own music vs the others'."""
+    from od.report.page import follows_cuts, headline
+
+    def report(pairs):
+        per_video = {f'v{i}': {'cuts_onsets': {'generated': {'hit_rate': own}, 'chance': {'hit_rate': other}}}
+                     for i, (own, other) in enumerate(pairs)}
+        return {'per_video': per_video, 'tolerance': 0.1,
+                'onset_alignment': {'cuts': {'generated': {'hit_rate': 0.8}, 'chance': {'hit_rate': 0.3},
+                                             'ceiling': {'hit_rate': 1.0}}}}
+    follows = follows_cuts(report([(0.9, 0.3)] * 7 + [(0.2, 0.4)]))
+    assert 'follows the cuts above chance' in follows and '7 of 8' in follows and 'p = 0.035' in follows
+    mixed = follows_cuts(report([(0.6, 0.5), (0.4, 0.5)] * 4))
+    assert 'not distinguishable from chance' in mixed and '4 of 8' in mixed
+    assert 'at least two' in follows_cuts(report([(0.9, 0.3)]))
+    page = headline({'rhythm': report([(0.9, 0.3)] * 7 + [(0.2, 0.4)])})
+    assert "<th>scene cuts with an onset (±100 ms)</th><td>0.80</td><td>0.30</td><td>1.00</td>" in page

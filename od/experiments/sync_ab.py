@@ -23,13 +23,17 @@ import time
 import typing as tp
 from pathlib import Path
 
+import numpy as np
+
 VARIANTS = ('sync', 'cross')
 
 
 def variant_pipeline(raw: Path, work: Path, variant: str, seed: int, valid_fraction: float, seconds: float,
-                     log: tp.Callable[[str], None] = print):
+                     log: tp.Callable[[str], None] = print, epochs: tp.Optional[int] = None):
     from ..workflow.stages import Pipeline
-    return Pipeline(raw, f'{variant}_s{seed}', scale='debug', overrides=[f'seed={seed}'], clip='tiny',
+    overrides = [f'seed={seed}'] + ([f'optim.epochs={epochs}'] if epochs else [])
+    name = f'{variant}_s{seed}' + (f'_e{epochs}' if epochs else '')
+    return Pipeline(raw, name, scale='debug', overrides=overrides, clip='tiny',
                     valid_fraction=valid_fraction, soundtrack_seconds=seconds, work=work, log=log,
                     sync=variant == 'sync')
 
@@ -41,45 +45,82 @@ def _figures(rhythm: tp.Mapping[str, tp.Any]) -> tp.Dict[str, tp.Any]:
             'bcs': rhythm.get('bcs'), 'bhs': rhythm.get('bhs'), 'videos': rhythm.get('videos')}
 
 
-def model_rhythms(p, seconds: float) -> tp.Tuple[tp.Dict[str, tp.Any], tp.Dict[str, tp.Any]]:
-    """(nulled, codec) rhythm reports on `p`'s held-out videos, from its exported model: music
-    generated with the video nulled, and each video's own audio through the model's codec
-    (encoded, decoded): the ceiling of any music this codec decodes."""
+def _hits(cuts: tp.Mapping[str, np.ndarray], events: tp.Mapping[str, np.ndarray]) -> tp.Dict[str, float]:
+    """Share of cuts with an event within +-100 ms: each video with its own events, and with the
+    other videos' (chance)."""
+    from ..metrics.rhythm import hit_rate
+    own = [hit_rate(cuts[v], events[v]) for v in cuts]
+    chance = [np.mean([hit_rate(cuts[v], events[w]) for w in cuts if w != v]) for v in cuts]
+    return {'generated': round(float(np.nanmean(own)), 4), 'chance': round(float(np.nanmean(chance)), 4)}
+
+
+def model_figures(p, seconds: float) -> tp.Dict[str, tp.Any]:
+    """What `p`'s exported model does on its held-out videos beyond the pipeline's report:
+
+    - `nulled`: rhythm of music generated with the video nulled;
+    - `codec`: rhythm of each video's own audio encoded and decoded by the model's codec (the
+      most any music this codec decodes can show);
+    - `tokens`: the same cut hit rates read from the codes (od.metrics.code_events: an event
+      detector fitted on the training videos' own audio codes and cuts) for the generations
+      with the video, with it nulled, and the videos' own audio (its ceiling)."""
     import torch
     from audiocraft.data.audio import audio_read
 
     from ..data.visual_rhythm import visual_rhythm
     from ..inference import load
     from ..metrics import rhythm
+    from ..metrics.code_events import fit_detector, latents
+    train = sorted((p.dataset / 'train').glob('*.mp4'))
     videos = sorted((p.dataset / 'valid').glob('*.mp4'))
     model = load(str(p.export_dir), device='cpu')
+    codec = model.compression_model
     model.set_generation_params(duration=seconds, top_k=250)
-    torch.manual_seed(0)
-    wavs = model.generate_from(media=[None] * len(videos))                       # [B, C, T]
-    music = {v.stem: rhythm.music_rhythm_of(w.mean(0).cpu().numpy(), model.sample_rate) for v, w in zip(videos, wavs)}
-    visual = {v.stem: visual_rhythm(v) for v in videos}
-    truth = {v.stem: rhythm.music_rhythm(v.with_suffix('.wav')) for v in videos}
-    codec = {}
-    for v in videos:
-        wav, sr = audio_read(str(v.with_suffix('.wav')))                          # [C, T] at the model's rate
+
+    def own_codes(video: Path) -> tp.Tuple[torch.Tensor, tp.Any]:
+        wav, sr = audio_read(str(video.with_suffix('.wav')))                      # [C, T] at the model's rate
         with torch.no_grad():
-            codes, scale = model.compression_model.encode(wav.mean(0, keepdim=True)[None])
-            codec[v.stem] = rhythm.music_rhythm_of(model.compression_model.decode(codes, scale)[0, 0].numpy(), sr)
-    return rhythm.rhythm_report(visual, music, truth), rhythm.rhythm_report(visual, codec, truth)
+            codes, scale = codec.encode(wav.mean(0, keepdim=True)[None])
+            decoded = codec.decode(codes, scale)[0, 0].numpy()
+        return codes[0], rhythm.music_rhythm_of(decoded, sr)
+    visual = {v.stem: visual_rhythm(v) for v in videos}
+    cuts = {v: r.cuts for v, r in visual.items()}
+    truth = {v.stem: rhythm.music_rhythm(v.with_suffix('.wav')) for v in videos}
+    torch.manual_seed(0)
+    _, with_video = model.generate_from(media=[str(v) for v in videos], start=0., return_tokens=True)
+    torch.manual_seed(0)
+    nulled_wavs, nulled = model.generate_from(media=[None] * len(videos), return_tokens=True)
+    nulled_music = {v.stem: rhythm.music_rhythm_of(w.mean(0).cpu().numpy(), model.sample_rate)
+                    for v, w in zip(videos, nulled_wavs)}
+    own = {v.stem: own_codes(v) for v in videos}
+    detector = fit_detector([latents(codec, own_codes(v)[0]) for v in train], [visual_rhythm(v).cuts for v in train],
+                            codec.frame_rate)
+
+    def events(codes_by_video):
+        return {v: detector.events(latents(codec, c)) for v, c in codes_by_video.items()}
+    stems = [v.stem for v in videos]
+    tokens = {'generated': _hits(cuts, events(dict(zip(stems, with_video)))),
+              'nulled': _hits(cuts, events(dict(zip(stems, nulled)))),
+              'ceiling': _hits(cuts, events({v: c for v, (c, _) in own.items()}))}
+    return {'nulled': rhythm.rhythm_report(visual, nulled_music, truth),
+            'codec': rhythm.rhythm_report(visual, {v: r for v, (_, r) in own.items()}, truth),
+            'tokens': tokens}
 
 
 def run_variant(raw: Path, work: Path, variant: str, seed: int, valid_fraction: float = 0.35,
-                seconds: float = 8.0, log: tp.Callable[[str], None] = print) -> tp.Dict[str, tp.Any]:
+                seconds: float = 8.0, log: tp.Callable[[str], None] = print,
+                epochs: tp.Optional[int] = None) -> tp.Dict[str, tp.Any]:
     """One pipeline run of `variant` ('sync' or 'cross') and its figures."""
     from ..workflow.stages import run
-    p = variant_pipeline(raw, work, variant, seed, valid_fraction, seconds, log)
+    p = variant_pipeline(raw, work, variant, seed, valid_fraction, seconds, log, epochs)
     start = time.time()
     run(p)
     metrics = json.loads((p.report_dir / 'metrics.json').read_text())
     out = _figures(metrics['rhythm'])
     out['video_sensitivity'] = (metrics.get('values') or {}).get('video_sensitivity')
     out['pipeline_s'] = round(time.time() - start, 1)
-    nulled, codec = (_figures(r) for r in model_rhythms(p, seconds))
+    extra = model_figures(p, seconds)
+    nulled, codec = _figures(extra['nulled']), _figures(extra['codec'])
+    out['tokens'] = extra['tokens']
     if variant == 'sync':
         out['nulled'] = {'cut_onset_hit': nulled['cut_onset_hit']['generated'],
                          'cut_beat_hit': nulled['cut_beat_hit']['generated'], 'bcs': nulled['bcs'], 'bhs': nulled['bhs']}
@@ -90,8 +131,6 @@ def run_variant(raw: Path, work: Path, variant: str, seed: int, valid_fraction: 
 
 def summary(runs: tp.Mapping[str, tp.Sequence[tp.Mapping[str, tp.Any]]]) -> tp.Dict[str, tp.Any]:
     """Means over seeds of each variant's figures (and the per-seed values)."""
-    import numpy as np
-
     def mean(values):
         values = [v for v in values if v is not None]
         return round(float(np.mean(values)), 4) if values else None
@@ -108,6 +147,8 @@ def summary(runs: tp.Mapping[str, tp.Sequence[tp.Mapping[str, tp.Any]]]) -> tp.D
             'codec_ceiling': mean(r['codec_ceiling']['cut_onset_hit'] for r in rows),
             'codec_ceiling_chance': mean(r['codec_ceiling']['cut_onset_chance'] for r in rows),
             'per_seed_generated': [r['cut_onset_hit'].get('generated') for r in rows],
+            'tokens': {f'{which}_{k}': mean(r['tokens'][which][k] for r in rows)
+                       for which in ('generated', 'nulled', 'ceiling') for k in ('generated', 'chance')},
         }
         if all('nulled' in r for r in rows):
             out[variant]['nulled'] = mean(r['nulled']['cut_onset_hit'] for r in rows)

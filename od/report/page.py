@@ -57,6 +57,30 @@ def _num(value: tp.Any, digits: int = 2) -> str:
     return f"{value:.{digits}f}"
 
 
+def follows_cuts(r: tp.Mapping[str, tp.Any]) -> str:
+    """Whether the music's onsets follow the cuts above chance, video by video: a one-sided sign
+    test of "this video's cuts are hit more by its own music than by the others'"."""
+    from math import comb
+    wins = ties = n = 0
+    for entry in (r.get('per_video') or {}).values():
+        row = entry.get('cuts_onsets') or {}
+        own, other = (row.get('generated') or {}).get('hit_rate'), (row.get('chance') or {}).get('hit_rate')
+        if own is None or other is None:
+            continue
+        n += 1
+        wins += own > other
+        ties += own == other
+    if n - ties < 2:
+        return "Needs at least two held-out videos with cuts to compare with chance."
+    trials = n - ties
+    p = sum(comb(trials, k) for k in range(wins, trials + 1)) / 2 ** trials
+    verdict = ("the music follows the cuts above chance" if p < 0.05 else
+               "not distinguishable from chance: the music does not follow the cuts")
+    return (f"Share of the video's scene cuts with an onset of its music nearby (any accent, not only a beat): "
+            f"{verdict} (its own music hits its cuts more than the other videos' music in {wins} of {trials} "
+            f"videos, sign test p = {p:.2g}). Chance and ceiling as above.")
+
+
 def headline(metrics: tp.Mapping[str, tp.Any]) -> str:
     """The table at the top: measure | this model | chance | ceiling | how to read it."""
     skipped = metrics.get('skipped', {})
@@ -76,6 +100,11 @@ def headline(metrics: tp.Mapping[str, tp.Any]) -> str:
                "The same for scene cuts only (the events editors cut on the beat).")
         rows.append((f"{label} (±{r.get('tolerance', 0.1) * 1000:.0f} ms)", cell['generated'], cell['chance'], cell['ceiling'],
                      how if r else f"not measured: {skipped.get('rhythm', '')}"))
+    if r and (r.get('onset_alignment') or {}).get('cuts'):
+        row = r['onset_alignment']['cuts']
+        cell = {w: _num((row.get(w) or {}).get('hit_rate')) for w in ('generated', 'chance', 'ceiling')}
+        rows.append((f"scene cuts with an onset (±{r.get('tolerance', 0.1) * 1000:.0f} ms)", cell['generated'],
+                     cell['chance'], cell['ceiling'], follows_cuts(r)))
     if r:
         rows.append(('BCS / BHS', f"{_num(r.get('bcs'))} / {_num(r.get('bhs'))}", '', '1 / 1',
                      "Beat Coverage and Beat Hit Scores (D2M-GAN) of the music against the video's own audio, in 1 s "
