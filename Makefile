@@ -20,13 +20,13 @@ example: install
 	$(PY) -m od.example_video --raw dataset/colors_raw --per-class 6 0
 	$(PY) -m od.pipeline dataset/colors_raw --name example_video --scale debug --clip tiny
 
-# The video decides *when*: 16 music videos that cut at random times with a hit on every cut
+# The video decides *when*: 24 music videos that cut at random times with a hit on every cut
 # (the colour still decides the chord) -> od.pipeline --sync (the time-aligned conditioner,
 # conditioner=clipemb2music_sync); the report says whether the music's onsets follow the cuts
 # of the held-out videos, against chance and the videos' own audio. CPU, offline, about a minute.
 example-sync: install
-	$(PY) -m od.example_video --raw dataset/cuts_raw --cuts --count 16
-	$(PY) -m od.pipeline dataset/cuts_raw --name example_sync --scale debug --clip tiny --sync
+	$(PY) -m od.example_video --raw dataset/cuts_raw --cuts --count 24
+	$(PY) -m od.pipeline dataset/cuts_raw --name example_sync --scale debug --clip tiny --sync --valid-fraction 0.35
 
 # The first example: a genre lookup-table MusicGen on synthesised clips (dora run, debug solver).
 example-genre: install

@@ -77,7 +77,7 @@ def check_exportable(cfg: dict) -> None:
             why.append("its T5 conditioner normalises text with spaCy (normalize_text=true), which the "
                        "transformers tokenizer does not do")
         fuser = conf.get('fuser') or {}
-        others = any(fuser.get(k) for k in ('sum', 'prepend', 'input_interpolate'))
+        others = any(fuser.get(k) for k in ('sum', 'prepend', 'input_interpolate', 'time'))
         if list(fuser.get('cross') or []) != [name] or others:
             why.append(f"its fuser is not cross-attention on '{name}' only: {OmegaConf.to_container(fuser)}")
         if fuser.get('cross_attention_pos_emb'):
