@@ -167,3 +167,14 @@ def test_bind_refuses_a_time_fused_condition_that_is_not_time_aligned(model):
                          fuser=mg.lm.fuser)
     with pytest.raises(ValueError, match='does not give one frame per token step'):
         time_aligned.bind(lm, 25.)
+
+
+def test_clip_frames_options_are_refused_by_name(tmp_path):
+    """n_frames and pos_emb are clip_frames' (a frame count, a slot embedding): clip_sync says so
+    instead of ignoring them."""
+    from od.conditioners.registry import build_conditioner
+    from od.inference.tiny import write_tiny_clip
+    clip = write_tiny_clip(tmp_path / 'clip')
+    with pytest.raises(ValueError, match='n_frames belong to clip_frames'):
+        build_conditioner('clip_sync', 16, {'name': str(clip), 'n_frames': 4})
+    assert build_conditioner('clip_sync', 16, {'name': str(clip)}).fps == 25.

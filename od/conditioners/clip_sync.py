@@ -52,8 +52,10 @@ class CLIPSyncConditioner(TimeAlignedConditioner, CLIPFrameConditioner):
                  fps: float = 25., change: bool = True, **kwargs):
         if fps is None or fps <= 0:
             raise ValueError("clip_sync needs fps > 0 (frames per second read from the video)")
-        kwargs.pop('n_frames', None)
-        kwargs.pop('pos_emb', None)   # the step's time is its place in the sequence: no slot embedding
+        wrong = sorted(set(kwargs) & {'n_frames', 'pos_emb'})
+        if wrong:   # the step's time is its place in the sequence: no frame count, no slot embedding
+            raise ValueError(f"clip_sync reads `fps` frames per second, one per token step: {', '.join(wrong)} "
+                             "belong to clip_frames (conditioner=clipemb2music)")
         super().__init__(output_dim, device, duration, n_frames=None, fps=fps, pos_emb=False, **kwargs)
         self.change_proj = nn.Linear(1, output_dim) if change else None
 
