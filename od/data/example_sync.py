@@ -20,9 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import atomic
 from ..core.environment import ROOT
-from .example_video import CLASSES, SAMPLE_RATE, clip_audio, clip_frames
+from .example_video import CLASSES, SAMPLE_RATE, clip_audio, clip_frames, write_music_video
 
 FPS = 25.                       # cuts fall on frame boundaries: 40 ms apart
 FIRST_CUT = (0.4, 1.0)          # s: when the first cut may come
@@ -74,14 +73,7 @@ def write_raw_cut_videos(folder: tp.Union[str, Path] = ROOT / 'dataset' / 'cuts_
                          progress: bool = True) -> Path:
     """`count` music videos `<folder>/cuts_<i>.mp4` (H.264 at 25 fps, AAC audio): the folder a
     user gives od.pipeline. Their cut times are `answer_key(count, duration, seed)`."""
-    import subprocess
-    import tempfile
-
     from tqdm import tqdm
-
-    from ..core.atomic import atomic_path
-    from ..core.environment import ffmpeg_exe
-    from .frames import write_video
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for i in tqdm(range(count), desc="synthesising cut videos", unit='video', disable=not progress):
@@ -89,14 +81,7 @@ def write_raw_cut_videos(folder: tp.Union[str, Path] = ROOT / 'dataset' / 'cuts_
         if out.exists():
             continue
         frames, audio, _ = cut_clip(duration, _rng(seed, i), size=size)
-        with tempfile.TemporaryDirectory(dir=folder, prefix='.tmp-') as work:
-            video, wav = Path(work) / 'video.mp4', Path(work) / 'audio.wav'
-            write_video(video, frames, FPS)
-            atomic.write_wav(wav, audio, SAMPLE_RATE)
-            with atomic_path(out) as tmp:
-                subprocess.run([ffmpeg_exe(), '-y', '-loglevel', 'error', '-i', str(video), '-i', str(wav),
-                                '-map', '0:v:0', '-map', '1:a:0', '-c:v', 'copy', '-c:a', 'aac', '-b:a', '128k',
-                                str(tmp)], check=True)
+        write_music_video(out, frames, FPS, audio, '128k')
     return folder
 
 

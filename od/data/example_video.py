@@ -103,13 +103,7 @@ def write_raw_videos(folder: tp.Union[str, Path] = ROOT / 'dataset' / 'colors_ra
                      fps: float = 8., size: int = 64, seed: int = 0, progress: bool = True) -> Path:
     """The colour clips as a user has them: `<folder>/<class>_<i>.mp4`, each one music video
     with its own AAC audio track (what `python -m od.pipeline` and `od.data.ingest` take)."""
-    import subprocess
-    import tempfile
-
     from tqdm import tqdm
-
-    from ..core.atomic import atomic_path
-    from ..core.environment import ffmpeg_exe
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     jobs = [(cls, i) for i in range(per_class) for cls in classes]
@@ -119,12 +113,25 @@ def write_raw_videos(folder: tp.Union[str, Path] = ROOT / 'dataset' / 'colors_ra
             continue
         rng = np.random.default_rng([seed, list(CLASSES).index(cls), i, 7])
         colour, note, wave, level = CLASSES[cls]
-        with tempfile.TemporaryDirectory(dir=folder, prefix='.tmp-') as work:
-            video, wav = Path(work) / 'video.mp4', Path(work) / 'audio.wav'
-            write_video(video, clip_frames(colour, duration, fps, size, rng), fps)
-            atomic.write_wav(wav, clip_audio(note, duration, rng, wave, level), SAMPLE_RATE)
-            with atomic_path(out) as tmp:
-                subprocess.run([ffmpeg_exe(), '-y', '-loglevel', 'error', '-i', str(video), '-i', str(wav),
-                                '-map', '0:v:0', '-map', '1:a:0', '-c:v', 'copy', '-c:a', 'aac', '-b:a', '96k',
-                                str(tmp)], check=True)
+        frames = clip_frames(colour, duration, fps, size, rng)
+        write_music_video(out, frames, fps, clip_audio(note, duration, rng, wave, level), '96k')
     return folder
+
+
+def write_music_video(out: Path, frames: np.ndarray, fps: float, audio: np.ndarray, bitrate: str) -> Path:
+    """`out`: frames [T, H, W, 3] as H.264 with `audio` [S] (at SAMPLE_RATE) as its AAC track,
+    muxed by ffmpeg from temporary files beside it; written atomically."""
+    import subprocess
+    import tempfile
+
+    from ..core.atomic import atomic_path
+    from ..core.environment import ffmpeg_exe
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix='.tmp-') as work:
+        video, wav = Path(work) / 'video.mp4', Path(work) / 'audio.wav'
+        write_video(video, frames, fps)
+        atomic.write_wav(wav, audio, SAMPLE_RATE)
+        with atomic_path(out) as tmp:
+            subprocess.run([ffmpeg_exe(), '-y', '-loglevel', 'error', '-i', str(video), '-i', str(wav),
+                            '-map', '0:v:0', '-map', '1:a:0', '-c:v', 'copy', '-c:a', 'aac', '-b:a', bitrate,
+                            str(tmp)], check=True)
+    return out
