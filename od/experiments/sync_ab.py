@@ -77,11 +77,14 @@ def model_figures(p, seconds: float) -> tp.Dict[str, tp.Any]:
     model.set_generation_params(duration=seconds, top_k=250)
 
     def own_codes(video: Path) -> tp.Tuple[torch.Tensor, tp.Any]:
-        wav, sr = audio_read(str(video.with_suffix('.wav')))                      # [C, T] at the model's rate
+        """[1, K, T] codes (and scale) of the video's own audio (ingest wrote it at the model's rate)."""
+        wav, _ = audio_read(str(video.with_suffix('.wav')))                       # [C, T]
         with torch.no_grad():
-            codes, scale = codec.encode(wav.mean(0, keepdim=True)[None])
-            decoded = codec.decode(codes, scale)[0, 0].numpy()
-        return codes[0], rhythm.music_rhythm_of(decoded, sr)
+            return codec.encode(wav.mean(0, keepdim=True)[None])
+
+    def round_trip(codes: torch.Tensor, scale) -> tp.Any:
+        with torch.no_grad():
+            return rhythm.music_rhythm_of(codec.decode(codes, scale)[0, 0].numpy(), model.sample_rate)
     visual = {v.stem: visual_rhythm(v) for v in videos}
     cuts = {v: r.cuts for v, r in visual.items()}
     truth = {v.stem: rhythm.music_rhythm(v.with_suffix('.wav')) for v in videos}
@@ -92,17 +95,17 @@ def model_figures(p, seconds: float) -> tp.Dict[str, tp.Any]:
     nulled_music = {v.stem: rhythm.music_rhythm_of(w.mean(0).cpu().numpy(), model.sample_rate)
                     for v, w in zip(videos, nulled_wavs)}
     own = {v.stem: own_codes(v) for v in videos}
-    detector = fit_detector([latents(codec, own_codes(v)[0]) for v in train], [visual_rhythm(v).cuts for v in train],
-                            codec.frame_rate)
+    detector = fit_detector([latents(codec, own_codes(v)[0][0]) for v in train],
+                            [visual_rhythm(v).cuts for v in train], codec.frame_rate)
 
     def events(codes_by_video):
         return {v: detector.events(latents(codec, c)) for v, c in codes_by_video.items()}
     stems = [v.stem for v in videos]
     tokens = {'generated': _hits(cuts, events(dict(zip(stems, with_video)))),
               'nulled': _hits(cuts, events(dict(zip(stems, nulled)))),
-              'ceiling': _hits(cuts, events({v: c for v, (c, _) in own.items()}))}
+              'ceiling': _hits(cuts, events({v: c[0] for v, (c, _) in own.items()}))}
     return {'nulled': rhythm.rhythm_report(visual, nulled_music, truth),
-            'codec': rhythm.rhythm_report(visual, {v: r for v, (_, r) in own.items()}, truth),
+            'codec': rhythm.rhythm_report(visual, {v: round_trip(*c) for v, c in own.items()}, truth),
             'tokens': tokens}
 
 

@@ -71,7 +71,10 @@ class EventDetector:
     def events(self, z: torch.Tensor, min_gap: float = MIN_GAP) -> np.ndarray:
         """Event times (s, frame starts) in [D, T] latents: the frames above the threshold,
         strongest first, none within `min_gap` of a stronger one."""
-        s = self.scores(z).numpy()
+        return self.peaks(self.scores(z).numpy(), min_gap)
+
+    def peaks(self, s: np.ndarray, min_gap: float = MIN_GAP) -> np.ndarray:
+        """`events` from the frames' scores [T] (`scores`)."""
         gap = max(1, int(round(min_gap * self.frame_rate)))
         kept: tp.List[int] = []
         for f in np.argsort(-s):
@@ -103,9 +106,10 @@ def fit_detector(codes: tp.Sequence[torch.Tensor], events: tp.Sequence[np.ndarra
         opt.step()
     detector = EventDetector(weight.detach(), float(bias.detach()), mean, std, 0.5, frame_rate)
     best = (-1., 0.5)
+    scores = [detector.scores(c).numpy() for c in codes]                          # once: the threshold only picks
     for threshold in np.linspace(0.05, 0.95, 19):                                 # the threshold that finds them best
         detector.threshold = float(threshold)
-        found = [detector.events(c) for c in codes]
+        found = [detector.peaks(s) for s in scores]
         recall = np.nanmean([hit_rate(e, f, tolerance) for e, f in zip(events, found) if len(e)])
         precision = np.nanmean([hit_rate(f, e, tolerance) for e, f in zip(events, found) if len(f)] or [0.])
         f1 = 2 * recall * precision / (recall + precision) if recall + precision else 0.
